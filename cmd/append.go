@@ -1,0 +1,153 @@
+package cmd
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/verify"
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+)
+
+func (e *env) appendCmd() *cobra.Command {
+	var logURL, tokenFile, key string
+	var batch, retries int
+	c := &cobra.Command{
+		Use:   "append --log URL [--token-file F] [FILE|-]",
+		Short: "Append events (JSON lines) and print one receipt per event",
+		Long: `append reads events as JSON lines from FILE (or standard input), checks each
+one locally, sends them in batches to POST /v1/events and prints one receipt
+per line on standard output, in input order. A receipt holds the event's
+index, its exact entry bytes, an inclusion proof and the signed checkpoint it
+is proved against: keep it, it is your evidence.
+
+Appending is idempotent: an event already in the log gets its original index
+and the tree does not grow, so append retries failed batches safely and you
+can re-run it on the same file. With --key, every receipt is verified before
+it is printed.`,
+		Example: `  custody append --log http://127.0.0.1:8080 --token-file tokens.txt testdata/events.jsonl > receipts.jsonl
+  echo '{"sample":"s1","action":"collected","location":"ch-zrh-1","region":"EU","time":"2026-01-02T03:04:05Z","actor":"sensor"}' |
+    custody append --log http://127.0.0.1:8080 --token-file tokens.txt --key mylog/log.pub -`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if logURL == "" {
+				return usageError("pass the server's base URL, e.g. --log http://127.0.0.1:8080", "missing --log")
+			}
+			if batch < 1 || batch > 10000 {
+				return usageError("use a --batch between 1 and 10000", "bad --batch %d", batch)
+			}
+			token, err := readToken(tokenFile)
+			if err != nil {
+				return err
+			}
+			cl, err := newClient(logURL, token)
+			if err != nil {
+				return err
+			}
+			var vs note.Verifiers
+			var origin string
+			if key != "" {
+				v, err := loadVerifier(key)
+				if err != nil {
+					return usageError("pass the log's verifier key or its .pub file", "--key: %v", err)
+				}
+				vs, origin = note.VerifierList(v), v.Name()
+			}
+			in := e.stdin
+			name := "standard input"
+			if len(args) == 1 && args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return &cliError{err: err, code: exitUsageIO}
+				}
+				defer f.Close()
+				in, name = f, args[0]
+			}
+			out := bufio.NewWriter(e.stdout)
+			defer out.Flush()
+			var lines [][]byte
+			var lineNo, sent int
+			var size uint64
+			flush := func() error {
+				if len(lines) == 0 {
+					return nil
+				}
+				rs, err := cl.postEvents(c.Context(), lines, retries)
+				if err != nil {
+					return withHint(fmt.Errorf("appending events %d to %d of %s: %w", sent+1, sent+len(lines), name, err), "fix the input or the server and run the same command again: events already logged are not added twice")
+				}
+				for i, r := range rs {
+					if vs != nil {
+						if err := checkReceipt(r, origin, vs); err != nil {
+							return &cliError{err: fmt.Errorf("receipt for event %d does not verify: %w", sent+i+1, err), code: exitInvalid, hint: "the server handed out a bad receipt: keep it as evidence"}
+						}
+					}
+					b, _ := json.Marshal(r)
+					out.Write(append(b, '\n'))
+					size = max(size, r.Index+1)
+				}
+				sent += len(lines)
+				lines = lines[:0]
+				return out.Flush()
+			}
+			sc := bufio.NewScanner(in)
+			sc.Buffer(make([]byte, 0, 64<<10), record.MaxEventSize+1)
+			for sc.Scan() {
+				lineNo++
+				b := bytes.TrimSpace(sc.Bytes())
+				if len(b) == 0 {
+					continue
+				}
+				if _, err := record.Decode(b); err != nil {
+					return &cliError{err: fmt.Errorf("%s line %d: %w", name, lineNo, err), code: exitUsageIO, hint: "nothing after the events before this line was sent; fix the line and run again"}
+				}
+				lines = append(lines, bytes.Clone(b))
+				if len(lines) == batch {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			if err := sc.Err(); err != nil {
+				if err == bufio.ErrTooLong {
+					err = fmt.Errorf("line %d is longer than %d bytes", lineNo+1, record.MaxEventSize)
+				}
+				return &cliError{err: fmt.Errorf("reading %s: %w", name, err), code: exitUsageIO}
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "custody: %d receipts\n", sent)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&logURL, "log", "", "base URL of the custody server")
+	c.Flags().StringVar(&tokenFile, "token-file", "", "file whose first token authenticates the append (default $CUSTODY_TOKEN)")
+	c.Flags().StringVar(&key, "key", "", "log verifier key (string or file): verify every receipt before printing it")
+	c.Flags().IntVar(&batch, "batch", 1000, "events per request")
+	c.Flags().IntVar(&retries, "retries", 8, "retries of a batch after a network error or 503 (with backoff)")
+	return c
+}
+
+// checkReceipt checks a receipt's checkpoint signature and inclusion proof.
+func checkReceipt(r verify.Receipt, origin string, vs note.Verifiers) error {
+	cp, _, err := verify.OpenCheckpoint([]byte(r.Checkpoint), origin, vs)
+	if err != nil {
+		return err
+	}
+	if len(r.LeafHash) != 32 || verify.LeafHash(r.Entry) != [32]byte(r.LeafHash) {
+		return fmt.Errorf("leaf hash does not match the entry")
+	}
+	proof := make([][32]byte, len(r.Proof))
+	for i, p := range r.Proof {
+		if len(p) != 32 {
+			return fmt.Errorf("proof hash %d has %d bytes", i, len(p))
+		}
+		proof[i] = [32]byte(p)
+	}
+	return verify.CheckInclusion(r.Index, cp.Size, verify.LeafHash(r.Entry), proof, cp.Root)
+}

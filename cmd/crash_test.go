@@ -1,0 +1,154 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/custodylog/custody/verify"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// TestCrashKeepsEveryReceipt SIGKILLs the server while clients append, then
+// restarts it and checks that every receipt handed out before the kill is in
+// the tree at its index with its bytes, that no index was given to two
+// events, and that every checkpoint seen before is consistent with the one
+// after. The kill moments are seeded, so a failure can be replayed.
+func TestCrashKeepsEveryReceipt(t *testing.T) {
+	kills := 3
+	if s := os.Getenv("CUSTODY_CRASH_KILLS"); s != "" {
+		fmt.Sscan(s, &kills)
+	}
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "log")
+	if code, _, stderr := run(t, "", "init", "--dir", logDir, "--origin", "example.com/crash"); code != 0 {
+		t.Fatalf("init: %s", stderr)
+	}
+	pub, _ := os.ReadFile(filepath.Join(logDir, "log.pub"))
+	v, err := note.NewVerifier(strings.TrimSpace(string(pub)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := writeTokens(t, dir)
+	rng := rand.New(rand.NewPCG(2026, 11))
+
+	receipts := map[uint64][]byte{}      // index -> entry bytes
+	checkpoints := map[uint64][32]byte{} // size -> root of every checkpoint seen
+	var mu sync.Mutex
+	seq := 0
+	checked := 0
+	for k := 0; k < kills; k++ {
+		srv := startServer(t, "--dir", logDir, "--token-file", tokens, "--max-wait", "1ms")
+		// After a restart: every earlier receipt and checkpoint still holds.
+		checked += checkAfterRestart(t, srv.url, v, receipts, checkpoints)
+
+		cl, err := newClient(srv.url, testToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		killAfter := 200 + rng.IntN(1500) // receipts before the kill
+		got := make(chan int, 1024)
+		var wg sync.WaitGroup
+		for c := 0; c < 6; c++ {
+			wg.Add(1)
+			go func(c int) {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					mu.Lock()
+					base := seq
+					seq += 20
+					mu.Unlock()
+					lines := make([][]byte, 20)
+					for i := range lines {
+						lines[i] = []byte(eventLine(fmt.Sprintf("crash-%d", base+i), "collected", base+i))
+					}
+					rs, err := cl.postEvents(ctx, lines, 0)
+					if err != nil {
+						continue // the server is being killed
+					}
+					mu.Lock()
+					for _, r := range rs {
+						if old, ok := receipts[r.Index]; ok && string(old) != string(r.Entry) {
+							t.Errorf("index %d handed out twice: %s and %s", r.Index, old, r.Entry)
+						}
+						receipts[r.Index] = r.Entry
+						c, _, err := verify.OpenCheckpoint([]byte(r.Checkpoint), v.Name(), note.VerifierList(v))
+						if err != nil {
+							t.Errorf("receipt checkpoint: %v", err)
+						} else if old, ok := checkpoints[c.Size]; ok && old != c.Root {
+							t.Errorf("two roots for size %d: a fork", c.Size)
+						} else {
+							checkpoints[c.Size] = c.Root
+						}
+					}
+					mu.Unlock()
+					select {
+					case got <- len(rs):
+					default:
+					}
+				}
+			}(c)
+		}
+		for n := 0; n < killAfter; {
+			n += <-got
+		}
+		srv.kill(t)
+		cancel()
+		wg.Wait()
+	}
+	srv := startServer(t, "--dir", logDir, "--token-file", tokens)
+	checked += checkAfterRestart(t, srv.url, v, receipts, checkpoints)
+	t.Logf("%d kills; %d receipts and %d checkpoints checked after restarts; 0 lost", kills, len(receipts), len(checkpoints))
+	if len(receipts) == 0 || checked == 0 {
+		t.Fatal("no receipt was checked")
+	}
+}
+
+// checkAfterRestart checks every receipt and checkpoint seen so far against
+// the restarted server. It returns the number of receipts checked.
+func checkAfterRestart(t *testing.T, url string, v note.Verifier, receipts map[uint64][]byte, cps map[uint64][32]byte) int {
+	t.Helper()
+	ctx := context.Background()
+	cl, _ := newClient(url, "")
+	b, err := cl.do(ctx, "GET", "/checkpoint", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, _, err := verify.OpenCheckpoint(b, v.Name(), note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("checkpoint after restart: %v", err)
+	}
+	for i, want := range receipts {
+		if i >= now.Size {
+			t.Fatalf("receipt %d handed out, but the restarted log has size %d", i, now.Size)
+		}
+		var e struct{ Entry []byte }
+		if err := cl.getJSON(ctx, "/v1/entries/"+itoa(i), &e); err != nil {
+			t.Fatalf("entry %d after restart: %v", i, err)
+		}
+		if string(e.Entry) != string(want) {
+			t.Fatalf("entry %d after restart is %s, the receipt said %s", i, e.Entry, want)
+		}
+	}
+	for size, root := range cps {
+		var p struct{ Proof [][]byte }
+		if err := cl.getJSON(ctx, fmt.Sprintf("/v1/proof/consistency?from=%d&to=%d", size, now.Size), &p); err != nil {
+			t.Fatal(err)
+		}
+		proof := make(tlog.TreeProof, len(p.Proof))
+		for i := range p.Proof {
+			proof[i] = tlog.Hash(p.Proof[i])
+		}
+		if err := tlog.CheckTree(proof, int64(now.Size), tlog.Hash(now.Root), int64(size), tlog.Hash(root)); err != nil {
+			t.Fatalf("checkpoint %d seen before the kill is not consistent with %d after: %v", size, now.Size, err)
+		}
+	}
+	return len(receipts)
+}

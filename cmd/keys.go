@@ -1,0 +1,125 @@
+package cmd
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/custodylog/custody/verify"
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// writeKeyPair writes prefix.key (0600, never overwritten) and prefix.pub.
+func writeKeyPair(prefix, origin string) (vkey string, err error) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		return "", withHint(err, "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody")
+	}
+	keyPath, pubPath := prefix+".key", prefix+".pub"
+	for _, p := range []string{keyPath, pubPath} {
+		if _, err := os.Stat(p); err == nil {
+			return "", withHint(fmt.Errorf("%s already exists", p), "refusing to overwrite a key; choose another --out or remove it yourself")
+		}
+	}
+	f, err := os.OpenFile(keyPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("creating private key file: %w", err)
+	}
+	if _, err := f.WriteString(skey + "\n"); err != nil {
+		f.Close()
+		os.Remove(keyPath)
+		return "", fmt.Errorf("writing %s: %w", keyPath, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(pubPath, []byte(vkey+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("writing %s: %w", pubPath, err)
+	}
+	return vkey, nil
+}
+
+// loadSigner reads a PRIVATE+KEY file, refusing one that group or others can
+// read. The key is never printed.
+func loadSigner(path string) (note.Signer, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading private key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, withHint(fmt.Errorf("private key %s is readable by group or others (mode %04o)", path, fi.Mode().Perm()), "chmod 600 %s", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading private key: %w", err)
+	}
+	s, err := note.NewSigner(strings.TrimSpace(string(b)))
+	if err != nil {
+		// Do not echo the file's contents.
+		return nil, withHint(fmt.Errorf("%s does not hold a signing key (PRIVATE+KEY+…)", path), "create one with 'custody keygen' or 'custody init'")
+	}
+	return s, nil
+}
+
+// loadVerifier reads a verifier key given as a string or a file name.
+func loadVerifier(s string) (note.Verifier, error) {
+	k, err := verify.LoadVerifierKey(s)
+	if err != nil {
+		return nil, err
+	}
+	return verify.NewVerifier(k)
+}
+
+func (e *env) keygenCmd() *cobra.Command {
+	var origin, out string
+	c := &cobra.Command{
+		Use:   "keygen --origin NAME [--out PREFIX]",
+		Short: "Create an Ed25519 signing key pair for a log",
+		Long: `keygen creates PREFIX.key (the private key, mode 0600, never overwritten)
+and PREFIX.pub (the verifier key to give to auditors and witnesses), in the
+signed-note key format of golang.org/x/mod/sumdb/note. The origin is the key
+name and the log's identity: a scheme-less URL such as example.com/custody.`,
+		Example: `  custody keygen --origin transparency.example.com/custody --out log
+  cat log.pub   # transparency.example.com/custody+1a2b3c4d+AT…`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if origin == "" {
+				return usageError("pass --origin, e.g. --origin example.com/custody", "missing --origin")
+			}
+			if out == "" {
+				out = "custody"
+			}
+			vkey, err := writeKeyPair(out, origin)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s\n", vkey)
+			fmt.Fprintf(e.stderr, "custody: wrote %s.key (private, 0600) and %s.pub\n", out, out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&origin, "origin", "", "key name and log origin, e.g. example.com/custody")
+	c.Flags().StringVar(&out, "out", "", "file name prefix (default \"custody\")")
+	return c
+}
+
+// logFiles are the files of a log directory.
+type logFiles struct{ dir string }
+
+func (f logFiles) key() string { return filepath.Join(f.dir, "log.key") }
+func (f logFiles) pub() string { return filepath.Join(f.dir, "log.pub") }
+func (f logFiles) db() string  { return filepath.Join(f.dir, "custody.db") }
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil || !errors.Is(err, fs.ErrNotExist)
+}

@@ -1,0 +1,109 @@
+package cmd
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary act as the custody command, so tests can run
+// it as a real child process (and SIGKILL it) without building anything.
+func TestMain(m *testing.M) {
+	if os.Getenv("CUSTODY_TEST_AS_MAIN") == "1" {
+		os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// run runs custody in-process and returns its exit code, stdout and stderr.
+func run(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// server is a custody serve child process.
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+	url  string
+	logs *bytes.Buffer
+}
+
+// startServer runs `custody serve` as a child process and waits until it
+// logs the address it listens on.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), "CUSTODY_TEST_AS_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, logs: &bytes.Buffer{}}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			s.logs.WriteString(line + "\n")
+			var m struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "serving" {
+				addrc <- m.Addr
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		close(addrc)
+	}()
+	select {
+	case a, ok := <-addrc:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("custody serve exited before listening:\n%s", s.logs)
+		}
+		s.addr, s.url = a, "http://"+a
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("custody serve did not start in 60s")
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return s
+}
+
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Wait()
+}
+
+func writeTokens(t *testing.T, dir string) string {
+	p := dir + "/tokens.txt"
+	if err := os.WriteFile(p, []byte("# test\n"+testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const testToken = "test-token-0123456789abcdef"
+
+func eventLine(sample, action string, i int) string {
+	return fmt.Sprintf(`{"sample":%q,"action":%q,"location":"ch-zrh-1","region":"EU","time":"2026-11-01T12:%02d:%02dZ","actor":"test"}`, sample, action, (i/60)%60, i%60)
+}

@@ -1,0 +1,118 @@
+// Package cmd holds the custody command line: one file per command family.
+// Libraries take Config structs; flags, files and exit codes live here.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every command (verify and audit refine 1 and 2).
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitInvalid = 2
+	exitUsageIO = 3
+)
+
+// cliError carries an exit code and an optional hint for the user.
+type cliError struct {
+	err  error
+	hint string
+	code int
+}
+
+func (e *cliError) Error() string { return e.err.Error() }
+func (e *cliError) Unwrap() error { return e.err }
+
+// withHint wraps err with a hint line printed after it.
+func withHint(err error, format string, args ...any) error {
+	return &cliError{err: err, hint: fmt.Sprintf(format, args...), code: exitFailure}
+}
+
+// usageError is a usage mistake (exit 3) with a hint.
+func usageError(hint string, format string, args ...any) error {
+	return &cliError{err: fmt.Errorf(format, args...), hint: hint, code: exitUsageIO}
+}
+
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// Main runs the custody command line and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "custody",
+		Short: "A verifiable chain-of-custody log for file samples",
+		Long: `custody records every handling of every sample (collected, transferred,
+stored, analysed, released, deleted) with the data centre where it happened,
+in an append-only Merkle tree with signed checkpoints (C2SP tlog-tiles,
+tlog-checkpoint). Anyone can verify it without trusting the server.
+
+Operators: keygen, init, serve. Submitters: append. Readers: get.
+See docs/ for the architecture, API and guides.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.AddCommand(
+		e.keygenCmd(),
+		e.initCmd(),
+		e.serveCmd(),
+		e.appendCmd(),
+		e.getCmd(),
+		e.benchCmd(),
+	)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "custody: error: %v\n", err)
+	var ce *cliError
+	if errors.As(err, &ce) {
+		if ce.hint != "" {
+			fmt.Fprintf(stderr, "custody: hint: %s\n", ce.hint)
+		}
+		return ce.code
+	}
+	if isUsage(err) {
+		fmt.Fprintf(stderr, "custody: hint: run 'custody %s --help'\n", strings.Join(commandPath(root, args), " "))
+		return exitUsageIO
+	}
+	return exitFailure
+}
+
+// isUsage reports whether err came from cobra's flag or argument parsing.
+func isUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown flag", "unknown command", "unknown shorthand", "flag needs an argument", "invalid argument", "accepts ", "requires ", "required flag"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func commandPath(root *cobra.Command, args []string) []string {
+	c, _, err := root.Find(args)
+	if err != nil || c == root {
+		return nil
+	}
+	return strings.Fields(strings.TrimPrefix(c.CommandPath(), "custody"))
+}

@@ -1,0 +1,151 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/custodylog/custody/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+)
+
+// Server timeouts: a slow client cannot hold a connection for long.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	shutdownTimeout   = 30 * time.Second
+)
+
+type serveOptions struct {
+	dir, listen, tokenFile, dsn, logLevel string
+	maxBatch                              int
+	maxWait                               time.Duration
+}
+
+func (e *env) serveCmd() *cobra.Command {
+	var o serveOptions
+	c := &cobra.Command{
+		Use:   "serve --dir DIR [--listen ADDR] [--token-file F]",
+		Short: "Run the log: accept events, publish checkpoints and tiles",
+		Long: `serve runs the log in DIR (created by 'custody init') over HTTP:
+
+  GET  /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]   (C2SP tlog-tiles)
+  GET  /v1/proof/inclusion, /v1/proof/consistency, /v1/entries/<i>,
+       /v1/samples/<id>, /v1/stats, /healthz, /metrics
+  POST /v1/events   (Authorization: Bearer <token from --token-file>)
+
+Events are batched (group commit): each batch is one durable SQLite
+transaction and one new signed checkpoint, and every submitter gets its
+receipt only after the commit. SIGINT or SIGTERM stops accepting requests,
+finishes the batch in flight and closes the database. See docs/api.md.`,
+		Example: `  custody serve --dir ./mylog --listen 127.0.0.1:8080 --token-file tokens.txt
+  curl -s localhost:8080/checkpoint`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if o.dir == "" {
+				return usageError("pass the directory made by 'custody init', e.g. --dir ./mylog", "missing --dir")
+			}
+			return e.serve(c.Context(), o, nil)
+		},
+	}
+	c.Flags().StringVar(&o.dir, "dir", "", "log directory made by 'custody init'")
+	c.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on")
+	c.Flags().StringVar(&o.tokenFile, "token-file", "", "file of bearer tokens allowed to append (one per line); without it appends are refused")
+	c.Flags().StringVar(&o.dsn, "store", "", "database: empty for DIR/custody.db (SQLite)")
+	c.Flags().IntVar(&o.maxBatch, "max-batch", log.DefaultMaxBatch, "most events per batch (one commit and checkpoint each)")
+	c.Flags().DurationVar(&o.maxWait, "max-wait", log.DefaultMaxWait, "longest wait for more events before committing a batch")
+	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return c
+}
+
+// serve runs until ctx is done. ready, if non-nil, receives the bound address.
+func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return usageError("use one of debug, info, warn, error", "bad --log-level %q", o.logLevel)
+	}
+	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	f := logFiles{o.dir}
+	if !exists(f.key()) {
+		return withHint(fmt.Errorf("%s has no log (no %s)", o.dir, f.key()), "create one with 'custody init --dir %s --origin NAME'", o.dir)
+	}
+	signer, err := loadSigner(f.key())
+	if err != nil {
+		return err
+	}
+	verifier, err := loadVerifier(f.pub())
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.pub(), err)
+	}
+	var tokens []string
+	if o.tokenFile != "" {
+		if tokens, err = log.LoadTokens(o.tokenFile); err != nil {
+			return withHint(err, "write one random token per line, e.g. 'openssl rand -hex 32 > %s'", o.tokenFile)
+		}
+	} else {
+		logger.Warn("no --token-file: POST /v1/events will refuse every request")
+	}
+	st, err := openStore(o.dsn, f)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := log.NewMetrics(reg)
+	l, err := log.Open(ctx, log.Config{
+		Store: st, Signer: signer, Verifier: verifier,
+		MaxBatch: o.maxBatch, MaxWait: o.maxWait,
+		Logger: logger, Metrics: metrics,
+	})
+	if err != nil {
+		return err
+	}
+	h := l.Handler(log.HandlerConfig{Tokens: tokens, Metrics: metrics, Gatherer: reg, Logger: logger})
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		l.Close()
+		return withHint(err, "is another server on %s? pick another --listen address", o.listen)
+	}
+	cp := l.Checkpoint()
+	logger.Info("serving", "origin", l.Origin(), "addr", ln.Addr().String(), "size", cp.Size)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		l.Close()
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	serr := srv.Shutdown(sctx)
+	l.Close()
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped", "size", l.Checkpoint().Size)
+	return serr
+}

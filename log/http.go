@@ -1,0 +1,545 @@
+package log
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/verify"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Limits of the HTTP API.
+const (
+	// DefaultMaxBody is the largest POST /v1/events body accepted.
+	DefaultMaxBody = 16 << 20
+	// DefaultMaxEvents is the most events one POST /v1/events may carry.
+	DefaultMaxEvents = 10000
+	// maxQuery bounds the query string of read requests.
+	maxQuery = 1024
+)
+
+// HandlerConfig configures the HTTP API of a log.
+type HandlerConfig struct {
+	// Tokens are the bearer tokens allowed to POST events. With none, every
+	// write is refused (401).
+	Tokens []string
+	// MaxBody and MaxEvents bound one POST /v1/events (0: the defaults).
+	MaxBody   int64
+	MaxEvents int
+	// Metrics and Gatherer, if set, serve /metrics and count requests.
+	Metrics  *Metrics
+	Gatherer prometheus.Gatherer
+	// Logger receives one line per failed request; nil discards.
+	Logger *slog.Logger
+	// Extra, if set, is mounted at "/" for everything the API does not
+	// serve (the dashboard).
+	Extra http.Handler
+}
+
+// LoadTokens reads a token file: one token per line, blank lines and lines
+// starting with # ignored. It refuses a file with no token, and tokens
+// shorter than 16 characters.
+func LoadTokens(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading token file: %w", err)
+	}
+	var out []string
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if len(line) < 16 {
+			return nil, fmt.Errorf("token file %s line %d: token is %d characters, want at least 16", path, i+1, len(line))
+		}
+		out = append(out, line)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("token file %s holds no token", path)
+	}
+	return out, nil
+}
+
+type api struct {
+	l         *Log
+	tokens    [][32]byte
+	maxBody   int64
+	maxEvents int
+	m         *Metrics
+	logger    *slog.Logger
+}
+
+// Handler returns the log's HTTP API: the c2sp.org/tlog-tiles read API, the
+// JSON convenience endpoints, POST /v1/events, /healthz and /metrics.
+func (l *Log) Handler(cfg HandlerConfig) http.Handler {
+	a := &api{l: l, maxBody: cfg.MaxBody, maxEvents: cfg.MaxEvents, m: cfg.Metrics, logger: cfg.Logger}
+	if a.maxBody <= 0 {
+		a.maxBody = DefaultMaxBody
+	}
+	if a.maxEvents <= 0 {
+		a.maxEvents = DefaultMaxEvents
+	}
+	if a.logger == nil {
+		a.logger = slog.New(slog.DiscardHandler)
+	}
+	for _, t := range cfg.Tokens {
+		a.tokens = append(a.tokens, sha256.Sum256([]byte(t)))
+	}
+	mux := http.NewServeMux()
+	handle := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, a.instrument(pattern, h))
+	}
+	handle("GET /checkpoint", a.checkpoint)
+	handle("GET /tile/", a.tile)
+	handle("GET /v1/proof/inclusion", a.inclusion)
+	handle("GET /v1/proof/consistency", a.consistency)
+	handle("GET /v1/entries/{index}", a.entry)
+	handle("GET /v1/samples/{sample}", a.sample)
+	handle("GET /v1/stats", a.stats)
+	handle("POST /v1/events", a.events)
+	handle("GET /healthz", a.healthz)
+	if cfg.Gatherer != nil {
+		mux.Handle("GET /metrics", a.instrument("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP))
+	}
+	if cfg.Extra != nil {
+		mux.Handle("/", cfg.Extra)
+	} else {
+		handle("/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+		})
+	}
+	return mux
+}
+
+// statusWriter records the status code for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (a *api) instrument(route string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		if len(r.URL.RawQuery) > maxQuery {
+			writeError(sw, http.StatusRequestURITooLong, "query string is %d bytes, the limit is %d", len(r.URL.RawQuery), maxQuery)
+		} else {
+			h(sw, r)
+		}
+		if sw.code == 0 {
+			sw.code = http.StatusOK
+		}
+		if a.m != nil {
+			a.m.HTTP.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+			a.m.HTTPLatency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+// writeError writes {"error": msg} with the status code.
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	msg := fmt.Sprintf(format, args...)
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	w.Write(append(b, '\n'))
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(append(b, '\n'))
+}
+
+// fail maps an error from the log to a status code. Internal details are
+// logged, never sent.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "%v", err)
+	case errors.Is(err, ErrBeyondTree):
+		writeError(w, http.StatusBadRequest, "%v", err)
+	case errors.Is(err, ErrClosed):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "the log is shutting down; retry later")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "request cancelled or timed out; retry later")
+	default:
+		a.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the log cannot serve this now (storage unavailable); retry later")
+	}
+}
+
+func (a *api) checkpoint(w http.ResponseWriter, r *http.Request) {
+	cp := a.l.Checkpoint()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(cp.Note)
+}
+
+func (a *api) tile(w http.ResponseWriter, r *http.Request) {
+	addr, err := verify.ParseTilePath(strings.TrimPrefix(r.URL.Path, "/"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	data, err := a.l.ReadTile(r.Context(), addr)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	if addr.Width == 0 {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "public, max-age=3600")
+	}
+	if addr.Entries && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		h.Set("Content-Encoding", "gzip")
+		h.Add("Vary", "Accept-Encoding")
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		zw.Write(data)
+		zw.Close()
+		return
+	}
+	w.Write(data)
+}
+
+// parseUint parses a canonical decimal (no sign, no leading zeros).
+func parseUint(name, s string) (uint64, error) {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || strconv.FormatUint(v, 10) != s {
+		return 0, fmt.Errorf("parameter %s=%q is not a decimal number", name, s)
+	}
+	return v, nil
+}
+
+// sizeParam reads an optional size parameter, defaulting to the published size.
+func (a *api) sizeParam(r *http.Request, name string) (uint64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return a.l.Checkpoint().Size, nil
+	}
+	return parseUint(name, s)
+}
+
+type inclusionJSON struct {
+	Index    uint64   `json:"index"`
+	Size     uint64   `json:"size"`
+	LeafHash []byte   `json:"leaf_hash,omitempty"`
+	Proof    [][]byte `json:"proof"`
+}
+
+func (a *api) inclusion(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	size, err := a.sizeParam(r, "size")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	var index uint64
+	var leaf []byte
+	switch {
+	case q.Has("index") && q.Has("hash"):
+		writeError(w, http.StatusBadRequest, "give index or hash, not both")
+		return
+	case q.Has("index"):
+		if index, err = parseUint("index", q.Get("index")); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	case q.Has("hash"):
+		h, err := base64.StdEncoding.Strict().DecodeString(q.Get("hash"))
+		if err != nil || len(h) != hashSize {
+			writeError(w, http.StatusBadRequest, "parameter hash must be the standard base64 of a 32-byte leaf hash")
+			return
+		}
+		if index, err = a.l.LeafIndex(r.Context(), store.Hash(h)); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		leaf = h
+	default:
+		writeError(w, http.StatusBadRequest, "missing parameter index or hash")
+		return
+	}
+	if size > a.l.Checkpoint().Size {
+		writeError(w, http.StatusBadRequest, "size %d is beyond the published tree of size %d", size, a.l.Checkpoint().Size)
+		return
+	}
+	if index >= size {
+		if leaf != nil {
+			writeError(w, http.StatusBadRequest, "the entry with that hash has index %d, not in a tree of size %d", index, size)
+			return
+		}
+		// An index the published tree does not have yet.
+		writeError(w, http.StatusNotFound, "no entry %d in a tree of size %d", index, size)
+		return
+	}
+	p, err := a.l.InclusionProof(r.Context(), index, size)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if leaf == nil {
+		es, err := a.l.Entries(r.Context(), index, index+1)
+		if err != nil || len(es) != 1 {
+			a.fail(w, r, fmt.Errorf("reading entry %d: %v", index, err))
+			return
+		}
+		leaf = es[0].LeafHash[:]
+	}
+	writeJSON(w, inclusionJSON{Index: index, Size: size, LeafHash: leaf, Proof: nonNil(p)})
+}
+
+func nonNil(p [][]byte) [][]byte {
+	if p == nil {
+		return [][]byte{}
+	}
+	return p
+}
+
+func (a *api) consistency(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !q.Has("from") {
+		writeError(w, http.StatusBadRequest, "missing parameter from")
+		return
+	}
+	from, err := parseUint("from", q.Get("from"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	to, err := a.sizeParam(r, "to")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if to > a.l.Checkpoint().Size || from > to {
+		writeError(w, http.StatusBadRequest, "need from <= to <= %d (the published size), got from=%d to=%d", a.l.Checkpoint().Size, from, to)
+		return
+	}
+	p, err := a.l.ConsistencyProof(r.Context(), from, to)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, struct {
+		From  uint64   `json:"from"`
+		To    uint64   `json:"to"`
+		Proof [][]byte `json:"proof"`
+	}{from, to, nonNil(p)})
+}
+
+// EntryJSON is an entry as the JSON endpoints show it.
+type EntryJSON struct {
+	Index    uint64          `json:"index"`
+	LeafHash []byte          `json:"leaf_hash"`
+	Entry    []byte          `json:"entry"`
+	Event    json.RawMessage `json:"event"`
+}
+
+func entryJSON(e store.Entry) EntryJSON {
+	return EntryJSON{Index: e.Index, LeafHash: e.LeafHash[:], Entry: e.Data, Event: e.Data}
+}
+
+func (a *api) entry(w http.ResponseWriter, r *http.Request) {
+	i, err := parseUint("index", r.PathValue("index"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	es, err := a.l.Entries(r.Context(), i, i+1)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if len(es) == 0 {
+		writeError(w, http.StatusNotFound, "no entry %d: the published tree has size %d", i, a.l.Checkpoint().Size)
+		return
+	}
+	writeJSON(w, entryJSON(es[0]))
+}
+
+func (a *api) sample(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("sample")
+	if err := record.CheckSample(id); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	idx, err := a.l.SampleIndexes(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if len(idx) == 0 {
+		writeError(w, http.StatusNotFound, "no events of sample %q", id)
+		return
+	}
+	out := struct {
+		Sample string      `json:"sample"`
+		Size   uint64      `json:"size"`
+		Events []EntryJSON `json:"events"`
+	}{Sample: id, Size: a.l.Checkpoint().Size}
+	for _, i := range idx {
+		es, err := a.l.Entries(r.Context(), i, i+1)
+		if err != nil || len(es) != 1 {
+			a.fail(w, r, fmt.Errorf("reading entry %d of sample %q: %v", i, id, err))
+			return
+		}
+		out.Events = append(out.Events, entryJSON(es[0]))
+	}
+	writeJSON(w, out)
+}
+
+func (a *api) stats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, struct {
+		Size   uint64                       `json:"size"`
+		Events uint64                       `json:"events"`
+		Counts map[string]map[string]uint64 `json:"counts"`
+	}{a.l.Checkpoint().Size, a.l.stats.Total(), a.l.stats.Counts()})
+}
+
+func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
+	a.l.mu.RLock()
+	closed := a.l.closed
+	a.l.mu.RUnlock()
+	if closed {
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	writeJSON(w, map[string]any{"status": "ok", "size": a.l.Checkpoint().Size})
+}
+
+// authorized checks the bearer token in constant time against every
+// configured token (comparing SHA-256 digests, so lengths do not leak).
+func (a *api) authorized(r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || tok == "" {
+		return false
+	}
+	got := sha256.Sum256([]byte(tok))
+	match := 0
+	for i := range a.tokens {
+		match |= subtle.ConstantTimeCompare(got[:], a.tokens[i][:])
+	}
+	return match == 1
+}
+
+func (a *api) events(w http.ResponseWriter, r *http.Request) {
+	if !a.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="custody"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <token>)")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body is larger than %d bytes: send fewer events per request", a.maxBody)
+			return
+		}
+		writeError(w, http.StatusBadRequest, "reading request body: %v", err)
+		return
+	}
+	evs, code, err := a.parseEvents(body)
+	if err != nil {
+		writeError(w, code, "%v", err)
+		return
+	}
+	rs, err := a.l.AddMany(r.Context(), evs)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, rc := range rs {
+		enc.Encode(rc)
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(buf.Bytes())
+}
+
+// parseEvents splits a body holding one JSON event or JSON lines, and decodes
+// every event strictly. Any bad event rejects the whole request.
+func (a *api) parseEvents(body []byte) ([]record.Event, int, error) {
+	now := a.l.cfg.Now()
+	var evs []record.Event
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 0, 64<<10), len(body)+1)
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, http.StatusBadRequest, errors.New("empty request: send one JSON event, or JSON lines")
+	}
+	// A single (possibly pretty-printed) event.
+	if ev, err := record.DecodeSubmission(trimmed, now); err == nil {
+		return []record.Event{ev}, 0, nil
+	} else if !bytes.Contains(trimmed, []byte("\n")) {
+		return nil, http.StatusBadRequest, fmt.Errorf("event 1: %w", err)
+	}
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		if len(evs) == a.maxEvents {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("more than %d events in one request: split the batch", a.maxEvents)
+		}
+		ev, err := record.DecodeSubmission(b, now)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("line %d: %w", line, err)
+		}
+		evs = append(evs, ev)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("reading JSON lines: %v", err)
+	}
+	return evs, 0, nil
+}

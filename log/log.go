@@ -1,0 +1,526 @@
+// Package log is the writer side of custody: the sequencer that turns
+// submitted events into durable, signed, tiled log entries.
+//
+// Add and AddMany may be called from any number of goroutines. Their events
+// are batched (group commit): each batch becomes one store transaction with
+// its entries, the hash tiles it changes and one new signed checkpoint. A
+// caller is answered only after that transaction is durable, with a receipt
+// holding an inclusion proof against the new checkpoint, and the checkpoint
+// is published (served to readers) only after that too. An event identical
+// to one already logged (same record.Event.Identity) is not added again: its
+// receipt carries the original index and entry.
+package log
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/verify"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxBatch = 1024
+	DefaultMaxWait  = 2 * time.Millisecond
+)
+
+// ErrClosed is returned by Add after Close.
+var ErrClosed = errors.New("log is shutting down")
+
+// ErrUnavailable wraps failures to commit a batch (disk full, read-only
+// database, lost connection). Nothing of the batch was published; callers
+// may retry (adds are idempotent).
+var ErrUnavailable = errors.New("log storage unavailable")
+
+// ErrBeyondTree is returned when a request names a size or index beyond the
+// published tree.
+var ErrBeyondTree = errors.New("beyond the published tree")
+
+// Config configures a Log.
+type Config struct {
+	// Store holds the log. It must have been initialised with Create.
+	Store store.Store
+	// Signer signs checkpoints; its name is the log's origin.
+	Signer note.Signer
+	// Verifier is the public half of Signer. Every checkpoint is opened with
+	// it (by the same parser auditors use) before it is published.
+	Verifier note.Verifier
+	// MaxBatch is the most events one batch takes (a request's events are
+	// never split, so a batch may exceed it by one request). 0: DefaultMaxBatch.
+	MaxBatch int
+	// MaxWait is how long the sequencer waits for more events once it has
+	// one, before committing a batch that is not full. 0: DefaultMaxWait;
+	// negative: do not wait (commit what has arrived).
+	MaxWait time.Duration
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Metrics, if non-nil, is updated as batches commit.
+	Metrics *Metrics
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Log is an open, running log. Create it with Open; stop it with Close.
+type Log struct {
+	cfg    Config
+	origin string
+	st     store.Store
+	cache  *tileCache
+	logger *slog.Logger
+
+	reqs   chan *pending
+	mu     sync.RWMutex // guards closed against sends on reqs
+	closed bool
+	stop   chan struct{}
+	done   chan struct{}
+
+	// Owned by the sequencer goroutine.
+	state *treeState // nil after a failed commit: reload from the store
+	cur   store.Checkpoint
+
+	snap  atomic.Pointer[snapshot]
+	stats *Stats
+}
+
+// snapshot is what readers see: the newest durable checkpoint and the
+// right-edge tiles of its tree.
+type snapshot struct {
+	cp  store.Checkpoint
+	src *nodeSource
+}
+
+type pending struct {
+	events []record.Event
+	ids    []store.Hash
+	enq    time.Time
+	done   chan result
+}
+
+type result struct {
+	receipts []verify.Receipt
+	err      error
+}
+
+// Create writes the first, size-0 checkpoint of a new log into an empty
+// store. It fails (wrapping store.ErrConflict) if the store already holds a
+// log.
+func Create(ctx context.Context, st store.Store, signer note.Signer) error {
+	root := emptyRoot()
+	signed, err := signCheckpoint(signer, 0, root)
+	if err != nil {
+		return err
+	}
+	return st.Append(ctx, store.Batch{Checkpoint: store.Checkpoint{Size: 0, Root: root, Note: signed}})
+}
+
+func emptyRoot() store.Hash { return sha256.Sum256(nil) }
+
+// signCheckpoint returns the signed note of a c2sp.org/tlog-checkpoint.
+func signCheckpoint(signer note.Signer, size uint64, root store.Hash) ([]byte, error) {
+	text := verify.Checkpoint{Origin: signer.Name(), Size: size, Root: root}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(text)}, signer)
+	if err != nil {
+		return nil, fmt.Errorf("signing checkpoint of size %d: %w", size, err)
+	}
+	return signed, nil
+}
+
+// Open loads the log from cfg.Store, checks that the stored tiles reproduce
+// the latest checkpoint's root and that the checkpoint verifies with
+// cfg.Verifier, and starts the sequencer.
+func Open(ctx context.Context, cfg Config) (*Log, error) {
+	if cfg.Store == nil || cfg.Signer == nil || cfg.Verifier == nil {
+		return nil, errors.New("log: Store, Signer and Verifier are required")
+	}
+	if cfg.Signer.Name() != cfg.Verifier.Name() || cfg.Signer.KeyHash() != cfg.Verifier.KeyHash() {
+		return nil, fmt.Errorf("log: signing key %s+%08x does not match verifier key %s+%08x", cfg.Signer.Name(), cfg.Signer.KeyHash(), cfg.Verifier.Name(), cfg.Verifier.KeyHash())
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = DefaultMaxWait
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Log{
+		cfg:    cfg,
+		origin: cfg.Signer.Name(),
+		st:     cfg.Store,
+		cache:  newTileCache(256),
+		logger: cfg.Logger,
+		reqs:   make(chan *pending, 4096),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		stats:  newStats(),
+	}
+	if err := l.reload(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.stats.load(ctx, l.st, l.cur.Size); err != nil {
+		return nil, err
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.TreeSize.Set(float64(l.cur.Size))
+	}
+	go l.run()
+	return l, nil
+}
+
+// reload reads the latest checkpoint and the tree state from the store.
+func (l *Log) reload(ctx context.Context) error {
+	cp, err := l.st.Latest(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return errors.New("log: the store holds no checkpoint: initialise the log first (custody init)")
+	}
+	if err != nil {
+		return fmt.Errorf("log: reading the latest checkpoint: %w", err)
+	}
+	c, err := l.openCheckpoint(cp.Note)
+	if err != nil {
+		return fmt.Errorf("log: the stored checkpoint of size %d does not verify: %w", cp.Size, err)
+	}
+	if c.Size != cp.Size || c.Root != cp.Root {
+		return fmt.Errorf("%w: checkpoint row of size %d root %x holds a note for size %d root %x", errCorrupt, cp.Size, cp.Root, c.Size, c.Root)
+	}
+	t, err := loadTree(ctx, l.st, cp)
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	l.state, l.cur = t, cp
+	l.publish(t, cp)
+	return nil
+}
+
+func (l *Log) openCheckpoint(signed []byte) (verify.Checkpoint, error) {
+	c, _, err := verify.OpenCheckpoint(signed, l.origin, note.VerifierList(l.cfg.Verifier))
+	return c, err
+}
+
+func (l *Log) publish(t *treeState, cp store.Checkpoint) {
+	l.snap.Store(&snapshot{cp: cp, src: t.nodeSource(l.st, l.cache)})
+	if l.cfg.Metrics != nil {
+		l.cfg.Metrics.TreeSize.Set(float64(cp.Size))
+	}
+}
+
+// Origin returns the log's origin (its key name).
+func (l *Log) Origin() string { return l.origin }
+
+// Checkpoint returns the newest published checkpoint: durable, signed and
+// verified.
+func (l *Log) Checkpoint() store.Checkpoint { return l.snap.Load().cp }
+
+// Stats returns the event counts per region and location.
+func (l *Log) Stats() *Stats { return l.stats }
+
+// Add appends one event (its Logged field is set by the log) and returns its
+// receipt once the event is durably in the tree.
+func (l *Log) Add(ctx context.Context, ev record.Event) (verify.Receipt, error) {
+	rs, err := l.AddMany(ctx, []record.Event{ev})
+	if err != nil {
+		return verify.Receipt{}, err
+	}
+	return rs[0], nil
+}
+
+// AddMany appends events, which land in one batch in the given order (apart
+// from duplicates, which keep their original index), and returns one receipt
+// per event in the same order once all are durable. The events must be valid
+// (record.Event.Validate); their Logged fields are ignored.
+func (l *Log) AddMany(ctx context.Context, evs []record.Event) ([]verify.Receipt, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	p := &pending{events: make([]record.Event, len(evs)), ids: make([]store.Hash, len(evs)), enq: time.Now(), done: make(chan result, 1)}
+	for i, ev := range evs {
+		ev.Logged = time.Time{}
+		if err := ev.Validate(); err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		p.events[i] = ev
+		p.ids[i] = ev.Identity()
+	}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case l.reqs <- p:
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	l.mu.RUnlock()
+	select {
+	case r := <-p.done:
+		if r.err == nil && l.cfg.Metrics != nil {
+			l.cfg.Metrics.Integration.Observe(time.Since(p.enq).Seconds())
+		}
+		return r.receipts, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close stops accepting events, commits every event already accepted,
+// answers its caller and stops the sequencer. It does not close the store.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.stop)
+	}
+	l.mu.Unlock()
+	<-l.done
+	return nil
+}
+
+// run is the sequencer: it gathers requests into batches and integrates them.
+func (l *Log) run() {
+	defer close(l.done)
+	for {
+		var first *pending
+		select {
+		case first = <-l.reqs:
+		case <-l.stop:
+			// No sender is left (Close holds the lock until closed is set):
+			// drain what was queued, then stop.
+			for {
+				select {
+				case p := <-l.reqs:
+					l.integrate(l.gather(p, false))
+				default:
+					return
+				}
+			}
+		}
+		l.integrate(l.gather(first, true))
+	}
+}
+
+// gather collects requests after first until the batch is full or MaxWait
+// has passed (wait=false: only what is already queued).
+func (l *Log) gather(first *pending, wait bool) []*pending {
+	batch := []*pending{first}
+	n := len(first.events)
+	for n < l.cfg.MaxBatch {
+		select {
+		case p := <-l.reqs:
+			batch = append(batch, p)
+			n += len(p.events)
+			continue
+		default:
+		}
+		break
+	}
+	if !wait || l.cfg.MaxWait < 0 || n >= l.cfg.MaxBatch {
+		return batch
+	}
+	timer := time.NewTimer(l.cfg.MaxWait)
+	defer timer.Stop()
+	for n < l.cfg.MaxBatch {
+		select {
+		case p := <-l.reqs:
+			batch = append(batch, p)
+			n += len(p.events)
+		case <-timer.C:
+			return batch
+		case <-l.stop:
+			return batch
+		}
+	}
+	return batch
+}
+
+// slot is where one submitted event ended up.
+type slot struct {
+	index uint64
+	data  []byte // nil: an existing entry, read from the store
+}
+
+// integrate commits one batch and answers its callers.
+func (l *Log) integrate(batch []*pending) {
+	ctx := context.Background()
+	start := time.Now()
+	fail := func(err error) {
+		for _, p := range batch {
+			p.done <- result{err: err}
+		}
+	}
+	if l.state == nil {
+		if err := l.reload(ctx); err != nil {
+			l.logger.Error("reloading the log after a failed commit", "err", err)
+			fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
+			return
+		}
+	}
+
+	// De-duplicate against the log and within the batch.
+	var ids []store.Hash
+	seen := map[store.Hash]bool{}
+	for _, p := range batch {
+		for _, id := range p.ids {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	existing, err := l.st.ByIdentity(ctx, ids)
+	if err != nil {
+		l.logger.Error("looking up event identities", "err", err, "events", len(ids))
+		fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
+		return
+	}
+	logged := l.cfg.Now().UTC().Truncate(time.Second)
+	size := l.cur.Size
+	fresh := map[store.Hash]slot{}
+	var entries []store.Entry
+	var leaves []store.Hash
+	slots := make([][]slot, len(batch))
+	for i, p := range batch {
+		slots[i] = make([]slot, len(p.events))
+		for j, ev := range p.events {
+			id := p.ids[j]
+			if idx, ok := existing[id]; ok {
+				slots[i][j] = slot{index: idx}
+				continue
+			}
+			if s, ok := fresh[id]; ok {
+				slots[i][j] = s
+				continue
+			}
+			ev.Logged = logged
+			data := ev.Canonical()
+			e := store.Entry{
+				Index:    size + uint64(len(entries)),
+				Identity: id,
+				LeafHash: leafHash(data),
+				Sample:   ev.Sample,
+				Data:     data,
+			}
+			entries = append(entries, e)
+			leaves = append(leaves, e.LeafHash)
+			s := slot{index: e.Index, data: data}
+			fresh[id] = s
+			slots[i][j] = s
+		}
+	}
+
+	if len(entries) > 0 {
+		next, tiles := l.state.grow(leaves)
+		root := next.root()
+		signed, err := signCheckpoint(l.cfg.Signer, next.size, root)
+		if err != nil {
+			fail(err)
+			return
+		}
+		// Check the new checkpoint with the auditors' parser before it
+		// goes anywhere.
+		if c, err := l.openCheckpoint(signed); err != nil || c.Size != next.size || c.Root != root {
+			l.logger.Error("a freshly signed checkpoint does not verify", "size", next.size, "err", err)
+			fail(fmt.Errorf("log: new checkpoint of size %d does not verify: %v", next.size, err))
+			return
+		}
+		cp := store.Checkpoint{Size: next.size, Root: root, Note: signed}
+		prev := l.cur
+		commitStart := time.Now()
+		err = l.st.Append(ctx, store.Batch{Prev: &prev, Entries: entries, Tiles: tiles, Checkpoint: cp})
+		if err != nil {
+			// The store may or may not hold the batch (a commit can fail
+			// after it reached the disk): forget the in-memory state and
+			// reload it before the next batch. Nothing is published.
+			l.state = nil
+			l.logger.Error("committing batch", "err", err, "size", prev.Size, "entries", len(entries))
+			if l.cfg.Metrics != nil {
+				l.cfg.Metrics.CommitErrors.Inc()
+			}
+			fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
+			return
+		}
+		if m := l.cfg.Metrics; m != nil {
+			m.Commit.Observe(time.Since(commitStart).Seconds())
+			m.BatchSize.Observe(float64(len(entries)))
+			m.Appended.Add(float64(len(entries)))
+		}
+		l.state, l.cur = next, cp
+		l.publish(next, cp)
+		l.stats.addEntries(entries)
+		l.logger.Debug("batch committed", "size", cp.Size, "entries", len(entries), "requests", len(batch), "took", time.Since(start))
+	}
+
+	// Receipts, against the checkpoint just published.
+	snap := l.snap.Load()
+	for i, p := range batch {
+		rs := make([]verify.Receipt, len(p.events))
+		var err error
+		for j := range p.events {
+			s := slots[i][j]
+			if s.data == nil {
+				es, e := l.st.Entries(ctx, s.index, s.index+1)
+				if e != nil || len(es) != 1 {
+					err = fmt.Errorf("%w: reading existing entry %d: %v", ErrUnavailable, s.index, e)
+					break
+				}
+				s.data = es[0].Data
+			}
+			rs[j], err = l.receipt(ctx, snap, s.index, s.data)
+			if err != nil {
+				break
+			}
+		}
+		if err != nil {
+			l.logger.Error("building receipt", "err", err)
+			p.done <- result{err: err}
+			continue
+		}
+		p.done <- result{receipts: rs}
+	}
+}
+
+func leafHash(data []byte) store.Hash {
+	h := sha256.New()
+	h.Write([]byte{0})
+	h.Write(data)
+	var out store.Hash
+	h.Sum(out[:0])
+	return out
+}
+
+// receipt builds the receipt of entry index (with bytes data) against snap.
+func (l *Log) receipt(ctx context.Context, snap *snapshot, index uint64, data []byte) (verify.Receipt, error) {
+	path, err := l.inclusion(ctx, snap, index, snap.cp.Size)
+	if err != nil {
+		return verify.Receipt{}, err
+	}
+	lh := leafHash(data)
+	hashes := make([][32]byte, len(path))
+	for i, h := range path {
+		copy(hashes[i][:], h)
+	}
+	tp := verify.TLogProof{Index: index, Proof: hashes, Checkpoint: snap.cp.Note}
+	return verify.Receipt{
+		Index:      index,
+		LeafHash:   lh[:],
+		Entry:      data,
+		Event:      data,
+		Checkpoint: string(snap.cp.Note),
+		Proof:      path,
+		TLogProof:  string(tp.Marshal()),
+	}, nil
+}

@@ -1,0 +1,90 @@
+package log
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store"
+)
+
+// Stats counts the log's events per customer region and data centre
+// (the event's location), kept up to date as batches commit.
+type Stats struct {
+	mu     sync.RWMutex
+	counts map[string]map[string]uint64
+	total  uint64
+}
+
+func newStats() *Stats { return &Stats{counts: map[string]map[string]uint64{}} }
+
+// load counts the first size entries of the store.
+func (s *Stats) load(ctx context.Context, st store.Store, size uint64) error {
+	const page = 4096
+	for start := uint64(0); start < size; start += page {
+		end := min(start+page, size)
+		es, err := st.Entries(ctx, start, end)
+		if err != nil {
+			return fmt.Errorf("log: counting entries %d to %d: %w", start, end, err)
+		}
+		if err := s.addEntries(es); err != nil {
+			return fmt.Errorf("log: counting entries: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Stats) addEntries(es []store.Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range es {
+		ev, err := record.DecodeEntry(e.Data)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", e.Index, err)
+		}
+		m := s.counts[ev.Region]
+		if m == nil {
+			m = map[string]uint64{}
+			s.counts[ev.Region] = m
+		}
+		m[ev.Location]++
+		s.total++
+	}
+	return nil
+}
+
+// Counts returns a copy of the counts: region -> location -> events.
+func (s *Stats) Counts() map[string]map[string]uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]map[string]uint64, len(s.counts))
+	for r, m := range s.counts {
+		c := make(map[string]uint64, len(m))
+		for k, v := range m {
+			c[k] = v
+		}
+		out[r] = c
+	}
+	return out
+}
+
+// Total returns the number of events counted.
+func (s *Stats) Total() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.total
+}
+
+// Regions returns the regions counted, sorted.
+func (s *Stats) Regions() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for r := range s.counts {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,240 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/custodylog/custody/store"
+	"github.com/mattn/go-sqlite3"
+)
+
+// Append commits the batch in one transaction: all of it or nothing. When it
+// returns nil the transaction is committed and fsynced (see the package
+// documentation), so the batch's checkpoint may be published.
+//
+// It returns an error wrapping store.ErrConflict, and writes nothing, if
+// b.Prev is not the latest stored checkpoint (same size and root; nil only
+// for an empty store), if b.Checkpoint.Size is not b.Prev.Size plus the
+// number of entries, if the entries' indexes do not run consecutively from
+// b.Prev.Size, or if an entry's index or identity is already taken. It
+// returns an error wrapping store.ErrTileMismatch, and writes nothing, if a
+// tile's data does not start with the stored data of that tile.
+//
+// A batch without entries whose checkpoint has the size and root of b.Prev
+// replaces the stored note of that checkpoint (for example to add
+// signatures); nothing else changes.
+func (s *Store) Append(ctx context.Context, b store.Batch) error {
+	var size uint64
+	if b.Prev != nil {
+		size = b.Prev.Size
+	}
+	if err := s.append(ctx, b, size); err != nil {
+		return fmt.Errorf("sqlite: appending batch at size %d: %w", size, err)
+	}
+	return nil
+}
+
+func (s *Store) append(ctx context.Context, b store.Batch, size uint64) (err error) {
+	if err := checkBatch(b, size); err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see the writer's DSN
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := checkPrev(ctx, tx, b.Prev); err != nil {
+		return err
+	}
+	if err := insertEntries(ctx, tx, b.Entries, size); err != nil {
+		return err
+	}
+	for _, t := range b.Tiles {
+		if err := writeTile(ctx, tx, t); err != nil {
+			return err
+		}
+	}
+	if err := writeCheckpoint(ctx, tx, b.Checkpoint, b.Prev); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+// checkBatch checks what can be checked without the database.
+func checkBatch(b store.Batch, size uint64) error {
+	n := uint64(len(b.Entries))
+	if size > math.MaxInt64-n {
+		return fmt.Errorf("%d entries after index %d: the log cannot grow beyond 2^63-1 entries", n, size)
+	}
+	if b.Checkpoint.Size != size+n {
+		return fmt.Errorf("new checkpoint has size %d, want %d (%d + %d entries): %w", b.Checkpoint.Size, size+n, size, n, store.ErrConflict)
+	}
+	if n == 0 && b.Prev != nil && b.Checkpoint.Root != b.Prev.Root {
+		return fmt.Errorf("new checkpoint has the size of the previous one (%d) but root %x, want %x: %w", size, b.Checkpoint.Root, b.Prev.Root, store.ErrConflict)
+	}
+	if len(b.Checkpoint.Note) == 0 {
+		return fmt.Errorf("new checkpoint of size %d has an empty note", b.Checkpoint.Size)
+	}
+	seen := make(map[store.Hash]int, len(b.Entries))
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if e.Index != size+uint64(i) {
+			return fmt.Errorf("entry %d of the batch has index %d, want %d: %w", i, e.Index, size+uint64(i), store.ErrConflict)
+		}
+		if j, ok := seen[e.Identity]; ok {
+			return fmt.Errorf("entries %d and %d have the same identity %x: %w", size+uint64(j), e.Index, e.Identity, store.ErrConflict)
+		}
+		seen[e.Identity] = i
+	}
+	for _, t := range b.Tiles {
+		if len(t.Data) == 0 || len(t.Data) > 256*store.HashSize || len(t.Data)%store.HashSize != 0 {
+			return fmt.Errorf("tile %d/%d has %d bytes, want 1 to 256 hashes of %d bytes", t.Level, t.Index, len(t.Data), store.HashSize)
+		}
+		if t.Index > math.MaxInt64 {
+			return fmt.Errorf("tile %d/%d: index out of range", t.Level, t.Index)
+		}
+	}
+	return nil
+}
+
+// checkPrev is the compare-and-swap: the latest stored checkpoint must be
+// prev, or there must be none if prev is nil.
+func checkPrev(ctx context.Context, tx *sql.Tx, prev *store.Checkpoint) error {
+	var (
+		size int64
+		root []byte
+	)
+	err := tx.QueryRowContext(ctx, "SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1").Scan(&size, &root)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if prev != nil {
+			return fmt.Errorf("the batch extends a checkpoint of size %d but the store has none: %w", prev.Size, store.ErrConflict)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading latest checkpoint: %w", err)
+	case prev == nil:
+		return fmt.Errorf("the batch starts the log but the store has a checkpoint of size %d: %w", size, store.ErrConflict)
+	case uint64(size) != prev.Size || !bytes.Equal(root, prev.Root[:]):
+		return fmt.Errorf("the latest checkpoint is size %d root %x, not size %d root %x: %w", size, root, prev.Size, prev.Root, store.ErrConflict)
+	}
+	return nil
+}
+
+// insertEntries inserts the entries, entriesPerInsert rows a statement.
+func insertEntries(ctx context.Context, tx *sql.Tx, entries []store.Entry, size uint64) error {
+	args := make([]any, 0, 5*min(len(entries), entriesPerInsert))
+	for start := 0; start < len(entries); start += entriesPerInsert {
+		chunk := entries[start:min(start+entriesPerInsert, len(entries))]
+		args = args[:0]
+		for i := range chunk {
+			e := &chunk[i]
+			data := e.Data
+			if data == nil {
+				data = []byte{} // nil would be bound as NULL
+			}
+			args = append(args, int64(e.Index), e.Identity[:], e.LeafHash[:], e.Sample, data)
+		}
+		query := insertEntriesFull
+		if len(chunk) != entriesPerInsert {
+			query = insertEntriesSQL(len(chunk))
+		}
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+			if isUniqueViolation(err) {
+				return explainTaken(ctx, tx, entries, size, err)
+			}
+			return fmt.Errorf("inserting entries %d to %d: %w", chunk[0].Index, chunk[len(chunk)-1].Index, err)
+		}
+	}
+	return nil
+}
+
+var insertEntriesFull = insertEntriesSQL(entriesPerInsert)
+
+func insertEntriesSQL(rows int) string {
+	return "INSERT INTO entries (idx, identity, leaf_hash, sample, data) VALUES " + placeholders(rows, 5)
+}
+
+// explainTaken returns the ErrConflict error for an INSERT of entries that
+// failed on a uniqueness constraint, naming the first entry whose identity
+// was already in the log if there is one.
+func explainTaken(ctx context.Context, tx *sql.Tx, entries []store.Entry, size uint64, cause error) error {
+	ids := make([]store.Hash, len(entries))
+	for i := range entries {
+		ids[i] = entries[i].Identity
+	}
+	found := make(map[store.Hash]uint64)
+	if err := lookupIdentities(ctx, tx, ids, found); err == nil {
+		for i := range entries {
+			// Earlier chunks of this batch are in the table too; only an
+			// index below size is an older entry.
+			if idx, ok := found[entries[i].Identity]; ok && idx < size {
+				return fmt.Errorf("entry %d has identity %x, already the identity of entry %d: %w", entries[i].Index, entries[i].Identity, idx, store.ErrConflict)
+			}
+		}
+	}
+	return fmt.Errorf("inserting entries from index %d: index or identity already taken (%v): %w", size, cause, store.ErrConflict)
+}
+
+func isUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint &&
+		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+}
+
+// writeTile stores t if its data extends the stored data of that tile.
+func writeTile(ctx context.Context, tx *sql.Tx, t store.Tile) error {
+	var old []byte
+	err := tx.QueryRowContext(ctx, "SELECT data FROM tiles WHERE level = ? AND idx = ?", int64(t.Level), int64(t.Index)).Scan(&old)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("reading tile %d/%d: %w", t.Level, t.Index, err)
+	case len(t.Data) < len(old):
+		return fmt.Errorf("tile %d/%d: new data has %d hashes, the stored tile %d: %w", t.Level, t.Index, len(t.Data)/store.HashSize, len(old)/store.HashSize, store.ErrTileMismatch)
+	case !bytes.Equal(t.Data[:len(old)], old):
+		i := 0
+		for t.Data[i] == old[i] {
+			i++
+		}
+		return fmt.Errorf("tile %d/%d: new data differs from the stored tile at hash %d: %w", t.Level, t.Index, i/store.HashSize, store.ErrTileMismatch)
+	case len(t.Data) == len(old):
+		return nil // already stored
+	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO tiles (level, idx, data) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data",
+		int64(t.Level), int64(t.Index), t.Data)
+	if err != nil {
+		return fmt.Errorf("writing tile %d/%d: %w", t.Level, t.Index, err)
+	}
+	return nil
+}
+
+// writeCheckpoint stores the new checkpoint. checkBatch and checkPrev have
+// made sure that it is larger than the latest one, or that it has the size
+// and root of prev, the latest one, whose note it then replaces.
+func writeCheckpoint(ctx context.Context, tx *sql.Tx, c store.Checkpoint, prev *store.Checkpoint) error {
+	var err error
+	if prev != nil && c.Size == prev.Size {
+		_, err = tx.ExecContext(ctx, "UPDATE checkpoints SET note = ? WHERE size = ?", c.Note, int64(c.Size))
+	} else {
+		_, err = tx.ExecContext(ctx, "INSERT INTO checkpoints (size, root, note) VALUES (?, ?, ?)", int64(c.Size), c.Root[:], c.Note)
+	}
+	if isUniqueViolation(err) {
+		return fmt.Errorf("checkpoint of size %d already exists: %w", c.Size, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("writing checkpoint of size %d: %w", c.Size, err)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/custodylog/custody/store"
+)
+
+var prefill = flag.Int("prefill", 0, "entries the log holds before BenchmarkAppend measures (BenchmarkByIdentity uses at least 100000)")
+
+// benchLog builds realistic batches: entries of about 300 bytes, the tiles
+// they change and a checkpoint. Hashes other than leaf hashes and
+// identities are fake; the store does not check them.
+type benchLog struct {
+	size uint64
+	prev *store.Checkpoint
+}
+
+func newBenchLog() *benchLog { return &benchLog{} }
+
+// genesis returns the size-0 batch and records it: the caller must append it.
+func (g *benchLog) genesis() store.Batch {
+	b := g.batch(0, "genesis")
+	g.apply(b)
+	return b
+}
+
+func (g *benchLog) batch(n int, tag string) store.Batch {
+	b := store.Batch{
+		Prev:       g.prev,
+		Entries:    make([]store.Entry, n),
+		Tiles:      benchTiles(g.size, g.size+uint64(n)),
+		Checkpoint: benchCheckpoint(g.size+uint64(n), tag),
+	}
+	for i := range b.Entries {
+		b.Entries[i] = benchEntry(g.size+uint64(i), tag)
+	}
+	return b
+}
+
+func (g *benchLog) apply(b store.Batch) {
+	c := b.Checkpoint
+	g.prev = &c
+	g.size = c.Size
+}
+
+func benchEntry(index uint64, tag string) store.Entry {
+	sample := fmt.Sprintf("S-%08d", index/8)
+	data := fmt.Appendf(make([]byte, 0, 320),
+		`{"v":1,"index":%d,"sample":%q,"tag":%q,"kind":"transfer","from":"freezer-12/rack-3/box-7","to":"sequencing-lab-2","by":"operator-%04d","at":"2026-01-02T03:04:05.678Z","seal":"intact","temp_c":-80.5,"note":"`,
+		index, sample, tag, index%997)
+	for len(data) < 298 {
+		data = append(data, 'a'+byte(len(data)%26))
+	}
+	data = append(data, `"}`...)
+	return store.Entry{
+		Index:    index,
+		Identity: sha256.Sum256(append([]byte("identity\x00"), data...)),
+		LeafHash: sha256.Sum256(append([]byte{0}, data...)),
+		Sample:   sample,
+		Data:     data,
+	}
+}
+
+func benchCheckpoint(size uint64, tag string) store.Checkpoint {
+	root := sha256.Sum256(fmt.Appendf(nil, "root %d %s", size, tag))
+	sig := make([]byte, 76) // a cosignature; a log signature is 68 bytes
+	note := fmt.Sprintf("custody.example/bench\n%d\n%s\n\n— custody.example/bench %s\n— witness.example/w1 %s\n",
+		size, base64.StdEncoding.EncodeToString(root[:]), base64.StdEncoding.EncodeToString(sig[:68]), base64.StdEncoding.EncodeToString(sig))
+	return store.Checkpoint{Size: size, Root: root, Note: []byte(note)}
+}
+
+// benchTiles returns the tiles (height 8) that change when the tree grows
+// from oldSize to newSize, with their full new data.
+func benchTiles(oldSize, newSize uint64) []store.Tile {
+	var tiles []store.Tile
+	for level := uint8(0); level < 8; level++ {
+		shift := 8 * uint(level)
+		oldN, newN := oldSize>>shift, newSize>>shift
+		if newN == oldN {
+			break
+		}
+		for index := oldN / 256; index*256 < newN; index++ {
+			end := min(newN, (index+1)*256)
+			data := make([]byte, 0, (end-index*256)*store.HashSize)
+			for n := index * 256; n < end; n++ {
+				var b [9]byte
+				b[0] = level
+				binary.BigEndian.PutUint64(b[1:], n)
+				h := sha256.Sum256(b[:])
+				data = append(data, h[:]...)
+			}
+			tiles = append(tiles, store.Tile{Level: level, Index: index, Data: data})
+		}
+	}
+	return tiles
+}
+
+// benchState is a store kept across the runs of a benchmark (the testing
+// package calls a benchmark several times), so that a large prefill is
+// paid once. TestMain removes them.
+type benchState struct {
+	dir string
+	s   *Store
+	g   *benchLog
+}
+
+var benchStates = make(map[int]*benchState)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, st := range benchStates {
+		st.s.Close()
+		os.RemoveAll(st.dir)
+	}
+	if code != 0 {
+		os.Exit(code)
+	}
+}
+
+// benchStore returns the shared store that held n entries (with tag
+// "prefill") when it was created.
+func benchStore(b *testing.B, n int) (*Store, *benchLog) {
+	if st, ok := benchStates[n]; ok {
+		return st.s, st.g
+	}
+	dir, err := os.MkdirTemp("", "custody-sqlite-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(filepath.Join(dir, "custody.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchStates[n] = &benchState{dir: dir, s: s}
+	g := newBenchLog()
+	benchStates[n].g = g
+	ctx := context.Background()
+	if err := s.Append(ctx, g.genesis()); err != nil {
+		b.Fatal(err)
+	}
+	for g.size < uint64(n) {
+		batch := g.batch(min(8192, n-int(g.size)), "prefill")
+		if err := s.Append(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		g.apply(batch)
+	}
+	return s, g
+}
+
+// BenchmarkAppend appends batches of 1024 entries of about 300 bytes, with
+// their tiles and checkpoint, each one a durable commit.
+func BenchmarkAppend(b *testing.B) {
+	const batchSize = 1024
+	s, g := benchStore(b, *prefill)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		batch := g.batch(batchSize, "bench")
+		b.StartTimer()
+		if err := s.Append(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		g.apply(batch)
+	}
+	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(float64(g.size), "log-size")
+}
+
+// BenchmarkByIdentity looks up 1024 identities, half of them in the log.
+func BenchmarkByIdentity(b *testing.B) {
+	const lookups = 1024
+	n := max(*prefill, 100_000)
+	s, _ := benchStore(b, n)
+	ctx := context.Background()
+	ids := make([]store.Hash, lookups)
+	for i := range ids {
+		idx := uint64(i) * 7919 % uint64(n)
+		tag := "prefill"
+		if i%2 == 1 {
+			tag = "absent"
+		}
+		ids[i] = benchEntry(idx, tag).Identity
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		found, err := s.ByIdentity(ctx, ids)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(found) != lookups/2 {
+			b.Fatalf("ByIdentity found %d identities, want %d", len(found), lookups/2)
+		}
+	}
+	b.ReportMetric(float64(b.N*lookups)/b.Elapsed().Seconds(), "ids/s")
+}
+
+// BenchmarkEntriesBundle reads the 256 entries of one entry bundle.
+func BenchmarkEntriesBundle(b *testing.B) {
+	n := max(*prefill, 100_000)
+	s, _ := benchStore(b, n)
+	ctx := context.Background()
+	bundles := uint64(n) / 256
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := uint64(i) * 7919 % bundles * 256
+		es, err := s.Entries(ctx, start, start+256)
+		if err != nil || len(es) != 256 {
+			b.Fatalf("Entries(%d, %d) = %d entries, %v", start, start+256, len(es), err)
+		}
+	}
+}

@@ -1,0 +1,44 @@
+-- Schema of a custody log in SQLite.
+--
+-- Open runs this file once, in the transaction that creates a new database,
+-- and then records schemaVersion (sqlite.go) in schema_version. Any change
+-- here must bump schemaVersion: Open refuses a database of another version.
+
+-- One row: the version of this schema the database was created with.
+CREATE TABLE schema_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+) STRICT;
+
+-- The log's leaves. idx is the leaf index (the rowid, so entries are stored
+-- in log order). identity de-duplicates submissions; leaf_hash is
+-- SHA-256(0x00 || data), kept for lookups by hash; data is the exact leaf.
+CREATE TABLE entries (
+    idx       INTEGER PRIMARY KEY CHECK (idx >= 0),
+    identity  BLOB    NOT NULL UNIQUE CHECK (length(identity) = 32),
+    leaf_hash BLOB    NOT NULL CHECK (length(leaf_hash) = 32),
+    sample    TEXT    NOT NULL,
+    data      BLOB    NOT NULL
+) STRICT;
+
+-- The rowid (idx) follows the key in every index, so both of these return
+-- their matches in index order without sorting.
+CREATE INDEX entries_by_leaf_hash ON entries (leaf_hash);
+CREATE INDEX entries_by_sample ON entries (sample, idx);
+
+-- Hash tiles of c2sp.org/tlog-tiles (height 8): the newest data of tile
+-- (level, idx), 1 to 256 hashes. A rowid table rather than WITHOUT ROWID:
+-- full tiles are 8 KiB, far above the row size WITHOUT ROWID suits.
+CREATE TABLE tiles (
+    level INTEGER NOT NULL CHECK (level BETWEEN 0 AND 255),
+    idx   INTEGER NOT NULL CHECK (idx >= 0),
+    data  BLOB    NOT NULL CHECK (length(data) BETWEEN 32 AND 8192 AND length(data) % 32 = 0),
+    PRIMARY KEY (level, idx)
+) STRICT;
+
+-- Signed checkpoints by tree size; the latest is the one of the largest size.
+CREATE TABLE checkpoints (
+    size INTEGER PRIMARY KEY CHECK (size >= 0),
+    root BLOB    NOT NULL CHECK (length(root) = 32),
+    note BLOB    NOT NULL
+) STRICT;

@@ -1,0 +1,497 @@
+// Package sqlite implements store.Store in one SQLite database file.
+//
+// The database runs in WAL mode with synchronous=FULL. A commit appends the
+// transaction's pages to the write-ahead log and fsyncs the log before it
+// returns, so when Append returns nil the batch is on stable storage and
+// survives a crash of the process or a power loss of the machine (provided
+// the disk honours fsync). That is what lets the caller publish the batch's
+// checkpoint as soon as Append returns. Open reads both settings back and
+// fails if either is not in effect (for example on a filesystem without the
+// shared memory WAL needs) rather than run a log that could lose a published
+// checkpoint.
+//
+// Every write goes through a single connection, and each Append is one
+// BEGIN IMMEDIATE transaction that first compares the latest stored
+// checkpoint with the batch's Prev. Writers in this process, and in other
+// processes using the same file, are therefore serialised, and the
+// checkpoint only advances by compare-and-swap. Reads use a separate pool of
+// connections: in WAL mode each read sees the last committed batch, and
+// reads and the writer do not wait for each other.
+//
+// The schema (schema.sql) carries a version number. Open creates the schema
+// in a new file and refuses a database of another version.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/custodylog/custody/store"
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" database/sql driver
+)
+
+// schemaVersion is the version of schema.sql, stored in schema_version.
+const schemaVersion = 1
+
+//go:embed schema.sql
+var schemaSQL string
+
+const (
+	// readerConns is the size of the read pool. Reads are short, and in WAL
+	// mode they run in parallel with each other and with the writer.
+	readerConns = 8
+
+	// writerCacheKiB and readerCacheKiB size the page cache of each
+	// connection (PRAGMA cache_size, in KiB). The writer's cache keeps the
+	// hot index pages of large logs in memory while it inserts.
+	writerCacheKiB = 256 << 10
+	readerCacheKiB = 32 << 10
+
+	// stmtCacheSize is how many prepared statements each connection keeps
+	// (go-sqlite3's _stmt_cache_size), so the statements of Append and of
+	// the reads are compiled once per connection, not once per call.
+	stmtCacheSize = 64
+
+	// entriesPerInsert is how many rows one INSERT writes: 5 parameters a
+	// row, far below SQLite's limit of 32766 parameters a statement.
+	entriesPerInsert = 256
+
+	// idsPerQuery is how many identities one ByIdentity query looks up.
+	idsPerQuery = 1000
+)
+
+// Store is a log stored in one SQLite file. It implements store.Store and is
+// safe for concurrent use; see the package documentation for its guarantees.
+type Store struct {
+	path string
+	w    *sql.DB // exactly one connection: every write
+	r    *sql.DB // the read pool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the log in the SQLite database at path, creating the file and
+// the schema if the file does not exist. It fails if path names a directory
+// or a file that is not a custody database, if the database's schema
+// version is not the one this package writes, or if SQLite cannot run the
+// database in WAL mode with synchronous=FULL.
+func Open(path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: opening database: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	if err := checkPath(abs); err != nil {
+		return nil, fmt.Errorf("sqlite: opening %s: %w", abs, err)
+	}
+	s, err := open(abs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: opening %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// checkPath turns the usual mistakes into clear errors before SQLite reports
+// them as "unable to open database file".
+func checkPath(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return errors.New("is a directory, want a database file")
+	case err == nil && !fi.Mode().IsRegular():
+		return fmt.Errorf("is not a regular file (mode %v)", fi.Mode())
+	case err == nil:
+		return nil
+	case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+		return err
+	}
+	dir := filepath.Dir(path)
+	fi, err = os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("directory %s does not exist", dir)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
+}
+
+func open(path string) (_ *Store, err error) {
+	// The writer's connection sets synchronous=FULL and begins transactions
+	// with BEGIN IMMEDIATE, so Append holds the write lock from its first
+	// read of the latest checkpoint to its commit.
+	w, err := sql.Open("sqlite3", dsn(path, url.Values{
+		"_journal_mode":    {"WAL"},
+		"_synchronous":     {"FULL"},
+		"_busy_timeout":    {"5000"},
+		"_foreign_keys":    {"on"},
+		"_txlock":          {"immediate"},
+		"_cache_size":      {fmt.Sprint(-writerCacheKiB)},
+		"_stmt_cache_size": {fmt.Sprint(stmtCacheSize)},
+	}))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	ctx := context.Background()
+	if err := checkPragmas(ctx, w); err != nil {
+		return nil, err
+	}
+	if err := initSchema(ctx, w); err != nil {
+		return nil, err
+	}
+
+	// Readers never write: query_only makes sure of it, and their
+	// transactions (none are used today) would not take the write lock.
+	r, err := sql.Open("sqlite3", dsn(path, url.Values{
+		"_journal_mode":    {"WAL"},
+		"_synchronous":     {"FULL"},
+		"_busy_timeout":    {"5000"},
+		"_foreign_keys":    {"on"},
+		"_txlock":          {"deferred"},
+		"_query_only":      {"true"},
+		"_cache_size":      {fmt.Sprint(-readerCacheKiB)},
+		"_stmt_cache_size": {fmt.Sprint(stmtCacheSize)},
+	}))
+	if err != nil {
+		return nil, err
+	}
+	r.SetMaxOpenConns(readerConns)
+	r.SetMaxIdleConns(readerConns)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &Store{path: path, w: w, r: r}, nil
+}
+
+// dsn returns a file: URI for path with the given go-sqlite3 parameters. The
+// path is escaped, so names containing '?', '#' or '%' open the right file.
+func dsn(path string, params url.Values) string {
+	return "file:" + (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath() + "?" + params.Encode()
+}
+
+// checkPragmas fails unless the writer's connection runs in WAL mode with
+// synchronous=FULL, the two settings that make a commit durable.
+func checkPragmas(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("reading journal_mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, want \"wal\" (SQLite needs a local filesystem with shared memory support for WAL)", mode)
+	}
+	var sync int
+	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return fmt.Errorf("reading synchronous: %w", err)
+	}
+	if sync != 2 {
+		return fmt.Errorf("synchronous is %d, want 2 (FULL)", sync)
+	}
+	return nil
+}
+
+// initSchema creates the schema in an empty database, or checks the version
+// of an existing one. It runs in one IMMEDIATE transaction, so two processes
+// creating the same new file do not both create the schema.
+func initSchema(ctx context.Context, db *sql.DB) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning schema transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+
+	var tables int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'").Scan(&tables); err != nil {
+		return fmt.Errorf("reading schema: %w", err)
+	}
+	if tables == 1 {
+		var version int64
+		err := tx.QueryRowContext(ctx, "SELECT version FROM schema_version WHERE id = 1").Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errors.New("schema_version table has no row: the database is damaged or was not created by custody")
+		}
+		if err != nil {
+			return fmt.Errorf("reading schema version: %w", err)
+		}
+		if version != schemaVersion {
+			return fmt.Errorf("schema version is %d, want %d: the database was created by another version of custody", version, schemaVersion)
+		}
+		return tx.Commit()
+	}
+
+	var objects int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
+		return fmt.Errorf("reading schema: %w", err)
+	}
+	if objects != 0 {
+		return errors.New("the database has tables but no schema_version: it is not a custody log")
+	}
+	if _, err := tx.ExecContext(ctx, schemaSQL); err != nil {
+		return fmt.Errorf("creating schema: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_version (id, version) VALUES (1, ?)", schemaVersion); err != nil {
+		return fmt.Errorf("recording schema version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing schema: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database. Everything Append committed stays in the file.
+// Close is idempotent; the Store must not be used after it.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		// The writer last: closing the last connection checkpoints the WAL
+		// into the main file.
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("sqlite: closing %s: %w", s.path, s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// Latest returns the checkpoint of the largest size, or an error wrapping
+// store.ErrNotFound if the log has none yet.
+func (s *Store) Latest(ctx context.Context) (store.Checkpoint, error) {
+	row := s.r.QueryRowContext(ctx, "SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+	c, err := scanCheckpoint(row)
+	if err != nil {
+		return store.Checkpoint{}, fmt.Errorf("sqlite: reading latest checkpoint: %w", err)
+	}
+	return c, nil
+}
+
+// Checkpoint returns the checkpoint of the given size, or an error wrapping
+// store.ErrNotFound.
+func (s *Store) Checkpoint(ctx context.Context, size uint64) (store.Checkpoint, error) {
+	if size > math.MaxInt64 {
+		return store.Checkpoint{}, fmt.Errorf("sqlite: reading checkpoint %d: %w", size, store.ErrNotFound)
+	}
+	row := s.r.QueryRowContext(ctx, "SELECT size, root, note FROM checkpoints WHERE size = ?", int64(size))
+	c, err := scanCheckpoint(row)
+	if err != nil {
+		return store.Checkpoint{}, fmt.Errorf("sqlite: reading checkpoint %d: %w", size, err)
+	}
+	return c, nil
+}
+
+func scanCheckpoint(row *sql.Row) (store.Checkpoint, error) {
+	var (
+		size int64
+		root []byte
+		c    store.Checkpoint
+	)
+	err := row.Scan(&size, &root, &c.Note)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, store.ErrNotFound
+	}
+	if err != nil {
+		return c, err
+	}
+	if size < 0 || len(root) != store.HashSize {
+		return c, fmt.Errorf("corrupt checkpoint row: size %d, root of %d bytes", size, len(root))
+	}
+	c.Size = uint64(size)
+	c.Root = store.Hash(root)
+	return c, nil
+}
+
+// Tile returns the newest data of tile (level, index), or an error wrapping
+// store.ErrNotFound.
+func (s *Store) Tile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+	if index > math.MaxInt64 {
+		return nil, fmt.Errorf("sqlite: reading tile %d/%d: %w", level, index, store.ErrNotFound)
+	}
+	var data []byte
+	err := s.r.QueryRowContext(ctx, "SELECT data FROM tiles WHERE level = ? AND idx = ?", int64(level), int64(index)).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: reading tile %d/%d: %w", level, index, err)
+	}
+	return data, nil
+}
+
+// Entries returns the entries with indexes in [start, end), in index order;
+// fewer than end-start only when the log is shorter than end. Because a
+// batch commits atomically, entries below the size of any checkpoint
+// returned earlier are all present.
+func (s *Store) Entries(ctx context.Context, start, end uint64) ([]store.Entry, error) {
+	end = min(end, math.MaxInt64)
+	if start >= end {
+		return nil, nil
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT idx, identity, leaf_hash, sample, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", int64(start), int64(end))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: reading entries [%d, %d): %w", start, end, err)
+	}
+	defer rows.Close()
+	entries := make([]store.Entry, 0, min(end-start, 1024))
+	for rows.Next() {
+		var (
+			e                  store.Entry
+			idx                int64
+			identity, leafHash sql.RawBytes
+		)
+		if err := rows.Scan(&idx, &identity, &leafHash, &e.Sample, &e.Data); err != nil {
+			return nil, fmt.Errorf("sqlite: reading entries [%d, %d): %w", start, end, err)
+		}
+		if idx < 0 || len(identity) != store.HashSize || len(leafHash) != store.HashSize {
+			return nil, fmt.Errorf("sqlite: reading entries [%d, %d): corrupt entry row at index %d", start, end, idx)
+		}
+		e.Index = uint64(idx)
+		e.Identity = store.Hash(identity)
+		e.LeafHash = store.Hash(leafHash)
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: reading entries [%d, %d): %w", start, end, err)
+	}
+	return entries, nil
+}
+
+// ByLeafHash returns the smallest index of an entry with leaf hash h, or an
+// error wrapping store.ErrNotFound.
+func (s *Store) ByLeafHash(ctx context.Context, h store.Hash) (uint64, error) {
+	var idx int64
+	err := s.r.QueryRowContext(ctx, "SELECT idx FROM entries WHERE leaf_hash = ? ORDER BY idx LIMIT 1", h[:]).Scan(&idx)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: looking up leaf hash %x: %w", h, err)
+	}
+	return uint64(idx), nil
+}
+
+// ByIdentity returns the index of each given identity that is in the log.
+// It asks SQLite once per 1000 identities.
+func (s *Store) ByIdentity(ctx context.Context, ids []store.Hash) (map[store.Hash]uint64, error) {
+	found := make(map[store.Hash]uint64, len(ids))
+	if err := lookupIdentities(ctx, s.r, ids, found); err != nil {
+		return nil, fmt.Errorf("sqlite: looking up %d identities: %w", len(ids), err)
+	}
+	return found, nil
+}
+
+// querier is what lookupIdentities needs of a *sql.DB or *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// lookupIdentities adds to found the index of each of ids that is in the
+// entries table, querying idsPerQuery identities at a time.
+func lookupIdentities(ctx context.Context, q querier, ids []store.Hash, found map[store.Hash]uint64) error {
+	args := make([]any, 0, min(len(ids), idsPerQuery))
+	for len(ids) > 0 {
+		n := min(len(ids), idsPerQuery)
+		args = args[:0]
+		for i := range ids[:n] {
+			args = append(args, ids[i][:])
+		}
+		ids = ids[n:]
+		if err := lookupChunk(ctx, q, args, found); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lookupChunk(ctx context.Context, q querier, args []any, found map[store.Hash]uint64) error {
+	rows, err := q.QueryContext(ctx, "SELECT identity, idx FROM entries WHERE identity IN ("+placeholders(len(args), 1)+")", args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			identity sql.RawBytes
+			idx      int64
+		)
+		if err := rows.Scan(&identity, &idx); err != nil {
+			return err
+		}
+		if len(identity) != store.HashSize || idx < 0 {
+			return fmt.Errorf("corrupt entry row at index %d", idx)
+		}
+		found[store.Hash(identity)] = uint64(idx)
+	}
+	return rows.Err()
+}
+
+// Sample returns the indexes of the sample's entries in increasing order,
+// and an empty slice for a sample with no entries.
+func (s *Store) Sample(ctx context.Context, sample string) ([]uint64, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT idx FROM entries WHERE sample = ? ORDER BY idx", sample)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: reading sample %q: %w", sample, err)
+	}
+	defer rows.Close()
+	indexes := []uint64{}
+	for rows.Next() {
+		var idx int64
+		if err := rows.Scan(&idx); err != nil {
+			return nil, fmt.Errorf("sqlite: reading sample %q: %w", sample, err)
+		}
+		indexes = append(indexes, uint64(idx))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: reading sample %q: %w", sample, err)
+	}
+	return indexes, nil
+}
+
+// placeholders returns rows groups of width '?' separated by commas:
+// "?,?" for (2, 1), "(?,?),(?,?)" for (2, 2).
+func placeholders(rows, width int) string {
+	group := "?"
+	if width > 1 {
+		group = "(" + strings.TrimSuffix(strings.Repeat("?,", width), ",") + ")"
+	}
+	var b strings.Builder
+	b.Grow(rows * (len(group) + 1))
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(group)
+	}
+	return b.String()
+}

@@ -1,0 +1,122 @@
+// Package store defines the one persistence interface every custody backend
+// implements, and the errors callers may rely on.
+//
+// A Store keeps three things: the log's entries (with the indexes needed to
+// find them by identity, by leaf hash and by sample), the RFC 6962 hash tiles
+// of c2sp.org/tlog-tiles (height 8), and the signed checkpoints. The only way
+// to change a Store is Append, which commits a whole batch in one durable
+// transaction and advances the checkpoint by compare-and-swap, so two writers
+// can never fork the log. Entry bundles are not stored: they are assembled
+// from entries on read.
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// HashSize is the size of every hash the store keeps (SHA-256).
+const HashSize = 32
+
+// Hash is a SHA-256 digest.
+type Hash = [HashSize]byte
+
+// ErrNotFound is returned (possibly wrapped) when the requested tile, entry,
+// checkpoint or hash does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned by Append when the store's latest checkpoint is not
+// the one the batch extends (another writer advanced the log), or when an
+// entry's index or identity is already taken. Nothing was written.
+var ErrConflict = errors.New("conflict: the log was changed by another writer")
+
+// ErrTileMismatch is returned by Append when a tile would be written with data
+// that does not extend the stored tile byte for byte. Nothing was written.
+var ErrTileMismatch = errors.New("tile does not extend the stored tile")
+
+// Entry is one leaf of the log.
+type Entry struct {
+	// Index is the entry's position in the log, from 0.
+	Index uint64
+	// Identity is the hash that de-duplicates submissions (see record.Event.Identity).
+	Identity Hash
+	// LeafHash is SHA-256(0x00 || Data).
+	LeafHash Hash
+	// Sample is the sample identifier of the event, for the per-sample index.
+	Sample string
+	// Data is the exact leaf bytes (the canonical event).
+	Data []byte
+}
+
+// Tile is a hash tile of c2sp.org/tlog-tiles: up to 256 hashes of one level.
+// Data is width*32 bytes; a stored tile only ever grows, and every stored
+// version is a prefix of the next.
+type Tile struct {
+	Level uint8
+	Index uint64
+	Data  []byte
+}
+
+// Checkpoint is a signed tree head as stored: size, root and the signed note.
+type Checkpoint struct {
+	Size uint64
+	Root Hash
+	// Note is the complete signed note (checkpoint text, blank line, signatures).
+	Note []byte
+}
+
+// Batch is what Append commits in one transaction.
+type Batch struct {
+	// Prev is the checkpoint this batch extends. It must be the store's latest
+	// checkpoint, or nil for the first (size 0) checkpoint of an empty store.
+	Prev *Checkpoint
+	// Entries are the new leaves, with consecutive indexes from Prev.Size.
+	Entries []Entry
+	// Tiles are the hash tiles the entries changed, each with its full new data.
+	Tiles []Tile
+	// Checkpoint is the new checkpoint, of size Prev.Size+len(Entries).
+	Checkpoint Checkpoint
+}
+
+// Store persists a log. Implementations must be safe for concurrent use.
+type Store interface {
+	// Append writes the batch atomically: all of it or none of it. When Append
+	// returns nil the batch is durable (it survives a crash or power loss of
+	// the machine that ran the store); only then may its checkpoint be
+	// published. It returns an error wrapping ErrConflict if b.Prev is not the
+	// latest checkpoint (compare-and-swap on size and root), or an entry's index
+	// or identity already exists, and one wrapping ErrTileMismatch if a tile
+	// would not extend the stored one.
+	Append(ctx context.Context, b Batch) error
+
+	// Latest returns the newest checkpoint, or ErrNotFound if there is none.
+	Latest(ctx context.Context) (Checkpoint, error)
+
+	// Checkpoint returns the stored checkpoint of the given size, or
+	// ErrNotFound.
+	Checkpoint(ctx context.Context, size uint64) (Checkpoint, error)
+
+	// Tile returns the newest data of hash tile (level, index), or ErrNotFound.
+	// The data may be wider than any given checkpoint needs; callers cut it.
+	Tile(ctx context.Context, level uint8, index uint64) ([]byte, error)
+
+	// Entries returns the entries with indexes in [start, end) that exist, in
+	// index order. It returns fewer than end-start entries only when the log
+	// is shorter than end.
+	Entries(ctx context.Context, start, end uint64) ([]Entry, error)
+
+	// ByLeafHash returns the index of the first entry with that leaf hash, or
+	// ErrNotFound.
+	ByLeafHash(ctx context.Context, h Hash) (uint64, error)
+
+	// ByIdentity returns, for each given identity that is in the log, the
+	// index of its entry. Identities not in the log are absent from the map.
+	ByIdentity(ctx context.Context, ids []Hash) (map[Hash]uint64, error)
+
+	// Sample returns the indexes of the sample's entries in increasing order
+	// (empty, not an error, for an unknown sample).
+	Sample(ctx context.Context, sample string) ([]uint64, error)
+
+	// Close releases the store. It does not lose committed data.
+	Close() error
+}

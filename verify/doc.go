@@ -1,0 +1,50 @@
+// Package verify is the reader side of custody: everything an auditor, a
+// witness or the holder of a receipt needs to check what a custody log
+// publishes, and nothing else.
+//
+// It is deliberately dependency-light. It imports only the standard library,
+// golang.org/x/mod/sumdb/note (signed notes) and
+// github.com/transparency-dev/merkle (RFC 6962 proof checking). It never uses
+// cgo, a database, a command-line framework or an HTTP server, so that an
+// auditor can install it, read it and build it with CGO_ENABLED=0. The log
+// (the writer side) uses this same package to check every checkpoint before
+// publishing it, so writer and readers share one parser.
+//
+// This file set is the format layer. Every parser is strict and canonical:
+// a value has exactly one accepted encoding, and for every input a parser
+// accepts, formatting the result reproduces the input byte for byte.
+//
+// # Formats
+//
+// Checkpoints (c2sp.org/tlog-checkpoint) are the text of a signed note
+// (c2sp.org/signed-note):
+//
+//	example.com/log/testdata
+//	15
+//	rKbDipCvhuX1GZ7g5BBe8sA6BbJ7ja/1nk427v383cs=
+//
+//	— example.com/log/testdata M9e0luh4jTG+UMBqOUo9/q+yAEvx1ilBEniMvjf1zfcBOhg+CKubMt53MvIt/uEWP6zdkdIQzd/fmwlM/dlPWF74ewI=
+//
+// The lines are the origin, the tree size in decimal without leading zeros,
+// and the standard base64 of the 32-byte RFC 6962 root hash, optionally
+// followed by non-empty extension lines. See [ParseCheckpoint] and
+// [OpenCheckpoint].
+//
+// Tiles (c2sp.org/tlog-tiles) have height 8 and width 256 and live at
+// tile/<L>/<N>[.p/<W>]; entry bundles live at tile/entries/<N>[.p/<W>]. <N>
+// is written in base 1000 as 3-digit groups, all but the last prefixed by
+// "x": 1234067 is x001/x234/067. See [TileAddr] and [ParseTilePath].
+//
+// An entry bundle is a sequence of entries, each a 2-byte big-endian length
+// followed by that many bytes. See [AppendBundleEntry] and [ParseBundle].
+//
+// Tree hashing follows RFC 6962: a leaf hash is SHA-256(0x00 || entry) and an
+// interior node is SHA-256(0x01 || left || right). See [LeafHash], [NodeHash],
+// [CheckInclusion] and [CheckConsistency].
+//
+// Offline proofs (c2sp.org/tlog-proof) combine an index, an inclusion proof
+// and a signed checkpoint. See [TLogProof].
+//
+// All base64 is standard RFC 4648 base64 with padding; all newlines are the
+// single byte 0x0A.
+package verify
