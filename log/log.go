@@ -87,8 +87,9 @@ type Log struct {
 	state *treeState // nil after a failed commit: reload from the store
 	cur   store.Checkpoint
 
-	snap  atomic.Pointer[snapshot]
-	stats *Stats
+	snap      atomic.Pointer[snapshot]
+	stats     *Stats
+	answering sync.WaitGroup // receipt builders still running
 }
 
 // snapshot is what readers see: the newest durable checkpoint and the
@@ -293,6 +294,7 @@ func (l *Log) Close() error {
 // run is the sequencer: it gathers requests into batches and integrates them.
 func (l *Log) run() {
 	defer close(l.done)
+	defer l.answering.Wait()
 	for {
 		var first *pending
 		select {
@@ -464,8 +466,19 @@ func (l *Log) integrate(batch []*pending) {
 		l.logger.Debug("batch committed", "size", cp.Size, "entries", len(entries), "requests", len(batch), "took", time.Since(start))
 	}
 
-	// Receipts, against the checkpoint just published.
+	// Receipts, against the checkpoint just published, are built while the
+	// sequencer goes on with the next batch.
 	snap := l.snap.Load()
+	l.answering.Add(1)
+	go func() {
+		defer l.answering.Done()
+		l.answer(batch, slots, snap)
+	}()
+}
+
+// answer builds each caller's receipts against snap and hands them over.
+func (l *Log) answer(batch []*pending, slots [][]slot, snap *snapshot) {
+	ctx := context.Background()
 	for i, p := range batch {
 		rs := make([]verify.Receipt, len(p.events))
 		var err error

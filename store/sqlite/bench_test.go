@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/custodylog/custody/store"
 )
@@ -163,18 +165,24 @@ func BenchmarkAppend(b *testing.B) {
 	const batchSize = 1024
 	s, g := benchStore(b, *prefill)
 	ctx := context.Background()
+	latencies := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		batch := g.batch(batchSize, "bench")
 		b.StartTimer()
+		start := time.Now()
 		if err := s.Append(ctx, batch); err != nil {
 			b.Fatal(err)
 		}
+		latencies = append(latencies, time.Since(start))
 		g.apply(batch)
 	}
 	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "entries/s")
 	b.ReportMetric(float64(g.size), "log-size")
+	slices.Sort(latencies)
+	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(latencies[len(latencies)-1].Microseconds())/1000, "max-ms")
 }
 
 // BenchmarkByIdentity looks up 1024 identities, half of them in the log.

@@ -41,6 +41,31 @@ func TestExp(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		stop := make(chan struct{})
+		var ckpts, ckptTime int64
+		if os.Getenv("EXP_BGCKPT") != "" {
+			cdb, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cdb.Close()
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+					a := time.Now()
+					var busy, logF, ckF int
+					if err := cdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logF, &ckF); err != nil {
+						t.Log(err)
+					}
+					ckpts++
+					ckptTime += int64(time.Since(a))
+				}
+			}()
+		}
 		g := newBenchLog()
 		ctx := context.Background()
 		run := func(n int, measure bool) {
@@ -92,6 +117,14 @@ func TestExp(t *testing.T) {
 		}
 		run(prefillN/1024, false)
 		run(50, true)
+		close(stop)
+		if ckpts > 0 {
+			t.Logf("  background checkpoints: %d, avg %v", ckpts, time.Duration(ckptTime/ckpts))
+		}
+		fi, _ := os.Stat(path + "-wal")
+		if fi != nil {
+			t.Logf("  wal size %d MB", fi.Size()>>20)
+		}
 		db.Close()
 	}
 }

@@ -25,6 +25,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -38,7 +39,7 @@ import (
 	"syscall"
 
 	"github.com/custodylog/custody/store"
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" database/sql driver
+	"github.com/mattn/go-sqlite3"
 )
 
 // schemaVersion is the version of schema.sql, stored in schema_version.
@@ -57,6 +58,14 @@ const (
 	// hot index pages of large logs in memory while it inserts.
 	writerCacheKiB = 256 << 10
 	readerCacheKiB = 32 << 10
+
+	// walAutocheckpoint is how many pages the WAL may hold before a commit
+	// copies them into the database file (SQLite's default is 1000). Random
+	// inserts into the identity and leaf hash indexes dirty about one page
+	// per entry, so with the default nearly every Append of 1000 entries
+	// would also checkpoint; 10000 pages (about 40 MiB) lets pages that
+	// several batches change be copied once.
+	walAutocheckpoint = 10000
 
 	// stmtCacheSize is how many prepared statements each connection keeps
 	// (go-sqlite3's _stmt_cache_size), so the statements of Append and of
@@ -138,7 +147,7 @@ func open(path string) (_ *Store, err error) {
 	// The writer's connection sets synchronous=FULL and begins transactions
 	// with BEGIN IMMEDIATE, so Append holds the write lock from its first
 	// read of the latest checkpoint to its commit.
-	w, err := sql.Open("sqlite3", dsn(path, url.Values{
+	w := sql.OpenDB(connector{dsn: dsn(path, url.Values{
 		"_journal_mode":    {"WAL"},
 		"_synchronous":     {"FULL"},
 		"_busy_timeout":    {"5000"},
@@ -146,10 +155,12 @@ func open(path string) (_ *Store, err error) {
 		"_txlock":          {"immediate"},
 		"_cache_size":      {fmt.Sprint(-writerCacheKiB)},
 		"_stmt_cache_size": {fmt.Sprint(stmtCacheSize)},
-	}))
-	if err != nil {
-		return nil, err
-	}
+	}), pragmas: []string{
+		// Multi-row INSERTs need a statement journal (to undo a failed
+		// statement); in memory it costs no file writes.
+		"PRAGMA temp_store = MEMORY",
+		fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpoint),
+	}})
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -170,7 +181,7 @@ func open(path string) (_ *Store, err error) {
 
 	// Readers never write: query_only makes sure of it, and their
 	// transactions (none are used today) would not take the write lock.
-	r, err := sql.Open("sqlite3", dsn(path, url.Values{
+	r := sql.OpenDB(connector{dsn: dsn(path, url.Values{
 		"_journal_mode":    {"WAL"},
 		"_synchronous":     {"FULL"},
 		"_busy_timeout":    {"5000"},
@@ -179,10 +190,7 @@ func open(path string) (_ *Store, err error) {
 		"_query_only":      {"true"},
 		"_cache_size":      {fmt.Sprint(-readerCacheKiB)},
 		"_stmt_cache_size": {fmt.Sprint(stmtCacheSize)},
-	}))
-	if err != nil {
-		return nil, err
-	}
+	}), pragmas: []string{"PRAGMA temp_store = MEMORY"}})
 	r.SetMaxOpenConns(readerConns)
 	r.SetMaxIdleConns(readerConns)
 	r.SetConnMaxLifetime(0)
@@ -193,6 +201,30 @@ func open(path string) (_ *Store, err error) {
 	}
 	return &Store{path: path, w: w, r: r}, nil
 }
+
+// connector opens go-sqlite3 connections to dsn and runs pragmas on each,
+// for the settings go-sqlite3 has no DSN parameter for. (Using it avoids
+// registering a driver under a global name.)
+type connector struct {
+	dsn     string
+	pragmas []string
+}
+
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Driver().Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range c.pragmas {
+		if _, err := conn.(*sqlite3.SQLiteConn).ExecContext(ctx, p, nil); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return conn, nil
+}
+
+func (c connector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{} }
 
 // dsn returns a file: URI for path with the given go-sqlite3 parameters. The
 // path is escaped, so names containing '?', '#' or '%' open the right file.

@@ -53,6 +53,8 @@ func TestPragmas(t *testing.T) {
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
 		{"cache_size", "-262144"},
+		{"temp_store", "2"},
+		{"wal_autocheckpoint", "10000"},
 	} {
 		var got string
 		if err := s.w.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
