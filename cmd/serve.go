@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/custodylog/custody/log"
@@ -25,7 +26,7 @@ const (
 )
 
 type serveOptions struct {
-	dir, listen, tokenFile, dsn, logLevel string
+	dir, listen, tokenFile, dsn, logLevel, pprof string
 	maxBatch                              int
 	maxWait                               time.Duration
 }
@@ -63,6 +64,7 @@ finishes the batch in flight and closes the database. See docs/api.md.`,
 	c.Flags().IntVar(&o.maxBatch, "max-batch", log.DefaultMaxBatch, "most events per batch (one commit and checkpoint each)")
 	c.Flags().DurationVar(&o.maxWait, "max-wait", log.DefaultMaxWait, "longest wait for more events before committing a batch")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	c.Flags().StringVar(&o.pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off by default")
 	return c
 }
 
@@ -130,6 +132,9 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
+	if o.pprof != "" {
+		go servePprof(o.pprof, logger)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -148,4 +153,17 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	}
 	logger.Info("stopped", "size", l.Checkpoint().Size)
 	return serr
+}
+
+// servePprof serves the Go profiler on its own address, never on the public one.
+func servePprof(addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	logger.Info("profiling", "addr", addr)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	if err := srv.ListenAndServe(); err != nil {
+		logger.Error("pprof server", "err", err)
+	}
 }

@@ -120,14 +120,35 @@ func (l *Log) Handler(cfg HandlerConfig) http.Handler {
 	if cfg.Gatherer != nil {
 		mux.Handle("GET /metrics", a.instrument("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP))
 	}
-	if cfg.Extra != nil {
-		mux.Handle("/", cfg.Extra)
-	} else {
-		handle("/", func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
-		})
-	}
+	handle("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := apiMethod(r.URL.Path); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "%s %s: use %s", r.Method, r.URL.Path, allow)
+			return
+		}
+		if cfg.Extra != nil {
+			cfg.Extra.ServeHTTP(w, r)
+			return
+		}
+		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
 	return mux
+}
+
+// apiMethod returns the method an API path is served with, or "".
+func apiMethod(path string) string {
+	switch path {
+	case "/v1/events":
+		return http.MethodPost
+	case "/checkpoint", "/healthz", "/metrics", "/v1/stats", "/v1/proof/inclusion", "/v1/proof/consistency":
+		return http.MethodGet
+	}
+	for _, p := range []string{"/tile/", "/v1/entries/", "/v1/samples/"} {
+		if strings.HasPrefix(path, p) {
+			return http.MethodGet
+		}
+	}
+	return ""
 }
 
 // statusWriter records the status code for metrics.
@@ -180,15 +201,23 @@ func writeError(w http.ResponseWriter, code int, format string, args ...any) {
 	w.Write(append(b, '\n'))
 }
 
+// marshal encodes v as one line of JSON without HTML escaping, so that
+// embedded events are shown byte for byte as logged.
+func marshal(buf *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := marshal(&buf, v); err != nil {
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
-	w.Write(append(b, '\n'))
+	w.Write(buf.Bytes())
 }
 
 // fail maps an error from the log to a status code. Internal details are
@@ -196,7 +225,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "%v", err)
+		writeError(w, http.StatusNotFound, "not found: %s", r.URL.Path)
 	case errors.Is(err, ErrBeyondTree):
 		writeError(w, http.StatusBadRequest, "%v", err)
 	case errors.Is(err, ErrClosed):
@@ -236,15 +265,30 @@ func (a *api) tile(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.Set("Cache-Control", "public, max-age=3600")
 	}
-	if addr.Entries && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-		h.Set("Content-Encoding", "gzip")
+	if addr.Entries {
 		h.Add("Vary", "Accept-Encoding")
+	}
+	if addr.Entries && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
 		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
 		zw.Write(data)
 		zw.Close()
 		return
 	}
 	w.Write(data)
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip.
+func acceptsGzip(h string) bool {
+	for _, part := range strings.Split(h, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(coding) != "gzip" {
+			continue
+		}
+		q := strings.ReplaceAll(params, " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }
 
 // parseUint parses a canonical decimal (no sign, no leading zeros).
@@ -496,9 +540,8 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
 	for _, rc := range rs {
-		enc.Encode(rc)
+		marshal(&buf, rc)
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
@@ -516,11 +559,13 @@ func (a *api) parseEvents(body []byte) ([]record.Event, int, error) {
 	if len(trimmed) == 0 {
 		return nil, http.StatusBadRequest, errors.New("empty request: send one JSON event, or JSON lines")
 	}
-	// A single (possibly pretty-printed) event.
-	if ev, err := record.DecodeSubmission(trimmed, now); err == nil {
+	// A single (possibly pretty-printed) event: one JSON value.
+	if !bytes.Contains(trimmed, []byte("\n")) || json.Valid(trimmed) {
+		ev, err := record.DecodeSubmission(trimmed, now)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("event 1: %w", err)
+		}
 		return []record.Event{ev}, 0, nil
-	} else if !bytes.Contains(trimmed, []byte("\n")) {
-		return nil, http.StatusBadRequest, fmt.Errorf("event 1: %w", err)
 	}
 	line := 0
 	for sc.Scan() {

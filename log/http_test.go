@@ -243,8 +243,10 @@ func TestHTTPAppendReceiptsAndIdempotence(t *testing.T) {
 	if got := tl.Checkpoint().Size; got != 20 {
 		t.Fatalf("size %d after resubmitting, want 20", got)
 	}
-	// A single pretty-printed event is accepted too.
+	// A single pretty-printed event is accepted too; its event is shown
+	// byte for byte (no HTML escaping of <, > and &).
 	ev := testEvent(99)
+	ev.Note = "a<b & c>d"
 	var pretty bytes.Buffer
 	json.Indent(&pretty, ev.Canonical(), "", "  ")
 	code, b = post(t, srv.URL, testToken, pretty.Bytes())
@@ -252,6 +254,7 @@ func TestHTTPAppendReceiptsAndIdempotence(t *testing.T) {
 	if code != 200 || len(one) != 1 || one[0].Index != 20 {
 		t.Fatalf("pretty single event: %d %s", code, b)
 	}
+	checkReceipt(t, tl.vkey, one[0])
 }
 
 func decodeReceipts(b []byte) ([]verify.Receipt, error) {
@@ -289,6 +292,7 @@ func TestHTTPBadInputChangesNothing(t *testing.T) {
 		{"empty", testToken, "", 400, "empty"},
 		{"oversized body", testToken, strings.Repeat(good+"\n", (1<<20)/len(good)+2), 413, "larger than"},
 		{"too many events", testToken, string(eventLines(100, 2001)), 413, "more than 2000"},
+		{"pretty event with a bad field", testToken, strings.Replace(strings.Replace(good, ",", ",\n  ", -1), `"EU"`, `"eu"`, 1), 400, `"region"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -343,6 +347,8 @@ func TestHTTPReadErrors(t *testing.T) {
 		{"/tile/0/1", 400},
 		{"/tile/0/000.p/0", 400},
 		{"/tile/0/000.p/256", 400},
+		{"/tile/entries/x072/x057/x594/x037/x927/935", 404}, // index*256 overflows uint64
+		{"/tile/2/x072/x057/x594/x037/x927/935", 404},
 		{"/v1/stats", 200},
 		{"/healthz", 200},
 		{"/nothing-here", 404},
@@ -356,6 +362,15 @@ func TestHTTPReadErrors(t *testing.T) {
 		if code != 200 && !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
 			t.Errorf("GET %s: error with Content-Type %q", c.path, hdr.Get("Content-Type"))
 		}
+	}
+	// A wrong method on an API path is 405 with Allow.
+	resp, err := http.Post(srv.URL+"/checkpoint", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET" {
+		t.Errorf("POST /checkpoint = %d Allow %q, want 405 GET", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 	// Cache headers of DESIGN.md.
 	_, _, hdr := get(t, srv.URL+"/tile/0/000")

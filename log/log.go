@@ -171,9 +171,6 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err := l.reload(ctx); err != nil {
 		return nil, err
 	}
-	if err := l.stats.load(ctx, l.st, l.cur.Size); err != nil {
-		return nil, err
-	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.TreeSize.Set(float64(l.cur.Size))
 	}
@@ -200,6 +197,9 @@ func (l *Log) reload(ctx context.Context) error {
 	t, err := loadTree(ctx, l.st, cp)
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
+	}
+	if err := l.stats.catchUp(ctx, l.st, cp.Size); err != nil {
+		return err
 	}
 	l.state, l.cur = t, cp
 	l.publish(t, cp)
@@ -429,14 +429,15 @@ func (l *Log) integrate(batch []*pending) {
 		root := next.root()
 		signed, err := signCheckpoint(l.cfg.Signer, next.size, root)
 		if err != nil {
-			fail(err)
+			l.logger.Error("signing checkpoint", "size", next.size, "err", err)
+			fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
 			return
 		}
 		// Check the new checkpoint with the auditors' parser before it
 		// goes anywhere.
 		if c, err := l.openCheckpoint(signed); err != nil || c.Size != next.size || c.Root != root {
 			l.logger.Error("a freshly signed checkpoint does not verify", "size", next.size, "err", err)
-			fail(fmt.Errorf("log: new checkpoint of size %d does not verify: %v", next.size, err))
+			fail(fmt.Errorf("%w: new checkpoint of size %d does not verify: %v", ErrUnavailable, next.size, err))
 			return
 		}
 		cp := store.Checkpoint{Size: next.size, Root: root, Note: signed}
@@ -447,12 +448,15 @@ func (l *Log) integrate(batch []*pending) {
 			// The store may or may not hold the batch (a commit can fail
 			// after it reached the disk): forget the in-memory state and
 			// reload it before the next batch. Nothing is published.
-			l.state = nil
 			l.logger.Error("committing batch", "err", err, "size", prev.Size, "entries", len(entries))
 			if l.cfg.Metrics != nil {
 				l.cfg.Metrics.CommitErrors.Inc()
 			}
 			fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
+			l.state = nil
+			if err := l.reload(ctx); err != nil {
+				l.logger.Error("reloading the log after a failed commit", "err", err)
+			}
 			return
 		}
 		if m := l.cfg.Metrics; m != nil {
@@ -461,8 +465,11 @@ func (l *Log) integrate(batch []*pending) {
 			m.Appended.Add(float64(len(entries)))
 		}
 		l.state, l.cur = next, cp
+		if err := l.stats.addEntries(entries); err != nil {
+			// Our own canonical bytes: cannot happen unless record is broken.
+			l.logger.Error("counting new entries", "err", err)
+		}
 		l.publish(next, cp)
-		l.stats.addEntries(entries)
 		l.logger.Debug("batch committed", "size", cp.Size, "entries", len(entries), "requests", len(batch), "took", time.Since(start))
 	}
 

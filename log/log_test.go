@@ -370,6 +370,9 @@ func TestCommitFailurePublishesNothing(t *testing.T) {
 			if got := tl.Checkpoint().Size; got != 15 {
 				t.Fatalf("size %d after retry, want 15", got)
 			}
+			if got := tl.Stats().Total(); got != 15 {
+				t.Fatalf("stats count %d events after retry, want 15", got)
+			}
 		})
 	}
 }

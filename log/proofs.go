@@ -109,10 +109,11 @@ func (l *Log) ReadTile(ctx context.Context, a verify.TileAddr) ([]byte, error) {
 		w = tileWidth
 	}
 	if a.Entries {
-		start := a.Index * tileWidth
-		if a.Index > (1<<64-1)/tileWidth || start+w > size {
+		// Compare without overflow: the bundle needs start+w <= size.
+		if a.Index > size/tileWidth || size-a.Index*tileWidth < w {
 			return nil, fmt.Errorf("entry bundle %s: %w", a.Path(), store.ErrNotFound)
 		}
+		start := a.Index * tileWidth
 		es, err := l.st.Entries(ctx, start, start+w)
 		if err != nil {
 			return nil, err
@@ -134,7 +135,7 @@ func (l *Log) ReadTile(ctx context.Context, a verify.TileAddr) ([]byte, error) {
 		return nil, fmt.Errorf("tile %s: %w", a.Path(), store.ErrNotFound)
 	}
 	have := size >> (tileHeight * uint(a.Level))
-	if a.Index > (1<<64-1)/tileWidth || a.Index*tileWidth+w > have {
+	if a.Index > have/tileWidth || have-a.Index*tileWidth < w {
 		return nil, fmt.Errorf("tile %s: %w", a.Path(), store.ErrNotFound)
 	}
 	k := tileKey{level: a.Level, index: a.Index}

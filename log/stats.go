@@ -16,14 +16,18 @@ type Stats struct {
 	mu     sync.RWMutex
 	counts map[string]map[string]uint64
 	total  uint64
+	size   uint64 // entries [0, size) are counted
 }
 
 func newStats() *Stats { return &Stats{counts: map[string]map[string]uint64{}} }
 
-// load counts the first size entries of the store.
-func (s *Stats) load(ctx context.Context, st store.Store, size uint64) error {
+// catchUp counts the store's entries from the last counted one up to size.
+func (s *Stats) catchUp(ctx context.Context, st store.Store, size uint64) error {
 	const page = 4096
-	for start := uint64(0); start < size; start += page {
+	s.mu.RLock()
+	from := s.size
+	s.mu.RUnlock()
+	for start := from; start < size; start += page {
 		end := min(start+page, size)
 		es, err := st.Entries(ctx, start, end)
 		if err != nil {
@@ -40,10 +44,14 @@ func (s *Stats) addEntries(es []store.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range es {
+		if e.Index != s.size {
+			return fmt.Errorf("entry %d counted out of order (next is %d)", e.Index, s.size)
+		}
 		ev, err := record.DecodeEntry(e.Data)
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", e.Index, err)
 		}
+		s.size++
 		m := s.counts[ev.Region]
 		if m == nil {
 			m = map[string]uint64{}
