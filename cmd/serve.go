@@ -27,8 +27,8 @@ const (
 
 type serveOptions struct {
 	dir, listen, tokenFile, dsn, logLevel, pprof string
-	maxBatch                              int
-	maxWait                               time.Duration
+	maxBatch                                     int
+	maxWait                                      time.Duration
 }
 
 func (e *env) serveCmd() *cobra.Command {
