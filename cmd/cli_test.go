@@ -258,3 +258,13 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 		t.Fatalf("only %d receipts checked", n)
 	}
 }
+
+func TestSecondServeRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	run(t, "", "init", "--dir", dir, "--origin", "example.com/lock")
+	startServer(t, "--dir", dir)
+	code, _, stderr := run(t, "", "serve", "--dir", dir, "--listen", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(stderr, "another process is serving this log") {
+		t.Fatalf("second serve: %d %s", code, stderr)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/custodylog/custody/log"
@@ -95,6 +96,15 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	} else {
 		logger.Warn("no --token-file: POST /v1/events will refuse every request")
 	}
+	lockPath := f.db() + ".lock"
+	if o.dsn != "" {
+		lockPath = strings.TrimPrefix(o.dsn, "sqlite:") + ".lock"
+	}
+	release, err := lockFile(lockPath)
+	if err != nil {
+		return err
+	}
+	defer release()
 	st, err := openStore(o.dsn, f)
 	if err != nil {
 		return err
