@@ -74,7 +74,11 @@ type Batch struct {
 	Entries []Entry
 	// Tiles are the hash tiles the entries changed, each with its full new data.
 	Tiles []Tile
-	// Checkpoint is the new checkpoint, of size Prev.Size+len(Entries).
+	// Checkpoint is the new checkpoint, of size Prev.Size+len(Entries). A
+	// batch with no entries may carry a new note for the same size and root
+	// (the same tree head, signed again or with more cosignatures): it
+	// replaces the stored note. A different root for the same size is
+	// refused with ErrConflict.
 	Checkpoint Checkpoint
 }
 
@@ -102,7 +106,8 @@ type Store interface {
 
 	// Entries returns the entries with indexes in [start, end) that exist, in
 	// index order. It returns fewer than end-start entries only when the log
-	// is shorter than end.
+	// is shorter than end. It holds the whole range in memory: callers page
+	// through large ranges.
 	Entries(ctx context.Context, start, end uint64) ([]Entry, error)
 
 	// ByLeafHash returns the index of the first entry with that leaf hash, or
@@ -117,6 +122,7 @@ type Store interface {
 	// (empty, not an error, for an unknown sample).
 	Sample(ctx context.Context, sample string) ([]uint64, error)
 
-	// Close releases the store. It does not lose committed data.
+	// Close releases the store. It does not lose committed data. Calling it
+	// again is harmless.
 	Close() error
 }
