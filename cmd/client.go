@@ -100,13 +100,22 @@ func (c *client) do(ctx context.Context, method, path string, body []byte) ([]by
 // postEvents sends JSON lines and returns the receipts, retrying transient
 // failures (appends are idempotent, so a retry never duplicates an event).
 func (c *client) postEvents(ctx context.Context, lines [][]byte, retries int) ([]verify.Receipt, error) {
+	b, err := c.postEventsRaw(ctx, lines, retries)
+	if err != nil {
+		return nil, err
+	}
+	return parseReceipts(b, len(lines))
+}
+
+// postEventsRaw is postEvents without decoding: the JSON lines as sent.
+func (c *client) postEventsRaw(ctx context.Context, lines [][]byte, retries int) ([]byte, error) {
 	body := bytes.Join(lines, []byte("\n"))
 	body = append(body, '\n')
 	delay := 250 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		b, err := c.do(ctx, http.MethodPost, "/v1/events", body)
 		if err == nil {
-			return parseReceipts(b, len(lines))
+			return b, nil
 		}
 		if !retryable(err) || attempt >= retries {
 			return nil, err

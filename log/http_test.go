@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/custodylog/custody/verify"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -412,5 +413,30 @@ func TestHTTPStatsAndSample(t *testing.T) {
 	json.Unmarshal(b, &chain)
 	if len(chain.Events) != 2 || chain.Events[0].Index != 0 || chain.Events[1].Index != 3 {
 		t.Fatalf("sample chain %s", b)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	tl := newTestLog(t, Config{Metrics: m})
+	srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{testToken}, Metrics: m, Gatherer: reg}))
+	defer srv.Close()
+	post(t, srv.URL, testToken, eventLines(0, 5))
+	post(t, srv.URL, testToken, eventLines(0, 5)) // duplicates: not appended again
+	post(t, srv.URL, "", eventLines(5, 1))        // 401
+	_, b, _ := get(t, srv.URL+"/metrics")
+	for _, want := range []string{
+		"custody_events_appended_total 5\n",
+		"custody_tree_size 5\n",
+		"custody_batch_size_count 1\n",
+		`custody_http_requests_total{code="200",route="POST /v1/events"} 2` + "\n",
+		`custody_http_requests_total{code="401",route="POST /v1/events"} 1` + "\n",
+		"custody_commit_seconds_count 1\n",
+		"custody_integration_seconds_count 2\n",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -83,13 +83,21 @@ type Log struct {
 	stop   chan struct{}
 	done   chan struct{}
 
-	// Owned by the sequencer goroutine.
-	state *treeState // nil after a failed commit: reload from the store
+	// Owned by the sequencer goroutine: the newest prepared state, which
+	// may be ahead of the published (committed) one.
+	state *treeState // nil: reload from the store
 	cur   store.Checkpoint
 
 	snap      atomic.Pointer[snapshot]
 	stats     *Stats
 	answering sync.WaitGroup // receipt builders still running
+
+	// The pipeline from the sequencer to the committer.
+	commits    chan *prepared
+	committed  chan struct{} // closed when the committer has stopped
+	broken     atomic.Bool   // a commit failed: reload before the next batch
+	inflightMu sync.Mutex
+	inflight   map[store.Hash]slot // prepared, not yet committed
 }
 
 // snapshot is what readers see: the newest durable checkpoint and the
@@ -167,6 +175,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		stats:  newStats(),
+		// One batch is committed while the next is prepared.
+		commits:   make(chan *prepared, 1),
+		committed: make(chan struct{}),
+		inflight:  map[store.Hash]slot{},
 	}
 	if err := l.reload(ctx); err != nil {
 		return nil, err
@@ -174,6 +186,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Metrics != nil {
 		cfg.Metrics.TreeSize.Set(float64(l.cur.Size))
 	}
+	go l.commit()
 	go l.run()
 	return l, nil
 }
@@ -295,6 +308,8 @@ func (l *Log) Close() error {
 func (l *Log) run() {
 	defer close(l.done)
 	defer l.answering.Wait()
+	defer func() { <-l.committed }()
+	defer close(l.commits)
 	for {
 		var first *pending
 		select {
@@ -355,37 +370,65 @@ type slot struct {
 	data  []byte // nil: an existing entry, read from the store
 }
 
-// integrate commits one batch and answers its callers.
+// prepared is a batch the sequencer has sequenced, hashed and signed, on
+// its way to the committer.
+type prepared struct {
+	batch   []*pending
+	slots   [][]slot
+	entries []store.Entry
+	tiles   []store.Tile
+	prev    store.Checkpoint
+	cp      store.Checkpoint
+	next    *treeState
+	barrier chan struct{} // set only on a barrier: closed when reached
+}
+
+// integrate sequences one batch on top of the newest prepared state and
+// hands it to the committer. It does not wait for the commit: the next batch
+// is prepared while this one is written (pipelining). If a commit fails,
+// the committer marks the log broken; every batch already prepared on top of
+// the failed one then fails too, and the next integrate drains the pipeline
+// and reloads the state from the store before going on.
 func (l *Log) integrate(batch []*pending) {
 	ctx := context.Background()
-	start := time.Now()
 	fail := func(err error) {
 		for _, p := range batch {
 			p.done <- result{err: err}
 		}
 	}
-	if l.state == nil {
+	if l.broken.Load() || l.state == nil {
+		l.drain()
+		l.clearInflight()
 		if err := l.reload(ctx); err != nil {
+			l.state = nil
 			l.logger.Error("reloading the log after a failed commit", "err", err)
 			fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
 			return
 		}
+		l.broken.Store(false)
 	}
 
-	// De-duplicate against the log and within the batch.
-	var ids []store.Hash
-	seen := map[store.Hash]bool{}
-	for _, p := range batch {
-		for _, id := range p.ids {
-			if !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
+	// De-duplicate: against batches still being committed, then against
+	// the store (in that order: an entry leaves the in-flight set only after
+	// its commit, so it is always in one of the two), then within the batch.
+	slots := make([][]slot, len(batch))
+	var ask []store.Hash
+	l.inflightMu.Lock()
+	for i, p := range batch {
+		slots[i] = make([]slot, len(p.events))
+		for j, id := range p.ids {
+			if s, ok := l.inflight[id]; ok {
+				slots[i][j] = s
+			} else {
+				slots[i][j] = slot{index: noIndex}
+				ask = append(ask, id)
 			}
 		}
 	}
-	existing, err := l.st.ByIdentity(ctx, ids)
+	l.inflightMu.Unlock()
+	existing, err := l.st.ByIdentity(ctx, ask)
 	if err != nil {
-		l.logger.Error("looking up event identities", "err", err, "events", len(ids))
+		l.logger.Error("looking up event identities", "err", err, "events", len(ask))
 		fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
 		return
 	}
@@ -394,10 +437,11 @@ func (l *Log) integrate(batch []*pending) {
 	fresh := map[store.Hash]slot{}
 	var entries []store.Entry
 	var leaves []store.Hash
-	slots := make([][]slot, len(batch))
 	for i, p := range batch {
-		slots[i] = make([]slot, len(p.events))
 		for j, ev := range p.events {
+			if slots[i][j].index != noIndex {
+				continue
+			}
 			id := p.ids[j]
 			if idx, ok := existing[id]; ok {
 				slots[i][j] = slot{index: idx}
@@ -424,6 +468,7 @@ func (l *Log) integrate(batch []*pending) {
 		}
 	}
 
+	pr := &prepared{batch: batch, slots: slots, entries: entries, prev: l.cur, cp: l.cur, next: l.state}
 	if len(entries) > 0 {
 		next, tiles := l.state.grow(leaves)
 		root := next.root()
@@ -440,47 +485,102 @@ func (l *Log) integrate(batch []*pending) {
 			fail(fmt.Errorf("%w: new checkpoint of size %d does not verify: %v", ErrUnavailable, next.size, err))
 			return
 		}
-		cp := store.Checkpoint{Size: next.size, Root: root, Note: signed}
-		prev := l.cur
-		commitStart := time.Now()
-		err = l.st.Append(ctx, store.Batch{Prev: &prev, Entries: entries, Tiles: tiles, Checkpoint: cp})
-		if err != nil {
-			// The store may or may not hold the batch (a commit can fail
-			// after it reached the disk): forget the in-memory state and
-			// reload it before the next batch. Nothing is published.
-			l.logger.Error("committing batch", "err", err, "size", prev.Size, "entries", len(entries))
-			if l.cfg.Metrics != nil {
-				l.cfg.Metrics.CommitErrors.Inc()
-			}
-			fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
-			l.state = nil
-			if err := l.reload(ctx); err != nil {
-				l.logger.Error("reloading the log after a failed commit", "err", err)
-			}
-			return
+		pr.tiles, pr.next = tiles, next
+		pr.cp = store.Checkpoint{Size: next.size, Root: root, Note: signed}
+		l.inflightMu.Lock()
+		for id, s := range fresh {
+			l.inflight[id] = s
 		}
-		if m := l.cfg.Metrics; m != nil {
-			m.Commit.Observe(time.Since(commitStart).Seconds())
-			m.BatchSize.Observe(float64(len(entries)))
-			m.Appended.Add(float64(len(entries)))
-		}
-		l.state, l.cur = next, cp
-		if err := l.stats.addEntries(entries); err != nil {
-			// Our own canonical bytes: cannot happen unless record is broken.
-			l.logger.Error("counting new entries", "err", err)
-		}
-		l.publish(next, cp)
-		l.logger.Debug("batch committed", "size", cp.Size, "entries", len(entries), "requests", len(batch), "took", time.Since(start))
+		l.inflightMu.Unlock()
+		l.state, l.cur = next, pr.cp
 	}
+	l.commits <- pr
+}
 
-	// Receipts, against the checkpoint just published, are built while the
-	// sequencer goes on with the next batch.
-	snap := l.snap.Load()
-	l.answering.Add(1)
-	go func() {
-		defer l.answering.Done()
-		l.answer(batch, slots, snap)
+// noIndex marks a slot not resolved yet.
+const noIndex = ^uint64(0)
+
+// drain waits until the committer has handled every prepared batch.
+func (l *Log) drain() {
+	b := &prepared{barrier: make(chan struct{})}
+	l.commits <- b
+	<-b.barrier
+}
+
+func (l *Log) clearInflight() {
+	l.inflightMu.Lock()
+	clear(l.inflight)
+	l.inflightMu.Unlock()
+}
+
+// commit runs in its own goroutine: it writes prepared batches in order,
+// publishes each checkpoint once its batch is durable, and starts building
+// the receipts.
+func (l *Log) commit() {
+	defer close(l.committed)
+	ctx := context.Background()
+	for pr := range l.commits {
+		if pr.barrier != nil {
+			close(pr.barrier)
+			continue
+		}
+		if len(pr.entries) > 0 || l.broken.Load() {
+			if err := l.commitBatch(ctx, pr); err != nil {
+				for _, p := range pr.batch {
+					p.done <- result{err: err}
+				}
+				continue
+			}
+		}
+		// Receipts, against the checkpoint just published, are built while
+		// the next batch is committed.
+		snap := l.snap.Load()
+		l.answering.Add(1)
+		go func() {
+			defer l.answering.Done()
+			l.answer(pr.batch, pr.slots, snap)
+		}()
+	}
+}
+
+// commitBatch writes one batch durably and publishes its checkpoint.
+func (l *Log) commitBatch(ctx context.Context, pr *prepared) error {
+	defer func() {
+		l.inflightMu.Lock()
+		for _, e := range pr.entries {
+			delete(l.inflight, e.Identity)
+		}
+		l.inflightMu.Unlock()
 	}()
+	if l.broken.Load() {
+		// Prepared on top of a batch whose commit failed.
+		return fmt.Errorf("%w: an earlier batch failed to commit", ErrUnavailable)
+	}
+	start := time.Now()
+	err := l.st.Append(ctx, store.Batch{Prev: &pr.prev, Entries: pr.entries, Tiles: pr.tiles, Checkpoint: pr.cp})
+	if err != nil {
+		// The store may or may not hold the batch (a commit can fail after
+		// it reached the disk): nothing is published, and the sequencer
+		// reloads its state from the store before the next batch.
+		l.broken.Store(true)
+		l.logger.Error("committing batch", "err", err, "size", pr.prev.Size, "entries", len(pr.entries))
+		if l.cfg.Metrics != nil {
+			l.cfg.Metrics.CommitErrors.Inc()
+		}
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if m := l.cfg.Metrics; m != nil {
+		m.Commit.Observe(time.Since(start).Seconds())
+		m.BatchSize.Observe(float64(len(pr.entries)))
+		m.Appended.Add(float64(len(pr.entries)))
+	}
+	if err := l.stats.addEntries(pr.entries); err != nil {
+		// Our own canonical bytes: cannot happen unless record is broken.
+		l.logger.Error("counting new entries", "err", err)
+	}
+	l.publish(pr.next, pr.cp)
+	l.logger.Debug("batch committed", "size", pr.cp.Size, "entries", len(pr.entries), "requests", len(pr.batch), "took", time.Since(start))
+	return nil
 }
 
 // answer builds each caller's receipts against snap and hands them over.

@@ -410,3 +410,37 @@ func TestCloseAnswersQueuedEvents(t *testing.T) {
 		t.Fatalf("size %d but %d receipts handed out", got, ok)
 	}
 }
+
+// TestConcurrentDuplicates submits the same events from many goroutines at
+// once, so duplicates meet batches that are still being committed.
+func TestConcurrentDuplicates(t *testing.T) {
+	tl := newTestLog(t, Config{MaxBatch: 8, MaxWait: -1})
+	ctx := context.Background()
+	const writers, events = 8, 60
+	idx := make([][]uint64, writers)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < events; i++ {
+				r, err := tl.Add(ctx, testEvent(i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				checkReceipt(t, tl.vkey, r)
+				idx[w] = append(idx[w], r.Index)
+			}
+		}(w)
+	}
+	wg.Wait()
+	for w := 1; w < writers; w++ {
+		if fmt.Sprint(idx[w]) != fmt.Sprint(idx[0]) {
+			t.Fatalf("writer %d got indexes %v, writer 0 %v", w, idx[w], idx[0])
+		}
+	}
+	if got := tl.Checkpoint().Size; got != events {
+		t.Fatalf("size %d after %d distinct events", got, events)
+	}
+}

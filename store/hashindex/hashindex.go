@@ -10,6 +10,7 @@ package hashindex
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"sync"
 )
 
@@ -26,6 +27,7 @@ type Index struct {
 	keys  []uint64
 	vals  []uint64 // log index + 1; 0 marks an empty slot
 	count int
+	seed  uint64 // random, so that nobody can choose keys that cluster
 }
 
 // New returns an index with room for about n entries before it grows.
@@ -34,7 +36,7 @@ func New(n int) *Index {
 	for size*3/4 < n {
 		size *= 2
 	}
-	return &Index{keys: make([]uint64, size), vals: make([]uint64, size)}
+	return &Index{keys: make([]uint64, size), vals: make([]uint64, size), seed: rand.Uint64()}
 }
 
 // Len returns the number of pairs.
@@ -44,9 +46,12 @@ func (x *Index) Len() int {
 	return x.count
 }
 
-// mix spreads a key over the table (keys are hash prefixes already, but a
-// crafted set of them must not cluster).
-func mix(k uint64) uint64 {
+// mix spreads a key over the table. Keys are hash prefixes already, but a
+// submitter can grind the hashes of its own entries until their keys would
+// fall into one run of slots of a fixed function, and so make every probe
+// of that run slow; the per-table random seed makes the slots unpredictable.
+func (x *Index) mix(k uint64) uint64 {
+	k ^= x.seed
 	k ^= k >> 33
 	k *= 0xff51afd7ed558ccd
 	k ^= k >> 33
@@ -75,7 +80,7 @@ func (x *Index) add(k, index uint64) {
 		x.grow()
 	}
 	mask := uint64(len(x.keys) - 1)
-	for i := mix(k) & mask; ; i = (i + 1) & mask {
+	for i := x.mix(k) & mask; ; i = (i + 1) & mask {
 		if x.vals[i] == 0 {
 			x.keys[i], x.vals[i] = k, index+1
 			x.count++
@@ -102,7 +107,7 @@ func (x *Index) Lookup(dst []uint64, k Key) []uint64 {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	mask := uint64(len(x.keys) - 1)
-	for i := mix(uint64(k)) & mask; x.vals[i] != 0; i = (i + 1) & mask {
+	for i := x.mix(uint64(k)) & mask; x.vals[i] != 0; i = (i + 1) & mask {
 		if x.keys[i] == uint64(k) {
 			dst = append(dst, x.vals[i]-1)
 		}

@@ -11,20 +11,23 @@ CREATE TABLE schema_version (
 ) STRICT;
 
 -- The log's leaves. idx is the leaf index (the rowid, so entries are stored
--- in log order). identity de-duplicates submissions; leaf_hash is
--- SHA-256(0x00 || data), kept for lookups by hash; data is the exact leaf.
+-- in log order and every insert goes to the right edge of the table).
+-- identity de-duplicates submissions; leaf_hash is SHA-256(0x00 || data);
+-- data is the exact leaf.
+--
+-- There is deliberately no index on identity, leaf_hash or sample (and no
+-- UNIQUE constraint, which would be one): their keys are random, so every
+-- new entry would dirty about one page of each such B-tree, and each commit
+-- would write those pages to the WAL. The Store keeps in-memory hash indexes
+-- instead, rebuilt by Open, and enforces the uniqueness of identities itself
+-- (see the package documentation).
 CREATE TABLE entries (
     idx       INTEGER PRIMARY KEY CHECK (idx >= 0),
-    identity  BLOB    NOT NULL UNIQUE CHECK (length(identity) = 32),
+    identity  BLOB    NOT NULL CHECK (length(identity) = 32),
     leaf_hash BLOB    NOT NULL CHECK (length(leaf_hash) = 32),
     sample    TEXT    NOT NULL,
     data      BLOB    NOT NULL
 ) STRICT;
-
--- The rowid (idx) follows the key in every index, so both of these return
--- their matches in index order without sorting.
-CREATE INDEX entries_by_leaf_hash ON entries (leaf_hash);
-CREATE INDEX entries_by_sample ON entries (sample, idx);
 
 -- Hash tiles of c2sp.org/tlog-tiles (height 8): the newest data of tile
 -- (level, idx), 1 to 256 hashes. A rowid table rather than WITHOUT ROWID:
