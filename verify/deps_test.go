@@ -1,15 +1,16 @@
 package verify
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 )
 
 // TestDependencies enforces that verify, which auditors install, depends
-// only on the standard library, x/mod's note package and
-// transparency-dev/merkle: no cgo, no database, no CLI framework, no server
-// code of custody's own.
+// only on the standard library, custody's record package, x/mod's note
+// package, transparency-dev/merkle and a YAML parser: no cgo, no database,
+// no CLI framework, no server code of custody's own (log, store).
 func TestDependencies(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -21,8 +22,10 @@ func TestDependencies(t *testing.T) {
 	}
 	allowed := []string{
 		"github.com/custodylog/custody/verify",
+		"github.com/custodylog/custody/record",
 		"golang.org/x/mod/sumdb/note",
 		"github.com/transparency-dev/merkle",
+		"go.yaml.in/yaml/v3",
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		ok := false
@@ -35,13 +38,23 @@ func TestDependencies(t *testing.T) {
 			t.Errorf("verify depends on %s; allowed are the standard library and %v", dep, allowed[1:])
 		}
 	}
-	out, err = exec.Command(gobin, "list", "-deps", "-f", "{{if .CgoFiles}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	std, err := exec.Command(gobin, "list", "-deps", "-f", "{{if .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, std)
+	}
+	for _, dep := range strings.Fields(string(std)) {
+		if dep == "database/sql" || dep == "net/http/httptest" || dep == "os/user" {
+			t.Errorf("verify depends on %s", dep)
+		}
+	}
+	// Built as auditors build it, without cgo, nothing needs cgo files.
+	list := exec.Command(gobin, "list", "-deps", "-f", "{{if .CgoFiles}}{{.ImportPath}}{{end}}", ".")
+	list.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err = list.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
 	if s := strings.TrimSpace(string(out)); s != "" {
-		// Not even the standard library's cgo users (net, os/user):
-		// verify needs none of them.
 		t.Errorf("verify depends on packages with cgo files: %s", s)
 	}
 }

@@ -3,14 +3,16 @@
 // publishes, and nothing else.
 //
 // It is deliberately dependency-light. It imports only the standard library,
-// golang.org/x/mod/sumdb/note (signed notes) and
-// github.com/transparency-dev/merkle (RFC 6962 proof checking). It never uses
+// custody's record package (the event format), golang.org/x/mod/sumdb/note
+// (signed notes), github.com/transparency-dev/merkle (RFC 6962 proofs and
+// compact ranges) and go.yaml.in/yaml/v3 (the routing policy). It never uses
 // cgo, a database, a command-line framework or an HTTP server, so that an
-// auditor can install it, read it and build it with CGO_ENABLED=0. The log
+// auditor can install it, read it and build it with CGO_ENABLED=0
+// (TestDependencies enforces this). The log
 // (the writer side) uses this same package to check every checkpoint before
 // publishing it, so writer and readers share one parser.
 //
-// This file set is the format layer. Every parser is strict and canonical:
+// The format layer (checkpoints, tiles, bundles, proofs) is strict. Every parser is strict and canonical:
 // a value has exactly one accepted encoding, and for every input a parser
 // accepts, formatting the result reproduces the input byte for byte.
 //

@@ -115,6 +115,22 @@ func (x *Index) Lookup(dst []uint64, k Key) []uint64 {
 	return dst
 }
 
+// Replace changes the pair (k, old) to (k, new) and reports whether there
+// was such a pair. With Replace a caller can keep one mutable value per key,
+// for example the newest index of a chain of entries with that key.
+func (x *Index) Replace(k Key, old, new uint64) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	mask := uint64(len(x.keys) - 1)
+	for i := x.mix(uint64(k)) & mask; x.vals[i] != 0; i = (i + 1) & mask {
+		if x.keys[i] == uint64(k) && x.vals[i] == old+1 {
+			x.vals[i] = new + 1
+			return true
+		}
+	}
+	return false
+}
+
 // Truncate removes every pair whose index is >= size (after a failed or
 // rolled-back append). It rebuilds the table.
 func (x *Index) Truncate(size uint64) {

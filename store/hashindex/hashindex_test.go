@@ -51,6 +51,27 @@ func TestCollisionsKeepEveryIndex(t *testing.T) {
 	}
 }
 
+func TestReplace(t *testing.T) {
+	x := New(0)
+	x.Add(Key(42), 0)
+	x.Add(Key(42), 5)
+	x.Add(key(1), 0)
+	if !x.Replace(Key(42), 0, 9) {
+		t.Fatal("Replace(42, 0, 9) = false")
+	}
+	if x.Replace(Key(42), 0, 10) || x.Replace(Key(43), 5, 10) {
+		t.Fatal("Replace of a missing pair = true")
+	}
+	got := x.Lookup(nil, 42)
+	slices.Sort(got)
+	if !slices.Equal(got, []uint64{5, 9}) || x.Len() != 3 {
+		t.Fatalf("after Replace: Lookup(42) = %v, Len %d", got, x.Len())
+	}
+	if got := x.Lookup(nil, key(1)); !slices.Equal(got, []uint64{0}) {
+		t.Fatalf("Lookup(key 1) = %v", got)
+	}
+}
+
 func TestTruncate(t *testing.T) {
 	x := New(0)
 	for i := 0; i < 5000; i++ {

@@ -9,6 +9,7 @@ import (
 	"math"
 
 	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/store/hashindex"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -42,6 +43,10 @@ func (s *Store) append(ctx context.Context, b store.Batch, size uint64) (err err
 	if err := checkBatch(b, size); err != nil {
 		return err
 	}
+	sampleKeys := make([]hashindex.Key, len(b.Entries))
+	for i := range b.Entries {
+		sampleKeys[i] = sampleKey([]byte(b.Entries[i].Sample))
+	}
 	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see the writer's DSN
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
@@ -54,7 +59,10 @@ func (s *Store) append(ctx context.Context, b store.Batch, size uint64) (err err
 	if err := checkPrev(ctx, tx, b.Prev); err != nil {
 		return err
 	}
-	if err := insertEntries(ctx, tx, b.Entries, size); err != nil {
+	if err := s.checkIdentities(ctx, tx, b.Entries, size); err != nil {
+		return err
+	}
+	if err := insertEntries(ctx, tx, b.Entries); err != nil {
 		return err
 	}
 	for _, t := range b.Tiles {
@@ -67,6 +75,51 @@ func (s *Store) append(ctx context.Context, b store.Batch, size uint64) (err err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
+	}
+	// Only now, with the batch committed, may lookups find it.
+	s.idx.add(b.Entries, sampleKeys)
+	return nil
+}
+
+// checkIdentities returns an error wrapping store.ErrConflict if the
+// identity of one of entries, the batch to be appended at size, is already
+// in the log. It runs in the write transaction, after checkPrev: the log
+// has exactly size entries, and no other writer can add any until the
+// transaction ends. So it first brings the indexes up to size (if another
+// Store appended since this one last looked), and then its answer holds
+// until the commit. (checkBatch has refused identities repeated in the
+// batch.)
+func (s *Store) checkIdentities(ctx context.Context, tx *sql.Tx, entries []store.Entry, size uint64) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	s.idx.mu.Lock()
+	indexed := s.idx.indexed.Load()
+	var err error
+	if indexed < size {
+		err = s.idx.catchUp(ctx, tx)
+		indexed = s.idx.indexed.Load()
+	}
+	s.idx.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if indexed != size {
+		return fmt.Errorf("the log has %d entries but %d are indexed: the database is damaged or was changed by other software", size, indexed)
+	}
+
+	ids := make([]store.Hash, len(entries))
+	for i := range entries {
+		ids[i] = entries[i].Identity
+	}
+	found := make(map[store.Hash]uint64)
+	if err := s.idx.lookupIdentities(ctx, tx, ids, found); err != nil {
+		return fmt.Errorf("looking up the identities of the batch: %w", err)
+	}
+	for i := range entries {
+		if idx, ok := found[entries[i].Identity]; ok {
+			return fmt.Errorf("entry %d has identity %x, already the identity of entry %d: %w", entries[i].Index, entries[i].Identity, idx, store.ErrConflict)
+		}
 	}
 	return nil
 }
@@ -133,7 +186,7 @@ func checkPrev(ctx context.Context, tx *sql.Tx, prev *store.Checkpoint) error {
 }
 
 // insertEntries inserts the entries, entriesPerInsert rows a statement.
-func insertEntries(ctx context.Context, tx *sql.Tx, entries []store.Entry, size uint64) error {
+func insertEntries(ctx context.Context, tx *sql.Tx, entries []store.Entry) error {
 	args := make([]any, 0, 5*min(len(entries), entriesPerInsert))
 	for start := 0; start < len(entries); start += entriesPerInsert {
 		chunk := entries[start:min(start+entriesPerInsert, len(entries))]
@@ -152,7 +205,9 @@ func insertEntries(ctx context.Context, tx *sql.Tx, entries []store.Entry, size 
 		}
 		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 			if isUniqueViolation(err) {
-				return explainTaken(ctx, tx, entries, size, err)
+				// checkPrev and checkBatch make this impossible unless
+				// the entries table holds rows beyond the latest checkpoint.
+				return fmt.Errorf("inserting entries %d to %d: index already taken (%v): %w", chunk[0].Index, chunk[len(chunk)-1].Index, err, store.ErrConflict)
 			}
 			return fmt.Errorf("inserting entries %d to %d: %w", chunk[0].Index, chunk[len(chunk)-1].Index, err)
 		}
@@ -164,27 +219,6 @@ var insertEntriesFull = insertEntriesSQL(entriesPerInsert)
 
 func insertEntriesSQL(rows int) string {
 	return "INSERT INTO entries (idx, identity, leaf_hash, sample, data) VALUES " + placeholders(rows, 5)
-}
-
-// explainTaken returns the ErrConflict error for an INSERT of entries that
-// failed on a uniqueness constraint, naming the first entry whose identity
-// was already in the log if there is one.
-func explainTaken(ctx context.Context, tx *sql.Tx, entries []store.Entry, size uint64, cause error) error {
-	ids := make([]store.Hash, len(entries))
-	for i := range entries {
-		ids[i] = entries[i].Identity
-	}
-	found := make(map[store.Hash]uint64)
-	if err := lookupIdentities(ctx, tx, ids, found); err == nil {
-		for i := range entries {
-			// Earlier chunks of this batch are in the table too; only an
-			// index below size is an older entry.
-			if idx, ok := found[entries[i].Identity]; ok && idx < size {
-				return fmt.Errorf("entry %d has identity %x, already the identity of entry %d: %w", entries[i].Index, entries[i].Identity, idx, store.ErrConflict)
-			}
-		}
-	}
-	return fmt.Errorf("inserting entries from index %d: index or identity already taken (%v): %w", size, cause, store.ErrConflict)
 }
 
 func isUniqueViolation(err error) bool {

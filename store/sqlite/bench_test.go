@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 	"github.com/custodylog/custody/store"
 )
 
-var prefill = flag.Int("prefill", 0, "entries the log holds before BenchmarkAppend measures (BenchmarkByIdentity uses at least 100000)")
+var prefill = flag.Int("prefill", 0, "entries the log holds before BenchmarkAppend measures (the other benchmarks use at least 100000)")
 
 // benchLog builds realistic batches: entries of about 300 bytes, the tiles
 // they change and a checkpoint. Hashes other than leaf hashes and
@@ -54,8 +55,16 @@ func (g *benchLog) apply(b store.Batch) {
 	g.size = c.Size
 }
 
+// benchSample is the sample of entry index: 8 entries a sample, with
+// identifiers in random order (as hashes of the sample number), so that an
+// index on them gets no help from the order of appends.
+func benchSample(index uint64) string {
+	h := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("sample\x00"), index/8))
+	return fmt.Sprintf("S-%x", h[:8])
+}
+
 func benchEntry(index uint64, tag string) store.Entry {
-	sample := fmt.Sprintf("S-%08d", index/8)
+	sample := benchSample(index)
 	data := fmt.Appendf(make([]byte, 0, 320),
 		`{"v":1,"index":%d,"sample":%q,"tag":%q,"kind":"transfer","from":"freezer-12/rack-3/box-7","to":"sequencing-lab-2","by":"operator-%04d","at":"2026-01-02T03:04:05.678Z","seal":"intact","temp_c":-80.5,"note":"`,
 		index, sample, tag, index%997)
@@ -211,6 +220,70 @@ func BenchmarkByIdentity(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*lookups)/b.Elapsed().Seconds(), "ids/s")
+}
+
+// BenchmarkByLeafHash looks up the leaf hash of one entry.
+func BenchmarkByLeafHash(b *testing.B) {
+	n := max(*prefill, 100_000)
+	s, _ := benchStore(b, n)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		idx := uint64(i) * 7919 % uint64(n)
+		got, err := s.ByLeafHash(ctx, benchEntry(idx, "prefill").LeafHash)
+		if err != nil || got != idx {
+			b.Fatalf("ByLeafHash(leaf hash of entry %d) = %d, %v", idx, got, err)
+		}
+	}
+}
+
+// BenchmarkSample looks up the 8 entries of one sample.
+func BenchmarkSample(b *testing.B) {
+	n := max(*prefill, 100_000)
+	s, _ := benchStore(b, n)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		idx := uint64(i) * 7919 % uint64(n) / 8 * 8
+		got, err := s.Sample(ctx, benchSample(idx))
+		if err != nil || len(got) != 8 || got[0] != idx {
+			b.Fatalf("Sample(sample of entry %d) = %v, %v", idx, got, err)
+		}
+	}
+}
+
+// BenchmarkOpen opens a second Store on the file of a log of max(-prefill,
+// 100000) entries: Open reads every entry's hashes and sample to build the
+// in-memory indexes. It reports the entries indexed a second, and the heap
+// the indexes take (after a garbage collection) per entry.
+func BenchmarkOpen(b *testing.B) {
+	n := max(*prefill, 100_000)
+	s, g := benchStore(b, n)
+	var before, after runtime.MemStats
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		s2, err := Open(s.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if got := s2.idx.indexed.Load(); got != g.size {
+			b.Fatalf("Open indexed %d entries, want %d", got, g.size)
+		}
+		if err := s2.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.N)*float64(g.size)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(float64(g.size), "log-size")
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(g.size), "heap-B/entry")
 }
 
 // BenchmarkEntriesBundle reads the 256 entries of one entry bundle.

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -111,7 +113,7 @@ func TestSchemaVersion(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open(database of schema version 99) = nil error")
 	}
-	for _, want := range []string{path, "schema version is 99, want 1"} {
+	for _, want := range []string{path, fmt.Sprintf("schema version is 99, want %d", schemaVersion)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Open(database of schema version 99) = %v, want it to contain %q", err, want)
 		}
@@ -270,5 +272,261 @@ func TestErrorMessages(t *testing.T) {
 	}
 	if _, err := s.Tile(ctx, 3, 7); err == nil || err.Error() != "sqlite: reading tile 3/7: not found" {
 		t.Errorf("Tile(3, 7) = %v, want %q", err, "sqlite: reading tile 3/7: not found")
+	}
+}
+
+// checkIndexed fails t unless the in-memory indexes of s hold each of the
+// first size entries exactly once.
+func checkIndexed(t *testing.T, s *Store, size uint64) {
+	t.Helper()
+	if got := s.idx.indexed.Load(); got != size {
+		t.Errorf("indexed = %d, want %d", got, size)
+	}
+	if got := s.idx.ids.Len(); uint64(got) != size {
+		t.Errorf("identity index has %d pairs, want %d", got, size)
+	}
+	if got := s.idx.leaves.Len(); uint64(got) != size {
+		t.Errorf("leaf hash index has %d pairs, want %d", got, size)
+	}
+	s.idx.samples.mu.RLock()
+	n := len(s.idx.samples.prev)
+	s.idx.samples.mu.RUnlock()
+	if uint64(n) != size {
+		t.Errorf("sample index has %d entries, want %d", n, size)
+	}
+}
+
+// collide returns h with bits of its last byte flipped: the same index key
+// (the first 8 bytes), another hash for each nonzero bits.
+func collide(h store.Hash, bits byte) store.Hash {
+	h[31] ^= bits
+	return h
+}
+
+// TestPrefixCollisions checks that hashes that share their first 8 bytes
+// (the in-memory index key) are told apart by the stored row.
+func TestPrefixCollisions(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	g := newBenchLog()
+	if err := s.Append(ctx, g.genesis()); err != nil {
+		t.Fatal(err)
+	}
+	b := g.batch(10, "a")
+	if err := s.Append(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	g.apply(b)
+	x := b.Entries[3] // entry 3
+
+	// A colliding but different identity goes in, in a later batch and
+	// twice within one batch; so do colliding leaf hashes.
+	c := g.batch(10, "b")
+	c.Entries[0].Identity = collide(x.Identity, 1)
+	c.Entries[5].Identity = collide(x.Identity, 2)
+	c.Entries[6].Identity = collide(x.Identity, 4)
+	c.Entries[7].LeafHash = collide(x.LeafHash, 1)
+	if err := s.Append(ctx, c); err != nil {
+		t.Fatalf("Append(colliding identities) error: %v", err)
+	}
+	g.apply(c)
+
+	ids := []store.Hash{x.Identity, collide(x.Identity, 1), collide(x.Identity, 2), collide(x.Identity, 3), collide(x.Identity, 4), collide(x.Identity, 8)}
+	got, err := s.ByIdentity(ctx, ids)
+	want := map[store.Hash]uint64{ids[0]: 3, ids[1]: 10, ids[2]: 15, ids[4]: 16}
+	if err != nil || !maps.Equal(got, want) {
+		t.Errorf("ByIdentity(colliding identities) = %v, %v, want %v", got, err, want)
+	}
+	if got, err := s.ByLeafHash(ctx, x.LeafHash); err != nil || got != 3 {
+		t.Errorf("ByLeafHash(leaf hash of entry 3) = %d, %v, want 3", got, err)
+	}
+	if got, err := s.ByLeafHash(ctx, c.Entries[7].LeafHash); err != nil || got != 17 {
+		t.Errorf("ByLeafHash(colliding leaf hash of entry 17) = %d, %v, want 17", got, err)
+	}
+	if got, err := s.ByLeafHash(ctx, collide(x.LeafHash, 2)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ByLeafHash(absent colliding leaf hash) = %d, %v, want ErrNotFound", got, err)
+	}
+
+	// An exact duplicate is refused even among colliding candidates, and
+	// nothing is written.
+	for _, dup := range []store.Hash{x.Identity, c.Entries[5].Identity, c.Entries[6].Identity} {
+		d := g.batch(10, "dup")
+		d.Entries[9].Identity = dup
+		err := s.Append(ctx, d)
+		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), fmt.Sprintf("entry 29 has identity %x", dup)) {
+			t.Errorf("Append(duplicate identity %x) = %v, want ErrConflict naming entry 29", dup, err)
+		}
+	}
+	if cp, err := s.Latest(ctx); err != nil || cp.Size != 20 {
+		t.Fatalf("Latest() = size %d, %v, want 20", cp.Size, err)
+	}
+	checkIndexed(t, s, 20)
+
+	// A sample whose key collides with another's (forced here by pointing
+	// its chain at an entry of another sample) finds only its own entries.
+	s.idx.samples.heads.Add(sampleKey([]byte("S-absent")), 12)
+	if got, err := s.Sample(ctx, "S-absent"); err != nil || len(got) != 0 {
+		t.Errorf("Sample(colliding absent sample) = %v, %v, want empty", got, err)
+	}
+	e := g.batch(3, "c")
+	for i := range e.Entries {
+		e.Entries[i].Sample = "S-absent"
+	}
+	if err := s.Append(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	g.apply(e)
+	if got, err := s.Sample(ctx, "S-absent"); err != nil || !slices.Equal(got, []uint64{20, 21, 22}) {
+		t.Errorf("Sample(colliding sample) = %v, %v, want [20 21 22]", got, err)
+	}
+	if got, err := s.Sample(ctx, c.Entries[2].Sample); err != nil || !slices.Contains(got, 12) || slices.Contains(got, 20) {
+		t.Errorf("Sample(%q) = %v, %v, want entry 12 and not 20", c.Entries[2].Sample, got, err)
+	}
+}
+
+// TestReopenRebuildsIndexes checks that Open indexes the entries already in
+// the file.
+func TestReopenRebuildsIndexes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "custody.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	g := newBenchLog()
+	if err := s.Append(ctx, g.genesis()); err != nil {
+		t.Fatal(err)
+	}
+	var all []store.Entry
+	for _, n := range []int{5000, 1, 3000} {
+		b := g.batch(n, "reopen")
+		if err := s.Append(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		g.apply(b)
+		all = append(all, b.Entries...)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkIndexed(t, s, g.size)
+	checkLookups(t, s, all)
+
+	// The reopened store refuses a known identity and takes new entries.
+	d := g.batch(5, "reopen")
+	d.Entries[2].Identity = all[4321].Identity
+	if err := s.Append(ctx, d); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("Append(identity of entry 4321) after reopening = %v, want ErrConflict", err)
+	}
+	b := g.batch(5, "reopen")
+	if err := s.Append(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	g.apply(b)
+	all = append(all, b.Entries...)
+	checkIndexed(t, s, g.size)
+	checkLookups(t, s, all)
+}
+
+// checkLookups fails t unless ByIdentity, ByLeafHash and Sample find the
+// entries, which are the whole log.
+func checkLookups(t *testing.T, s *Store, all []store.Entry) {
+	t.Helper()
+	ctx := context.Background()
+	ids := make([]store.Hash, len(all))
+	wantIDs := make(map[store.Hash]uint64, len(all))
+	wantSamples := make(map[string][]uint64)
+	for i, e := range all {
+		ids[i] = e.Identity
+		wantIDs[e.Identity] = e.Index
+		wantSamples[e.Sample] = append(wantSamples[e.Sample], e.Index)
+	}
+	if got, err := s.ByIdentity(ctx, ids); err != nil || !maps.Equal(got, wantIDs) {
+		t.Errorf("ByIdentity(all %d identities) = %d found, %v, want all", len(ids), len(got), err)
+	}
+	for i := 0; i < len(all); i += 97 {
+		if got, err := s.ByLeafHash(ctx, all[i].LeafHash); err != nil || got != all[i].Index {
+			t.Errorf("ByLeafHash(leaf hash of entry %d) = %d, %v", all[i].Index, got, err)
+		}
+		want := wantSamples[all[i].Sample]
+		if got, err := s.Sample(ctx, all[i].Sample); err != nil || !slices.Equal(got, want) {
+			t.Errorf("Sample(%q) = %v, %v, want %v", all[i].Sample, got, err, want)
+		}
+	}
+}
+
+// TestTwoStoresLookups checks that a Store finds the entries another Store
+// on the same file appended, in its lookups and in Append's uniqueness
+// check, while lookups run concurrently.
+func TestTwoStoresLookups(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "custody.db")
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	a := stores[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g := newBenchLog()
+	if err := a.Append(ctx, g.genesis()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Readers of both stores look up an identity that is never there, so
+	// their refreshes race with the appends.
+	var readers sync.WaitGroup
+	for _, s := range stores {
+		for range 2 {
+			readers.Go(func() {
+				for ctx.Err() == nil {
+					if _, err := s.ByIdentity(ctx, []store.Hash{{1}}); err != nil && ctx.Err() == nil {
+						t.Errorf("ByIdentity() error: %v", err)
+						return
+					}
+				}
+			})
+		}
+	}
+
+	var all []store.Entry
+	for round := range 20 {
+		writer, other := stores[round%2], stores[1-round%2]
+		// other's identity, refused by writer.
+		if len(all) > 0 {
+			d := g.batch(100, "dup")
+			d.Entries[50].Identity = all[len(all)-7].Identity
+			if err := writer.Append(ctx, d); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("round %d: Append(identity appended by the other store) = %v, want ErrConflict", round, err)
+			}
+		}
+		batch := g.batch(300+round, fmt.Sprintf("round %d", round))
+		if err := writer.Append(ctx, batch); err != nil {
+			t.Fatalf("round %d: Append() error: %v", round, err)
+		}
+		g.apply(batch)
+		all = append(all, batch.Entries...)
+		last := batch.Entries[len(batch.Entries)-1]
+		if got, err := other.ByIdentity(ctx, []store.Hash{last.Identity}); err != nil || got[last.Identity] != last.Index {
+			t.Fatalf("round %d: other store: ByIdentity(identity of entry %d) = %v, %v", round, last.Index, got, err)
+		}
+	}
+	cancel()
+	readers.Wait()
+	for i, s := range stores {
+		t.Run(fmt.Sprint("store ", i), func(t *testing.T) {
+			checkLookups(t, s, all)
+			checkIndexed(t, s, g.size)
+		})
 	}
 }

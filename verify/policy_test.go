@@ -1,0 +1,317 @@
+package verify
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+)
+
+func TestParsePolicyExample(t *testing.T) {
+	p, err := LoadPolicy("../testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Policy{
+		Locations: map[string]Location{
+			"us-ash-1": {"US"}, "de-fra-1": {"DE"}, "uk-lon-1": {"GB"},
+			"sg-sin-1": {"SG"}, "ch-zrh-1": {"CH"}, "ru-mow-1": {"RU"},
+		},
+		Regions: map[string]Region{
+			"US":  {[]string{"us-ash-1", "ch-zrh-1"}},
+			"EU":  {[]string{"de-fra-1", "ch-zrh-1"}},
+			"UK":  {[]string{"uk-lon-1", "ch-zrh-1"}},
+			"ROW": {[]string{"sg-sin-1", "ch-zrh-1", "ru-mow-1"}},
+		},
+		MaxLogDelay: time.Hour,
+	}
+	if diff := cmp.Diff(want, p); diff != "" {
+		t.Errorf("LoadPolicy (-want +got):\n%s", diff)
+	}
+}
+
+func TestParsePolicyValid(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       *Policy
+	}{
+		{"minimal, default max_log_delay", "locations: {ch-zrh-1: {country: CH}}\nregions: {EU: {allowed: [ch-zrh-1]}}\n",
+			&Policy{
+				Locations:   map[string]Location{"ch-zrh-1": {"CH"}},
+				Regions:     map[string]Region{"EU": {[]string{"ch-zrh-1"}}},
+				MaxLogDelay: DefaultMaxLogDelay,
+			}},
+		{"block style, keys in another order, comments, quotes", `# policy
+max_log_delay: "90m"   # one and a half hours
+regions:
+  'EU':
+    allowed:
+      - "ch-zrh-1"
+      - de-fra-1
+locations:
+  de-fra-1:
+    country: 'DE'
+  "ch-zrh-1":
+    country: CH
+`,
+			&Policy{
+				Locations:   map[string]Location{"ch-zrh-1": {"CH"}, "de-fra-1": {"DE"}},
+				Regions:     map[string]Region{"EU": {[]string{"ch-zrh-1", "de-fra-1"}}},
+				MaxLogDelay: 90 * time.Minute,
+			}},
+		{"names YAML would read as other types are strings", `---
+locations:
+  "123": {country: "NO"}
+  0x1f: {country: NO}
+  null: {country: CH}
+  true: {country: CH}
+  1e3: {country: CH}
+regions:
+  NO: {allowed: [123, 0x1f, null, true, 1e3]}
+  ON: {allowed: ["null"]}
+max_log_delay: 1h30m0.5s
+...
+`,
+			&Policy{
+				Locations: map[string]Location{"123": {"NO"}, "0x1f": {"NO"}, "null": {"CH"}, "true": {"CH"}, "1e3": {"CH"}},
+				Regions: map[string]Region{
+					"NO": {[]string{"123", "0x1f", "null", "true", "1e3"}},
+					"ON": {[]string{"null"}},
+				},
+				MaxLogDelay: time.Hour + 30*time.Minute + 500*time.Millisecond,
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParsePolicy([]byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, p); diff != "" {
+				t.Errorf("ParsePolicy (-want +got):\n%s", diff)
+			}
+			checkPolicyRoundTrip(t, p)
+		})
+	}
+}
+
+// checkPolicyRoundTrip checks that yaml.Marshal of p parses back to p.
+func checkPolicyRoundTrip(t *testing.T, p *Policy) {
+	t.Helper()
+	out, err := yaml.Marshal(p)
+	if err != nil {
+		t.Fatalf("yaml.Marshal: %v", err)
+	}
+	q, err := ParsePolicy(out)
+	if err != nil {
+		t.Fatalf("ParsePolicy(yaml.Marshal(p)): %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(p, q) {
+		t.Fatalf("ParsePolicy(yaml.Marshal(p)) differs from p:\n%s\n%s", cmp.Diff(p, q), out)
+	}
+}
+
+const okLocations = "locations:\n  ch-zrh-1: {country: CH}\n  de-fra-1: {country: DE}\n"
+const okRegions = "regions:\n  EU: {allowed: [de-fra-1, ch-zrh-1]}\n"
+
+func TestParsePolicyMalformed(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		// the document
+		{"empty", "", "policy: empty document"},
+		{"comments only", "# nothing\n", "policy: empty document"},
+		{"null document", "---\n", "policy: want a mapping with locations and regions, got an empty value (line 2)"},
+		{"sequence", "- locations\n", "policy: want a mapping with locations and regions, got a sequence (line 1)"},
+		{"scalar", "hello\n", `got the scalar "hello"`},
+		{"bad YAML", "locations: {ch-zrh-1: {country: CH}\n", "policy: invalid YAML: line "},
+		{"tab indentation", "locations:\n\tch-zrh-1: {country: CH}\n", "policy: invalid YAML"},
+		{"invalid UTF-8", "locations: \xff\n", "policy: invalid YAML"},
+		{"two documents", okLocations + okRegions + "---\nlocations: {}\n", "policy: more than one YAML document (line 6)"},
+		{"two documents, second invalid", okLocations + okRegions + "---\n[\n", "policy: invalid YAML"},
+		{"too big", okLocations + okRegions + "#" + strings.Repeat("x", MaxPolicySize) + "\n", "more than the maximum of 1048576"},
+
+		// top-level keys
+		{"unknown key", okLocations + okRegions + "max_delay: 1h\n", `policy: unknown key "max_delay": want locations, regions or max_log_delay (line 6)`},
+		{"misspelt locations", "locatons:\n  ch-zrh-1: {country: CH}\n" + okRegions, `unknown key "locatons"`},
+		{"duplicate top-level key", okLocations + okRegions + "regions:\n  UK: {allowed: [ch-zrh-1]}\n", `policy: duplicate key "regions" (first at line 4) (line 6)`},
+		{"missing locations", okRegions, `policy: missing key "locations" (line 1)`},
+		{"missing regions", okLocations, `policy: missing key "regions" (line 1)`},
+		{"complex key", "? [a, b]\n: x\n" + okLocations + okRegions, "key is not a plain scalar: want a string, got a sequence"},
+
+		// locations
+		{"no locations", "locations: {}\n" + okRegions, "policy: locations: no locations: want at least one (line 1)"},
+		{"locations null", "locations:\n" + okRegions, "policy: locations: want a mapping from location names to {country: XX}, got an empty value"},
+		{"locations a sequence", "locations: [ch-zrh-1]\n" + okRegions, "locations: want a mapping from location names to {country: XX}, got a sequence"},
+		{"upper-case location", "locations:\n  CH-ZRH-1: {country: CH}\n" + okRegions, `policy: locations: invalid location name "CH-ZRH-1": want 2..32 characters of a-z 0-9 - (line 2)`},
+		{"location with underscore", "locations:\n  ch_zrh_1: {country: CH}\n" + okRegions, `invalid location name "ch_zrh_1"`},
+		{"location too short", "locations:\n  c: {country: CH}\n" + okRegions, `invalid location name "c"`},
+		{"location too long", "locations:\n  " + strings.Repeat("a", 33) + ": {country: CH}\n" + okRegions, `invalid location name "` + strings.Repeat("a", 33) + `"`},
+		{"empty location name", "locations:\n  \"\": {country: CH}\n" + okRegions, `invalid location name ""`},
+		{"duplicate location", okLocations + "  ch-zrh-1: {country: CH}\n" + okRegions, `policy: locations: duplicate key "ch-zrh-1" (first at line 2) (line 4)`},
+		{"location null", "locations:\n  ch-zrh-1:\n" + okRegions, `policy: locations.ch-zrh-1: want a mapping {country: XX}, got an empty value (line 2)`},
+		{"location a scalar", "locations:\n  ch-zrh-1: CH\n" + okRegions, `locations.ch-zrh-1: want a mapping {country: XX}, got the scalar "CH"`},
+		{"missing country", "locations:\n  ch-zrh-1: {}\n" + okRegions, `policy: locations.ch-zrh-1: missing key "country" (line 2)`},
+		{"unknown location key", "locations:\n  ch-zrh-1: {country: CH, city: Zurich}\n" + okRegions, `policy: locations.ch-zrh-1: unknown key "city": want country (line 2)`},
+		{"duplicate country", "locations:\n  ch-zrh-1: {country: CH, country: DE}\n" + okRegions, `locations.ch-zrh-1: duplicate key "country"`},
+		{"lower-case country", "locations:\n  ch-zrh-1: {country: ch}\n" + okRegions, `policy: locations.ch-zrh-1.country: invalid country "ch": want two letters A-Z (line 2)`},
+		{"three-letter country", "locations:\n  ch-zrh-1: {country: CHE}\n" + okRegions, `invalid country "CHE"`},
+		{"empty country", "locations:\n  ch-zrh-1: {country: }\n" + okRegions, `invalid country ""`},
+		{"country a sequence", "locations:\n  ch-zrh-1: {country: [CH]}\n" + okRegions, `policy: locations.ch-zrh-1.country: want a string, got a sequence (line 2)`},
+
+		// regions
+		{"no regions", okLocations + "regions: {}\n", "policy: regions: no regions: want at least one (line 4)"},
+		{"regions null", okLocations + "regions:\n", "policy: regions: want a mapping from region names to {allowed: [...]}, got an empty value"},
+		{"lower-case region", okLocations + "regions:\n  eu: {allowed: [ch-zrh-1]}\n", `policy: regions: invalid region name "eu": want 2..8 letters A-Z (line 5)`},
+		{"region too long", okLocations + "regions:\n  EUROPEAN: {allowed: [ch-zrh-1]}\n  EUROPEANS: {allowed: [ch-zrh-1]}\n", `invalid region name "EUROPEANS"`},
+		{"region too short", okLocations + "regions:\n  E: {allowed: [ch-zrh-1]}\n", `invalid region name "E"`},
+		{"duplicate region", okLocations + okRegions + "  EU: {allowed: [ch-zrh-1]}\n", `policy: regions: duplicate key "EU" (first at line 5) (line 6)`},
+		{"missing allowed", okLocations + "regions:\n  EU: {}\n", `policy: regions.EU: missing key "allowed" (line 5)`},
+		{"unknown region key", okLocations + "regions:\n  EU: {allowed: [ch-zrh-1], denied: [de-fra-1]}\n", `policy: regions.EU: unknown key "denied": want allowed (line 5)`},
+		{"duplicate allowed key", okLocations + "regions:\n  EU: {allowed: [ch-zrh-1], allowed: [de-fra-1]}\n", `regions.EU: duplicate key "allowed"`},
+		{"allowed empty", okLocations + "regions:\n  EU: {allowed: []}\n", `policy: regions.EU.allowed: empty: want at least one location (line 5)`},
+		{"allowed a scalar", okLocations + "regions:\n  EU: {allowed: ch-zrh-1}\n", `policy: regions.EU.allowed: want a sequence of location names, got the scalar "ch-zrh-1" (line 5)`},
+		{"allowed null", okLocations + "regions:\n  EU: {allowed: }\n", `regions.EU.allowed: want a sequence of location names, got an empty value`},
+		{"unknown allowed location", okLocations + "regions:\n  EU:\n    allowed:\n      - ch-zrh-1\n      - xx-yyy-1\n",
+			`policy: regions.EU.allowed[1]: unknown location "xx-yyy-1": not listed under locations (line 8)`},
+		{"duplicate allowed location", okLocations + "regions:\n  EU: {allowed: [ch-zrh-1, de-fra-1, ch-zrh-1]}\n", `policy: regions.EU.allowed[2]: duplicate location "ch-zrh-1" (also regions.EU.allowed[0]) (line 5)`},
+		{"allowed item a mapping", okLocations + "regions:\n  EU: {allowed: [{ch-zrh-1: yes}]}\n", `policy: regions.EU.allowed[0]: want a string, got a mapping (line 5)`},
+
+		// max_log_delay
+		{"delay without unit", okLocations + okRegions + "max_log_delay: 3600\n", `policy: max_log_delay: invalid duration "3600": want a Go duration such as 1h or 90m (line 6)`},
+		{"delay in words", okLocations + okRegions + "max_log_delay: 1 hour\n", `invalid duration "1 hour"`},
+		{"delay empty", okLocations + okRegions + "max_log_delay:\n", `invalid duration ""`},
+		{"delay zero", okLocations + okRegions + "max_log_delay: 0s\n", `policy: max_log_delay: 0s: want a positive duration (line 6)`},
+		{"delay negative", okLocations + okRegions + "max_log_delay: -1h\n", `-1h: want a positive duration`},
+		{"delay a sequence", okLocations + okRegions + "max_log_delay: [1h]\n", `max_log_delay: want a string, got a sequence`},
+
+		// YAML features a policy has no use for
+		{"anchor", "locations: &l\n  ch-zrh-1: {country: CH}\n" + okRegions, "policy: locations: anchors are not allowed (line 1)"},
+		{"alias", "regions:\n  EU: {allowed: [&z ch-zrh-1]}\nlocations:\n  ch-zrh-1: {country: CH}\n  *z : {country: DE}\n", "policy: locations: key is not a plain scalar: aliases are not allowed (line 5)"},
+		{"merge key", "base: &b {country: CH}\nlocations:\n  ch-zrh-1: {<<: *b}\n" + okRegions, "anchors are not allowed"},
+		{"explicit tag", okLocations + okRegions + "max_log_delay: !!str 1h\n", "policy: max_log_delay: explicit tag !!str is not allowed (line 6)"},
+		{"custom tag", "locations: !dc\n  ch-zrh-1: {country: CH}\n" + okRegions, "policy: locations: explicit tag !dc is not allowed (line 1)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParsePolicy([]byte(tc.yaml))
+			if err == nil {
+				t.Fatalf("ParsePolicy accepted %q as %+v", tc.yaml, p)
+			}
+			var pe *PolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v (%T) is not a *PolicyError", err, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParsePolicy error\n  %v\nwant it to contain\n  %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadPolicyErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.yaml")
+	_, err := LoadPolicy(missing)
+	var pe *PolicyError
+	if !errors.As(err, &pe) || pe.File != missing || !strings.HasPrefix(err.Error(), "policy "+missing+": ") {
+		t.Errorf("LoadPolicy(missing) = %v", err)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(okLocations+"regions:\n  EU: {allowed: [ch-zrh-1, xx-yyy-1]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadPolicy(bad)
+	want := "policy " + bad + `: regions.EU.allowed[1]: unknown location "xx-yyy-1": not listed under locations (line 5)`
+	if err == nil || err.Error() != want {
+		t.Errorf("LoadPolicy(bad) = %v, want %s", err, want)
+	}
+
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte(okLocations+okRegions+"#"+strings.Repeat("x", 2*MaxPolicySize)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = LoadPolicy(big); err == nil || !strings.Contains(err.Error(), "more than the maximum") {
+		t.Errorf("LoadPolicy(big) = %v", err)
+	}
+}
+
+// Seeds for FuzzParsePolicy are in testdata/fuzz/FuzzParsePolicy/; those
+// named valid-* must parse and the others must not (TestPolicyFuzzSeeds).
+func FuzzParsePolicy(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParsePolicy(b)
+		if err != nil {
+			var pe *PolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("ParsePolicy(%q) error %v (%T) is not a *PolicyError", b, err, err)
+			}
+			if p != nil {
+				t.Fatalf("ParsePolicy(%q) returned a policy and an error", b)
+			}
+			return
+		}
+		if len(p.Locations) == 0 || len(p.Regions) == 0 || p.MaxLogDelay <= 0 {
+			t.Fatalf("ParsePolicy(%q) accepted %+v", b, p)
+		}
+		for name, l := range p.Locations {
+			if !isLocationName(name) || !isCountry(l.Country) {
+				t.Fatalf("ParsePolicy(%q) accepted location %q: %+v", b, name, l)
+			}
+		}
+		for name, r := range p.Regions {
+			if !isRegionName(name) || len(r.Allowed) == 0 {
+				t.Fatalf("ParsePolicy(%q) accepted region %q: %+v", b, name, r)
+			}
+			for _, l := range r.Allowed {
+				if _, ok := p.Locations[l]; !ok {
+					t.Fatalf("ParsePolicy(%q) accepted region %q allowing unknown %q", b, name, l)
+				}
+			}
+		}
+		checkPolicyRoundTrip(t, p)
+	})
+}
+
+func TestPolicyFuzzSeeds(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzParsePolicy", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 8 {
+		t.Errorf("FuzzParsePolicy has %d seeds, want at least 8", len(files))
+	}
+	valid := 0
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, lit, ok := strings.Cut(strings.TrimSuffix(string(b), "\n"), "\n")
+		if !ok || head != "go test fuzz v1" || !strings.HasPrefix(lit, "[]byte(") || !strings.HasSuffix(lit, ")") {
+			t.Errorf("%s: not a go test fuzz v1 file with one []byte value", file)
+			continue
+		}
+		input, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lit, "[]byte("), ")"))
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		_, err = ParsePolicy([]byte(input))
+		if strings.HasPrefix(filepath.Base(file), "valid-") {
+			valid++
+			if err != nil {
+				t.Errorf("%s: seed named valid is rejected: %v", file, err)
+			}
+		} else if err == nil {
+			t.Errorf("%s: seed not named valid is accepted", file)
+		}
+	}
+	if valid == 0 {
+		t.Error("FuzzParsePolicy has no valid-* seed")
+	}
+}
