@@ -54,9 +54,9 @@ func TestPragmas(t *testing.T) {
 		{"synchronous", "2"},
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
-		{"cache_size", "-262144"},
+		{"cache_size", "-16384"},
 		{"temp_store", "2"},
-		{"wal_autocheckpoint", "10000"},
+		{"wal_autocheckpoint", "1000"},
 	} {
 		var got string
 		if err := s.w.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
