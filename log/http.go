@@ -479,11 +479,13 @@ func (a *api) sample(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) stats(w http.ResponseWriter, r *http.Request) {
+	// Counted may trail size just after start-up, while existing entries
+	// are counted in the background.
 	writeJSON(w, struct {
-		Size   uint64                       `json:"size"`
-		Events uint64                       `json:"events"`
-		Counts map[string]map[string]uint64 `json:"counts"`
-	}{a.l.Checkpoint().Size, a.l.stats.Total(), a.l.stats.Counts()})
+		Size    uint64                       `json:"size"`
+		Counted uint64                       `json:"counted"`
+		Counts  map[string]map[string]uint64 `json:"counts"`
+	}{a.l.Checkpoint().Size, a.l.stats.Counted(), a.l.stats.Counts()})
 }
 
 func (a *api) healthz(w http.ResponseWriter, r *http.Request) {

@@ -98,6 +98,9 @@ type Log struct {
 	broken     atomic.Bool   // a commit failed: reload before the next batch
 	inflightMu sync.Mutex
 	inflight   map[store.Hash]slot // prepared, not yet committed
+
+	kickCount chan struct{} // wakes the background counter
+	counted   chan struct{} // closed when the background counter stops
 }
 
 // snapshot is what readers see: the newest durable checkpoint and the
@@ -179,6 +182,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		commits:   make(chan *prepared, 1),
 		committed: make(chan struct{}),
 		inflight:  map[store.Hash]slot{},
+		kickCount: make(chan struct{}, 1),
+		counted:   make(chan struct{}),
 	}
 	if err := l.reload(ctx); err != nil {
 		return nil, err
@@ -188,6 +193,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	go l.commit()
 	go l.run()
+	go l.count()
 	return l, nil
 }
 
@@ -211,9 +217,6 @@ func (l *Log) reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
 	}
-	if err := l.stats.catchUp(ctx, l.st, cp.Size); err != nil {
-		return err
-	}
 	l.state, l.cur = t, cp
 	l.publish(t, cp)
 	return nil
@@ -228,6 +231,25 @@ func (l *Log) publish(t *treeState, cp store.Checkpoint) {
 	l.snap.Store(&snapshot{cp: cp, src: t.nodeSource(l.st, l.cache)})
 	if l.cfg.Metrics != nil {
 		l.cfg.Metrics.TreeSize.Set(float64(cp.Size))
+	}
+}
+
+// count brings the region × location counts up to the published size: at
+// start-up it counts the existing entries (in the background, so a large
+// log starts serving at once), later whatever a batch could not count in
+// order (after a reload).
+func (l *Log) count() {
+	defer close(l.counted)
+	ctx := context.Background()
+	for {
+		if err := l.stats.catchUp(ctx, l.st, l.Checkpoint().Size); err != nil {
+			l.logger.Error("counting entries", "err", err)
+		}
+		select {
+		case <-l.kickCount:
+		case <-l.stop:
+			return
+		}
 	}
 }
 
@@ -307,6 +329,7 @@ func (l *Log) Close() error {
 // run is the sequencer: it gathers requests into batches and integrates them.
 func (l *Log) run() {
 	defer close(l.done)
+	defer func() { <-l.counted }()
 	defer l.answering.Wait()
 	defer func() { <-l.committed }()
 	defer close(l.commits)
@@ -406,6 +429,10 @@ func (l *Log) integrate(batch []*pending) {
 			return
 		}
 		l.broken.Store(false)
+		// A failed commit may have reached the disk: count what it added.
+		if err := l.stats.catchUp(ctx, l.st, l.cur.Size); err != nil {
+			l.logger.Error("counting entries after a reload", "err", err)
+		}
 	}
 
 	// De-duplicate: against batches still being committed, then against
@@ -577,6 +604,10 @@ func (l *Log) commitBatch(ctx context.Context, pr *prepared) error {
 	if err := l.stats.addEntries(pr.entries); err != nil {
 		// Our own canonical bytes: cannot happen unless record is broken.
 		l.logger.Error("counting new entries", "err", err)
+	}
+	select {
+	case l.kickCount <- struct{}{}:
+	default:
 	}
 	l.publish(pr.next, pr.cp)
 	l.logger.Debug("batch committed", "size", pr.cp.Size, "entries", len(pr.entries), "requests", len(pr.batch), "took", time.Since(start))

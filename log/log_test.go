@@ -297,7 +297,8 @@ func TestReopenContinues(t *testing.T) {
 	if err := tlog.CheckTree(toTLog(p), tree.N, tree.Hash, int64(before.Size), tlog.Hash(before.Root)); err != nil {
 		t.Fatalf("x/mod CheckTree %d -> %d: %v", before.Size, tree.N, err)
 	}
-	// Stats survive the reopen (recounted from the store).
+	// Stats survive the reopen (recounted from the store in the background).
+	waitCounted(t, tl.Log)
 	if got := tl.Stats().Counts()["EU"]["ch-zrh-1"]; got != 800 {
 		t.Errorf("EU/ch-zrh-1 count %d, want 800", got)
 	}
@@ -370,6 +371,7 @@ func TestCommitFailurePublishesNothing(t *testing.T) {
 			if got := tl.Checkpoint().Size; got != 15 {
 				t.Fatalf("size %d after retry, want 15", got)
 			}
+			waitCounted(t, tl.Log)
 			if got := tl.Stats().Total(); got != 15 {
 				t.Fatalf("stats count %d events after retry, want 15", got)
 			}
@@ -442,5 +444,18 @@ func TestConcurrentDuplicates(t *testing.T) {
 	}
 	if got := tl.Checkpoint().Size; got != events {
 		t.Fatalf("size %d after %d distinct events", got, events)
+	}
+}
+
+// waitCounted waits until the background count has reached the published
+// size (it fails the test after 10 s).
+func waitCounted(t testing.TB, l *Log) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Stats().Counted() < l.Checkpoint().Size {
+		if time.Now().After(deadline) {
+			t.Fatalf("counted %d of %d entries after 10 s", l.Stats().Counted(), l.Checkpoint().Size)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -11,7 +11,9 @@ import (
 )
 
 // Stats counts the log's events per customer region and data centre
-// (the event's location), kept up to date as batches commit.
+// (the event's location). New batches are counted as they commit; the
+// entries already in the log when it was opened are counted in the
+// background, so Total may lag the tree size for a while after start-up.
 type Stats struct {
 	mu     sync.RWMutex
 	counts map[string]map[string]uint64
@@ -24,10 +26,13 @@ func newStats() *Stats { return &Stats{counts: map[string]map[string]uint64{}} }
 // catchUp counts the store's entries from the last counted one up to size.
 func (s *Stats) catchUp(ctx context.Context, st store.Store, size uint64) error {
 	const page = 4096
-	s.mu.RLock()
-	from := s.size
-	s.mu.RUnlock()
-	for start := from; start < size; start += page {
+	for {
+		s.mu.RLock()
+		start := s.size
+		s.mu.RUnlock()
+		if start >= size {
+			return nil
+		}
 		end := min(start+page, size)
 		es, err := st.Entries(ctx, start, end)
 		if err != nil {
@@ -37,12 +42,16 @@ func (s *Stats) catchUp(ctx context.Context, st store.Store, size uint64) error 
 			return fmt.Errorf("log: counting entries: %w", err)
 		}
 	}
-	return nil
 }
 
+// addEntries counts entries that continue the counted prefix; entries that
+// do not (the background count is behind) are left to catchUp.
 func (s *Stats) addEntries(es []store.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(es) > 0 && es[0].Index != s.size {
+		return nil
+	}
 	for _, e := range es {
 		if e.Index != s.size {
 			return fmt.Errorf("entry %d counted out of order (next is %d)", e.Index, s.size)
@@ -76,6 +85,13 @@ func (s *Stats) Counts() map[string]map[string]uint64 {
 		out[r] = c
 	}
 	return out
+}
+
+// Counted returns how many entries, from index 0, are counted.
+func (s *Stats) Counted() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.size
 }
 
 // Total returns the number of events counted.

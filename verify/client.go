@@ -1,0 +1,846 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	merkleproof "github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Cache and concurrency limits of a Client.
+const (
+	// clientMaxTrees is how many trees (checkpoints) a Client keeps
+	// authenticated tiles for.
+	clientMaxTrees = 8
+	// clientMaxLowTiles is how many full tiles of each of levels 0 and 1
+	// a Client keeps per tree (oldest dropped first); partial tiles and
+	// higher levels (one tile per 16M entries) are kept without limit.
+	clientMaxLowTiles = 64
+	// entriesPrefetch is how many entry bundles Entries fetches ahead.
+	entriesPrefetch = 8
+)
+
+// Client gives verified access to a tiled log read from a Source. It trusts
+// nothing the Source returns: a checkpoint must verify against the log's
+// keys (and the trust policy, if any), and every hash tile is authenticated
+// against a checkpoint's root before any hash in it is used (a partial tile
+// by recomputing the root from the tree's partial tiles, a full tile by
+// hashing it and comparing with the authenticated tile above it). Entries
+// are checked against authenticated level-0 tiles.
+//
+// Failures that show the log misbehaving are *VerificationError with
+// Evidence; Source (network, disk) failures and misuse are plain errors.
+// Methods that take a Checkpoint must be given one that was verified, by
+// Client.Checkpoint or OpenCheckpoint, since everything is checked against
+// it. A Client is safe for concurrent use.
+type Client struct {
+	src       Source
+	origin    string
+	verifiers note.Verifiers
+	trust     *TrustPolicy
+	now       func() time.Time
+
+	mu    sync.Mutex
+	trees map[treeKey]*treeTiles
+	notes map[treeKey][]byte
+}
+
+type treeKey struct {
+	size uint64
+	root [32]byte
+}
+
+// NewClient returns a Client for the log with the given origin read from
+// src, accepting checkpoints signed by verifiers. If trust is not nil, every
+// checkpoint must also satisfy it (see TrustPolicy.Evaluate); if verifiers
+// is nil, the trust policy's logs are used as the verifiers.
+func NewClient(src Source, origin string, verifiers note.Verifiers, trust *TrustPolicy) *Client {
+	if verifiers == nil && trust != nil {
+		verifiers = note.VerifierList(trust.Logs()...)
+	}
+	return &Client{
+		src: src, origin: origin, verifiers: verifiers, trust: trust, now: time.Now,
+		trees: map[treeKey]*treeTiles{}, notes: map[treeKey][]byte{},
+	}
+}
+
+// Origin returns the origin the Client checks checkpoints against.
+func (c *Client) Origin() string { return c.origin }
+
+// Checkpoint reads the log's current checkpoint and returns it with the
+// signed note as served. It guarantees that the note is a valid signed note
+// carrying a valid signature from one of the Client's verifiers, that its
+// body is a strictly valid checkpoint for the Client's origin (see
+// OpenCheckpoint), and, if the Client has a trust policy, that the policy's
+// quorum of witnesses cosigned it. A failure of any of these is a
+// *VerificationError (kind bad-signature or quorum) whose evidence holds the
+// note; a failure to read it is a plain error.
+func (c *Client) Checkpoint(ctx context.Context) (Checkpoint, []byte, error) {
+	raw, err := c.src.ReadCheckpoint(ctx)
+	if err != nil {
+		return Checkpoint{}, nil, fmt.Errorf("reading checkpoint of %s: %w", c.origin, err)
+	}
+	cp, err := c.OpenCheckpoint(raw)
+	if err != nil {
+		return Checkpoint{}, nil, err
+	}
+	return cp, raw, nil
+}
+
+// OpenCheckpoint checks a signed checkpoint note obtained elsewhere (a
+// stored state, a receipt, a witness) exactly as Checkpoint checks the one
+// it reads, and remembers it so that evidence about its tree can include it.
+func (c *Client) OpenCheckpoint(signedNote []byte) (Checkpoint, error) {
+	cp, _, err := OpenCheckpoint(signedNote, c.origin, c.verifiers)
+	if err != nil {
+		var unverified *note.UnverifiedNoteError
+		var invalid *note.InvalidSignatureError
+		if errors.Is(err, ErrMalformedNote) || errors.Is(err, ErrMalformedCheckpoint) ||
+			errors.Is(err, ErrOriginMismatch) || errors.As(err, &unverified) || errors.As(err, &invalid) {
+			ev := c.evidence(EvidenceBadSignature, "the checkpoint is not validly signed by the log", Checkpoint{Origin: c.origin})
+			ev.NewCheckpoint = string(signedNote)
+			return Checkpoint{}, &VerificationError{Evidence: ev, Err: err}
+		}
+		return Checkpoint{}, err
+	}
+	if c.trust != nil {
+		if _, err := c.trust.Evaluate(signedNote, cp, c.now()); err != nil {
+			return Checkpoint{}, err
+		}
+	}
+	c.remember(cp, signedNote)
+	return cp, nil
+}
+
+func (c *Client) remember(cp Checkpoint, signedNote []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := treeKey{cp.Size, cp.Root}
+	if _, ok := c.notes[k]; !ok && len(c.notes) >= clientMaxTrees {
+		clear(c.notes)
+	}
+	c.notes[k] = bytes.Clone(signedNote)
+}
+
+// evidence returns Evidence of kind about the tree cp, with the signed
+// checkpoint if the Client has seen it.
+func (c *Client) evidence(kind, what string, cp Checkpoint) Evidence {
+	c.mu.Lock()
+	signed := c.notes[treeKey{cp.Size, cp.Root}]
+	c.mu.Unlock()
+	return Evidence{
+		Kind: kind, What: what, Origin: cp.Origin,
+		NewCheckpoint: string(signed), NewSize: cp.Size, Time: c.now().UTC(),
+	}
+}
+
+// tree returns the authenticated-tile cache for cp.
+func (c *Client) tree(cp Checkpoint) *treeTiles {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := treeKey{cp.Size, cp.Root}
+	if t, ok := c.trees[k]; ok {
+		return t
+	}
+	if len(c.trees) >= clientMaxTrees {
+		clear(c.trees)
+	}
+	t := &treeTiles{c: c, cp: cp, tiles: map[tileKey][][32]byte{}}
+	c.trees[k] = t
+	return t
+}
+
+// TileHashes returns the hashes of the hash tile at level and index as it is
+// in the tree of cp: 256 hashes for a full tile, W for the tree's partial
+// tile at that level. They are authenticated against cp.Root. A tile that
+// is not part of that tree is an error.
+func (c *Client) TileHashes(ctx context.Context, level uint8, index uint64, cp Checkpoint) ([][32]byte, error) {
+	hs, err := c.tree(cp).tile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	return append([][32]byte(nil), hs...), nil
+}
+
+// InclusionProof returns the RFC 6962 inclusion proof for the entry at
+// index in the tree of cp, built from hash tiles authenticated against
+// cp.Root, so it verifies with CheckInclusion against cp. An index not below
+// cp.Size is an error wrapping ErrIndexOutOfRange.
+func (c *Client) InclusionProof(ctx context.Context, index uint64, cp Checkpoint) ([][32]byte, error) {
+	if index >= cp.Size {
+		return nil, fmt.Errorf("inclusion proof for index %d in tree of size %d: %w", index, cp.Size, ErrIndexOutOfRange)
+	}
+	nodes, err := merkleproof.Inclusion(index, cp.Size)
+	if err != nil {
+		return nil, fmt.Errorf("inclusion proof for index %d in tree of size %d: %v", index, cp.Size, err)
+	}
+	t := c.tree(cp)
+	proof, err := t.proof(ctx, nodes)
+	if err != nil {
+		return nil, err
+	}
+	// Every hash came from authenticated tiles, so this can fail only by a
+	// bug in this package; check anyway rather than hand out a bad proof.
+	leaf, err := t.node(ctx, 0, index)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckInclusion(index, cp.Size, leaf, proof, cp.Root); err != nil {
+		return nil, fmt.Errorf("internal error: inclusion proof built from authenticated tiles does not verify: %w", err)
+	}
+	return proof, nil
+}
+
+// ConsistencyProof returns the RFC 6962 consistency proof from the tree of
+// the first oldSize entries to the tree of cp, built from hash tiles
+// authenticated against cp.Root. It is empty if oldSize is 0 or cp.Size. It
+// proves that cp extends the tree of oldSize entries as the log's tiles
+// describe it; whether that is the tree of a checkpoint the log signed
+// earlier is for CheckConsistency (or CheckExtends) to say. oldSize above
+// cp.Size is an error wrapping ErrSizeOrder.
+func (c *Client) ConsistencyProof(ctx context.Context, oldSize uint64, cp Checkpoint) ([][32]byte, error) {
+	if oldSize > cp.Size {
+		return nil, fmt.Errorf("consistency proof from tree size %d to %d: %w", oldSize, cp.Size, ErrSizeOrder)
+	}
+	if oldSize == 0 || oldSize == cp.Size {
+		return [][32]byte{}, nil
+	}
+	nodes, err := merkleproof.Consistency(oldSize, cp.Size)
+	if err != nil {
+		return nil, fmt.Errorf("consistency proof from tree size %d to %d: %v", oldSize, cp.Size, err)
+	}
+	t := c.tree(cp)
+	proof, err := t.proof(ctx, nodes)
+	if err != nil {
+		return nil, err
+	}
+	oldRoot, err := t.root(ctx, oldSize)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckConsistency(oldSize, cp.Size, oldRoot, cp.Root, proof); err != nil {
+		return nil, fmt.Errorf("internal error: consistency proof built from authenticated tiles does not verify: %w", err)
+	}
+	return proof, nil
+}
+
+// TreeRoot returns the root hash of the first size entries of the tree of
+// cp, computed from hash tiles authenticated against cp.Root. size above
+// cp.Size is an error wrapping ErrSizeOrder.
+func (c *Client) TreeRoot(ctx context.Context, size uint64, cp Checkpoint) ([32]byte, error) {
+	if size > cp.Size {
+		return [32]byte{}, fmt.Errorf("root of tree size %d in tree of size %d: %w", size, cp.Size, ErrSizeOrder)
+	}
+	return c.tree(cp).root(ctx, size)
+}
+
+// CheckExtends checks that the checkpoint cp extends the older checkpoint
+// old of the same log (oldNote is old's signed note, for the evidence) and
+// returns the consistency proof that shows it. It fails with a
+// *VerificationError of kind rollback if cp is smaller than old, fork if
+// they have the same size and different roots, and inconsistent if the
+// consistency proof from the log's tiles does not lead to old.Root; the
+// evidence holds both signed notes and the proof. Both checkpoints must
+// have been verified; checkpoints of different origins are a plain error.
+func (c *Client) CheckExtends(ctx context.Context, old Checkpoint, oldNote []byte, cp Checkpoint) ([][32]byte, error) {
+	if old.Origin != cp.Origin {
+		return nil, fmt.Errorf("checking consistency: old checkpoint is for %q, new one for %q", old.Origin, cp.Origin)
+	}
+	fail := func(kind, what string, proof [][32]byte, computed *[32]byte, err error) error {
+		ev := c.evidence(kind, what, cp)
+		ev.OldCheckpoint, ev.OldSize = string(oldNote), old.Size
+		ev.Expected = b64(old.Root)
+		if proof != nil {
+			ev.Proof = b64Proof(proof)
+		}
+		if computed != nil {
+			ev.Computed = b64(*computed)
+		}
+		return &VerificationError{Evidence: ev, Err: err}
+	}
+	switch {
+	case cp.Size < old.Size:
+		return nil, fail(EvidenceRollback, fmt.Sprintf("the log signed a checkpoint of size %d after one of size %d", cp.Size, old.Size), nil, nil, nil)
+	case cp.Size == old.Size:
+		if cp.Root != old.Root {
+			return nil, fail(EvidenceFork, fmt.Sprintf("the log signed two checkpoints of size %d with different roots", cp.Size), nil, &cp.Root, nil)
+		}
+		return [][32]byte{}, nil
+	case old.Size == 0:
+		return [][32]byte{}, nil
+	}
+	proof, err := c.ConsistencyProof(ctx, old.Size, cp)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckConsistency(old.Size, cp.Size, old.Root, cp.Root, proof); err != nil {
+		computed, rerr := c.tree(cp).root(ctx, old.Size)
+		if rerr != nil {
+			return nil, fail(EvidenceInconsistent, fmt.Sprintf("the tree of size %d does not extend the log's earlier checkpoint of size %d", cp.Size, old.Size), proof, nil, err)
+		}
+		return nil, fail(EvidenceInconsistent,
+			fmt.Sprintf("the tree of size %d does not extend the log's earlier checkpoint of size %d: its first %d entries have another root", cp.Size, old.Size, old.Size),
+			proof, &computed, err)
+	}
+	return proof, nil
+}
+
+// Entries calls fn, in index order, with every entry of [start, end) of the
+// tree of cp, read from the log's entry bundles. Before fn sees any entry of
+// a bundle, the bundle must hold exactly the number of entries its place in
+// the tree implies, and the leaf hash of each of its entries must equal the
+// corresponding hash of the level-0 tile authenticated against cp.Root; a
+// failure is a *VerificationError of kind bad-entry (or bad-tile or
+// root-mismatch if the tiles fail). A partial bundle the log no longer
+// serves is read from the full bundle that replaced it. An error from fn
+// stops the iteration and is returned as is. fn may keep the entry slice.
+// Bundles are fetched a few at a time ahead of fn.
+func (c *Client) Entries(ctx context.Context, start, end uint64, cp Checkpoint, fn func(index uint64, entry []byte) error) error {
+	if start > end || end > cp.Size {
+		return fmt.Errorf("entries [%d, %d) of tree of size %d: not a range within the tree", start, end, cp.Size)
+	}
+	if start == end {
+		return nil
+	}
+	t := c.tree(cp)
+	first, last := start/TileWidth, (end-1)/TileWidth
+
+	type fetched struct {
+		entries [][]byte
+		tile    [][32]byte // the full level-0 tile, unauthenticated; nil for the partial one
+		err     error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	queue := make(chan chan fetched, entriesPrefetch)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(queue)
+		for b := first; b <= last && ctx.Err() == nil; b++ {
+			ch := make(chan fetched, 1)
+			select {
+			case queue <- ch:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func(b uint64) {
+				defer wg.Done()
+				var f fetched
+				f.entries, f.err = t.bundle(ctx, b)
+				if f.err == nil && t.width(0, b) == TileWidth && !t.cached(0, b) {
+					f.tile, f.err = t.readHashTile(ctx, TileAddr{Level: 0, Index: b})
+				}
+				ch <- f
+			}(b)
+		}
+	}()
+
+	b := first
+	for ch := range queue {
+		f := <-ch
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if f.err != nil {
+			return f.err
+		}
+		var hashes [][32]byte
+		var err error
+		if f.tile != nil {
+			hashes, err = t.authenticate(ctx, 0, b, f.tile)
+		} else {
+			hashes, err = t.tile(ctx, 0, b)
+		}
+		if err != nil {
+			return err
+		}
+		for j, e := range f.entries {
+			if got := LeafHash(e); got != hashes[j] {
+				index := b*TileWidth + uint64(j)
+				ev := c.evidence(EvidenceBadEntry,
+					fmt.Sprintf("entry %d in the log's entry bundle does not match the leaf hash in its authenticated level-0 tile", index), cp)
+				ev.Index, ev.Expected, ev.Computed = &index, b64(hashes[j]), b64(got)
+				ev.Tile = TileAddr{Entries: true, Index: b, Width: t.width(0, b) % TileWidth}.Path()
+				return &VerificationError{Evidence: ev}
+			}
+		}
+		for j, e := range f.entries {
+			index := b*TileWidth + uint64(j)
+			if index < start || index >= end {
+				continue
+			}
+			if err := fn(index, e); err != nil {
+				return err
+			}
+		}
+		b++
+	}
+	if b != last+1 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return errors.New("internal error: entry bundle fetching stopped early")
+	}
+	return nil
+}
+
+// treeTiles holds the tiles of one tree (one checkpoint) that have been
+// authenticated against its root.
+type treeTiles struct {
+	c  *Client
+	cp Checkpoint
+
+	mu    sync.Mutex
+	spine bool // the tree's partial tiles are authenticated and cached
+	tiles map[tileKey][][32]byte
+	fifo  [2][]tileKey // cached full tiles of levels 0 and 1, oldest first
+}
+
+type tileKey struct {
+	level uint8
+	index uint64
+}
+
+// width returns the width of tile (level, index) in this tree: TileWidth
+// for a full tile, the partial width for the last tile of the level, and 0
+// if the tile is not in the tree.
+func (t *treeTiles) width(level uint8, index uint64) int {
+	switch full := FullTiles(level, t.cp.Size); {
+	case index < full:
+		return TileWidth
+	case index == full:
+		return PartialWidth(level, t.cp.Size)
+	default:
+		return 0
+	}
+}
+
+func (t *treeTiles) cached(level uint8, index uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.tiles[tileKey{level, index}]
+	return ok
+}
+
+// tile returns the authenticated hashes of tile (level, index) of the tree.
+func (t *treeTiles) tile(ctx context.Context, level uint8, index uint64) ([][32]byte, error) {
+	w := t.width(level, index)
+	if w == 0 {
+		return nil, fmt.Errorf("tile %d/%d is not in the tree of size %d", level, index, t.cp.Size)
+	}
+	k := tileKey{level, index}
+	t.mu.Lock()
+	hs, ok := t.tiles[k]
+	t.mu.Unlock()
+	if ok {
+		return hs, nil
+	}
+	if w < TileWidth {
+		if err := t.authenticateSpine(ctx); err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		hs = t.tiles[k]
+		t.mu.Unlock()
+		return hs, nil
+	}
+	raw, err := t.readHashTile(ctx, TileAddr{Level: level, Index: index})
+	if err != nil {
+		return nil, err
+	}
+	return t.authenticate(ctx, level, index, raw)
+}
+
+// authenticate checks the full tile (level, index) with hashes hs against
+// its parent tile, itself authenticated (recursively, up to the tree's
+// partial tiles, which are checked against the root), and caches it.
+func (t *treeTiles) authenticate(ctx context.Context, level uint8, index uint64, hs [][32]byte) ([][32]byte, error) {
+	if len(hs) != TileWidth || t.width(level, index) != TileWidth {
+		return nil, fmt.Errorf("internal error: authenticating tile %d/%d of %d hashes as a full tile", level, index, len(hs))
+	}
+	parent, err := t.tile(ctx, level+1, index/TileWidth)
+	if err != nil {
+		return nil, err
+	}
+	want := parent[index%TileWidth]
+	if got := subtreeRoot(hs); got != want {
+		a := TileAddr{Level: level, Index: index}
+		ev := t.c.evidence(EvidenceBadTile, fmt.Sprintf("hash tile %s does not hash to the value its authenticated parent tile holds for it", a.Path()), t.cp)
+		ev.Tile, ev.Expected, ev.Computed = a.Path(), b64(want), b64(got)
+		return nil, &VerificationError{Evidence: ev}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := tileKey{level, index}
+	if _, ok := t.tiles[k]; !ok {
+		if int(level) < len(t.fifo) {
+			fifo := &t.fifo[level]
+			if len(*fifo) >= clientMaxLowTiles {
+				delete(t.tiles, (*fifo)[0])
+				*fifo = (*fifo)[1:]
+			}
+			*fifo = append(*fifo, k)
+		}
+		t.tiles[k] = hs
+	}
+	return hs, nil
+}
+
+// authenticateSpine reads the tree's partial tiles, recomputes the root
+// from them and, if it is the checkpoint's root, caches them.
+func (t *treeTiles) authenticateSpine(ctx context.Context) error {
+	t.mu.Lock()
+	done := t.spine
+	t.mu.Unlock()
+	if done {
+		return nil
+	}
+	partials := PartialTiles(t.cp.Size)
+	got := make(map[uint8][][32]byte, len(partials))
+	for _, a := range partials {
+		hs, err := t.readHashTile(ctx, a)
+		if err != nil {
+			return err
+		}
+		got[a.Level] = hs
+	}
+	root := rootFromPartials(t.cp.Size, got)
+	if root != t.cp.Root {
+		ev := t.c.evidence(EvidenceRootMismatch,
+			fmt.Sprintf("the log's partial hash tiles for size %d recompute to a root other than the one in its signed checkpoint", t.cp.Size), t.cp)
+		ev.Expected, ev.Computed = b64(t.cp.Root), b64(root)
+		return &VerificationError{Evidence: ev}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, a := range partials {
+		t.tiles[tileKey{a.Level, a.Index}] = got[a.Level]
+	}
+	t.spine = true
+	return nil
+}
+
+// readHashTile reads hash tile a (with the width a has in this tree) and
+// checks its length, falling back to the full tile, cut to width, when a
+// partial tile is missing. The hashes are not authenticated.
+func (t *treeTiles) readHashTile(ctx context.Context, a TileAddr) ([][32]byte, error) {
+	src := t.c.src
+	data, err := src.ReadTile(ctx, a)
+	read := a
+	if err != nil && a.Width != 0 && errors.Is(err, ErrTileNotFound) {
+		full := a
+		full.Width = 0
+		var ferr error
+		data, ferr = src.ReadTile(ctx, full)
+		if ferr != nil {
+			return nil, fmt.Errorf("reading hash tile %s: %w (and the full tile: %v)", a.Path(), err, ferr)
+		}
+		err, read = nil, full
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading hash tile %s: %w", a.Path(), err)
+	}
+	want := TileWidth
+	if read.Width != 0 {
+		want = read.Width
+	}
+	if len(data) != want*HashSize {
+		ev := t.c.evidence(EvidenceBadTile, fmt.Sprintf("hash tile %s is %d bytes, want %d", read.Path(), len(data), want*HashSize), t.cp)
+		ev.Tile = read.Path()
+		return nil, &VerificationError{Evidence: ev}
+	}
+	n := TileWidth
+	if a.Width != 0 {
+		n = a.Width
+	}
+	hs := make([][32]byte, n)
+	for i := range hs {
+		copy(hs[i][:], data[i*HashSize:])
+	}
+	return hs, nil
+}
+
+// bundle reads and parses entry bundle b of the tree, falling back to the
+// full bundle, cut to width, when the partial one is missing. The entries
+// are not authenticated.
+func (t *treeTiles) bundle(ctx context.Context, b uint64) ([][]byte, error) {
+	w := t.width(0, b)
+	a := TileAddr{Entries: true, Index: b, Width: w % TileWidth}
+	src := t.c.src
+	data, err := src.ReadTile(ctx, a)
+	read := a
+	if err != nil && a.Width != 0 && errors.Is(err, ErrTileNotFound) {
+		full := a
+		full.Width = 0
+		var ferr error
+		data, ferr = src.ReadTile(ctx, full)
+		if ferr != nil {
+			return nil, fmt.Errorf("reading entry bundle %s: %w (and the full bundle: %v)", a.Path(), err, ferr)
+		}
+		err, read = nil, full
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading entry bundle %s: %w", a.Path(), err)
+	}
+	want := TileWidth
+	if read.Width != 0 {
+		want = read.Width
+	}
+	entries, err := ParseBundle(data, want)
+	if err != nil {
+		ev := t.c.evidence(EvidenceBadEntry, fmt.Sprintf("entry bundle %s is malformed or holds the wrong number of entries", read.Path()), t.cp)
+		ev.Tile = read.Path()
+		return nil, &VerificationError{Evidence: ev, Err: err}
+	}
+	return entries[:w], nil
+}
+
+// node returns the hash of the perfect subtree node at (level, index),
+// which must lie within the tree, from authenticated tiles.
+func (t *treeTiles) node(ctx context.Context, level uint, index uint64) ([32]byte, error) {
+	if level >= 64 || index >= t.cp.Size>>level {
+		return [32]byte{}, fmt.Errorf("internal error: node %d/%d is not within the tree of size %d", level, index, t.cp.Size)
+	}
+	tl, r := uint8(level/TileHeight), level%TileHeight
+	pos := index << r
+	hs, err := t.tile(ctx, tl, pos/TileWidth)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	off, n := pos%TileWidth, uint64(1)<<r
+	if off+n > uint64(len(hs)) {
+		return [32]byte{}, fmt.Errorf("internal error: node %d/%d is beyond tile %d/%d", level, index, tl, pos/TileWidth)
+	}
+	return subtreeRoot(hs[off : off+n]), nil
+}
+
+// proof fetches the nodes of a merkle proof.Nodes and rehashes them into the
+// proof.
+func (t *treeTiles) proof(ctx context.Context, nodes merkleproof.Nodes) ([][32]byte, error) {
+	hs := make([][]byte, len(nodes.IDs))
+	for i, id := range nodes.IDs {
+		h, err := t.node(ctx, id.Level, id.Index)
+		if err != nil {
+			return nil, err
+		}
+		hs[i] = h[:]
+	}
+	p, err := nodes.Rehash(hs, rfc6962.DefaultHasher.HashChildren)
+	if err != nil {
+		return nil, fmt.Errorf("internal error: %v", err)
+	}
+	out := make([][32]byte, len(p))
+	for i, h := range p {
+		if len(h) != HashSize {
+			return nil, errors.New("internal error: proof hash of wrong size")
+		}
+		out[i] = [32]byte(h)
+	}
+	return out, nil
+}
+
+// root returns the root of the first size entries (size <= tree size) from
+// authenticated tiles.
+func (t *treeTiles) root(ctx context.Context, size uint64) ([32]byte, error) {
+	if size == 0 {
+		return EmptyRoot, nil
+	}
+	var hs [][32]byte
+	var begin uint64
+	for level := 63; level >= 0; level-- {
+		if size&(1<<uint(level)) == 0 {
+			continue
+		}
+		h, err := t.node(ctx, uint(level), begin>>uint(level))
+		if err != nil {
+			return [32]byte{}, err
+		}
+		hs = append(hs, h)
+		begin += 1 << uint(level)
+	}
+	return foldRight(hs), nil
+}
+
+// rootFromPartials computes the root of a tree of size entries from its
+// partial tiles (level -> hashes): the tree is made of the perfect subtrees
+// of the binary expansion of size, largest (leftmost) first, and those of
+// sizes 256^L to 256^(L+1)-1 leaves are aligned groups of hashes in the
+// partial tile of level L.
+func rootFromPartials(size uint64, partial map[uint8][][32]byte) [32]byte {
+	if size == 0 {
+		return EmptyRoot
+	}
+	var hs [][32]byte
+	for level := int(MaxTileLevel); level >= 0; level-- {
+		w := PartialWidth(uint8(level), size)
+		if w == 0 {
+			continue
+		}
+		tile := partial[uint8(level)]
+		off := 0
+		for r := TileHeight - 1; r >= 0; r-- {
+			if w&(1<<r) == 0 {
+				continue
+			}
+			hs = append(hs, subtreeRoot(tile[off:off+1<<r]))
+			off += 1 << r
+		}
+	}
+	return foldRight(hs)
+}
+
+// foldRight combines the roots of a tree's perfect subtrees, left to right,
+// into the tree root: the rightmost two first.
+func foldRight(hs [][32]byte) [32]byte {
+	r := hs[len(hs)-1]
+	for i := len(hs) - 2; i >= 0; i-- {
+		r = NodeHash(hs[i], r)
+	}
+	return r
+}
+
+// subtreeRoot is the root of a perfect tree whose lowest level is hs
+// (len(hs) a power of two).
+func subtreeRoot(hs [][32]byte) [32]byte {
+	if len(hs) == 1 {
+		return hs[0]
+	}
+	level := append([][32]byte(nil), hs...)
+	for len(level) > 1 {
+		for i := 0; i < len(level)/2; i++ {
+			level[i] = NodeHash(level[2*i], level[2*i+1])
+		}
+		level = level[:len(level)/2]
+	}
+	return level[0]
+}
+
+// TreeBuilder recomputes a tree's root by appending its entries one by one,
+// holding only the O(log n) hashes of a compact range (transparency-dev
+// merkle compact.Range). Its state can be saved with MarshalBinary and
+// restored with UnmarshalBinary, so an audit can resume where it stopped
+// and prove consistency with a new checkpoint by appending only the new
+// entries and comparing roots. The zero value is an empty tree.
+type TreeBuilder struct {
+	r *compact.Range
+}
+
+var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+// NewTreeBuilder returns a TreeBuilder for the empty tree.
+func NewTreeBuilder() *TreeBuilder {
+	return &TreeBuilder{r: rangeFactory.NewEmptyRange(0)}
+}
+
+func (b *TreeBuilder) rng() *compact.Range {
+	if b.r == nil {
+		b.r = rangeFactory.NewEmptyRange(0)
+	}
+	return b.r
+}
+
+// Append adds entry (the exact entry bytes, without a bundle length prefix)
+// as the next leaf.
+func (b *TreeBuilder) Append(entry []byte) {
+	b.AppendLeafHash(LeafHash(entry))
+}
+
+// AppendLeafHash adds a leaf by its RFC 6962 leaf hash.
+func (b *TreeBuilder) AppendLeafHash(leaf [32]byte) {
+	h := leaf
+	if err := b.rng().Append(h[:], nil); err != nil {
+		// compact.Range.Append fails only on a corrupted range, which
+		// UnmarshalBinary and NewRange rule out.
+		panic(fmt.Sprintf("verify: TreeBuilder: %v", err))
+	}
+}
+
+// Size returns the number of leaves appended (including those of a
+// restored state).
+func (b *TreeBuilder) Size() uint64 { return b.rng().End() }
+
+// Root returns the RFC 6962 root hash of the leaves so far: EmptyRoot for
+// none.
+func (b *TreeBuilder) Root() [32]byte {
+	h, err := b.rng().GetRootHash(nil)
+	if err != nil || len(h) != HashSize {
+		return EmptyRoot
+	}
+	return [32]byte(h)
+}
+
+// treeBuilderMagic starts a marshalled TreeBuilder (format version 1).
+const treeBuilderMagic = "ctb1"
+
+// MarshalBinary returns the builder's state: "ctb1", the size as an 8-byte
+// big-endian number, and the compact range's hashes (one per 1 bit of the
+// size, left to right), 32 bytes each.
+func (b *TreeBuilder) MarshalBinary() ([]byte, error) {
+	r := b.rng()
+	out := make([]byte, 0, len(treeBuilderMagic)+8+len(r.Hashes())*HashSize)
+	out = append(out, treeBuilderMagic...)
+	out = binary.BigEndian.AppendUint64(out, r.End())
+	for _, h := range r.Hashes() {
+		out = append(out, h...)
+	}
+	return out, nil
+}
+
+// UnmarshalBinary restores a state written by MarshalBinary. It rejects
+// data of the wrong version or length for the size it records. It cannot
+// tell whether the hashes are right: a resumed audit learns that when the
+// root it reaches fails to match a signed checkpoint.
+func (b *TreeBuilder) UnmarshalBinary(data []byte) error {
+	rest, ok := bytes.CutPrefix(data, []byte(treeBuilderMagic))
+	if !ok || len(rest) < 8 {
+		return errors.New("tree builder state: not a version 1 state")
+	}
+	size := binary.BigEndian.Uint64(rest)
+	rest = rest[8:]
+	n := bits.OnesCount64(size)
+	if len(rest) != n*HashSize {
+		return fmt.Errorf("tree builder state: %d bytes of hashes for size %d, want %d", len(rest), size, n*HashSize)
+	}
+	hs := make([][]byte, n)
+	for i := range hs {
+		hs[i] = bytes.Clone(rest[i*HashSize : (i+1)*HashSize])
+	}
+	r, err := rangeFactory.NewRange(0, size, hs)
+	if err != nil {
+		return fmt.Errorf("tree builder state: %v", err)
+	}
+	b.r = r
+	return nil
+}
+
+// CheckCheckpoint compares the builder's root with the signed checkpoint
+// cp (signedNote is its note, for the evidence). The builder must have
+// exactly cp.Size leaves, or it is a plain error. A different root is a
+// *VerificationError of kind root-mismatch: the entries the log served do
+// not make the tree it signed.
+func (b *TreeBuilder) CheckCheckpoint(cp Checkpoint, signedNote []byte) error {
+	if b.Size() != cp.Size {
+		return fmt.Errorf("checking recomputed tree against checkpoint: have %d entries, checkpoint has %d", b.Size(), cp.Size)
+	}
+	if root := b.Root(); root != cp.Root {
+		return &VerificationError{Evidence: Evidence{
+			Kind:   EvidenceRootMismatch,
+			What:   fmt.Sprintf("the log's %d entries recompute to a root other than the one in its signed checkpoint", cp.Size),
+			Origin: cp.Origin, NewCheckpoint: string(signedNote), NewSize: cp.Size,
+			Expected: b64(cp.Root), Computed: b64(root), Time: time.Now().UTC(),
+		}}
+	}
+	return nil
+}

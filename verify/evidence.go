@@ -1,0 +1,134 @@
+package verify
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kinds of [Evidence]: what a log did wrong. Every *VerificationError
+// carries exactly one of these in Evidence.Kind.
+const (
+	// EvidenceBadSignature: a checkpoint is not a validly signed checkpoint
+	// of the expected log (malformed note, no signature from a known log
+	// key, a bad signature from a known log or witness key, a malformed
+	// checkpoint body or a wrong origin under a valid signature), or the
+	// trust policy's log did not sign it.
+	EvidenceBadSignature = "bad-signature"
+	// EvidenceRootMismatch: hashes the log serves (or entries an auditor
+	// replayed) recompute to a root other than the one in a checkpoint the
+	// log signed for that size.
+	EvidenceRootMismatch = "root-mismatch"
+	// EvidenceInconsistent: a consistency proof from an older signed
+	// checkpoint to a newer one fails: the newer tree does not extend the
+	// older one.
+	EvidenceInconsistent = "inconsistent"
+	// EvidenceFork: two checkpoints the log signed have the same size but
+	// different roots.
+	EvidenceFork = "fork"
+	// EvidenceRollback: the log signed a checkpoint smaller than one it
+	// signed before.
+	EvidenceRollback = "rollback"
+	// EvidenceBadEntry: an entry bundle is malformed, has the wrong number
+	// of entries, or holds an entry whose leaf hash differs from the
+	// authenticated level-0 tile.
+	EvidenceBadEntry = "bad-entry"
+	// EvidenceBadTile: a hash tile has the wrong length for its address, or
+	// a full tile does not hash to the value its authenticated parent tile
+	// holds for it.
+	EvidenceBadTile = "bad-tile"
+	// EvidenceQuorum: a checkpoint lacks the witness cosignatures the trust
+	// policy's quorum requires.
+	EvidenceQuorum = "quorum"
+)
+
+// Evidence is a self-contained, publishable record of a log failing
+// verification: what was wrong and the signed data that shows it. Byte
+// strings (proof hashes and roots) are standard base64; checkpoints are the
+// complete signed notes as the log served them, so that anyone can check the
+// log's signature on them. Fields that do not apply are empty.
+type Evidence struct {
+	// Kind is one of the Evidence* constants.
+	Kind string `json:"kind"`
+	// What is one or two sentences for people describing the failure.
+	What string `json:"what"`
+	// Origin is the log's origin.
+	Origin string `json:"origin,omitempty"`
+	// OldCheckpoint is the earlier signed checkpoint involved (for
+	// inconsistent, fork, rollback), verbatim.
+	OldCheckpoint string `json:"old_checkpoint,omitempty"`
+	// NewCheckpoint is the signed checkpoint that failed or against which
+	// the failure was found, verbatim, if known.
+	NewCheckpoint string `json:"new_checkpoint,omitempty"`
+	// OldSize and NewSize are the tree sizes of OldCheckpoint and
+	// NewCheckpoint.
+	OldSize uint64 `json:"old_size,omitempty"`
+	NewSize uint64 `json:"new_size,omitempty"`
+	// Proof is the consistency or inclusion proof that failed, base64
+	// hashes.
+	Proof []string `json:"proof,omitempty"`
+	// Expected is the hash that was signed for or authenticated (a root, a
+	// parent tile hash, a level-0 leaf hash), base64.
+	Expected string `json:"expected,omitempty"`
+	// Computed is the hash recomputed from what the log served, base64.
+	Computed string `json:"computed,omitempty"`
+	// Index is the leaf index involved, for bad-entry.
+	Index *uint64 `json:"index,omitempty"`
+	// Tile is the tile or entry bundle path involved, for bad-tile and
+	// bad-entry.
+	Tile string `json:"tile,omitempty"`
+	// Time is when the failure was detected.
+	Time time.Time `json:"time"`
+}
+
+// VerificationError is returned when a log misbehaved: what it served
+// contradicts what it signed, or its signatures do not verify. It is never
+// returned for network, disk or usage errors, which are plain errors; so a
+// caller can tell "the log is lying" (exit code 2) from "could not check"
+// (exit code 3) with [IsVerificationError].
+type VerificationError struct {
+	// Evidence describes the failure and carries the data that proves it.
+	Evidence Evidence
+	// Err is the underlying error, if any (a *note.InvalidSignatureError,
+	// a *ConsistencyError, a parse error …); it may be nil.
+	Err error
+}
+
+// Error returns "log <origin> failed verification (<kind>): <what>[: <err>]".
+func (e *VerificationError) Error() string {
+	s := "log"
+	if e.Evidence.Origin != "" {
+		s += " " + e.Evidence.Origin
+	}
+	s += fmt.Sprintf(" failed verification (%s): %s", e.Evidence.Kind, e.Evidence.What)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns Err, so errors.Is and errors.As see the underlying cause.
+func (e *VerificationError) Unwrap() error { return e.Err }
+
+// IsVerificationError reports whether err is or wraps a *VerificationError,
+// and returns it.
+func IsVerificationError(err error) (*VerificationError, bool) {
+	var ve *VerificationError
+	if errors.As(err, &ve) {
+		return ve, true
+	}
+	return nil, false
+}
+
+// b64 is the standard base64 of a hash, as used in Evidence.
+func b64(h [32]byte) string { return base64.StdEncoding.EncodeToString(h[:]) }
+
+// b64Proof is the standard base64 of each proof hash.
+func b64Proof(p [][32]byte) []string {
+	out := make([]string, len(p))
+	for i, h := range p {
+		out[i] = b64(h)
+	}
+	return out
+}
