@@ -61,6 +61,8 @@ in an append-only Merkle tree with signed checkpoints (C2SP tlog-tiles,
 tlog-checkpoint). Anyone can verify it without trusting the server.
 
 Operators: keygen, init, serve. Submitters: append. Readers: get.
+Auditors and regulators: verify, audit, monitor (they trust nothing the
+server says: every proof is recomputed here from tiles and entries).
 See docs/ for the architecture, API and guides.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -76,6 +78,9 @@ See docs/ for the architecture, API and guides.`,
 		e.appendCmd(),
 		e.getCmd(),
 		e.benchCmd(),
+		e.verifyCmd(),
+		e.auditCmd(),
+		e.monitorCmd(),
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

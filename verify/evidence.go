@@ -41,6 +41,9 @@ const (
 	// EvidenceQuorum: a checkpoint lacks the witness cosignatures the trust
 	// policy's quorum requires.
 	EvidenceQuorum = "quorum"
+	// EvidenceBadReceipt: a receipt (or tlog-proof) does not verify: its
+	// checkpoint, proof or entry is wrong.
+	EvidenceBadReceipt = "bad-receipt"
 )
 
 // Evidence is a self-contained, publishable record of a log failing

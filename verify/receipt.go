@@ -1,6 +1,13 @@
 package verify
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/custodylog/custody/record"
+	"golang.org/x/mod/sumdb/note"
+)
 
 // Receipt is the self-contained proof that an event is in the log, as the log
 // hands it out and as `custody verify receipt` checks it offline. All byte
@@ -16,4 +23,83 @@ type Receipt struct {
 	Checkpoint string          `json:"checkpoint"`
 	Proof      [][]byte        `json:"proof"`
 	TLogProof  string          `json:"tlog_proof"`
+}
+
+// CheckReceipt verifies a receipt offline: the checkpoint's signature by one
+// of verifiers for the given origin (and the witness quorum, if trust is
+// not nil), the entry's leaf hash, the inclusion proof of the entry at its
+// index against the checkpoint's root, and that the receipt's other views
+// (event, tlog_proof) say the same as its entry, index, proof and
+// checkpoint. It returns the checkpoint and the decoded event. Every
+// failure is a *VerificationError with evidence.
+func CheckReceipt(r Receipt, origin string, verifiers note.Verifiers, trust *TrustPolicy) (Checkpoint, record.Event, error) {
+	bad := func(what string, err error) (Checkpoint, record.Event, error) {
+		idx := r.Index
+		return Checkpoint{}, record.Event{}, &VerificationError{Evidence: Evidence{
+			Kind: EvidenceBadReceipt, What: what, Origin: origin, NewCheckpoint: r.Checkpoint,
+			Index: &idx, Time: time.Now().UTC(),
+		}, Err: err}
+	}
+	cp, _, err := OpenCheckpoint([]byte(r.Checkpoint), origin, verifiers)
+	if err != nil {
+		return bad("the receipt's checkpoint does not verify with the log's key", err)
+	}
+	if trust != nil {
+		if err := trust.Check([]byte(r.Checkpoint), cp); err != nil {
+			return Checkpoint{}, record.Event{}, err
+		}
+	}
+	leaf := LeafHash(r.Entry)
+	if len(r.LeafHash) != HashSize || [32]byte(r.LeafHash) != leaf {
+		return bad("leaf_hash is not the hash of the entry", nil)
+	}
+	proof := make([][32]byte, len(r.Proof))
+	for i, p := range r.Proof {
+		if len(p) != HashSize {
+			return bad(fmt.Sprintf("proof hash %d has %d bytes, want %d", i, len(p), HashSize), nil)
+		}
+		proof[i] = [32]byte(p)
+	}
+	if err := CheckInclusion(r.Index, cp.Size, leaf, proof, cp.Root); err != nil {
+		return bad(fmt.Sprintf("the inclusion proof of entry %d does not lead to the root of the signed tree of size %d", r.Index, cp.Size), err)
+	}
+	ev, err := record.DecodeEntry(r.Entry)
+	if err != nil {
+		return bad("the entry is not a valid canonical event", err)
+	}
+	if len(r.Event) > 0 {
+		shown, err := record.Decode(r.Event)
+		if err != nil || shown != ev {
+			return bad("the receipt's event is not its entry", err)
+		}
+	}
+	if r.TLogProof != "" {
+		tp, err := ParseTLogProof([]byte(r.TLogProof))
+		if err != nil {
+			return bad("tlog_proof is malformed", err)
+		}
+		same := tp.Index == r.Index && string(tp.Checkpoint) == r.Checkpoint && len(tp.Proof) == len(proof)
+		for i := 0; same && i < len(proof); i++ {
+			same = tp.Proof[i] == proof[i]
+		}
+		if !same {
+			return bad("tlog_proof disagrees with the receipt's index, proof or checkpoint", nil)
+		}
+	}
+	return cp, ev, nil
+}
+
+// CheckTLogProof verifies a bare c2sp.org/tlog-proof@v1 for entry offline,
+// like CheckReceipt.
+func CheckTLogProof(text, entry []byte, origin string, verifiers note.Verifiers, trust *TrustPolicy) (Checkpoint, record.Event, error) {
+	tp, err := ParseTLogProof(text)
+	if err != nil {
+		return Checkpoint{}, record.Event{}, fmt.Errorf("reading tlog-proof: %w", err)
+	}
+	leaf := LeafHash(entry)
+	r := Receipt{Index: tp.Index, LeafHash: leaf[:], Entry: entry, Checkpoint: string(tp.Checkpoint), TLogProof: string(text)}
+	for _, h := range tp.Proof {
+		r.Proof = append(r.Proof, append([]byte(nil), h[:]...))
+	}
+	return CheckReceipt(r, origin, verifiers, trust)
 }

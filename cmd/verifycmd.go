@@ -1,0 +1,403 @@
+package cmd
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/custodylog/custody/verify"
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// trustOptions are the key and trust-policy flags shared by verify, audit
+// and monitor.
+type trustOptions struct {
+	key, trust string
+}
+
+func (o *trustOptions) flags(c *cobra.Command) {
+	c.Flags().StringVar(&o.key, "key", "", "the log's verifier key (name+hash+base64), or a file holding it")
+	c.Flags().StringVar(&o.trust, "trust", "", "C2SP tlog-policy file: witnesses whose cosignatures (quorum) a checkpoint must carry")
+}
+
+// load returns the log's origin, verifiers and trust policy.
+func (o *trustOptions) load() (string, note.Verifiers, *verify.TrustPolicy, error) {
+	var tp *verify.TrustPolicy
+	if o.trust != "" {
+		b, err := os.ReadFile(o.trust)
+		if err != nil {
+			return "", nil, nil, usageErr(err, "pass a C2SP tlog-policy file to --trust")
+		}
+		if tp, err = verify.ParseTrustPolicy(b); err != nil {
+			return "", nil, nil, usageErr(fmt.Errorf("%s: %w", o.trust, err), "see docs/auditor-guide.md for the policy format")
+		}
+	}
+	if o.key == "" {
+		if tp != nil && len(tp.Logs()) > 0 {
+			logs := tp.Logs()
+			return logs[0].Name(), note.VerifierList(logs...), tp, nil
+		}
+		return "", nil, nil, usageError("pass the log's public key: --key mylog/log.pub (or the key string)", "missing --key")
+	}
+	v, err := loadVerifier(o.key)
+	if err != nil {
+		return "", nil, nil, usageErr(fmt.Errorf("--key: %w", err), "pass the log's verifier key string or the log.pub file")
+	}
+	return v.Name(), note.VerifierList(v), tp, nil
+}
+
+// usageErr wraps an I/O or usage error (exit 3).
+func usageErr(err error, hint string) error {
+	return &cliError{err: err, hint: hint, code: exitUsageIO}
+}
+
+// checkErr turns a verification failure into exit 2 (writing the evidence
+// to evidenceDir, if not empty) and anything else into exit 3.
+func (e *env) checkErr(err error, evidenceDir string) error {
+	if err == nil {
+		return nil
+	}
+	var ce *cliError
+	if errors.As(err, &ce) {
+		return err
+	}
+	if ve, ok := verify.IsVerificationError(err); ok {
+		hint := "the log failed verification: keep the evidence and report it"
+		if evidenceDir != "" {
+			if p, werr := writeEvidence(evidenceDir, ve.Evidence); werr == nil {
+				fmt.Fprintf(e.stderr, "custody: evidence written to %s\n", p)
+				hint = "publish or send " + p + ": it holds the signed data that shows the failure"
+			} else {
+				fmt.Fprintf(e.stderr, "custody: could not write evidence: %v\n", werr)
+			}
+		}
+		return &cliError{err: err, hint: hint, code: exitInvalid}
+	}
+	return &cliError{err: err, code: exitUsageIO, hint: "this is a network, disk or input problem, not a verdict on the log; fix it and run again"}
+}
+
+// writeEvidence writes ev as JSON into dir and returns the file's path.
+func writeEvidence(dir string, ev verify.Evidence) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("evidence-%s-%s.json", ev.Kind, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	p := filepath.Join(dir, name)
+	b, err := json.MarshalIndent(ev, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+func printJSON(w interface{ Write([]byte) (int, error) }, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	w.Write(append(b, '\n'))
+}
+
+func (e *env) verifyCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "verify (checkpoint | inclusion | consistency | receipt)",
+		Short: "Check a checkpoint, a proof or a receipt without trusting the log",
+		Long: `verify checks what a custody log published, recomputing every proof on this
+machine from the log's tiles and entries (or, for receipts, from the receipt
+alone) against keys you chose. Exit codes: 0 valid, 2 invalid (the reason is
+printed, and evidence written where there is any), 3 usage or I/O error.`,
+	}
+	c.AddCommand(e.verifyCheckpointCmd(), e.verifyInclusionCmd(), e.verifyConsistencyCmd(), e.verifyReceiptCmd())
+	return c
+}
+
+func (e *env) verifyCheckpointCmd() *cobra.Command {
+	var o trustOptions
+	var asJSON bool
+	var evidence string
+	c := &cobra.Command{
+		Use:   "checkpoint (FILE | URL) --key K [--trust POLICY]",
+		Short: "Check a signed checkpoint's signature (and witness quorum)",
+		Example: `  custody verify checkpoint checkpoint.txt --key mylog/log.pub
+  custody verify checkpoint http://127.0.0.1:8080 --key mylog/log.pub --trust witnesses.policy --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			origin, vs, tp, err := o.load()
+			if err != nil {
+				return err
+			}
+			var signed []byte
+			if strings.HasPrefix(args[0], "http://") || strings.HasPrefix(args[0], "https://") {
+				src, err := verify.OpenSource(args[0], &http.Client{Timeout: time.Minute})
+				if err != nil {
+					return usageErr(err, "pass a checkpoint file or the log's base URL")
+				}
+				if signed, err = src.ReadCheckpoint(c.Context()); err != nil {
+					return e.checkErr(err, "")
+				}
+			} else if signed, err = os.ReadFile(args[0]); err != nil {
+				return usageErr(err, "pass a checkpoint file or the log's base URL")
+			}
+			cl := verify.NewClient(nil, origin, vs, tp)
+			cp, err := cl.OpenCheckpoint(signed)
+			if err != nil {
+				return e.checkErr(err, evidence)
+			}
+			out := map[string]any{"valid": true, "origin": cp.Origin, "size": cp.Size, "root": base64.StdEncoding.EncodeToString(cp.Root[:])}
+			if tp != nil {
+				if res, err := tp.Evaluate(signed, cp, time.Now()); err == nil {
+					out["witnesses"] = res.Witnesses
+				}
+			}
+			if asJSON {
+				printJSON(e.stdout, out)
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "valid checkpoint: origin %s, size %d, root %s\n", cp.Origin, cp.Size, out["root"])
+			if w, ok := out["witnesses"]; ok {
+				fmt.Fprintf(e.stdout, "cosigned by: %v\n", w)
+			}
+			return nil
+		},
+	}
+	o.flags(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&evidence, "evidence-dir", ".", "where to write evidence when the checkpoint fails")
+	return c
+}
+
+func (e *env) verifyInclusionCmd() *cobra.Command {
+	var o trustOptions
+	var logArg, entryFile, evidence string
+	var index int64
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "inclusion --log URL|DIR --key K --index I [--entry FILE]",
+		Short: "Prove entry I is in the log's current tree, from its tiles",
+		Long: `inclusion fetches and verifies the log's checkpoint, builds the inclusion proof
+of entry I from the log's hash tiles (each tile authenticated against the
+signed root), and checks it. With --entry, the entry must also be exactly
+the bytes in FILE; without it, the entry is read from its authenticated
+entry bundle and printed.`,
+		Example: `  custody verify inclusion --log http://127.0.0.1:8080 --key mylog/log.pub --index 42`,
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if logArg == "" || index < 0 {
+				return usageError("pass --log URL|DIR and --index I", "missing --log or --index")
+			}
+			cl, err := e.client(&o, logArg)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context()
+			cp, signed, err := cl.Checkpoint(ctx)
+			if err != nil {
+				return e.checkErr(err, evidence)
+			}
+			i := uint64(index)
+			if i >= cp.Size {
+				return &cliError{err: fmt.Errorf("entry %d is not in the log's tree of size %d", i, cp.Size), code: exitInvalid}
+			}
+			var entry []byte
+			if err := cl.Entries(ctx, i, i+1, cp, func(_ uint64, b []byte) error { entry = b; return nil }); err != nil {
+				return e.checkErr(err, evidence)
+			}
+			if entryFile != "" {
+				want, err := os.ReadFile(entryFile)
+				if err != nil {
+					return usageErr(err, "pass the exact entry bytes (e.g. a receipt's entry, base64-decoded)")
+				}
+				if !bytes.Equal(bytes.TrimSuffix(want, []byte("\n")), entry) {
+					return &cliError{err: fmt.Errorf("entry %d of the log is not the bytes in %s", i, entryFile), code: exitInvalid}
+				}
+			}
+			proof, err := cl.InclusionProof(ctx, i, cp)
+			if err != nil {
+				return e.checkErr(err, evidence)
+			}
+			if err := verify.CheckInclusion(i, cp.Size, verify.LeafHash(entry), proof, cp.Root); err != nil {
+				return e.checkErr(&verify.VerificationError{Evidence: verify.Evidence{Kind: verify.EvidenceRootMismatch, What: "inclusion proof from the log's tiles fails", Origin: cp.Origin, NewCheckpoint: string(signed), NewSize: cp.Size, Time: time.Now().UTC()}, Err: err}, evidence)
+			}
+			if asJSON {
+				printJSON(e.stdout, map[string]any{"valid": true, "index": i, "size": cp.Size, "entry": json.RawMessage(entry)})
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "entry %d is in the tree of size %d (proof of %d hashes checked)\n%s\n", i, cp.Size, len(proof), entry)
+			return nil
+		},
+	}
+	o.flags(c)
+	c.Flags().StringVar(&logArg, "log", "", "the log: base URL or a directory with the tlog-tiles layout")
+	c.Flags().Int64Var(&index, "index", -1, "entry index")
+	c.Flags().StringVar(&entryFile, "entry", "", "file with the exact entry bytes to check")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&evidence, "evidence-dir", ".", "where to write evidence when the log fails")
+	return c
+}
+
+func (e *env) verifyConsistencyCmd() *cobra.Command {
+	var o trustOptions
+	var logArg, oldFile, evidence string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "consistency --log URL|DIR --key K --old CHECKPOINT",
+		Short: "Prove the log's current tree extends a checkpoint you kept",
+		Example: `  curl -s http://127.0.0.1:8080/checkpoint > yesterday.txt
+  custody verify consistency --log http://127.0.0.1:8080 --key mylog/log.pub --old yesterday.txt`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if logArg == "" || oldFile == "" {
+				return usageError("pass --log URL|DIR and --old CHECKPOINT_FILE", "missing --log or --old")
+			}
+			cl, err := e.client(&o, logArg)
+			if err != nil {
+				return err
+			}
+			oldNote, err := os.ReadFile(oldFile)
+			if err != nil {
+				return usageErr(err, "pass a checkpoint you saved earlier")
+			}
+			old, err := cl.OpenCheckpoint(oldNote)
+			if err != nil {
+				return e.checkErr(err, evidence)
+			}
+			cp, _, err := cl.Checkpoint(c.Context())
+			if err != nil {
+				return e.checkErr(err, evidence)
+			}
+			proof, err := cl.CheckExtends(c.Context(), old, oldNote, cp)
+			if err != nil {
+				return e.checkErr(err, evidence)
+			}
+			if asJSON {
+				printJSON(e.stdout, map[string]any{"valid": true, "old_size": old.Size, "size": cp.Size, "proof_hashes": len(proof)})
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "the tree of size %d extends the checkpoint of size %d (proof of %d hashes checked)\n", cp.Size, old.Size, len(proof))
+			return nil
+		},
+	}
+	o.flags(c)
+	c.Flags().StringVar(&logArg, "log", "", "the log: base URL or a directory with the tlog-tiles layout")
+	c.Flags().StringVar(&oldFile, "old", "", "a signed checkpoint of this log you kept earlier")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&evidence, "evidence-dir", ".", "where to write evidence when the log fails")
+	return c
+}
+
+func (e *env) verifyReceiptCmd() *cobra.Command {
+	var o trustOptions
+	var entryFile, evidence string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "receipt FILE --key K [--trust POLICY] [--entry ENTRY]",
+		Short: "Check receipts offline: signature, inclusion proof, entry",
+		Long: `receipt verifies, with nothing but the log's public key (and optionally a
+witness trust policy), that each receipt's event is in the log: the
+checkpoint's signature, the inclusion proof of the exact entry bytes at the
+receipt's index against the signed root, and that the receipt's views agree.
+FILE holds receipts as 'custody append' prints them (one JSON per line), or
+is a bare c2sp.org/tlog-proof file, in which case --entry names the file
+with the exact entry bytes. No network is used.
+
+A valid receipt proves the log committed, under its key, to this event at
+this index. It does not prove the event is true, nor that nothing else
+about the sample was logged: run an audit for that.`,
+		Example: `  custody verify receipt receipts.jsonl --key mylog/log.pub
+  custody verify receipt proof.tlog-proof --entry entry.json --key mylog/log.pub --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			origin, vs, tp, err := o.load()
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return usageErr(err, "pass a receipts file (from 'custody append') or a .tlog-proof file")
+			}
+			type result struct {
+				Index  uint64 `json:"index"`
+				Size   uint64 `json:"size"`
+				Sample string `json:"sample"`
+				Action string `json:"action"`
+			}
+			var results []result
+			if bytes.HasPrefix(data, []byte(verify.TLogProofHeader+"\n")) {
+				if entryFile == "" {
+					return usageError("a tlog-proof holds no entry: pass --entry FILE with the exact entry bytes", "missing --entry")
+				}
+				entry, err := os.ReadFile(entryFile)
+				if err != nil {
+					return usageErr(err, "pass the exact entry bytes")
+				}
+				cp, ev, err := verify.CheckTLogProof(data, bytes.TrimSuffix(entry, []byte("\n")), origin, vs, tp)
+				if err != nil {
+					return e.checkErr(err, evidence)
+				}
+				tpf, _ := verify.ParseTLogProof(data)
+				results = append(results, result{tpf.Index, cp.Size, ev.Sample, string(ev.Action)})
+			} else {
+				sc := bufio.NewScanner(bytes.NewReader(data))
+				sc.Buffer(nil, 1<<20)
+				n := 0
+				for sc.Scan() {
+					line := bytes.TrimSpace(sc.Bytes())
+					if len(line) == 0 {
+						continue
+					}
+					n++
+					var r verify.Receipt
+					if err := json.Unmarshal(line, &r); err != nil {
+						return usageErr(fmt.Errorf("%s: receipt %d is not JSON: %v", args[0], n, err), "pass receipts as 'custody append' prints them")
+					}
+					cp, ev, err := verify.CheckReceipt(r, origin, vs, tp)
+					if err != nil {
+						return e.checkErr(fmt.Errorf("receipt %d (index %d): %w", n, r.Index, err), evidence)
+					}
+					results = append(results, result{r.Index, cp.Size, ev.Sample, string(ev.Action)})
+				}
+				if err := sc.Err(); err != nil {
+					return usageErr(err, "")
+				}
+				if n == 0 {
+					return usageError("pass a file with at least one receipt", "%s holds no receipt", args[0])
+				}
+			}
+			if asJSON {
+				printJSON(e.stdout, map[string]any{"valid": true, "origin": origin, "receipts": results})
+				return nil
+			}
+			for _, r := range results {
+				fmt.Fprintf(e.stdout, "valid: entry %d (%s %s) is in %s at size %d\n", r.Index, r.Sample, r.Action, origin, r.Size)
+			}
+			return nil
+		},
+	}
+	o.flags(c)
+	c.Flags().StringVar(&entryFile, "entry", "", "with a bare tlog-proof: the file holding the exact entry bytes")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&evidence, "evidence-dir", ".", "where to write evidence when a receipt fails")
+	return c
+}
+
+// client opens the log at logArg (URL or directory) with the keys of o.
+func (e *env) client(o *trustOptions, logArg string) (*verify.Client, error) {
+	origin, vs, tp, err := o.load()
+	if err != nil {
+		return nil, err
+	}
+	src, err := verify.OpenSource(logArg, &http.Client{Timeout: 2 * time.Minute})
+	if err != nil {
+		return nil, usageErr(err, "pass the log's base URL (http://…) or a directory holding its checkpoint and tile/ tree")
+	}
+	return verify.NewClient(src, origin, vs, tp), nil
+}

@@ -1,0 +1,177 @@
+package verify
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/custodylog/custody/record"
+)
+
+// AuditState is what an auditor keeps between runs of Audit: the last
+// checkpoint it verified and everything needed to continue from there
+// without downloading the log again. It is JSON; MarshalJSON output is
+// stable.
+type AuditState struct {
+	// Version is the state format, currently 1.
+	Version int `json:"version"`
+	// Origin is the audited log's origin.
+	Origin string `json:"origin"`
+	// Size is the number of entries audited.
+	Size uint64 `json:"size"`
+	// Checkpoint is the signed note of the last verified checkpoint.
+	Checkpoint string `json:"checkpoint"`
+	// Tree is the compact range of the first Size entries (TreeBuilder).
+	Tree []byte `json:"tree"`
+	// Engine is the routing-policy engine's state (Engine.MarshalState).
+	Engine json.RawMessage `json:"engine"`
+	// Findings are all findings so far, in index order.
+	Findings []Finding `json:"findings"`
+	// Audited is when the state was written.
+	Audited time.Time `json:"audited"`
+}
+
+// AuditStateVersion is the AuditState format this package writes and reads.
+const AuditStateVersion = 1
+
+// AuditReport is the result of an audit: the verified checkpoint, every
+// finding of the policy engine and the event counts per region × location.
+// Its JSON is the `custody audit --json` output.
+type AuditReport struct {
+	Origin string `json:"origin"`
+	Size   uint64 `json:"size"`
+	Root   string `json:"root"`
+	// From is the size the audit continued from (0 on a first run).
+	From     uint64                       `json:"from"`
+	Findings []Finding                    `json:"findings"`
+	Counts   map[string]map[string]uint64 `json:"counts"`
+	// New are the findings among entries [From, Size), for monitors.
+	New []Finding `json:"-"`
+	// Checkpoint is the verified signed note.
+	Checkpoint string `json:"-"`
+}
+
+// AuditOptions configure Audit.
+type AuditOptions struct {
+	// Policy is the routing policy to evaluate every event against.
+	Policy *Policy
+	// State is the previous run's state, or nil on a first run (the
+	// current checkpoint is then trusted on first use).
+	State *AuditState
+	// Full re-reads and re-checks every entry from index 0 even with a
+	// state (the state's checkpoint is still required to be extended).
+	Full bool
+	// Progress, if set, is called now and then with entries done and total.
+	Progress func(done, total uint64)
+}
+
+// Audit verifies the log behind c and evaluates every event against the
+// routing policy. It fetches and verifies the newest checkpoint (log
+// signature, and witness quorum if c has a trust policy); with a previous
+// state, it proves the new checkpoint extends the stored one (rollback,
+// fork and inconsistency are caught) and continues from the stored size;
+// it reads every new entry from authenticated entry bundles, recomputes the
+// root from them and compares it with the signed one. It returns the report
+// and the state to keep for the next run. A *VerificationError (see
+// IsVerificationError) means the log misbehaved and carries the evidence;
+// any other error means the audit could not be done (network, disk, usage).
+// Nothing in opts.State is modified.
+func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *AuditState, error) {
+	if opts.Policy == nil {
+		return nil, nil, errors.New("audit: no routing policy")
+	}
+	cp, signed, err := c.Checkpoint(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	engine := NewEngine(opts.Policy)
+	tree := NewTreeBuilder()
+	var findings []Finding
+	var from uint64
+	if st := opts.State; st != nil {
+		if st.Version != AuditStateVersion {
+			return nil, nil, fmt.Errorf("audit state has version %d, this custody reads %d: move it away to start over", st.Version, AuditStateVersion)
+		}
+		if st.Origin != c.Origin() {
+			return nil, nil, fmt.Errorf("audit state is for log %q, not %q", st.Origin, c.Origin())
+		}
+		old, err := c.OpenCheckpoint([]byte(st.Checkpoint))
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit state: its checkpoint does not verify with the given keys: %w", err)
+		}
+		if err := tree.UnmarshalBinary(st.Tree); err != nil {
+			return nil, nil, fmt.Errorf("audit state: %w", err)
+		}
+		if tree.Size() != old.Size || tree.Root() != old.Root || st.Size != old.Size {
+			return nil, nil, fmt.Errorf("audit state is inconsistent with itself (tree of %d entries, checkpoint of %d): move it away to start over", tree.Size(), old.Size)
+		}
+		if err := engine.UnmarshalState(st.Engine); err != nil {
+			return nil, nil, fmt.Errorf("audit state: %w", err)
+		}
+		if engine.Next() != old.Size {
+			return nil, nil, fmt.Errorf("audit state: policy state covers %d entries, checkpoint %d", engine.Next(), old.Size)
+		}
+		if _, err := c.CheckExtends(ctx, old, []byte(st.Checkpoint), cp); err != nil {
+			return nil, nil, err
+		}
+		if opts.Full {
+			engine, tree = NewEngine(opts.Policy), NewTreeBuilder()
+		} else {
+			findings = append(findings, st.Findings...)
+			from = old.Size
+		}
+	}
+	var fresh []Finding
+	total := cp.Size - from
+	err = c.Entries(ctx, from, cp.Size, cp, func(i uint64, entry []byte) error {
+		tree.Append(entry)
+		ev, err := record.DecodeEntry(entry)
+		if err != nil {
+			idx := i
+			return &VerificationError{Evidence: Evidence{
+				Kind:   EvidenceBadEntry,
+				What:   fmt.Sprintf("entry %d, signed into the log, is not a valid canonical event: %v", i, err),
+				Origin: cp.Origin, NewCheckpoint: string(signed), NewSize: cp.Size,
+				Index: &idx, Computed: base64.StdEncoding.EncodeToString(entry), Time: time.Now().UTC(),
+			}, Err: err}
+		}
+		fresh = append(fresh, engine.Add(i, ev)...)
+		if opts.Progress != nil && (i-from)%4096 == 0 {
+			opts.Progress(i-from, total)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.Progress != nil {
+		opts.Progress(total, total)
+	}
+	if err := tree.CheckCheckpoint(cp, signed); err != nil {
+		return nil, nil, err
+	}
+	findings = append(findings, fresh...)
+	treeBytes, err := tree.MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	engineBytes, err := engine.MarshalState()
+	if err != nil {
+		return nil, nil, err
+	}
+	if findings == nil {
+		findings = []Finding{}
+	}
+	rep := &AuditReport{
+		Origin: cp.Origin, Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Root[:]),
+		From: from, Findings: findings, Counts: engine.Counts(), New: fresh, Checkpoint: string(signed),
+	}
+	st := &AuditState{
+		Version: AuditStateVersion, Origin: cp.Origin, Size: cp.Size, Checkpoint: string(signed),
+		Tree: treeBytes, Engine: engineBytes, Findings: findings, Audited: time.Now().UTC(),
+	}
+	return rep, st, nil
+}
