@@ -164,35 +164,7 @@ func TestFuzzSeeds(t *testing.T) {
 			return err
 		},
 	}
-	for target, fn := range try {
-		files, err := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(files) < 8 {
-			t.Errorf("%s has %d seeds, want at least 8", target, len(files))
-		}
-		valid := 0
-		for _, file := range files {
-			args, err := readCorpusFile(file)
-			if err != nil {
-				t.Errorf("%s: %v", file, err)
-				continue
-			}
-			err = fn(args)
-			if strings.HasPrefix(filepath.Base(file), "valid-") {
-				valid++
-				if err != nil {
-					t.Errorf("%s: seed named valid is rejected: %v", file, err)
-				}
-			} else if err == nil {
-				t.Errorf("%s: seed not named valid is accepted", file)
-			}
-		}
-		if valid == 0 {
-			t.Errorf("%s has no valid-* seed", target)
-		}
-	}
+	checkFuzzSeeds(t, try)
 }
 
 // readCorpusFile reads the "go test fuzz v1" values this package's seeds
@@ -235,4 +207,39 @@ func readCorpusFile(name string) ([]any, error) {
 		}
 	}
 	return args, nil
+}
+
+// checkFuzzSeeds checks every fuzz target's checked-in seed corpus: at least
+// 8 seeds, seeds named valid-* accepted by fn, every other seed rejected.
+func checkFuzzSeeds(t *testing.T, try map[string]func(args []any) error) {
+	t.Helper()
+	for target, fn := range try {
+		files, err := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) < 8 {
+			t.Errorf("%s has %d seeds, want at least 8", target, len(files))
+		}
+		valid := 0
+		for _, file := range files {
+			args, err := readCorpusFile(file)
+			if err != nil {
+				t.Errorf("%s: %v", file, err)
+				continue
+			}
+			err = fn(args)
+			if strings.HasPrefix(filepath.Base(file), "valid-") {
+				valid++
+				if err != nil {
+					t.Errorf("%s: seed named valid is rejected: %v", file, err)
+				}
+			} else if err == nil {
+				t.Errorf("%s: seed not named valid is accepted", file)
+			}
+		}
+		if valid == 0 {
+			t.Errorf("%s has no valid-* seed", target)
+		}
+	}
 }

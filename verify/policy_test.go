@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -278,40 +277,7 @@ func FuzzParsePolicy(f *testing.F) {
 }
 
 func TestPolicyFuzzSeeds(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzParsePolicy", "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < 8 {
-		t.Errorf("FuzzParsePolicy has %d seeds, want at least 8", len(files))
-	}
-	valid := 0
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		head, lit, ok := strings.Cut(strings.TrimSuffix(string(b), "\n"), "\n")
-		if !ok || head != "go test fuzz v1" || !strings.HasPrefix(lit, "[]byte(") || !strings.HasSuffix(lit, ")") {
-			t.Errorf("%s: not a go test fuzz v1 file with one []byte value", file)
-			continue
-		}
-		input, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lit, "[]byte("), ")"))
-		if err != nil {
-			t.Errorf("%s: %v", file, err)
-			continue
-		}
-		_, err = ParsePolicy([]byte(input))
-		if strings.HasPrefix(filepath.Base(file), "valid-") {
-			valid++
-			if err != nil {
-				t.Errorf("%s: seed named valid is rejected: %v", file, err)
-			}
-		} else if err == nil {
-			t.Errorf("%s: seed not named valid is accepted", file)
-		}
-	}
-	if valid == 0 {
-		t.Error("FuzzParsePolicy has no valid-* seed")
-	}
+	checkFuzzSeeds(t, map[string]func(args []any) error{
+		"FuzzParsePolicy": func(a []any) error { _, err := ParsePolicy(a[0].([]byte)); return err },
+	})
 }

@@ -147,3 +147,17 @@ func FuzzCheckReceipt(f *testing.F) {
 		}
 	})
 }
+
+func TestReceiptFuzzSeeds(t *testing.T) {
+	_, vs, origin := receiptFixture(t)
+	checkFuzzSeeds(t, map[string]func(args []any) error{
+		"FuzzCheckReceipt": func(a []any) error {
+			var r Receipt
+			if err := json.Unmarshal(a[0].([]byte), &r); err != nil {
+				return err
+			}
+			_, _, err := CheckReceipt(r, origin, vs, nil)
+			return err
+		},
+	})
+}
