@@ -279,7 +279,9 @@ func (e *env) monitorCmd() *cobra.Command {
 		Long: `monitor runs the audit every DURATION, continuing from its state each time,
 and prints only new findings and new verification failures. With --webhook,
 each new finding or failure is also POSTed there as JSON:
-{"kind": "finding"|"failure", "origin", "size", "finding"|"error", "evidence"}.
+{"kind": "finding"|"failure", "time", "origin", "size", "finding"|"error",
+"evidence"} (evidence with failures of verification). With --json, the
+same objects are printed, one per line.
 It stops cleanly on SIGINT or SIGTERM.`,
 		Example: `  custody monitor --log http://127.0.0.1:8080 --key mylog/log.pub --policy testdata/policy.yaml --every 1m`,
 		Args:    cobra.NoArgs,
@@ -301,14 +303,19 @@ It stops cleanly on SIGINT or SIGTERM.`,
 				case err != nil:
 					if msg := err.Error(); msg != lastFailure {
 						lastFailure = msg
-						fmt.Fprintf(e.stdout, "%s failure: %v\n", time.Now().UTC().Format(time.RFC3339), err)
-						e.postWebhook(ctx, webhook, map[string]any{"kind": "failure", "error": msg})
+						ev := map[string]any{"kind": "failure", "time": now(), "error": msg}
+						if ve, ok := verify.IsVerificationError(err); ok {
+							ev["origin"], ev["size"], ev["evidence"] = ve.Evidence.Origin, ve.Evidence.NewSize, ve.Evidence
+						}
+						e.report(o.asJSON, ev, fmt.Sprintf("%s failure: %v", now(), err))
+						e.postWebhook(ctx, webhook, ev)
 					}
 				default:
 					lastFailure = ""
 					for _, f := range rep.New {
-						fmt.Fprintf(e.stdout, "%s finding: %s\n", time.Now().UTC().Format(time.RFC3339), f)
-						e.postWebhook(ctx, webhook, map[string]any{"kind": "finding", "origin": rep.Origin, "size": rep.Size, "finding": f})
+						ev := map[string]any{"kind": "finding", "time": now(), "origin": rep.Origin, "size": rep.Size, "finding": f}
+						e.report(o.asJSON, ev, fmt.Sprintf("%s finding: %s", now(), f))
+						e.postWebhook(ctx, webhook, ev)
 					}
 				}
 				select {
@@ -323,6 +330,18 @@ It stops cleanly on SIGINT or SIGTERM.`,
 	c.Flags().DurationVar(&every, "every", 0, "time between audits, e.g. 30s or 5m")
 	c.Flags().StringVar(&webhook, "webhook", "", "URL to POST each new finding or failure to (JSON)")
 	return c
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339) }
+
+// report prints one monitor event: a JSON line, or a line for people.
+func (e *env) report(asJSON bool, v any, line string) {
+	if asJSON {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return
+	}
+	fmt.Fprintln(e.stdout, line)
 }
 
 func (e *env) postWebhook(ctx context.Context, url string, v any) {

@@ -3,6 +3,7 @@ package cmd
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -72,10 +73,18 @@ func (e *env) checkErr(err error, evidenceDir string) error {
 	}
 	if ve, ok := verify.IsVerificationError(err); ok {
 		hint := "the log failed verification: keep the evidence and report it"
+		switch ve.Evidence.Kind {
+		case verify.EvidenceBadSignature:
+			hint = "first make sure --key is the log's real key and the checkpoint file is unaltered; if so, the log signed badly"
+		case verify.EvidenceBadReceipt:
+			hint = "the receipt was altered, damaged or is for another log; only its checkpoint is signed by the log"
+		case verify.EvidenceRollback:
+			hint = "the log (or a stale mirror or cache in front of it) served an older tree than one it signed before"
+		}
 		if evidenceDir != "" {
 			if p, werr := writeEvidence(evidenceDir, ve.Evidence); werr == nil {
 				fmt.Fprintf(e.stderr, "custody: evidence written to %s\n", p)
-				hint = "publish or send " + p + ": it holds the signed data that shows the failure"
+				hint += "; the evidence holds the signed data: publish or send " + p
 			} else {
 				fmt.Fprintf(e.stderr, "custody: could not write evidence: %v\n", werr)
 			}
@@ -85,13 +94,21 @@ func (e *env) checkErr(err error, evidenceDir string) error {
 	return &cliError{err: err, code: exitUsageIO, hint: "this is a network, disk or input problem, not a verdict on the log; fix it and run again"}
 }
 
-// writeEvidence writes ev as JSON into dir and returns the file's path.
+// writeEvidence writes ev as JSON into dir and returns the file's path. The
+// name is derived from the evidence without its time, so the same failure
+// seen again (by a monitor, every round) keeps one file.
 func writeEvidence(dir string, ev verify.Evidence) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	name := fmt.Sprintf("evidence-%s-%s.json", ev.Kind, time.Now().UTC().Format("20060102T150405.000000000Z"))
-	p := filepath.Join(dir, name)
+	timeless := ev
+	timeless.Time = time.Time{}
+	id, _ := json.Marshal(timeless)
+	sum := sha256.Sum256(id)
+	p := filepath.Join(dir, fmt.Sprintf("evidence-%s-%x.json", ev.Kind, sum[:6]))
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
 	b, err := json.MarshalIndent(ev, "", "  ")
 	if err != nil {
 		return "", err
@@ -164,7 +181,7 @@ func (e *env) verifyCheckpointCmd() *cobra.Command {
 			}
 			fmt.Fprintf(e.stdout, "valid checkpoint: origin %s, size %d, root %s\n", cp.Origin, cp.Size, out["root"])
 			if w, ok := out["witnesses"]; ok {
-				fmt.Fprintf(e.stdout, "cosigned by: %v\n", w)
+				fmt.Fprintf(e.stdout, "cosigned by: %s\n", strings.Join(w.([]string), ", "))
 			}
 			return nil
 		},

@@ -48,7 +48,9 @@ type AuditReport struct {
 	From     uint64                       `json:"from"`
 	Findings []Finding                    `json:"findings"`
 	Counts   map[string]map[string]uint64 `json:"counts"`
-	// New are the findings among entries [From, Size), for monitors.
+	// New are the findings among the entries no earlier run audited,
+	// [State.Size, Size) (all on a first run), for monitors. With Full
+	// every entry is checked again, but only these are New.
 	New []Finding `json:"-"`
 	// Checkpoint is the verified signed note.
 	Checkpoint string `json:"-"`
@@ -91,6 +93,7 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 	tree := NewTreeBuilder()
 	var findings []Finding
 	var from uint64
+	var audited uint64 // entries an earlier run audited
 	if st := opts.State; st != nil {
 		if st.Version != AuditStateVersion {
 			return nil, nil, fmt.Errorf("audit state has version %d, this custody reads %d: move it away to start over", st.Version, AuditStateVersion)
@@ -117,6 +120,7 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 		if _, err := c.CheckExtends(ctx, old, []byte(st.Checkpoint), cp); err != nil {
 			return nil, nil, err
 		}
+		audited = old.Size
 		if opts.Full {
 			engine, tree = NewEngine(opts.Policy), NewTreeBuilder()
 		} else {
@@ -154,6 +158,15 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 		return nil, nil, err
 	}
 	findings = append(findings, fresh...)
+	news := fresh
+	if from < audited {
+		news = nil
+		for _, f := range fresh {
+			if f.Index >= audited {
+				news = append(news, f)
+			}
+		}
+	}
 	treeBytes, err := tree.MarshalBinary()
 	if err != nil {
 		return nil, nil, err
@@ -167,7 +180,7 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 	}
 	rep := &AuditReport{
 		Origin: cp.Origin, Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Root[:]),
-		From: from, Findings: findings, Counts: engine.Counts(), New: fresh, Checkpoint: string(signed),
+		From: from, Findings: findings, Counts: engine.Counts(), New: news, Checkpoint: string(signed),
 	}
 	st := &AuditState{
 		Version: AuditStateVersion, Origin: cp.Origin, Size: cp.Size, Checkpoint: string(signed),
