@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/custodylog/custody/record"
@@ -130,25 +131,52 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 	}
 	var fresh []Finding
 	total := cp.Size - from
-	err = c.Entries(ctx, from, cp.Size, cp, func(i uint64, entry []byte) error {
-		tree.Append(entry)
-		ev, err := record.DecodeEntry(entry)
-		if err != nil {
-			idx := i
-			return &VerificationError{Evidence: Evidence{
-				Kind:   EvidenceBadEntry,
-				What:   fmt.Sprintf("entry %d, signed into the log, is not a valid canonical event: %v", i, err),
-				Origin: cp.Origin, NewCheckpoint: string(signed), NewSize: cp.Size,
-				Index: &idx, Computed: base64.StdEncoding.EncodeToString(entry), Time: time.Now().UTC(),
-			}, Err: err}
+	// Workers decode the entries of each bundle (bundles, prepare) while
+	// the bundles before it go through the engine here (consume), in
+	// index order.
+	prepare := func(bb *entryBundle) {
+		bb.events = slices.Grow(bb.events[:0], bb.hi-bb.lo)
+		bb.badEntry, bb.badErr = -1, nil
+		for j := bb.lo; j < bb.hi; j++ {
+			ev, err := record.DecodeEntry(bb.entries[j])
+			if err != nil {
+				bb.badEntry, bb.badErr = j, err
+				return
+			}
+			bb.events = append(bb.events, ev)
 		}
-		fresh = append(fresh, engine.Add(i, ev)...)
-		if opts.Progress != nil && (i-from)%4096 == 0 {
-			opts.Progress(i-from, total)
+	}
+	consume := func(bb *entryBundle) error {
+		for j := bb.lo; j < bb.hi; j++ {
+			i := bb.index*TileWidth + uint64(j)
+			if j == bb.badEntry {
+				idx := i
+				return &VerificationError{Evidence: Evidence{
+					Kind:   EvidenceBadEntry,
+					What:   fmt.Sprintf("entry %d, signed into the log, is not a valid canonical event: %v", i, bb.badErr),
+					Origin: cp.Origin, NewCheckpoint: string(signed), NewSize: cp.Size,
+					Index: &idx, Computed: base64.StdEncoding.EncodeToString(bb.entries[j]), Time: time.Now().UTC(),
+				}, Err: bb.badErr}
+			}
+			if f := engine.Add(i, bb.events[j-bb.lo]); f != nil {
+				fresh = append(fresh, f...)
+			}
+			if opts.Progress != nil && (i-from)%4096 == 0 {
+				opts.Progress(i-from, total)
+			}
+		}
+		// The leaf hashes were computed (and checked against the tile) by
+		// bundles; a whole bundle goes in as the subtree it is.
+		if bb.lo == 0 && bb.hi == TileWidth && tree.Size() == bb.index*TileWidth {
+			tree.appendSubtree(TileHeight, bb.root)
+		} else {
+			for _, h := range bb.leaves[bb.lo:bb.hi] {
+				tree.AppendLeafHash(h)
+			}
 		}
 		return nil
-	})
-	if err != nil {
+	}
+	if err := c.bundles(ctx, from, cp.Size, cp, prepare, consume); err != nil {
 		return nil, nil, err
 	}
 	if opts.Progress != nil {

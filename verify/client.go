@@ -3,12 +3,17 @@ package verify
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/custodylog/custody/record"
 
 	"github.com/transparency-dev/merkle/compact"
 	merkleproof "github.com/transparency-dev/merkle/proof"
@@ -25,7 +30,8 @@ const (
 	// a Client keeps per tree (oldest dropped first); partial tiles and
 	// higher levels (one tile per 16M entries) are kept without limit.
 	clientMaxLowTiles = 64
-	// entriesPrefetch is how many entry bundles Entries fetches ahead.
+	// entriesPrefetch is how many entry bundles Entries fetches at once
+	// (at least; one per CPU if there are more).
 	entriesPrefetch = 8
 )
 
@@ -303,8 +309,49 @@ func (c *Client) CheckExtends(ctx context.Context, old Checkpoint, oldNote []byt
 // root-mismatch if the tiles fail). A partial bundle the log no longer
 // serves is read from the full bundle that replaced it. An error from fn
 // stops the iteration and is returned as is. fn may keep the entry slice.
-// Bundles are fetched a few at a time ahead of fn.
+// Bundles are fetched and hashed ahead of fn, several at a time.
 func (c *Client) Entries(ctx context.Context, start, end uint64, cp Checkpoint, fn func(index uint64, entry []byte) error) error {
+	return c.bundles(ctx, start, end, cp, nil, func(bb *entryBundle) error {
+		for j := bb.lo; j < bb.hi; j++ {
+			if err := fn(bb.index*TileWidth+uint64(j), bb.entries[j]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// entryBundle is one entry bundle on its way through Client.bundles. The
+// workers fill in everything but the authentication; the consumer gets it
+// authenticated. A bundle is recycled once consumed, so consume must not
+// keep it (the entries themselves are fresh for every bundle).
+type entryBundle struct {
+	index   uint64     // the bundle's index
+	lo, hi  int        // the entries of the bundle in the range asked for
+	entries [][]byte   // all entries of the bundle (its width in the tree)
+	leaves  [][32]byte // LeafHash of every entry
+	root    [32]byte   // subtreeRoot(leaves), for a full bundle
+	tile    [][32]byte // the full level-0 tile as read, unauthenticated; nil if cached or partial
+	err     error      // reading failed
+	ready   chan struct{}
+
+	// Filled in by Audit's prepare: the events of entries [lo, hi) up to
+	// the first that does not decode, and that one's index and error.
+	events   []record.Event
+	badEntry int
+	badErr   error
+}
+
+// bundles runs the entry bundles of [start, end) of the tree of cp through
+// a pipeline. Workers, entriesPrefetch or one per CPU, whichever is more,
+// read each bundle and (if it is full and its level-0 tile is not cached)
+// its level-0 tile; then, one per CPU at a time, hash the entries and call
+// prepare, if not nil, on the bundle. They work at most one bundle per
+// worker ahead of the consumer, so memory does not grow with the range. In
+// index order, each bundle's tile is then authenticated, the leaf hashes
+// are checked against it as Entries describes, and consume is called. An
+// error from consume stops everything and is returned as is.
+func (c *Client) bundles(ctx context.Context, start, end uint64, cp Checkpoint, prepare func(*entryBundle), consume func(*entryBundle) error) error {
 	if start > end || end > cp.Size {
 		return fmt.Errorf("entries [%d, %d) of tree of size %d: not a range within the tree", start, end, cp.Size)
 	}
@@ -313,77 +360,89 @@ func (c *Client) Entries(ctx context.Context, start, end uint64, cp Checkpoint, 
 	}
 	t := c.tree(cp)
 	first, last := start/TileWidth, (end-1)/TileWidth
+	cpus := runtime.GOMAXPROCS(0)
+	workers := int(min(uint64(max(entriesPrefetch, cpus)), last-first+1))
 
-	type fetched struct {
-		entries [][]byte
-		tile    [][32]byte // the full level-0 tile, unauthenticated; nil for the partial one
-		err     error
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	queue := make(chan chan fetched, entriesPrefetch)
-	wg.Add(1)
+	queue := make(chan *entryBundle, workers) // in index order, to the consumer
+	jobs := make(chan *entryBundle)           // to the workers
+	free := make(chan *entryBundle, 2*workers+2)
+	cpu := make(chan struct{}, cpus) // a token per CPU, for hashing and prepare
+	wg.Add(1 + workers)
 	go func() {
 		defer wg.Done()
 		defer close(queue)
-		for b := first; b <= last && ctx.Err() == nil; b++ {
-			ch := make(chan fetched, 1)
+		defer close(jobs)
+		for b := first; b <= last; b++ {
+			var bb *entryBundle
 			select {
-			case queue <- ch:
+			case bb = <-free:
+			default:
+				bb = &entryBundle{ready: make(chan struct{}, 1)}
+			}
+			bb.index, bb.lo, bb.hi = b, 0, t.width(0, b)
+			if b == first {
+				bb.lo = int(start % TileWidth)
+			}
+			if b == last {
+				bb.hi = int((end-1)%TileWidth) + 1
+			}
+			select {
+			case queue <- bb:
 			case <-ctx.Done():
 				return
 			}
-			wg.Add(1)
-			go func(b uint64) {
-				defer wg.Done()
-				var f fetched
-				f.entries, f.err = t.bundle(ctx, b)
-				if f.err == nil && t.width(0, b) == TileWidth && !t.cached(0, b) {
-					f.tile, f.err = t.readHashTile(ctx, TileAddr{Level: 0, Index: b})
-				}
-				ch <- f
-			}(b)
+			select {
+			case jobs <- bb:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
+	for range workers {
+		go func() {
+			defer wg.Done()
+			var w bundleWorker
+			for bb := range jobs {
+				t.readBundle(ctx, bb)
+				if bb.err == nil {
+					cpu <- struct{}{}
+					w.hash(bb)
+					if prepare != nil {
+						prepare(bb)
+					}
+					<-cpu
+				}
+				bb.ready <- struct{}{}
+			}
+		}()
+	}
 
 	b := first
-	for ch := range queue {
-		f := <-ch
+	for bb := range queue {
+		select {
+		case <-bb.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if f.err != nil {
-			return f.err
+		if bb.err != nil {
+			return bb.err
 		}
-		var hashes [][32]byte
-		var err error
-		if f.tile != nil {
-			hashes, err = t.authenticate(ctx, 0, b, f.tile)
-		} else {
-			hashes, err = t.tile(ctx, 0, b)
-		}
-		if err != nil {
+		if err := t.checkBundle(ctx, bb); err != nil {
 			return err
 		}
-		for j, e := range f.entries {
-			if got := LeafHash(e); got != hashes[j] {
-				index := b*TileWidth + uint64(j)
-				ev := c.evidence(EvidenceBadEntry,
-					fmt.Sprintf("entry %d in the log's entry bundle does not match the leaf hash in its authenticated level-0 tile", index), cp)
-				ev.Index, ev.Expected, ev.Computed = &index, b64(hashes[j]), b64(got)
-				ev.Tile = TileAddr{Entries: true, Index: b, Width: t.width(0, b) % TileWidth}.Path()
-				return &VerificationError{Evidence: ev}
-			}
+		if err := consume(bb); err != nil {
+			return err
 		}
-		for j, e := range f.entries {
-			index := b*TileWidth + uint64(j)
-			if index < start || index >= end {
-				continue
-			}
-			if err := fn(index, e); err != nil {
-				return err
-			}
+		bb.tile = nil
+		select {
+		case free <- bb:
+		default:
 		}
 		b++
 	}
@@ -392,6 +451,66 @@ func (c *Client) Entries(ctx context.Context, start, end uint64, cp Checkpoint, 
 			return err
 		}
 		return errors.New("internal error: entry bundle fetching stopped early")
+	}
+	return nil
+}
+
+// readBundle reads bundle bb.index and, if it is full and its level-0 tile
+// is not cached, the tile. Errors go to bb.err.
+func (t *treeTiles) readBundle(ctx context.Context, bb *entryBundle) {
+	bb.tile = nil
+	bb.entries, bb.err = t.bundle(ctx, bb.index)
+	if bb.err == nil && len(bb.entries) == TileWidth && !t.cached(0, bb.index) {
+		bb.tile, bb.err = t.readHashTile(ctx, TileAddr{Level: 0, Index: bb.index})
+	}
+}
+
+// bundleWorker holds a worker's scratch space.
+type bundleWorker struct {
+	buf   []byte     // 0x00 || entry, for hashing
+	level [][32]byte // for subtreeRootInPlace
+}
+
+// hash computes the leaf hashes of bb's entries and, for a full bundle,
+// their subtree root.
+func (w *bundleWorker) hash(bb *entryBundle) {
+	bb.leaves = bb.leaves[:0]
+	for _, e := range bb.entries {
+		w.buf = append(append(w.buf[:0], 0x00), e...)
+		bb.leaves = append(bb.leaves, sha256.Sum256(w.buf))
+	}
+	if len(bb.leaves) == TileWidth {
+		w.level = append(w.level[:0], bb.leaves...)
+		bb.root = subtreeRootInPlace(w.level)
+	}
+}
+
+// checkBundle authenticates the level-0 tile of bb (the one bb.tile holds,
+// or the cached or partial one) and checks bb's leaf hashes against it.
+func (t *treeTiles) checkBundle(ctx context.Context, bb *entryBundle) error {
+	var hashes [][32]byte
+	var err error
+	switch {
+	case bb.tile != nil && slices.Equal(bb.tile, bb.leaves):
+		// The tile's subtree root is that of the leaves, computed already.
+		hashes, err = t.authenticateRoot(ctx, 0, bb.index, bb.tile, bb.root)
+	case bb.tile != nil:
+		hashes, err = t.authenticate(ctx, 0, bb.index, bb.tile)
+	default:
+		hashes, err = t.tile(ctx, 0, bb.index)
+	}
+	if err != nil {
+		return err
+	}
+	for j, got := range bb.leaves {
+		if got != hashes[j] {
+			index := bb.index*TileWidth + uint64(j)
+			ev := t.c.evidence(EvidenceBadEntry,
+				fmt.Sprintf("entry %d in the log's entry bundle does not match the leaf hash in its authenticated level-0 tile", index), t.cp)
+			ev.Index, ev.Expected, ev.Computed = &index, b64(hashes[j]), b64(got)
+			ev.Tile = TileAddr{Entries: true, Index: bb.index, Width: t.width(0, bb.index) % TileWidth}.Path()
+			return &VerificationError{Evidence: ev}
+		}
 	}
 	return nil
 }
@@ -467,6 +586,15 @@ func (t *treeTiles) tile(ctx context.Context, level uint8, index uint64) ([][32]
 // its parent tile, itself authenticated (recursively, up to the tree's
 // partial tiles, which are checked against the root), and caches it.
 func (t *treeTiles) authenticate(ctx context.Context, level uint8, index uint64, hs [][32]byte) ([][32]byte, error) {
+	if len(hs) != TileWidth {
+		return nil, fmt.Errorf("internal error: authenticating tile %d/%d of %d hashes as a full tile", level, index, len(hs))
+	}
+	return t.authenticateRoot(ctx, level, index, hs, subtreeRoot(hs))
+}
+
+// authenticateRoot is authenticate for a tile whose subtree root, root, the
+// caller computed from hs.
+func (t *treeTiles) authenticateRoot(ctx context.Context, level uint8, index uint64, hs [][32]byte, root [32]byte) ([][32]byte, error) {
 	if len(hs) != TileWidth || t.width(level, index) != TileWidth {
 		return nil, fmt.Errorf("internal error: authenticating tile %d/%d of %d hashes as a full tile", level, index, len(hs))
 	}
@@ -475,7 +603,7 @@ func (t *treeTiles) authenticate(ctx context.Context, level uint8, index uint64,
 		return nil, err
 	}
 	want := parent[index%TileWidth]
-	if got := subtreeRoot(hs); got != want {
+	if got := root; got != want {
 		a := TileAddr{Level: level, Index: index}
 		ev := t.c.evidence(EvidenceBadTile, fmt.Sprintf("hash tile %s does not hash to the value its authenticated parent tile holds for it", a.Path()), t.cp)
 		ev.Tile, ev.Expected, ev.Computed = a.Path(), b64(want), b64(got)
@@ -717,7 +845,11 @@ func subtreeRoot(hs [][32]byte) [32]byte {
 	if len(hs) == 1 {
 		return hs[0]
 	}
-	level := append([][32]byte(nil), hs...)
+	return subtreeRootInPlace(append([][32]byte(nil), hs...))
+}
+
+// subtreeRootInPlace is subtreeRoot, overwriting hs.
+func subtreeRootInPlace(level [][32]byte) [32]byte {
 	for len(level) > 1 {
 		for i := 0; i < len(level)/2; i++ {
 			level[i] = NodeHash(level[2*i], level[2*i+1])
@@ -763,6 +895,23 @@ func (b *TreeBuilder) AppendLeafHash(leaf [32]byte) {
 	if err := b.rng().Append(h[:], nil); err != nil {
 		// compact.Range.Append fails only on a corrupted range, which
 		// UnmarshalBinary and NewRange rule out.
+		panic(fmt.Sprintf("verify: TreeBuilder: %v", err))
+	}
+}
+
+// appendSubtree adds the 2^height leaves of a perfect subtree by its root
+// hash. The builder's size must be a multiple of 2^height.
+func (b *TreeBuilder) appendSubtree(height uint, root [32]byte) {
+	r := b.rng()
+	begin := r.End()
+	if begin&(1<<height-1) != 0 {
+		panic(fmt.Sprintf("verify: TreeBuilder: subtree of height %d appended at %d", height, begin))
+	}
+	sub, err := rangeFactory.NewRange(begin, begin+1<<height, [][]byte{root[:]})
+	if err == nil {
+		err = r.AppendRange(sub, nil)
+	}
+	if err != nil {
 		panic(fmt.Sprintf("verify: TreeBuilder: %v", err))
 	}
 }

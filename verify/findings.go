@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,58 +113,205 @@ const (
 // state left by the events before it; two engines with the same policy fed
 // the same events, in one pass or resumed from MarshalState at any point,
 // report identical findings. An Engine is not safe for concurrent use.
+//
+// # Memory
+//
+// The engine's memory grows with the number of samples, since continuity is
+// judged against each sample's whole history; apart from the interned
+// names and the counts, it does not grow with the number of events. A
+// sample costs:
+//
+//   - a 24-byte record (first index, deletion index, region, presence),
+//     allocated 1024 at a time, holding no pointers;
+//   - its identifier's bytes, copied back to back into 32 KiB blocks rather
+//     than allocated one by one;
+//   - a slot of the identifier index, a Go map of 24-byte slots (and a
+//     control byte each) that is 7/16 to 7/8 full: 28 to 57 bytes a
+//     sample;
+//   - while it is present somewhere, a list of its locations (a 24-byte
+//     slice header and 4 bytes a location, reused by later samples once it
+//     is deleted everywhere).
+//
+// So a sample deleted everywhere costs 52 to 81 bytes plus its identifier:
+// 76 bytes on average for the 12-character identifiers of
+// BenchmarkEngineState. Location and region names are stored once.
 type Engine struct {
-	locations map[string]string        // known location → country
-	regions   map[string]*engineRegion // known region → its rule
-	maxDelay  time.Duration            // policy's MaxLogDelay
-	next      uint64                   // index the next Add must have
-	samples   map[string]*sampleState  // per-sample custody state
-	counts    map[countKey]*uint64     // events per region × location
-	names     map[string]string        // interned locations and regions
-	present   []string                 // scratch for sorted presence lists
-	findings  []Finding                // scratch for Add
+	maxDelay time.Duration // policy's MaxLogDelay
+	next     uint64        // index the next Add must have
+
+	locs    map[string]*engineLoc    // every location name seen, by name
+	locList []*engineLoc             // the same, by id
+	regs    map[string]*engineRegion // every region name seen, by name
+	regList []*engineRegion          // the same, by id
+
+	ids      map[string]int  // sample identifier → its record's number
+	recs     [][]sampleState // the records, in chunks of sampleChunk
+	keys     stringArena     // the identifiers' bytes
+	sets     [][]uint32      // presence lists (location ids); sampleState.set-1 indexes it
+	freeSets []int32         // unused entries of sets (sampleState.set values)
+
+	present  []string  // scratch for sorted presence lists
+	findings []Finding // scratch for Add
 }
 
+// engineLoc is an interned location name.
+type engineLoc struct {
+	name    string
+	id      uint32
+	known   bool   // a key of Policy.Locations
+	country string // its country, when known
+}
+
+// engineRegion is an interned region name, with its rule if it is in the
+// policy, and the counts of the events logged under it.
 type engineRegion struct {
-	allowed map[string]bool
-	list    string // "a, b, c" as in the policy, for details
+	name    string
+	id      uint32
+	known   bool     // a key of Policy.Regions
+	allowed []bool   // by location id: in the region's allowed list
+	list    string   // "a, b, c" as in the policy, for details
+	counts  []uint64 // by location id: events logged under this region there
 }
 
-type countKey struct{ region, location string }
+func (r *engineRegion) allows(l *engineLoc) bool {
+	return int(l.id) < len(r.allowed) && r.allowed[l.id]
+}
 
+// growCounts extends r.counts with zeros to n locations.
+func (r *engineRegion) growCounts(n int) {
+	for len(r.counts) < n {
+		r.counts = append(r.counts, 0)
+	}
+}
+
+// sampleState is the custody state of one sample. It holds no pointers, so
+// the garbage collector never scans the records.
 type sampleState struct {
-	region  string   // the region of the first event
-	first   uint64   // index of the first event
-	present []string // locations where the sample is present, unordered
-	gone    bool     // was present, and has been deleted everywhere
-	goneAt  uint64   // index of the deletion that made it gone
+	first  uint64 // index of the first event
+	gone   uint64 // 1 + index of the deletion that left it present nowhere; 0 unless deleted everywhere
+	region uint32 // id of the region of the first event
+	set    int32  // 1 + index in Engine.sets of the locations where it is present; 0 for none
 }
+
+// sampleChunk is the number of sample records allocated at once.
+const sampleChunk = 1024
 
 // NewEngine returns an engine that evaluates events against p, starting at
 // index 0 with no history. The engine copies what it needs from p: later
 // changes to p do not affect it. p must not be nil.
 func NewEngine(p *Policy) *Engine {
 	e := &Engine{
-		locations: make(map[string]string, len(p.Locations)),
-		regions:   make(map[string]*engineRegion, len(p.Regions)),
-		maxDelay:  p.MaxLogDelay,
-		samples:   make(map[string]*sampleState),
-		counts:    make(map[countKey]*uint64),
-		names:     make(map[string]string),
+		maxDelay: p.MaxLogDelay,
+		locs:     make(map[string]*engineLoc, len(p.Locations)),
+		regs:     make(map[string]*engineRegion, len(p.Regions)),
+		ids:      make(map[string]int),
 	}
 	for name, loc := range p.Locations {
-		e.locations[name] = loc.Country
+		l := e.loc(name)
+		l.known, l.country = true, loc.Country
 	}
 	for name, r := range p.Regions {
-		er := &engineRegion{allowed: make(map[string]bool, len(r.Allowed)), list: strings.Join(r.Allowed, ", ")}
-		for _, l := range r.Allowed {
-			if _, known := p.Locations[l]; known {
-				er.allowed[l] = true
+		reg := e.region(name)
+		reg.known, reg.list = true, strings.Join(r.Allowed, ", ")
+		reg.allowed = make([]bool, len(e.locList))
+		for _, name := range r.Allowed {
+			if l := e.locs[name]; l != nil && l.known {
+				reg.allowed[l.id] = true
 			}
 		}
-		e.regions[name] = er
 	}
 	return e
+}
+
+// loc returns the interned location name s, adding it if it is new. The
+// copy does not share memory with the event s came from (DecodeEntry's
+// strings share one allocation per event).
+func (e *Engine) loc(s string) *engineLoc {
+	if l := e.locs[s]; l != nil {
+		return l
+	}
+	l := &engineLoc{name: strings.Clone(s), id: uint32(len(e.locList))}
+	e.locs[l.name] = l
+	e.locList = append(e.locList, l)
+	return l
+}
+
+// region returns the interned region name s, adding it if it is new.
+func (e *Engine) region(s string) *engineRegion {
+	if r := e.regs[s]; r != nil {
+		return r
+	}
+	r := &engineRegion{name: strings.Clone(s), id: uint32(len(e.regList))}
+	e.regs[r.name] = r
+	e.regList = append(e.regList, r)
+	return r
+}
+
+// sample returns the record of sample id, or nil.
+func (e *Engine) sample(id string) *sampleState {
+	n, ok := e.ids[id]
+	if !ok {
+		return nil
+	}
+	return &e.recs[n/sampleChunk][n%sampleChunk]
+}
+
+// newSample adds a record for sample id, which must be new.
+func (e *Engine) newSample(id string, st sampleState) *sampleState {
+	n := len(e.ids)
+	if n%sampleChunk == 0 {
+		e.recs = append(e.recs, make([]sampleState, sampleChunk))
+	}
+	e.ids[e.keys.clone(id)] = n
+	rec := &e.recs[n/sampleChunk][n%sampleChunk]
+	*rec = st
+	return rec
+}
+
+// presentAt reports whether the sample is present at location id.
+func (e *Engine) presentAt(st *sampleState, id uint32) bool {
+	return st.set != 0 && slices.Contains(e.sets[st.set-1], id)
+}
+
+// addPresent records the sample as present at location id, where it is
+// not yet.
+func (e *Engine) addPresent(st *sampleState, id uint32) {
+	if st.set == 0 {
+		if n := len(e.freeSets); n > 0 {
+			st.set, e.freeSets = e.freeSets[n-1], e.freeSets[:n-1]
+		} else {
+			e.sets = append(e.sets, nil)
+			st.set = int32(len(e.sets))
+		}
+	}
+	e.sets[st.set-1] = append(e.sets[st.set-1], id)
+}
+
+// removePresent ends the sample's presence at location id, where it is
+// present, giving its list back when that was the last location.
+func (e *Engine) removePresent(st *sampleState, id uint32) {
+	set := e.sets[st.set-1]
+	i := slices.Index(set, id)
+	set[i] = set[len(set)-1]
+	set = set[:len(set)-1]
+	e.sets[st.set-1] = set
+	if len(set) == 0 {
+		e.freeSets = append(e.freeSets, st.set)
+		st.set = 0
+	}
+}
+
+// presentNames returns the names of the locations where the sample is
+// present, sorted, in e.present.
+func (e *Engine) presentNames(st *sampleState) []string {
+	e.present = e.present[:0]
+	if st.set != 0 {
+		for _, id := range e.sets[st.set-1] {
+			e.present = append(e.present, e.locList[id].name)
+		}
+	}
+	slices.Sort(e.present)
+	return e.present
 }
 
 // Next returns the index that the next call of Add must have: the number of
@@ -186,58 +334,58 @@ func (e *Engine) Add(index uint64, ev record.Event) []Finding {
 	e.next++
 	e.findings = e.findings[:0]
 
-	st := e.samples[ev.Sample]
+	reg, loc := e.region(ev.Region), e.loc(ev.Location)
+	st := e.sample(ev.Sample)
 	if st == nil {
-		st = &sampleState{region: e.intern(ev.Region), first: index}
-		e.samples[strings.Clone(ev.Sample)] = st
+		st = e.newSample(ev.Sample, sampleState{first: index, region: reg.id})
 	}
 	transfer := ev.Action == record.Transferred
+	var to *engineLoc
+	if transfer {
+		to = e.loc(ev.To)
+	}
 
 	// 1. unknown-region
-	if _, ok := e.regions[ev.Region]; !ok {
+	if !reg.known {
 		e.report(index, ev, KindUnknownRegion, "region "+quoteRegion(ev.Region)+" is not in the policy")
 	}
 
 	// 2. unknown-location
-	_, locKnown := e.locations[ev.Location]
-	if !locKnown {
+	if !loc.known {
 		e.report(index, ev, KindUnknownLocation, "location "+quoteLocation(ev.Location)+" is not in the policy")
 	}
-	toKnown := true
-	if transfer {
-		if _, toKnown = e.locations[ev.To]; !toKnown {
-			e.report(index, ev, KindUnknownLocation, "transfer destination "+quoteLocation(ev.To)+" is not in the policy")
-		}
+	if transfer && !to.known {
+		e.report(index, ev, KindUnknownLocation, "transfer destination "+quoteLocation(ev.To)+" is not in the policy")
 	}
 
 	// 3. reroute, against the sample's (first) region
-	if rule := e.regions[st.region]; rule != nil {
-		if locKnown && !rule.allowed[ev.Location] {
+	if rule := e.regList[st.region]; rule.known {
+		if loc.known && !rule.allows(loc) {
 			verb := string(ev.Action) + " at "
 			if transfer {
 				verb = "transferred from "
 			}
-			e.report(index, ev, KindReroute, e.rerouteDetail(verb, ev.Location, st.region, rule))
+			e.report(index, ev, KindReroute, rerouteDetail(verb, loc, rule))
 		}
-		if transfer && toKnown && !rule.allowed[ev.To] {
-			e.report(index, ev, KindReroute, e.rerouteDetail("transferred to ", ev.To, st.region, rule))
+		if transfer && to.known && !rule.allows(to) {
+			e.report(index, ev, KindReroute, rerouteDetail("transferred to ", to, rule))
 		}
 	}
 
 	// 4. continuity
-	here := slices.Contains(st.present, ev.Location)
+	here := e.presentAt(st, loc.id)
 	switch {
-	case st.gone:
+	case st.gone != 0:
 		e.report(index, ev, KindContinuity, fmt.Sprintf("%s after deletion everywhere (deleted everywhere at index %d)",
-			actionAt(ev), st.goneAt))
+			actionAt(ev), st.gone-1))
 	case ev.Action != record.Collected && !here:
 		e.report(index, ev, KindContinuity, actionAt(ev)+", where the sample is not present ("+e.presence(st, index)+")")
 	}
 
 	// 5. region-change
-	if ev.Region != st.region {
+	if reg.id != st.region {
 		e.report(index, ev, KindRegionChange, fmt.Sprintf("logged under region %s, but the sample's region is %s (first logged at index %d)",
-			quoteRegion(ev.Region), quoteRegion(st.region), st.first))
+			quoteRegion(ev.Region), quoteRegion(e.regList[st.region].name), st.first))
 	}
 
 	// 6. late
@@ -253,36 +401,30 @@ func (e *Engine) Add(index uint64, ev record.Event) []Finding {
 	switch ev.Action {
 	case record.Deleted:
 		if here {
-			st.present = removeString(st.present, ev.Location)
-			if len(st.present) == 0 {
-				st.gone, st.goneAt = true, index
+			e.removePresent(st, loc.id)
+			if st.set == 0 {
+				st.gone = index + 1
 			}
 		}
 	case record.Transferred:
 		if !here {
-			st.present = append(st.present, e.intern(ev.Location))
+			e.addPresent(st, loc.id)
 		}
-		if !slices.Contains(st.present, ev.To) {
-			st.present = append(st.present, e.intern(ev.To))
+		if !e.presentAt(st, to.id) {
+			e.addPresent(st, to.id)
 		}
-		st.gone = false
+		st.gone = 0
 	default:
 		if !here {
-			st.present = append(st.present, e.intern(ev.Location))
+			e.addPresent(st, loc.id)
 		}
-		st.gone = false
-	}
-	if !st.gone {
-		st.goneAt = 0
+		st.gone = 0
 	}
 
-	k := countKey{ev.Region, ev.Location}
-	if n := e.counts[k]; n != nil {
-		*n++
-	} else {
-		one := uint64(1)
-		e.counts[countKey{e.intern(ev.Region), e.intern(ev.Location)}] = &one
+	if int(loc.id) >= len(reg.counts) {
+		reg.growCounts(len(e.locList))
 	}
+	reg.counts[loc.id]++
 
 	if len(e.findings) == 0 {
 		return nil
@@ -294,8 +436,8 @@ func (e *Engine) report(index uint64, ev record.Event, kind, detail string) {
 	e.findings = append(e.findings, Finding{Index: index, Sample: ev.Sample, Kind: kind, Detail: detail})
 }
 
-func (e *Engine) rerouteDetail(verb, loc, region string, rule *engineRegion) string {
-	return fmt.Sprintf("%s%s (%s), not allowed for region %s (allowed: %s)", verb, loc, e.locations[loc], region, rule.list)
+func rerouteDetail(verb string, loc *engineLoc, rule *engineRegion) string {
+	return fmt.Sprintf("%s%s (%s), not allowed for region %s (allowed: %s)", verb, loc.name, loc.country, rule.name, rule.list)
 }
 
 // presence describes where the sample is present, for a continuity detail.
@@ -303,15 +445,14 @@ func (e *Engine) presence(st *sampleState, index uint64) string {
 	switch {
 	case st.first == index:
 		return "no earlier event of the sample"
-	case len(st.present) == 0:
+	case st.set == 0:
 		return "present nowhere"
 	}
-	e.present = append(e.present[:0], st.present...)
-	slices.Sort(e.present)
-	for i, l := range e.present {
-		e.present[i] = quoteLocation(l)
+	names := e.presentNames(st)
+	for i, l := range names {
+		names[i] = quoteLocation(l)
 	}
-	return "present at " + strings.Join(e.present, ", ")
+	return "present at " + strings.Join(names, ", ")
 }
 
 func actionAt(ev record.Event) string {
@@ -345,25 +486,30 @@ func quoteRegion(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-func removeString(list []string, s string) []string {
-	if i := slices.Index(list, s); i >= 0 {
-		list[i] = list[len(list)-1]
-		list[len(list)-1] = ""
-		return list[:len(list)-1]
-	}
-	return list
+// stringArena copies strings back to back into large blocks, so that many
+// small strings kept for long cost their bytes and not an allocation each
+// (rounded up to a size class, and an object for the garbage collector to
+// find). A strings.Builder never changes bytes it has written, so the
+// strings handed out stay valid while later ones are added.
+type stringArena struct {
+	b strings.Builder
 }
 
-// intern returns a copy of s that does not share memory with the event it
-// came from (DecodeEntry's strings share one allocation per event), reusing
-// one copy per distinct value.
-func (e *Engine) intern(s string) string {
-	if v, ok := e.names[s]; ok {
-		return v
+// stringArenaBlock is the size of an arena block; longer strings are
+// copied on their own.
+const stringArenaBlock = 32 << 10
+
+func (a *stringArena) clone(s string) string {
+	if len(s) > stringArenaBlock/8 {
+		return strings.Clone(s)
 	}
-	v := strings.Clone(s)
-	e.names[v] = v
-	return v
+	if a.b.Cap()-a.b.Len() < len(s) {
+		a.b = strings.Builder{}
+		a.b.Grow(stringArenaBlock)
+	}
+	start := a.b.Len()
+	a.b.WriteString(s)
+	return a.b.String()[start:]
 }
 
 // Counts returns the number of events evaluated, including those before a
@@ -372,13 +518,18 @@ func (e *Engine) intern(s string) string {
 // that the caller may keep and change.
 func (e *Engine) Counts() map[string]map[string]uint64 {
 	out := make(map[string]map[string]uint64)
-	for k, n := range e.counts {
-		m := out[k.region]
-		if m == nil {
-			m = make(map[string]uint64)
-			out[k.region] = m
+	for _, r := range e.regList {
+		for id, n := range r.counts {
+			if n == 0 {
+				continue
+			}
+			m := out[r.name]
+			if m == nil {
+				m = make(map[string]uint64)
+				out[r.name] = m
+			}
+			m[e.locList[id].name] = n
 		}
-		m[k.location] = *n
 	}
 	return out
 }
@@ -407,26 +558,109 @@ type sampleJSON struct {
 // in the same state give the same bytes, and UnmarshalState of it restores
 // an engine whose later findings, counts and MarshalState are exactly those
 // of this one.
+//
+// The bytes are exactly what encoding/json's Marshal writes for an
+// engineState (the tests hold it to that); they are written directly, since
+// a state has an entry per sample.
 func (e *Engine) MarshalState() ([]byte, error) {
-	s := engineState{
-		Version: stateVersion,
-		Next:    e.next,
-		Samples: make(map[string]sampleJSON, len(e.samples)),
-		Counts:  e.Counts(),
+	type sampleRef struct {
+		id string
+		n  int
 	}
-	for id, st := range e.samples {
-		sj := sampleJSON{Region: st.region, First: st.first}
-		if len(st.present) > 0 {
-			sj.Present = slices.Clone(st.present)
-			slices.Sort(sj.Present)
-		}
-		if st.gone {
-			at := st.goneAt
-			sj.Gone = &at
-		}
-		s.Samples[id] = sj
+	ids := make([]sampleRef, 0, len(e.ids))
+	size := 64
+	for id, n := range e.ids {
+		ids = append(ids, sampleRef{id, n})
+		size += len(id) + 48
 	}
-	return json.Marshal(s)
+	slices.SortFunc(ids, func(x, y sampleRef) int { return strings.Compare(x.id, y.id) })
+	b := make([]byte, 0, size+size/4)
+	b = append(b, `{"version":`...)
+	b = strconv.AppendInt(b, stateVersion, 10)
+	b = append(b, `,"next":`...)
+	b = strconv.AppendUint(b, e.next, 10)
+	b = append(b, `,"samples":{`...)
+	for i, ref := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		st := &e.recs[ref.n/sampleChunk][ref.n%sampleChunk]
+		b = appendJSONString(b, ref.id)
+		b = append(b, `:{"region":`...)
+		b = appendJSONString(b, e.regList[st.region].name)
+		b = append(b, `,"first":`...)
+		b = strconv.AppendUint(b, st.first, 10)
+		if st.set != 0 {
+			b = append(b, `,"present":[`...)
+			for j, l := range e.presentNames(st) {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, l)
+			}
+			b = append(b, ']')
+		}
+		if st.gone != 0 {
+			b = append(b, `,"gone":`...)
+			b = strconv.AppendUint(b, st.gone-1, 10)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `},"counts":{`...)
+	regions := make([]*engineRegion, 0, len(e.regList))
+	for _, r := range e.regList {
+		if slices.ContainsFunc(r.counts, func(n uint64) bool { return n != 0 }) {
+			regions = append(regions, r)
+		}
+	}
+	slices.SortFunc(regions, func(x, y *engineRegion) int { return strings.Compare(x.name, y.name) })
+	var locs []*engineLoc
+	for i, r := range regions {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, r.name)
+		b = append(b, `:{`...)
+		locs = locs[:0]
+		for id, n := range r.counts {
+			if n != 0 {
+				locs = append(locs, e.locList[id])
+			}
+		}
+		slices.SortFunc(locs, func(x, y *engineLoc) int { return strings.Compare(x.name, y.name) })
+		for j, l := range locs {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, l.name)
+			b = append(b, ':')
+			b = strconv.AppendUint(b, r.counts[l.id], 10)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `}}`...)
+	if cap(b)-len(b) > len(b)/16 {
+		b = bytes.Clone(b) // the caller keeps it (AuditState.Engine)
+	}
+	return b, nil
+}
+
+// appendJSONString appends s as encoding/json writes a string: printable
+// ASCII other than `"`, `\`, `<`, `>` and `&` as it is, anything else by
+// encoding/json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, err := json.Marshal(s)
+			if err != nil { // cannot happen for a string
+				panic(err)
+			}
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // UnmarshalState replaces the engine's state (Next, samples, counts) with
@@ -452,25 +686,14 @@ func (e *Engine) UnmarshalState(b []byte) error {
 	if s.Version != stateVersion {
 		return bad("version %d, want %d", s.Version, stateVersion)
 	}
-	names := make(map[string]string)
-	intern := func(v string) string {
-		if w, ok := names[v]; ok {
-			return w
-		}
-		names[v] = v
-		return v
-	}
-	samples := make(map[string]*sampleState, len(s.Samples))
 	for id, sj := range s.Samples {
 		if sj.First >= s.Next {
 			return bad("sample %q: first index %d not below next %d", id, sj.First, s.Next)
 		}
-		st := &sampleState{region: intern(sj.Region), first: sj.First}
 		for i, l := range sj.Present {
 			if i > 0 && l <= sj.Present[i-1] {
 				return bad("sample %q: present locations not sorted and distinct", id)
 			}
-			st.present = append(st.present, intern(l))
 		}
 		if sj.Gone != nil {
 			if len(sj.Present) > 0 {
@@ -479,11 +702,8 @@ func (e *Engine) UnmarshalState(b []byte) error {
 			if *sj.Gone >= s.Next || *sj.Gone < sj.First {
 				return bad("sample %q: deletion index %d outside %d..%d", id, *sj.Gone, sj.First, s.Next-1)
 			}
-			st.gone, st.goneAt = true, *sj.Gone
 		}
-		samples[id] = st
 	}
-	counts := make(map[countKey]*uint64)
 	var total uint64
 	for region, m := range s.Counts {
 		for loc, n := range m {
@@ -494,16 +714,37 @@ func (e *Engine) UnmarshalState(b []byte) error {
 			if total < n {
 				return bad("counts: total overflows")
 			}
-			c := n
-			counts[countKey{intern(region), intern(loc)}] = &c
 		}
 	}
 	if total != s.Next {
 		return bad("counts add up to %d events, want next = %d", total, s.Next)
 	}
+
+	// The state is valid: replace the engine's.
 	e.next = s.Next
-	e.samples = samples
-	e.counts = counts
-	e.names = names
+	e.ids = make(map[string]int, len(s.Samples))
+	e.recs, e.keys, e.sets, e.freeSets = nil, stringArena{}, nil, nil
+	for _, r := range e.regList {
+		clear(r.counts)
+	}
+	for id, sj := range s.Samples {
+		st := e.newSample(id, sampleState{first: sj.First, region: e.region(sj.Region).id})
+		for _, l := range sj.Present {
+			e.addPresent(st, e.loc(l).id)
+		}
+		if sj.Gone != nil {
+			st.gone = *sj.Gone + 1
+		}
+	}
+	for region, m := range s.Counts {
+		r := e.region(region)
+		for loc, n := range m {
+			l := e.loc(loc)
+			if int(l.id) >= len(r.counts) {
+				r.growCounts(len(e.locList))
+			}
+			r.counts[l.id] = n
+		}
+	}
 	return nil
 }

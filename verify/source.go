@@ -164,9 +164,27 @@ func readFileLimit(name string, limit int64, tile bool) ([]byte, error) {
 		return nil, fmt.Errorf("reading log file: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
+	// Read into a buffer of the file's size (and a byte more, to see the
+	// end), as os.ReadFile does, rather than growing one from 512 bytes:
+	// an audit reads every bundle of the log.
+	size := int64(512)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = min(fi.Size(), limit) + 1
+	}
+	data := make([]byte, 0, size)
+	r := io.LimitReader(f, limit+1)
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
 	}
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("reading %s: file is larger than the %d-byte limit", name, limit)
