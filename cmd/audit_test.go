@@ -429,6 +429,18 @@ func TestAuditTrustPolicy(t *testing.T) {
 	if diff := cmp.Diff(wantFindings(t, ^uint64(0)), parseAuditJSON(t, out).Findings); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
+
+	// State kept before the auditor required witnesses stays usable: its
+	// uncosigned checkpoint is checked against the log key only, the new
+	// one against the quorum.
+	state = t.TempDir()
+	if code, _, stderr := audit(t, a.url, a.pub, "--state", state); code != exitFailure {
+		t.Fatalf("audit without --trust: exit %d: %s", code, stderr)
+	}
+	code, out, stderr = audit(t, dir, a.pub, "--state", state, "--trust", policy, "--json")
+	if code != exitFailure || parseAuditJSON(t, out).From == 0 {
+		t.Fatalf("audit with --trust from earlier uncosigned state: exit %d, want 1 continuing from the state: %s %s", code, out, stderr)
+	}
 }
 
 // TestMonitor runs `custody monitor` as a child process: it reports the

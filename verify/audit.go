@@ -102,10 +102,14 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 		if st.Origin != c.Origin() {
 			return nil, nil, fmt.Errorf("audit state is for log %q, not %q", st.Origin, c.Origin())
 		}
-		old, err := c.OpenCheckpoint([]byte(st.Checkpoint))
+		// The stored checkpoint was fully verified when it was stored; it
+		// is checked again against the log's key only, so that adding a
+		// witness trust policy later does not invalidate earlier state.
+		old, _, err := OpenCheckpoint([]byte(st.Checkpoint), c.origin, c.verifiers)
 		if err != nil {
-			return nil, nil, fmt.Errorf("audit state: its checkpoint does not verify with the given keys: %w", err)
+			return nil, nil, fmt.Errorf("audit state: its checkpoint does not verify with the given key: %w", err)
 		}
+		c.remember(old, []byte(st.Checkpoint))
 		if err := tree.UnmarshalBinary(st.Tree); err != nil {
 			return nil, nil, fmt.Errorf("audit state: %w", err)
 		}
