@@ -660,25 +660,33 @@ func (t *treeTiles) authenticateSpine(ctx context.Context) error {
 	return nil
 }
 
+// readWithFallback reads tile or bundle a; when a partial one is missing
+// (tlog-tiles lets a log delete it once the full one exists) it reads the
+// full one instead. It returns the data and the address actually read.
+func (t *treeTiles) readWithFallback(ctx context.Context, a TileAddr, what string) ([]byte, TileAddr, error) {
+	data, err := t.c.src.ReadTile(ctx, a)
+	if err != nil && a.Width != 0 && errors.Is(err, ErrTileNotFound) {
+		full := a
+		full.Width = 0
+		data, ferr := t.c.src.ReadTile(ctx, full)
+		if ferr != nil {
+			return nil, a, fmt.Errorf("reading %s %s: %w (and the full one: %v)", what, a.Path(), err, ferr)
+		}
+		return data, full, nil
+	}
+	if err != nil {
+		return nil, a, fmt.Errorf("reading %s %s: %w", what, a.Path(), err)
+	}
+	return data, a, nil
+}
+
 // readHashTile reads hash tile a (with the width a has in this tree) and
 // checks its length, falling back to the full tile, cut to width, when a
 // partial tile is missing. The hashes are not authenticated.
 func (t *treeTiles) readHashTile(ctx context.Context, a TileAddr) ([][32]byte, error) {
-	src := t.c.src
-	data, err := src.ReadTile(ctx, a)
-	read := a
-	if err != nil && a.Width != 0 && errors.Is(err, ErrTileNotFound) {
-		full := a
-		full.Width = 0
-		var ferr error
-		data, ferr = src.ReadTile(ctx, full)
-		if ferr != nil {
-			return nil, fmt.Errorf("reading hash tile %s: %w (and the full tile: %v)", a.Path(), err, ferr)
-		}
-		err, read = nil, full
-	}
+	data, read, err := t.readWithFallback(ctx, a, "hash tile")
 	if err != nil {
-		return nil, fmt.Errorf("reading hash tile %s: %w", a.Path(), err)
+		return nil, err
 	}
 	want := TileWidth
 	if read.Width != 0 {
@@ -706,21 +714,9 @@ func (t *treeTiles) readHashTile(ctx context.Context, a TileAddr) ([][32]byte, e
 func (t *treeTiles) bundle(ctx context.Context, b uint64) ([][]byte, error) {
 	w := t.width(0, b)
 	a := TileAddr{Entries: true, Index: b, Width: w % TileWidth}
-	src := t.c.src
-	data, err := src.ReadTile(ctx, a)
-	read := a
-	if err != nil && a.Width != 0 && errors.Is(err, ErrTileNotFound) {
-		full := a
-		full.Width = 0
-		var ferr error
-		data, ferr = src.ReadTile(ctx, full)
-		if ferr != nil {
-			return nil, fmt.Errorf("reading entry bundle %s: %w (and the full bundle: %v)", a.Path(), err, ferr)
-		}
-		err, read = nil, full
-	}
+	data, read, err := t.readWithFallback(ctx, a, "entry bundle")
 	if err != nil {
-		return nil, fmt.Errorf("reading entry bundle %s: %w", a.Path(), err)
+		return nil, err
 	}
 	want := TileWidth
 	if read.Width != 0 {
