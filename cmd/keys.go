@@ -81,13 +81,16 @@ func loadVerifier(s string) (note.Verifier, error) {
 
 func (e *env) keygenCmd() *cobra.Command {
 	var origin, out string
+	var witnessKey bool
 	c := &cobra.Command{
-		Use:   "keygen --origin NAME [--out PREFIX]",
+		Use:   "keygen --origin NAME [--out PREFIX] [--witness]",
 		Short: "Create an Ed25519 signing key pair for a log",
 		Long: `keygen creates PREFIX.key (the private key, mode 0600, never overwritten)
 and PREFIX.pub (the verifier key to give to auditors and witnesses), in the
 signed-note key format of golang.org/x/mod/sumdb/note. The origin is the key
-name and the log's identity: a scheme-less URL such as example.com/custody.`,
+name and the log's identity: a scheme-less URL such as example.com/custody.
+With --witness the key is a witness's: NAME is the witness name and
+PREFIX.pub holds its cosignature/v1 verifier key (type 0x04).`,
 		Example: `  custody keygen --origin transparency.example.com/custody --out log
   cat log.pub   # transparency.example.com/custody+1a2b3c4d+AT…`,
 		Args: cobra.NoArgs,
@@ -98,7 +101,11 @@ name and the log's identity: a scheme-less URL such as example.com/custody.`,
 			if out == "" {
 				out = "custody"
 			}
-			vkey, err := writeKeyPair(out, origin)
+			write := writeKeyPair
+			if witnessKey {
+				write = writeWitnessKeyPair
+			}
+			vkey, err := write(out, origin)
 			if err != nil {
 				return err
 			}
@@ -109,6 +116,7 @@ name and the log's identity: a scheme-less URL such as example.com/custody.`,
 	}
 	c.Flags().StringVar(&origin, "origin", "", "key name and log origin, e.g. example.com/custody")
 	c.Flags().StringVar(&out, "out", "", "file name prefix (default \"custody\")")
+	c.Flags().BoolVar(&witnessKey, "witness", false, "create a witness key: PREFIX.pub is the cosignature/v1 verifier key (type 0x04)")
 	return c
 }
 

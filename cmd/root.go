@@ -81,6 +81,7 @@ See docs/ for the architecture, API and guides.`,
 		e.verifyCmd(),
 		e.auditCmd(),
 		e.monitorCmd(),
+		e.witnessCmd(),
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,214 @@
+package cmd
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/custodylog/custody/verify"
+	wsrv "github.com/custodylog/custody/witness"
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+)
+
+type witnessOptions struct {
+	dir, listen, key, logLevel string
+	logs                       []string
+}
+
+func (e *env) witnessCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "witness",
+		Short: "Run a C2SP witness that cosigns consistent checkpoints",
+		Args:  cobra.NoArgs,
+	}
+	c.AddCommand(e.witnessServeCmd())
+	return c
+}
+
+func (e *env) witnessServeCmd() *cobra.Command {
+	var o witnessOptions
+	c := &cobra.Command{
+		Use:   "serve --dir DIR --listen ADDR --key F --log VKEY...",
+		Short: "Serve the C2SP tlog-witness protocol",
+		Long: `witness serve runs a witness (c2sp.org/tlog-witness) over HTTP:
+
+  POST /add-checkpoint                 cosign a checkpoint that extends the last one cosigned
+  GET  /<hex sha256(origin)>/checkpoint the latest checkpoint cosigned for a log
+
+The witness cosigns (timestamped Ed25519, c2sp.org/tlog-cosignature
+cosignature/v1) only checkpoints signed by a --log key whose tree extends the
+last one it cosigned for that log, and stores the new state durably in
+DIR/witness.db before answering. It never cosigns two different trees of the
+same size of one log. The witness name is the name of the --key.
+
+--key is a PRIVATE+KEY file (mode 0600), made with
+'custody keygen --witness'. --log is a log's verifier key, or a file holding
+one; repeat it for more logs. A log's origin is its key's name.
+SIGINT or SIGTERM finishes the requests in flight and stops.`,
+		Example: `  custody keygen --witness --origin witness.example.com --out wit
+  custody witness serve --dir ./witness --listen 127.0.0.1:8090 \
+      --key wit.key --log ./mylog/log.pub
+  # cosign an empty log's checkpoint (old 0, no proof):
+  (printf 'old 0\n\n'; curl -s localhost:8080/checkpoint) |
+      curl -s --data-binary @- localhost:8090/add-checkpoint`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if o.dir == "" {
+				return usageError("pass a state directory, e.g. --dir ./witness", "missing --dir")
+			}
+			if o.key == "" {
+				return usageError("pass the witness key made by 'custody keygen --witness', e.g. --key wit.key", "missing --key")
+			}
+			if len(o.logs) == 0 {
+				return usageError("pass each trusted log's verifier key, e.g. --log ./mylog/log.pub", "missing --log")
+			}
+			return e.witnessServe(c.Context(), o, nil)
+		},
+	}
+	c.Flags().StringVar(&o.dir, "dir", "", "state directory (created if missing); holds witness.db")
+	c.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8090", "address to listen on")
+	c.Flags().StringVar(&o.key, "key", "", "the witness's PRIVATE+KEY file (mode 0600)")
+	c.Flags().StringArrayVar(&o.logs, "log", nil, "a trusted log's verifier key or key file (repeatable)")
+	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return c
+}
+
+// loadCosigner reads a witness PRIVATE+KEY file, refusing one that group or
+// others can read, and returns a cosignature/v1 signer and its vkey.
+func loadCosigner(path string) (note.Signer, string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading private key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, "", withHint(fmt.Errorf("private key %s is readable by group or others (mode %04o)", path, fi.Mode().Perm()), "chmod 600 %s", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading private key: %w", err)
+	}
+	s, vkey, err := verify.NewCosignatureSignerFromKey(strings.TrimSpace(string(b)), nil)
+	if err != nil {
+		// The error never includes the key.
+		return nil, "", withHint(fmt.Errorf("%s: %w", path, err), "create one with 'custody keygen --witness --origin NAME'")
+	}
+	return s, vkey, nil
+}
+
+func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- string) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return usageError("use one of debug, info, warn, error", "bad --log-level %q", o.logLevel)
+	}
+	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	signer, vkey, err := loadCosigner(o.key)
+	if err != nil {
+		return err
+	}
+	var logs []note.Verifier
+	for _, l := range o.logs {
+		v, err := loadVerifier(l)
+		if err != nil {
+			return withHint(err, "--log takes a log's verifier key (name+id+key) or a file holding one, e.g. DIR/log.pub")
+		}
+		logs = append(logs, v)
+	}
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return fmt.Errorf("creating state directory: %w", err)
+	}
+	release, err := lockFile(filepath.Join(o.dir, wsrv.DBName+".lock"))
+	if err != nil {
+		return err
+	}
+	defer release()
+	w, err := wsrv.Open(wsrv.Config{Dir: o.dir, Signer: signer, Logs: logs, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	srv := &http.Server{
+		Handler:           w.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return withHint(err, "is another server on %s? pick another --listen address", o.listen)
+	}
+	origins := make([]string, 0, len(logs))
+	for _, v := range logs {
+		origins = append(origins, v.Name())
+	}
+	logger.Info("serving", "witness", w.Name(), "vkey", vkey, "addr", ln.Addr().String(), "logs", origins)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	serr := srv.Shutdown(sctx)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return serr
+}
+
+// writeWitnessKeyPair writes prefix.key (0600, never overwritten: an x/mod
+// PRIVATE+KEY of type 0x01) and prefix.pub (the cosignature/v1 verifier key,
+// type 0x04) and returns the latter.
+func writeWitnessKeyPair(prefix, name string) (string, error) {
+	skey, _, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		return "", withHint(err, "the name must be non-empty without spaces or '+', e.g. witness.example.com")
+	}
+	_, vkey, err := verify.NewCosignatureSignerFromKey(skey, nil)
+	if err != nil {
+		return "", err
+	}
+	keyPath, pubPath := prefix+".key", prefix+".pub"
+	for _, p := range []string{keyPath, pubPath} {
+		if _, err := os.Stat(p); err == nil {
+			return "", withHint(fmt.Errorf("%s already exists", p), "refusing to overwrite a key; choose another --out or remove it yourself")
+		}
+	}
+	f, err := os.OpenFile(keyPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("creating private key file: %w", err)
+	}
+	if _, err := f.WriteString(skey + "\n"); err != nil {
+		f.Close()
+		os.Remove(keyPath)
+		return "", fmt.Errorf("writing %s: %w", keyPath, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(pubPath, []byte(vkey+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("writing %s: %w", pubPath, err)
+	}
+	return vkey, nil
+}
