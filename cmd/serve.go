@@ -8,13 +8,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/verify"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Server timeouts: a slow client cannot hold a connection for long.
@@ -30,6 +34,10 @@ type serveOptions struct {
 	dir, listen, tokenFile, dsn, logLevel, pprof string
 	maxBatch                                     int
 	maxWait                                      time.Duration
+	witnesses                                    []string // URL=VKEY
+	quorum                                       int
+	trust                                        string
+	witnessTimeout                               time.Duration
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -47,9 +55,30 @@ func (e *env) serveCmd() *cobra.Command {
 Events are batched (group commit): each batch is one durable SQLite
 transaction and one new signed checkpoint, and every submitter gets its
 receipt only after the commit. SIGINT or SIGTERM stops accepting requests,
-finishes the batch in flight and closes the database. See docs/api.md.`,
+finishes the batch in flight and closes the database. See docs/api.md.
+
+Witnesses (c2sp.org/tlog-witness): --witness URL=VKEY (repeatable; VKEY is
+a witness's cosignature/v1 verifier key or a file holding one, URL its
+submission prefix) sends every new checkpoint to that witness, with a
+consistency proof from the size it last cosigned. With --quorum K (K >= 1) a
+checkpoint is published, and receipts issued, only once K witnesses
+cosigned it; /checkpoint serves it with the cosignatures appended. If the
+quorum fails, the batch's events stay stored but its submitters get 503 and
+should retry (a retry returns the original indexes once a checkpoint is
+cosigned). --quorum 0 (the default) does not wait for witnesses: their
+cosignatures are added to the published checkpoint when they arrive.
+--trust POLICY takes the witnesses (those with a URL) and the quorum from a
+c2sp.org/tlog-policy file instead; a policy with 'quorum none' asks the
+witnesses without waiting for them.`,
 		Example: `  custody serve --dir ./mylog --listen 127.0.0.1:8080 --token-file tokens.txt
-  curl -s localhost:8080/checkpoint`,
+  curl -s localhost:8080/checkpoint
+
+  # require both witnesses to cosign before publishing:
+  custody serve --dir ./mylog --token-file tokens.txt \
+      --witness http://127.0.0.1:8090=./wit-a.pub \
+      --witness http://127.0.0.1:8091=./wit-b.pub --quorum 2
+  # or with a policy file (witness <name> <vkey> <url> lines, quorum line):
+  custody serve --dir ./mylog --token-file tokens.txt --trust ./policy.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if o.dir == "" {
@@ -64,6 +93,10 @@ finishes the batch in flight and closes the database. See docs/api.md.`,
 	c.Flags().StringVar(&o.dsn, "store", "", "database: empty for DIR/custody.db (SQLite)")
 	c.Flags().IntVar(&o.maxBatch, "max-batch", log.DefaultMaxBatch, "most events per batch (one commit and checkpoint each)")
 	c.Flags().DurationVar(&o.maxWait, "max-wait", log.DefaultMaxWait, "longest wait for more events before committing a batch")
+	c.Flags().StringArrayVar(&o.witnesses, "witness", nil, "a witness as URL=VKEY (VKEY: cosignature verifier key or key file); repeatable")
+	c.Flags().IntVar(&o.quorum, "quorum", 0, "publish a checkpoint only once this many --witness witnesses cosigned it (0: do not wait)")
+	c.Flags().StringVar(&o.trust, "trust", "", "c2sp.org/tlog-policy file: witnesses (with URLs) and quorum, instead of --witness/--quorum")
+	c.Flags().DurationVar(&o.witnessTimeout, "witness-timeout", log.DefaultWitnessTimeout, "longest wait for the witnesses on one checkpoint")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().StringVar(&o.pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off by default")
 	return c
@@ -87,6 +120,10 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	verifier, err := loadVerifier(f.pub())
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.pub(), err)
+	}
+	wcfg, err := witnessConfig(o, logger)
+	if err != nil {
+		return err
 	}
 	var tokens []string
 	if o.tokenFile != "" {
@@ -118,6 +155,8 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		Store: st, Signer: signer, Verifier: verifier,
 		MaxBatch: o.maxBatch, MaxWait: o.maxWait,
 		Logger: logger, Metrics: metrics,
+		Witnesses: wcfg.Witnesses, Quorum: wcfg.Quorum, QuorumFunc: wcfg.QuorumFunc,
+		WitnessTimeout: o.witnessTimeout,
 	})
 	if err != nil {
 		return err
@@ -176,4 +215,78 @@ func servePprof(addr string, logger *slog.Logger) {
 	if err := srv.ListenAndServe(); err != nil {
 		logger.Error("pprof server", "err", err)
 	}
+}
+
+// witnessConfig turns --witness, --quorum and --trust into the log's
+// witness settings (only the witness fields of the result are set).
+func witnessConfig(o serveOptions, logger *slog.Logger) (log.Config, error) {
+	var cfg log.Config
+	if o.quorum < 0 {
+		return cfg, usageError("pass how many witnesses must cosign, e.g. --quorum 2", "bad --quorum %d", o.quorum)
+	}
+	if o.trust != "" {
+		if len(o.witnesses) > 0 || o.quorum != 0 {
+			return cfg, usageError("the policy file names the witnesses and the quorum", "--trust cannot be combined with --witness or --quorum")
+		}
+		b, err := os.ReadFile(o.trust)
+		if err != nil {
+			return cfg, err
+		}
+		p, err := verify.ParseTrustPolicy(b)
+		if err != nil {
+			return cfg, fmt.Errorf("%s: %w", o.trust, err)
+		}
+		for _, w := range p.Witnesses() {
+			if w.URL == "" {
+				logger.Warn("trust policy witness has no URL: not asked to cosign", "witness", w.Name)
+				continue
+			}
+			v, err := verify.NewCosignatureVerifier(w.VKey)
+			if err != nil {
+				return cfg, fmt.Errorf("%s: witness %s: %w", o.trust, w.Name, err)
+			}
+			cfg.Witnesses = append(cfg.Witnesses, log.Witness{URL: w.URL, Verifier: v})
+		}
+		if p.Quorum() != "none" {
+			cfg.QuorumFunc = func(signed []byte, cp verify.Checkpoint) bool {
+				_, err := p.Evaluate(signed, cp, time.Now())
+				return err == nil
+			}
+		}
+		return cfg, nil
+	}
+	for _, arg := range o.witnesses {
+		i := strings.LastIndex(arg, "=")
+		if i <= 0 {
+			return cfg, usageError("use --witness URL=VKEY, e.g. --witness https://witness.example/=./wit.pub", "bad --witness %q", arg)
+		}
+		u, key := arg[:i], arg[i+1:]
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return cfg, usageError("the witness URL must be an absolute http(s) URL", "bad --witness URL %q", u)
+		}
+		v, err := loadCosignatureVerifier(key)
+		if err != nil {
+			return cfg, fmt.Errorf("--witness %s: %w", u, err)
+		}
+		cfg.Witnesses = append(cfg.Witnesses, log.Witness{URL: u, Verifier: v})
+	}
+	if o.quorum > len(cfg.Witnesses) {
+		return cfg, usageError("pass at most as many as there are --witness flags", "--quorum %d with %d witnesses", o.quorum, len(cfg.Witnesses))
+	}
+	cfg.Quorum = o.quorum
+	return cfg, nil
+}
+
+// loadCosignatureVerifier reads a cosignature/v1 verifier key, given as the
+// key itself or as a file holding it.
+func loadCosignatureVerifier(s string) (note.Verifier, error) {
+	v, err := verify.NewCosignatureVerifier(s)
+	if err == nil {
+		return v, nil
+	}
+	b, ferr := os.ReadFile(s)
+	if ferr != nil {
+		return nil, fmt.Errorf("%q is neither a cosignature verifier key (%v) nor a readable file (%v)", s, err, ferr)
+	}
+	return verify.NewCosignatureVerifier(strings.TrimSpace(string(b)))
 }

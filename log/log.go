@@ -67,6 +67,21 @@ type Config struct {
 	Metrics *Metrics
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+
+	// Witnesses are asked to cosign every new checkpoint (see witness.go).
+	Witnesses []Witness
+	// Quorum, if positive, is how many Witnesses must cosign a checkpoint
+	// before it is published; receipts then always carry cosigned
+	// checkpoints. 0 with Witnesses: cosignatures are collected in the
+	// background and added to the published note when they arrive.
+	Quorum int
+	// QuorumFunc, if set, decides instead of Quorum whether a note (the
+	// log's signature followed by the verified cosignatures) meets the
+	// quorum, e.g. with verify.TrustPolicy.Evaluate. Setting it makes
+	// cosigning required, as Quorum > 0 does.
+	QuorumFunc func(signed []byte, cp verify.Checkpoint) bool
+	// WitnessTimeout bounds one round of witnessing. 0: DefaultWitnessTimeout.
+	WitnessTimeout time.Duration
 }
 
 // Log is an open, running log. Create it with Open; stop it with Close.
@@ -101,13 +116,18 @@ type Log struct {
 
 	kickCount chan struct{} // wakes the background counter
 	counted   chan struct{} // closed when the background counter stops
+
+	witnesses   []*witnessClient
+	witnessKick chan struct{} // optional mode: wakes witnessLoop
+	witnessDone chan struct{} // optional mode: closed when witnessLoop stops
 }
 
 // snapshot is what readers see: the newest durable checkpoint and the
 // right-edge tiles of its tree.
 type snapshot struct {
-	cp  store.Checkpoint
-	src *nodeSource
+	cp       store.Checkpoint
+	src      *nodeSource
+	cosigned bool // cp.Note carries the witnesses' cosignatures
 }
 
 type pending struct {
@@ -185,11 +205,23 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		kickCount: make(chan struct{}, 1),
 		counted:   make(chan struct{}),
 	}
+	l.initWitnesses()
 	if err := l.reload(ctx); err != nil {
 		return nil, err
 	}
+	if l.witnessRequired() {
+		// The stored note holds only the log's signature: have it
+		// cosigned now; if that fails, the next batch tries again.
+		if err := l.witnessAndPublish(ctx, l.state, l.cur); err != nil {
+			l.logger.Warn("serving the log-signed checkpoint until witnesses cosign one", "err", err)
+		}
+	}
 	if cfg.Metrics != nil {
-		cfg.Metrics.TreeSize.Set(float64(l.cur.Size))
+		cfg.Metrics.TreeSize.Set(float64(l.Checkpoint().Size))
+	}
+	if l.witnessDone != nil {
+		go l.witnessLoop()
+		l.kickWitnesses()
 	}
 	go l.commit()
 	go l.run()
@@ -218,7 +250,11 @@ func (l *Log) reload(ctx context.Context) error {
 		return fmt.Errorf("log: %w", err)
 	}
 	l.state, l.cur = t, cp
-	l.publish(t, cp)
+	if l.snap.Load() == nil || !l.witnessRequired() {
+		// With a required quorum, a reload after a failed commit keeps the
+		// cosigned checkpoint published: the next batch witnesses anew.
+		l.publish(t, cp)
+	}
 	return nil
 }
 
@@ -232,6 +268,7 @@ func (l *Log) publish(t *treeState, cp store.Checkpoint) {
 	if l.cfg.Metrics != nil {
 		l.cfg.Metrics.TreeSize.Set(float64(cp.Size))
 	}
+	l.kickWitnesses()
 }
 
 // count brings the region × location counts up to the published size: at
@@ -323,6 +360,9 @@ func (l *Log) Close() error {
 	}
 	l.mu.Unlock()
 	<-l.done
+	if l.witnessDone != nil {
+		<-l.witnessDone
+	}
 	return nil
 }
 
@@ -559,6 +599,20 @@ func (l *Log) commit() {
 				continue
 			}
 		}
+		// With a required quorum, publish only cosigned checkpoints. This
+		// also runs for a batch of duplicates only when the published
+		// checkpoint lags the committed one (an earlier quorum failure),
+		// so that a retry gets receipts against a cosigned checkpoint.
+		if l.witnessRequired() {
+			if s := l.snap.Load(); !s.cosigned || s.cp.Size < pr.cp.Size {
+				if err := l.witnessAndPublish(ctx, pr.next, pr.cp); err != nil {
+					for _, p := range pr.batch {
+						p.done <- result{err: err}
+					}
+					continue
+				}
+			}
+		}
 		// Receipts, against the checkpoint just published, are built while
 		// the next batch is committed.
 		snap := l.snap.Load()
@@ -609,7 +663,9 @@ func (l *Log) commitBatch(ctx context.Context, pr *prepared) error {
 	case l.kickCount <- struct{}{}:
 	default:
 	}
-	l.publish(pr.next, pr.cp)
+	if !l.witnessRequired() {
+		l.publish(pr.next, pr.cp) // else the committer publishes once cosigned
+	}
 	l.logger.Debug("batch committed", "size", pr.cp.Size, "entries", len(pr.entries), "requests", len(pr.batch), "took", time.Since(start))
 	return nil
 }

@@ -12,6 +12,14 @@ type Metrics struct {
 	TreeSize     prometheus.Gauge
 	HTTP         *prometheus.CounterVec
 	HTTPLatency  *prometheus.HistogramVec
+
+	// WitnessRequests counts add-checkpoint requests by witness (key name)
+	// and status code ("error" when no answer came).
+	WitnessRequests *prometheus.CounterVec
+	// WitnessLatency is the latency of add-checkpoint requests by witness.
+	WitnessLatency *prometheus.HistogramVec
+	// WitnessQuorumFailures counts checkpoints the quorum did not cosign.
+	WitnessQuorumFailures prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -35,7 +43,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "custody_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
 		HTTPLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "custody_http_request_seconds", Help: "HTTP request latency by route.", Buckets: lat}, []string{"route"}),
+		WitnessRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "custody_witness_requests_total", Help: "add-checkpoint requests to witnesses by witness and status code (\"error\": no answer)."}, []string{"witness", "code"}),
+		WitnessLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "custody_witness_seconds", Help: "add-checkpoint request latency by witness.", Buckets: lat}, []string{"witness"}),
+		WitnessQuorumFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "custody_witness_quorum_failures_total", Help: "Checkpoints not published because the witness quorum did not cosign them."}),
 	}
-	reg.MustRegister(m.Appended, m.CommitErrors, m.BatchSize, m.Commit, m.Integration, m.TreeSize, m.HTTP, m.HTTPLatency)
+	reg.MustRegister(m.Appended, m.CommitErrors, m.BatchSize, m.Commit, m.Integration, m.TreeSize, m.HTTP, m.HTTPLatency,
+		m.WitnessRequests, m.WitnessLatency, m.WitnessQuorumFailures)
 	return m
 }
