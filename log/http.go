@@ -228,6 +228,9 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "not found: %s", r.URL.Path)
 	case errors.Is(err, ErrBeyondTree):
 		writeError(w, http.StatusBadRequest, "%v", err)
+	case errors.Is(err, ErrNoQuorum):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "the events are stored but the witnesses have not cosigned a checkpoint covering them yet; retry the same request to get receipts")
 	case errors.Is(err, ErrClosed):
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "the log is shutting down; retry later")

@@ -76,6 +76,10 @@ type Witness struct {
 }
 
 // errWitnessAhead means a witness cosigned a larger tree than ours.
+// ErrNoQuorum (wrapped with ErrUnavailable) means the batch is durably
+// stored but the witness quorum has not cosigned a checkpoint covering it.
+var ErrNoQuorum = errors.New("witness quorum not reached")
+
 var errWitnessAhead = errors.New("witness has cosigned a larger tree than this log's")
 
 // witnessClient talks to one witness; mu serialises its rounds so that the
@@ -161,7 +165,7 @@ func (l *Log) witnessAndPublish(ctx context.Context, t *treeState, cp store.Chec
 		if m := l.cfg.Metrics; m != nil {
 			m.WitnessQuorumFailures.Inc()
 		}
-		return fmt.Errorf("%w: the witness quorum did not cosign checkpoint %d (%d of %d witnesses cosigned); the events are stored, retry to get receipts", ErrUnavailable, cp.Size, n, len(l.witnesses))
+		return fmt.Errorf("%w: %w: the witness quorum did not cosign checkpoint %d (%d of %d witnesses cosigned); the events are stored, retry to get receipts", ErrUnavailable, ErrNoQuorum, cp.Size, n, len(l.witnesses))
 	}
 	cp.Note = signed
 	l.snap.Store(&snapshot{cp: cp, src: src, cosigned: true})
