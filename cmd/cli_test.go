@@ -264,7 +264,7 @@ func TestSecondServeRefused(t *testing.T) {
 	run(t, "", "init", "--dir", dir, "--origin", "example.com/lock")
 	startServer(t, "--dir", dir)
 	code, _, stderr := run(t, "", "serve", "--dir", dir, "--listen", "127.0.0.1:0")
-	if code == 0 || !strings.Contains(stderr, "another process is serving this log") {
+	if code == 0 || !strings.Contains(stderr, "another process is serving from this directory") {
 		t.Fatalf("second serve: %d %s", code, stderr)
 	}
 }

@@ -18,7 +18,7 @@ func lockFile(path string) (release func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, withHint(fmt.Errorf("another process is serving this log (%s is locked)", path), "stop the other 'custody serve' first; one SQLite log has one writer")
+			return nil, withHint(fmt.Errorf("another process is serving from this directory (%s is locked)", path), "stop the other custody process first; one SQLite database has one writer")
 		}
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
