@@ -32,6 +32,9 @@ import (
 	"testing"
 	"time"
 
+	custodylog "github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store/sqlite"
 	"github.com/custodylog/custody/verify"
 	"github.com/custodylog/custody/witness"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -153,6 +156,13 @@ func freeAddr(t *testing.T) string {
 // the end of the test.
 func startOmniwitness(t *testing.T, bin, logVKey string) (string, string) {
 	t.Helper()
+	return startOmniwitnessFor(t, bin, interopOrigin, logVKey)
+}
+
+// startOmniwitnessFor starts omniwitness trusting the log origin with key
+// logVKey, and returns its base URL and cosignature verifier key.
+func startOmniwitnessFor(t *testing.T, bin, origin, logVKey string) (string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	skey, _, err := note.GenerateKey(rand.Reader, interopWitKey)
 	if err != nil {
@@ -169,7 +179,7 @@ func startOmniwitness(t *testing.T, bin, logVKey string) (string, string) {
 		t.Fatal(err)
 	}
 	logsFile := filepath.Join(dir, "logs.yaml")
-	logsYAML := fmt.Sprintf("Logs:\n  - Origin: %s\n    URL: https://log.invalid/custody-interop/\n    PublicKey: %s\n", interopOrigin, logVKey)
+	logsYAML := fmt.Sprintf("Logs:\n  - Origin: %s\n    URL: https://log.invalid/custody-interop/\n    PublicKey: %s\n", origin, logVKey)
 	if err := os.WriteFile(logsFile, []byte(logsYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -507,4 +517,61 @@ func TestOmniwitnessCosignsOurCheckpoints(t *testing.T) {
 	both("fork at size 8", addCheckpointBody(8, nil, fork), http.StatusUnprocessableEntity)
 
 	t.Logf("omniwitness interop done in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestOurLogCosignedByOmniwitness runs the custody log (log.Open with the
+// SQLite store) with omniwitness as its only witness and a quorum of 1:
+// every receipt carries omniwitness's cosignature, and our verifier accepts
+// it under a trust policy that requires omniwitness.
+func TestOurLogCosignedByOmniwitness(t *testing.T) {
+	bin := omniwitnessBinary(t)
+	const origin = "example.com/custody-omni"
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	base, witVKey := startOmniwitnessFor(t, bin, origin, vkey)
+	wv, err := verify.NewCosignatureVerifier(witVKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custody.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := custodylog.Create(ctx, st, signer); err != nil {
+		t.Fatal(err)
+	}
+	l, err := custodylog.Open(ctx, custodylog.Config{Store: st, Signer: signer, Verifier: verifier,
+		Witnesses: []custodylog.Witness{{URL: base, Verifier: wv}}, Quorum: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	trust, err := verify.ParseTrustPolicy([]byte("log " + vkey + "\nwitness omni " + witVKey + "\nquorum omni\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round, n := range []int{5, 8} { // the second round needs a consistency proof
+		evs := make([]record.Event, n)
+		for i := range evs {
+			evs[i] = record.Event{Sample: fmt.Sprintf("omni-%d-%d", round, i), Action: record.Collected, Location: "ch-zrh-1", Region: "EU", Time: time.Now().UTC().Add(-time.Minute), Actor: "interop"}
+		}
+		rs, err := l.AddMany(ctx, evs)
+		if err != nil {
+			t.Fatalf("round %d: AddMany with omniwitness as the quorum: %v", round, err)
+		}
+		for _, r := range rs {
+			if _, _, err := verify.CheckReceipt(r, origin, note.VerifierList(verifier), trust); err != nil {
+				t.Fatalf("round %d: receipt %d under a policy requiring omniwitness: %v\n%s", round, r.Index, err, r.Checkpoint)
+			}
+		}
+	}
+	if got := l.Checkpoint().Size; got != 13 {
+		t.Fatalf("size %d, want 13", got)
+	}
 }
