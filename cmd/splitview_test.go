@@ -159,3 +159,33 @@ func TestSplitViewIsCaught(t *testing.T) {
 	code, _, stderr = run(t, "", "audit", "--log", mdir, "--trust", policy, "--policy", auditPolicy(t), "--state", state)
 	wantFailure(t, code, stderr, state, verify.EvidenceQuorum)
 }
+
+// TestServeTrustPolicyWitnesses: `serve --trust POLICY` takes the witnesses
+// (with their URLs) and the quorum from a C2SP tlog-policy file.
+func TestServeTrustPolicyWitnesses(t *testing.T) {
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "log")
+	wit := filepath.Join(dir, "wit")
+	run(t, "", "init", "--dir", logDir, "--origin", "example.com/trusted")
+	run(t, "", "keygen", "--witness", "--origin", "witness.example.org/w2", "--out", wit)
+	pub := filepath.Join(logDir, "log.pub")
+	w := startChild(t, "witness", "serve", "--dir", filepath.Join(dir, "wstate"), "--key", wit+".key", "--log", pub, "--listen", "127.0.0.1:0")
+	vkey, _ := os.ReadFile(pub)
+	wvkey, _ := os.ReadFile(wit + ".pub")
+	policy := filepath.Join(dir, "trust.policy")
+	os.WriteFile(policy, []byte("log "+strings.TrimSpace(string(vkey))+"\nwitness w2 "+strings.TrimSpace(string(wvkey))+" http://"+w.addr+"\nquorum w2\n"), 0o644)
+	tokens := writeTokens(t, dir)
+	srv := startServer(t, "--dir", logDir, "--token-file", tokens, "--trust", policy)
+	code, out, stderr := run(t, eventLine("trusted-1", "collected", 1)+"\n", "append", "--log", srv.url, "--token-file", tokens, "-")
+	if code != 0 {
+		t.Fatalf("append: %s", stderr)
+	}
+	receipts := filepath.Join(dir, "r.jsonl")
+	os.WriteFile(receipts, []byte(out), 0o644)
+	if code, _, stderr := run(t, "", "verify", "receipt", receipts, "--trust", policy); code != 0 {
+		t.Fatalf("receipt from a log serving with --trust does not meet the quorum: %s", stderr)
+	}
+	if code, _, _ := run(t, "", "verify", "checkpoint", srv.url, "--trust", policy); code != 0 {
+		t.Fatalf("/checkpoint of a log serving with --trust does not meet the quorum")
+	}
+}
