@@ -82,6 +82,7 @@ See docs/ for the architecture, API and guides.`,
 		e.auditCmd(),
 		e.monitorCmd(),
 		e.witnessCmd(),
+		e.fsckCmd(),
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,132 @@
+package cmd
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fsckJSON runs fsck --json on the directory of a's database.
+func fsckJSON(t *testing.T, a *auditLog) (int, fsckReport) {
+	t.Helper()
+	code, stdout, stderr := run(t, "", "fsck", "--dir", filepath.Dir(a.dbPath), "--json")
+	var rep fsckReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("fsck --json: exit %d, output %q: %v\nstderr:\n%s", code, stdout, err, stderr)
+	}
+	return code, rep
+}
+
+// wantProblem requires exit 2 and a problem of kind at where whose detail
+// contains detail.
+func wantProblem(t *testing.T, code int, rep fsckReport, kind, where, detail string) {
+	t.Helper()
+	if code != exitInvalid {
+		t.Errorf("exit %d, want %d", code, exitInvalid)
+	}
+	for _, p := range rep.Problems {
+		if p.Kind == kind && p.Where == where && strings.Contains(p.Detail, detail) {
+			return
+		}
+	}
+	t.Fatalf("no problem %s %s: …%s… among %+v", kind, where, detail, rep.Problems)
+}
+
+func TestFsckClean(t *testing.T) {
+	a := tamperLog(t)
+	code, rep := fsckJSON(t, a)
+	if code != exitOK || len(rep.Problems) != 0 {
+		t.Fatalf("exit %d, problems %+v", code, rep.Problems)
+	}
+	// Between 256 and 511 entries: tiles 0/000 (full), 0/001 (partial) and
+	// 1/000 (1 wide); one checkpoint per append plus the empty one.
+	n := a.Checkpoint().Size
+	if n <= 256 || n >= 512 {
+		t.Fatalf("tamperLog has %d entries", n)
+	}
+	if rep.Entries != n || rep.Tiles != 3 || rep.Checkpoints != n+1 {
+		t.Fatalf("checked %d entries, %d tiles, %d checkpoints; want %d, 3, %d", rep.Entries, rep.Tiles, rep.Checkpoints, n, n+1)
+	}
+	code, stdout, _ := run(t, "", "fsck", "--dir", filepath.Dir(a.dbPath))
+	if code != exitOK || !strings.Contains(stdout, fmt.Sprintf("checked %d entries, 3 tiles, %d checkpoints: 0 problems", n, n+1)) {
+		t.Fatalf("exit %d, output:\n%s", code, stdout)
+	}
+}
+
+func TestFsckUsage(t *testing.T) {
+	if code, _, _ := run(t, "", "fsck"); code != exitUsageIO {
+		t.Errorf("fsck without --dir: exit %d, want %d", code, exitUsageIO)
+	}
+	if code, _, _ := run(t, "", "fsck", "--dir", t.TempDir()); code != exitUsageIO {
+		t.Errorf("fsck of an empty directory: exit %d, want %d", code, exitUsageIO)
+	}
+	if code, out, _ := run(t, "", "fsck", "--help"); code != exitOK || !strings.Contains(out, "custody fsck --dir") {
+		t.Errorf("fsck --help: exit %d\n%s", code, out)
+	}
+}
+
+func TestFsckTamper(t *testing.T) {
+	fork := sha256.Sum256([]byte("a forked tree"))
+	cases := []struct {
+		name              string
+		sql               func(a *auditLog) []string
+		kind, where, text string
+	}{
+		{"entry bytes edited", func(*auditLog) []string {
+			return []string{"UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), 'de-fra-1', 'ch-zrh-1') AS BLOB) WHERE idx = 100"}
+		}, fsckLeafHash, "entry 100", "computed"},
+		{"entries swapped", func(*auditLog) []string {
+			return []string{
+				"UPDATE entries SET idx = 9000000 WHERE idx = 3",
+				"UPDATE entries SET idx = 3 WHERE idx = 4",
+				"UPDATE entries SET idx = 4 WHERE idx = 9000000",
+			}
+		}, fsckTile, "tile/0/000", "hash 3 differs"},
+		{"full tile edited", func(*auditLog) []string {
+			return []string{"UPDATE tiles SET data = CAST(zeroblob(32) || substr(data, 33) AS BLOB) WHERE level = 0 AND idx = 0"}
+		}, fsckTile, "tile/0/000", "hash 0 differs"},
+		{"checkpoint forked", func(a *auditLog) []string {
+			n := signCheckpoint(t, a.key, 100, fork)
+			return []string{fmt.Sprintf("UPDATE checkpoints SET root = X'%x', note = X'%x' WHERE size = 100", fork, n)}
+		}, fsckCheckpoint, "checkpoint 100", "but entries give"},
+		{"identity edited", func(*auditLog) []string {
+			return []string{"UPDATE entries SET identity = zeroblob(32) WHERE idx = 7"}
+		}, fsckIdentity, "entry 7", "stored 0000"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := tamperLog(t)
+			a.reopen(t, func(path string) { execSQL(t, path, c.sql(a)...) })
+			code, rep := fsckJSON(t, a)
+			wantProblem(t, code, rep, c.kind, c.where, c.text)
+		})
+	}
+	t.Run("entries swapped also forks checkpoints", func(t *testing.T) {
+		a := tamperLog(t)
+		a.reopen(t, func(path string) {
+			execSQL(t, path, "UPDATE entries SET idx = 9000000 WHERE idx = 3", "UPDATE entries SET idx = 3 WHERE idx = 4", "UPDATE entries SET idx = 4 WHERE idx = 9000000")
+		})
+		code, rep := fsckJSON(t, a)
+		wantProblem(t, code, rep, fsckCheckpoint, "checkpoint 5", "but entries give")
+		for _, p := range rep.Problems {
+			if p.Where == "checkpoint 3" || p.Kind == fsckLeafHash {
+				t.Errorf("unexpected problem %+v", p)
+			}
+		}
+	})
+	t.Run("entry deleted", func(t *testing.T) {
+		a := tamperLog(t)
+		a.Log.Close()
+		a.st.Close()
+		execSQL(t, a.dbPath, "DELETE FROM entries WHERE idx = 3")
+		code, rep := fsckJSON(t, a)
+		wantProblem(t, code, rep, fsckStore, "database", "damaged")
+		code, stdout, _ := run(t, "", "fsck", "--dir", filepath.Dir(a.dbPath))
+		if code != exitInvalid || !strings.Contains(stdout, "store database: ") {
+			t.Fatalf("exit %d, output:\n%s", code, stdout)
+		}
+	})
+}
