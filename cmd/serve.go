@@ -38,6 +38,9 @@ type serveOptions struct {
 	quorum                                       int
 	trust                                        string
 	witnessTimeout                               time.Duration
+	maxConcurrentWrites                          int
+	tokenRate                                    float64
+	tokenBurst                                   int
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -69,7 +72,15 @@ cosigned). --quorum 0 (the default) does not wait for witnesses: their
 cosignatures are added to the published checkpoint when they arrive.
 --trust POLICY takes the witnesses (those with a URL) and the quorum from a
 c2sp.org/tlog-policy file instead; a policy with 'quorum none' asks the
-witnesses without waiting for them.`,
+witnesses without waiting for them.
+
+Limits: request bodies are bounded on every route, and slow clients are cut
+off by header, read, write and idle timeouts. At most
+--max-concurrent-writes POST /v1/events requests are served at once; beyond
+that a request gets 429 with Retry-After: 1. --token-rate R limits each
+token to R events per second on average (bursts of --token-burst events);
+over it a request gets 429 with Retry-After (a batch larger than the burst,
+413).`,
 		Example: `  custody serve --dir ./mylog --listen 127.0.0.1:8080 --token-file tokens.txt
   curl -s localhost:8080/checkpoint
 
@@ -97,6 +108,9 @@ witnesses without waiting for them.`,
 	c.Flags().IntVar(&o.quorum, "quorum", 0, "publish a checkpoint only once this many --witness witnesses cosigned it (0: do not wait)")
 	c.Flags().StringVar(&o.trust, "trust", "", "c2sp.org/tlog-policy file: witnesses (with URLs) and quorum, instead of --witness/--quorum")
 	c.Flags().DurationVar(&o.witnessTimeout, "witness-timeout", log.DefaultWitnessTimeout, "longest wait for the witnesses on one checkpoint")
+	c.Flags().IntVar(&o.maxConcurrentWrites, "max-concurrent-writes", log.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
+	c.Flags().Float64Var(&o.tokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
+	c.Flags().IntVar(&o.tokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().StringVar(&o.pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off by default")
 	return c
@@ -104,6 +118,12 @@ witnesses without waiting for them.`,
 
 // serve runs until ctx is done. ready, if non-nil, receives the bound address.
 func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) error {
+	if o.maxConcurrentWrites < 0 {
+		return usageError("pass a positive number, e.g. --max-concurrent-writes 64", "bad --max-concurrent-writes %d", o.maxConcurrentWrites)
+	}
+	if o.tokenRate < 0 || o.tokenRate != o.tokenRate || o.tokenBurst < 0 {
+		return usageError("pass --token-rate >= 0 events per second and --token-burst >= 0 events", "bad --token-rate %g / --token-burst %d", o.tokenRate, o.tokenBurst)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return usageError("use one of debug, info, warn, error", "bad --log-level %q", o.logLevel)
@@ -161,7 +181,11 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	if err != nil {
 		return err
 	}
-	h := l.Handler(log.HandlerConfig{Tokens: tokens, Metrics: metrics, Gatherer: reg, Logger: logger})
+	h := l.Handler(log.HandlerConfig{
+		Tokens: tokens, Metrics: metrics, Gatherer: reg, Logger: logger,
+		MaxConcurrentWrites: o.maxConcurrentWrites,
+		TokenRate:           o.tokenRate, TokenBurst: o.tokenBurst,
+	})
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ const (
 	DefaultMaxEvents = 10000
 	// maxQuery bounds the query string of read requests.
 	maxQuery = 1024
+	// maxOtherBody bounds what any route other than POST /v1/events may
+	// read of a request body (GET and HEAD may read none).
+	maxOtherBody = 64 << 10
 )
 
 // HandlerConfig configures the HTTP API of a log.
@@ -52,6 +56,16 @@ type HandlerConfig struct {
 	// Extra, if set, is mounted at "/" for everything the API does not
 	// serve (the dashboard).
 	Extra http.Handler
+	// MaxConcurrentWrites caps the POST /v1/events requests served at
+	// once (0: DefaultMaxConcurrentWrites). Beyond it a request is answered
+	// 429 with Retry-After: 1 at once, without reading its body.
+	MaxConcurrentWrites int
+	// TokenRate limits each bearer token to this many events per second
+	// on average (0: unlimited), with bursts of up to TokenBurst events
+	// (0: one second's worth). A request is charged by its number of
+	// events; over the limit it is answered 429 with Retry-After.
+	TokenRate  float64
+	TokenBurst int
 }
 
 // LoadTokens reads a token file: one token per line, blank lines and lines
@@ -86,6 +100,8 @@ type api struct {
 	maxEvents int
 	m         *Metrics
 	logger    *slog.Logger
+	slots     writeSlots
+	limiter   *tokenLimiter // nil: no per-token limit
 }
 
 // Handler returns the log's HTTP API: the c2sp.org/tlog-tiles read API, the
@@ -101,6 +117,12 @@ func (l *Log) Handler(cfg HandlerConfig) http.Handler {
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
+	maxWrites := cfg.MaxConcurrentWrites
+	if maxWrites <= 0 {
+		maxWrites = DefaultMaxConcurrentWrites
+	}
+	a.slots = make(writeSlots, maxWrites)
+	a.limiter = newTokenLimiter(cfg.TokenRate, cfg.TokenBurst)
 	for _, t := range cfg.Tokens {
 		a.tokens = append(a.tokens, sha256.Sum256([]byte(t)))
 	}
@@ -175,17 +197,48 @@ func (a *api) instrument(route string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if sw.code == 0 {
+				sw.code = http.StatusOK
+			}
+			if a.m != nil {
+				a.m.HTTP.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+				a.m.HTTPLatency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			}
+		}()
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			// Logged with the stack for the operator; the client learns nothing.
+			a.logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if sw.code != 0 {
+				// The response has begun: abort it rather than append to it.
+				panic(http.ErrAbortHandler)
+			}
+			writeError(sw, http.StatusInternalServerError, "internal error")
+		}()
+		// Every route bounds what it may read of a body; only POST
+		// /v1/events reads one (with its own, larger limit). The limit is
+		// set on a shallow copy: the server must still see its own body
+		// type, so that it closes the connection after the reply instead
+		// of draining a large unread body first.
+		if route != "POST /v1/events" && r.Body != nil && r.Body != http.NoBody {
+			limit := int64(maxOtherBody)
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				limit = 0
+			}
+			r = r.WithContext(r.Context())
+			r.Body = http.MaxBytesReader(sw, r.Body, limit)
+		}
 		if len(r.URL.RawQuery) > maxQuery {
 			writeError(sw, http.StatusRequestURITooLong, "query string is %d bytes, the limit is %d", len(r.URL.RawQuery), maxQuery)
 		} else {
 			h(sw, r)
-		}
-		if sw.code == 0 {
-			sw.code = http.StatusOK
-		}
-		if a.m != nil {
-			a.m.HTTP.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
-			a.m.HTTPLatency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		}
 	})
 }
@@ -503,27 +556,36 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorized checks the bearer token in constant time against every
-// configured token (comparing SHA-256 digests, so lengths do not leak).
-func (a *api) authorized(r *http.Request) bool {
+// configured token (comparing SHA-256 digests, so lengths do not leak). It
+// returns the token's digest, the key of its rate limit; the token itself is
+// never stored or logged.
+func (a *api) authorized(r *http.Request) ([32]byte, bool) {
 	auth := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || tok == "" {
-		return false
+		return [32]byte{}, false
 	}
 	got := sha256.Sum256([]byte(tok))
 	match := 0
 	for i := range a.tokens {
 		match |= subtle.ConstantTimeCompare(got[:], a.tokens[i][:])
 	}
-	return match == 1
+	return got, match == 1
 }
 
 func (a *api) events(w http.ResponseWriter, r *http.Request) {
-	if !a.authorized(r) {
+	key, ok := a.authorized(r)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="custody"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <token>)")
 		return
 	}
+	if !a.slots.tryAcquire() {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "too many write requests in flight; retry shortly")
+		return
+	}
+	defer a.slots.release()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -538,6 +600,18 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, code, "%v", err)
 		return
+	}
+	if a.limiter != nil {
+		ok, wait := a.limiter.take(key, len(evs))
+		if !ok && wait == 0 {
+			writeError(w, http.StatusRequestEntityTooLarge, "%d events in one request is more than this token's burst of %g: split the batch", len(evs), a.limiter.burst)
+			return
+		}
+		if !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+			writeError(w, http.StatusTooManyRequests, "rate limit: this token may send %g events per second (bursts of %g); retry later", a.limiter.rate, a.limiter.burst)
+			return
+		}
 	}
 	rs, err := a.l.AddMany(r.Context(), evs)
 	if err != nil {
