@@ -19,9 +19,11 @@ import (
 // restarts it and checks that every receipt handed out before the kill is in
 // the tree at its index with its bytes, that no index was given to two
 // events, and that every checkpoint seen before is consistent with the one
-// after. The kill moments are seeded, so a failure can be replayed.
+// after, and that fsck finds the stored log whole. 20 kills by default
+// (CUSTODY_CRASH_KILLS changes it); the kill moments are seeded, so a
+// failure can be replayed.
 func TestCrashKeepsEveryReceipt(t *testing.T) {
-	kills := 3
+	kills := 20
 	if s := os.Getenv("CUSTODY_CRASH_KILLS"); s != "" {
 		fmt.Sscan(s, &kills)
 	}
@@ -45,15 +47,19 @@ func TestCrashKeepsEveryReceipt(t *testing.T) {
 	checked := 0
 	for k := 0; k < kills; k++ {
 		srv := startServer(t, "--dir", logDir, "--token-file", tokens, "--max-wait", "1ms")
-		// After a restart: every earlier receipt and checkpoint still holds.
+		// After a restart: every earlier receipt and checkpoint still holds,
+		// and fsck finds the stored log whole.
 		checked += checkAfterRestart(t, srv.url, v, receipts, checkpoints)
+		if code, out, stderr := run(t, "", "fsck", "--dir", logDir); code != 0 {
+			t.Fatalf("fsck after kill %d: exit %d\n%s%s", k, code, out, stderr)
+		}
 
 		cl, err := newClient(srv.url, testToken)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		killAfter := 200 + rng.IntN(1500) // receipts before the kill
+		killAfter := 100 + rng.IntN(700) // receipts before the kill
 		got := make(chan int, 1024)
 		var wg sync.WaitGroup
 		for c := 0; c < 6; c++ {
@@ -105,6 +111,9 @@ func TestCrashKeepsEveryReceipt(t *testing.T) {
 	}
 	srv := startServer(t, "--dir", logDir, "--token-file", tokens)
 	checked += checkAfterRestart(t, srv.url, v, receipts, checkpoints)
+	if code, out, stderr := run(t, "", "fsck", "--dir", logDir); code != 0 {
+		t.Fatalf("fsck after the last restart: exit %d\n%s%s", code, out, stderr)
+	}
 	t.Logf("%d kills; %d receipts and %d checkpoints checked after restarts; 0 lost", kills, len(receipts), len(checkpoints))
 	if len(receipts) == 0 || checked == 0 {
 		t.Fatal("no receipt was checked")
