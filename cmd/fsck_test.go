@@ -92,6 +92,16 @@ func TestFsckTamper(t *testing.T) {
 			n := signCheckpoint(t, a.key, 100, fork)
 			return []string{fmt.Sprintf("UPDATE checkpoints SET root = X'%x', note = X'%x' WHERE size = 100", fork, n)}
 		}, fsckCheckpoint, "checkpoint 100", "but entries give"},
+		{"entry inserted", func(*auditLog) []string {
+			// Entries from 10 on move up by one and a copy of entry 2 takes
+			// index 10; the last entry falls off so the count is unchanged.
+			return []string{
+				"UPDATE entries SET idx = idx + 1000000 WHERE idx >= 10",
+				"UPDATE entries SET idx = idx - 1000000 + 1 WHERE idx >= 1000000",
+				"INSERT INTO entries (idx, identity, leaf_hash, sample, data) SELECT 10, randomblob(32), leaf_hash, sample, data FROM entries WHERE idx = 2",
+				"DELETE FROM entries WHERE idx = (SELECT max(idx) FROM entries)",
+			}
+		}, fsckTile, "tile/0/000", "hash 10 differs"},
 		{"identity edited", func(*auditLog) []string {
 			return []string{"UPDATE entries SET identity = zeroblob(32) WHERE idx = 7"}
 		}, fsckIdentity, "entry 7", "stored 0000"},
