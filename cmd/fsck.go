@@ -40,6 +40,8 @@ const (
 	fsckCheckpoint     = "checkpoint"      // a checkpoint's root is not the entries' root
 	fsckCheckpointNote = "checkpoint-note" // a checkpoint's note does not verify or disagrees with its row
 	fsckCheckpointSize = "checkpoint-size" // a checkpoint is larger than the stored entries
+	fsckRollback       = "rollback"        // a checkpoint seen elsewhere is larger than the stored entries
+	fsckFork           = "fork"            // a checkpoint seen elsewhere has another root for its size
 	fsckNoCheckpoint   = "checkpoint-none" // the store has no checkpoint at all
 )
 
@@ -63,8 +65,9 @@ func (r *fsckReport) add(kind, where, format string, args ...any) {
 func (e *env) fsckCmd() *cobra.Command {
 	var dir, dsn string
 	var asJSON bool
+	var known []string
 	c := &cobra.Command{
-		Use:   "fsck --dir DIR [--store DSN] [--json]",
+		Use:   "fsck --dir DIR [--store DSN] [--checkpoint FILE]... [--json]",
 		Short: "Check a log's database against its own entries",
 		Long: `fsck recomputes everything in a log's store from the stored entries and
 reports every disagreement (it does not stop at the first):
@@ -76,21 +79,28 @@ reports every disagreement (it does not stop at the first):
                below; each stored tile must equal the recomputed one;
   checkpoints  every stored note verifies with DIR/log.pub, matches its row,
                and its root is the root of the first SIZE entries;
-  samples      the per-sample index lists every entry of the sample.
+  samples      the per-sample index lists every entry of the sample;
+  --checkpoint signed checkpoints of this log kept elsewhere (by an auditor,
+               a witness, a receipt): the stored entries must still give
+               their roots. A database restored from an older copy, or
+               rewritten, fails here (rollback, fork) even when it is
+               consistent with itself.
 
 It only reads, so it may run next to 'custody serve' on the same log.
 Each problem is printed as 'KIND LOCATION: detail'. Exit status: 0 clean,
 2 problems found, 3 usage or I/O error.`,
 		Example: `  custody fsck --dir ./mylog
-  custody fsck --dir ./mylog --json | jq '.problems[]'`,
+  custody fsck --dir ./mylog --json | jq '.problems[]'
+  custody fsck --dir ./mylog --checkpoint last-audited-checkpoint.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" {
 				return usageError("pass the directory made by 'custody init', e.g. --dir ./mylog", "missing --dir")
 			}
-			return e.fsck(c.Context(), dir, dsn, asJSON)
+			return e.fsck(c.Context(), dir, dsn, known, asJSON)
 		},
 	}
+	c.Flags().StringArrayVar(&known, "checkpoint", nil, "a signed checkpoint of this log seen before (repeatable)")
 	c.Flags().StringVar(&dir, "dir", "", "log directory made by 'custody init'")
 	c.Flags().StringVar(&dsn, "store", "", "database: empty for DIR/custody.db (SQLite)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -99,7 +109,7 @@ Each problem is printed as 'KIND LOCATION: detail'. Exit status: 0 clean,
 
 func ioError(err error) error { return &cliError{err: err, code: exitUsageIO} }
 
-func (e *env) fsck(ctx context.Context, dir, dsn string, asJSON bool) error {
+func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, asJSON bool) error {
 	f := logFiles{dir}
 	path := f.db()
 	if dsn != "" {
@@ -116,6 +126,18 @@ func (e *env) fsck(ctx context.Context, dir, dsn string, asJSON bool) error {
 	verifier, err := loadVerifier(f.pub())
 	if err != nil {
 		return ioError(fmt.Errorf("%s: %w", f.pub(), err))
+	}
+	var known []verify.Checkpoint
+	for _, kf := range knownFiles {
+		b, err := os.ReadFile(kf)
+		if err != nil {
+			return ioError(err)
+		}
+		c, _, err := verify.OpenCheckpoint(b, verifier.Name(), note.VerifierList(verifier))
+		if err != nil {
+			return usageErr(fmt.Errorf("--checkpoint %s: %w", kf, err), "pass a checkpoint signed by this log's key (from /checkpoint, a receipt or an audit state)")
+		}
+		known = append(known, c)
 	}
 	rep := &fsckReport{Problems: []fsckProblem{}}
 	st, err := openStore(dsn, f)
@@ -136,7 +158,7 @@ func (e *env) fsck(ctx context.Context, dir, dsn string, asJSON bool) error {
 		return ioError(err)
 	}
 	defer ro.Close()
-	if err := fsckRun(ctx, st, ro, verifier, rep); err != nil {
+	if err := fsckRun(ctx, st, ro, verifier, known, rep); err != nil {
 		return ioError(err)
 	}
 	return e.fsckReport(rep, asJSON)
@@ -278,7 +300,20 @@ func intList(xs []int, limit int) string {
 	return b.String()
 }
 
-func fsckRun(ctx context.Context, st store.Store, ro *sql.DB, verifier note.Verifier, rep *fsckReport) error {
+func fsckRun(ctx context.Context, st store.Store, ro *sql.DB, verifier note.Verifier, known []verify.Checkpoint, rep *fsckReport) error {
+	// Checkpoints seen elsewhere, by size: the entries must give their roots.
+	seen := map[uint64][][32]byte{}
+	for _, c := range known {
+		seen[c.Size] = append(seen[c.Size], c.Root)
+	}
+	checkSeen := func(size uint64, root [32]byte) {
+		for _, r := range seen[size] {
+			if r != root {
+				rep.add(fsckFork, fmt.Sprintf("checkpoint %d", size), "a checkpoint of size %d signed by the log has root %s, but the stored entries give %s", size, short(r), short(root))
+			}
+		}
+		delete(seen, size)
+	}
 	latest, err := st.Latest(ctx)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -321,6 +356,7 @@ func fsckRun(ctx context.Context, st store.Store, ro *sql.DB, verifier note.Veri
 		}
 		return nil
 	}
+	checkSeen(0, tb.Root())
 	for next < len(sizes) && sizes[next] == 0 {
 		if err := checkCP(0, tb.Root()); err != nil {
 			return err
@@ -385,6 +421,9 @@ func fsckRun(ctx context.Context, st store.Store, ro *sql.DB, verifier note.Veri
 				return err
 			}
 			n++
+			if len(seen) > 0 {
+				checkSeen(n, tb.Root())
+			}
 			for next < len(sizes) && sizes[next] == n {
 				if err := checkCP(n, tb.Root()); err != nil {
 					return err
@@ -397,6 +436,9 @@ func fsckRun(ctx context.Context, st store.Store, ro *sql.DB, verifier note.Veri
 		}
 	}
 	rep.Entries = n
+	for size := range seen {
+		rep.add(fsckRollback, fmt.Sprintf("checkpoint %d", size), "the log signed a checkpoint of size %d, but only %d entries are stored: the database was rolled back or truncated", size, n)
+	}
 	return fsckFinish(s, ro, sizes[next:], n)
 }
 

@@ -4,15 +4,19 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/custodylog/custody/record"
 )
 
 // fsckJSON runs fsck --json on the directory of a's database.
-func fsckJSON(t *testing.T, a *auditLog) (int, fsckReport) {
+func fsckJSON(t *testing.T, a *auditLog, extra ...string) (int, fsckReport) {
 	t.Helper()
-	code, stdout, stderr := run(t, "", "fsck", "--dir", filepath.Dir(a.dbPath), "--json")
+	code, stdout, stderr := run(t, "", append([]string{"fsck", "--dir", filepath.Dir(a.dbPath), "--json"}, extra...)...)
 	var rep fsckReport
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("fsck --json: exit %d, output %q: %v\nstderr:\n%s", code, stdout, err, stderr)
@@ -139,4 +143,55 @@ func TestFsckTamper(t *testing.T) {
 			t.Fatalf("exit %d, output:\n%s", code, stdout)
 		}
 	})
+}
+
+// TestFsckRollback restores the database from an older copy. The restored
+// database is consistent with itself, so only a checkpoint the log signed
+// later, kept elsewhere, shows the rollback; and once the log has grown
+// again with other events, the same checkpoint shows the fork.
+func TestFsckRollback(t *testing.T) {
+	a := tamperLog(t)
+	backup := filepath.Join(t.TempDir(), "old.db")
+	a.reopen(t, func(path string) { copyFile(t, path, backup) })
+	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	more := func(prefix string, n int) []record.Event {
+		evs := make([]record.Event, n)
+		for i := range evs {
+			evs[i] = record.Event{Sample: fmt.Sprintf("%s-%03d", prefix, i), Action: record.Collected, Location: "de-fra-1", Region: "EU", Time: at, Logged: at, Actor: "edge"}
+		}
+		return evs
+	}
+	a.add(t, more("later", 20))
+	kept := filepath.Join(t.TempDir(), "checkpoint")
+	writeFile(t, kept, httpGet(t, a.url+"/checkpoint"))
+	if code, rep := fsckJSON(t, a, "--checkpoint", kept); code != exitOK {
+		t.Fatalf("fsck with the current checkpoint: exit %d, %+v", code, rep.Problems)
+	}
+	size := a.Checkpoint().Size
+
+	a.reopen(t, func(path string) {
+		os.Remove(path + "-wal")
+		os.Remove(path + "-shm")
+		copyFile(t, backup, path)
+	})
+	if code, rep := fsckJSON(t, a); code != exitOK {
+		t.Fatalf("the restored database is consistent with itself, but fsck says %d %+v", code, rep.Problems)
+	}
+	code, rep := fsckJSON(t, a, "--checkpoint", kept)
+	wantProblem(t, code, rep, fsckRollback, fmt.Sprintf("checkpoint %d", size), "rolled back")
+
+	a.add(t, more("other", 25))
+	code, rep = fsckJSON(t, a, "--checkpoint", kept)
+	wantProblem(t, code, rep, fsckFork, fmt.Sprintf("checkpoint %d", size), "stored entries give")
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
