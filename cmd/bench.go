@@ -375,10 +375,18 @@ func runBench(ctx context.Context, cl *client, cfg benchConfig) (benchResult, er
 				if ctx.Err() != nil {
 					break
 				}
-				if err == nil && kind == "checkpoint" {
-					var size uint64
-					if size, err = parseCheckpointSize(b); err == nil {
-						tree.observe(size)
+				if err == nil {
+					// Answers are parsed strictly: a malformed one is an error.
+					switch kind {
+					case "checkpoint":
+						var size uint64
+						if size, err = parseCheckpointSize(b); err == nil {
+							tree.observe(size)
+						}
+					case "inclusion":
+						_, err = verify.ParseInclusionProofJSON(b)
+					case "consistency":
+						_, err = verify.ParseConsistencyProofJSON(b)
 					}
 				}
 				k.requests.Add(1)
