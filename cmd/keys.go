@@ -20,6 +20,13 @@ func writeKeyPair(prefix, origin string) (vkey string, err error) {
 	if err != nil {
 		return "", withHint(err, "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody")
 	}
+	return writeKeyFiles(prefix, skey, vkey)
+}
+
+// writeKeyFiles writes the private key skey to prefix.key (mode 0600,
+// created exclusively, synced) and vkey to prefix.pub, refusing to overwrite
+// either. It returns vkey.
+func writeKeyFiles(prefix, skey, vkey string) (string, error) {
 	keyPath, pubPath := prefix+".key", prefix+".pub"
 	for _, p := range []string{keyPath, pubPath} {
 		if _, err := os.Stat(p); err == nil {

@@ -185,30 +185,5 @@ func writeWitnessKeyPair(prefix, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	keyPath, pubPath := prefix+".key", prefix+".pub"
-	for _, p := range []string{keyPath, pubPath} {
-		if _, err := os.Stat(p); err == nil {
-			return "", withHint(fmt.Errorf("%s already exists", p), "refusing to overwrite a key; choose another --out or remove it yourself")
-		}
-	}
-	f, err := os.OpenFile(keyPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("creating private key file: %w", err)
-	}
-	if _, err := f.WriteString(skey + "\n"); err != nil {
-		f.Close()
-		os.Remove(keyPath)
-		return "", fmt.Errorf("writing %s: %w", keyPath, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(pubPath, []byte(vkey+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("writing %s: %w", pubPath, err)
-	}
-	return vkey, nil
+	return writeKeyFiles(prefix, skey, vkey)
 }

@@ -1,18 +1,14 @@
 package cmd
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
@@ -48,46 +44,8 @@ func TestWitnessKeygenAndServe(t *testing.T) {
 		t.Fatalf("--help: %d %s", code, hout)
 	}
 
-	cmd := exec.Command(os.Args[0], "witness", "serve", "--dir", filepath.Join(dir, "st"), "--key", wp+".key", "--log", lp+".pub", "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "CUSTODY_TEST_AS_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	addrc := make(chan string, 1)
-	var logs bytes.Buffer
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
-			var m struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m.Msg == "serving" {
-				addrc <- m.Addr
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		close(addrc)
-	}()
-	var addr string
-	select {
-	case a, ok := <-addrc:
-		if !ok {
-			cmd.Wait()
-			t.Fatalf("witness exited:\n%s", logs.String())
-		}
-		addr = a
-	case <-time.After(60 * time.Second):
-		t.Fatal("witness did not start")
-	}
+	w := startChild(t, "witness", "serve", "--dir", filepath.Join(dir, "st"), "--key", wp+".key", "--log", lp+".pub", "--listen", "127.0.0.1:0")
+	cmd, addr := w.cmd, w.addr
 
 	lkey, _ := os.ReadFile(lp + ".key")
 	signer, err := note.NewSigner(strings.TrimSpace(string(lkey)))
@@ -124,6 +82,6 @@ func TestWitnessKeygenAndServe(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("witness after SIGTERM: %v\n%s", err, logs.String())
+		t.Fatalf("witness after SIGTERM: %v", err)
 	}
 }
