@@ -83,6 +83,7 @@ See docs/ for the architecture, API and guides.`,
 		e.monitorCmd(),
 		e.witnessCmd(),
 		e.fsckCmd(),
+		e.demoCmd(),
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
