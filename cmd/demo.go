@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -191,9 +190,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	wsv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
-		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: 16 << 10,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	wsv := newHTTPServer(w.Handler(), logger)
 	werrc := make(chan error, 1)
 	go func() { werrc <- wsv.Serve(wln) }()
 	witnessURL := "http://" + wln.Addr().String()

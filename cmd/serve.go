@@ -186,15 +186,7 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		MaxConcurrentWrites: o.maxConcurrentWrites,
 		TokenRate:           o.tokenRate, TokenBurst: o.tokenBurst,
 	})
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(h, logger)
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		l.Close()
@@ -313,4 +305,19 @@ func loadCosignatureVerifier(s string) (note.Verifier, error) {
 		return nil, fmt.Errorf("%q is neither a cosignature verifier key (%v) nor a readable file (%v)", s, err, ferr)
 	}
 	return verify.NewCosignatureVerifier(strings.TrimSpace(string(b)))
+}
+
+// newHTTPServer returns the http.Server every custody server uses: header,
+// read, write and idle timeouts (a slow client cannot hold a connection),
+// a header size limit, and the server's own errors in the structured log.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }

@@ -134,15 +134,7 @@ func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- s
 		return err
 	}
 	defer w.Close()
-	srv := &http.Server{
-		Handler:           w.Handler(),
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(w.Handler(), logger)
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return withHint(err, "is another server on %s? pick another --listen address", o.listen)
