@@ -100,6 +100,11 @@ type Store interface {
 	// ErrNotFound.
 	Checkpoint(ctx context.Context, size uint64) (Checkpoint, error)
 
+	// Checkpoints returns up to limit stored checkpoints of size >= from, in
+	// increasing size order (empty, not an error, when there are none). It
+	// lets a copy or an auditor walk every tree head the log ever stored.
+	Checkpoints(ctx context.Context, from uint64, limit int) ([]Checkpoint, error)
+
 	// Tile returns the newest data of hash tile (level, index), or ErrNotFound.
 	// The data may be wider than any given checkpoint needs; callers cut it.
 	Tile(ctx context.Context, level uint8, index uint64) ([]byte, error)

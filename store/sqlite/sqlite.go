@@ -420,7 +420,31 @@ func (s *Store) Checkpoint(ctx context.Context, size uint64) (store.Checkpoint, 
 	return c, nil
 }
 
-func scanCheckpoint(row *sql.Row) (store.Checkpoint, error) {
+// Checkpoints implements store.Store.
+func (s *Store) Checkpoints(ctx context.Context, from uint64, limit int) ([]store.Checkpoint, error) {
+	if from > math.MaxInt64 || limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT size, root, note FROM checkpoints WHERE size >= ? ORDER BY size LIMIT ?", int64(from), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing checkpoints from %d: %w", from, err)
+	}
+	defer rows.Close()
+	var out []store.Checkpoint
+	for rows.Next() {
+		c, err := scanCheckpoint(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: listing checkpoints from %d: %w", from, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: listing checkpoints from %d: %w", from, err)
+	}
+	return out, nil
+}
+
+func scanCheckpoint(row interface{ Scan(...any) error }) (store.Checkpoint, error) {
 	var (
 		size int64
 		root []byte

@@ -561,6 +561,32 @@ func testCheckpoint(t *testing.T, open func(t *testing.T) store.Store) {
 	// What comes out is a copy.
 	got.Note[0] ^= 0xff
 	m.check(t, s)
+
+	// Checkpoints lists them all, in order, in pages.
+	var listed []store.Checkpoint
+	for from := uint64(0); ; {
+		page, err := s.Checkpoints(ctx, from, 2)
+		if err != nil {
+			t.Fatalf("Checkpoints(%d, 2) error: %v", from, err)
+		}
+		if len(page) > 2 {
+			t.Fatalf("Checkpoints(%d, 2) returned %d checkpoints", from, len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		listed = append(listed, page...)
+		from = page[len(page)-1].Size + 1
+	}
+	if diff := cmp.Diff(m.checkpoints, listed); diff != "" {
+		t.Errorf("Checkpoints listing mismatch (-want +got):\n%s", diff)
+	}
+	if page, err := s.Checkpoints(ctx, 264, 10); err != nil || len(page) != 0 {
+		t.Errorf("Checkpoints(264, 10) = %d checkpoints, %v; want none", len(page), err)
+	}
+	if page, err := s.Checkpoints(ctx, 4, 1); err != nil || len(page) != 1 || page[0].Size != 6 {
+		t.Errorf("Checkpoints(4, 1) = %v, %v; want the size-6 checkpoint", page, err)
+	}
 }
 
 // testConcurrentAppend races writers that all extend the same checkpoint:
