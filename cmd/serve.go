@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodylog/custody/dashboard"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/verify"
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,8 @@ type serveOptions struct {
 	maxConcurrentWrites                          int
 	tokenRate                                    float64
 	tokenBurst                                   int
+	policy                                       string
+	noDashboard                                  bool
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -54,6 +57,9 @@ func (e *env) serveCmd() *cobra.Command {
   GET  /v1/proof/inclusion, /v1/proof/consistency, /v1/entries/<i>,
        /v1/samples/<id>, /v1/stats, /healthz, /metrics
   POST /v1/events   (Authorization: Bearer <token from --token-file>)
+  GET  /            the dashboard: checkpoint, witnesses, region × data
+                    centre chart, newest events, sample lookup with
+                    verified proofs; with --policy, audit findings
 
 Events are batched (group commit): each batch is one durable SQLite
 transaction and one new signed checkpoint, and every submitter gets its
@@ -111,6 +117,8 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 	c.Flags().IntVar(&o.maxConcurrentWrites, "max-concurrent-writes", log.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
 	c.Flags().Float64Var(&o.tokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
 	c.Flags().IntVar(&o.tokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")
+	c.Flags().StringVar(&o.policy, "policy", "", "routing policy (YAML): the dashboard marks allowed cells and audits events as they arrive")
+	c.Flags().BoolVar(&o.noDashboard, "no-dashboard", false, "do not serve the dashboard at GET /")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().StringVar(&o.pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off by default")
 	return c
@@ -144,6 +152,12 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	wcfg, err := witnessConfig(o, logger)
 	if err != nil {
 		return err
+	}
+	var policy *verify.Policy
+	if o.policy != "" {
+		if policy, err = verify.LoadPolicy(o.policy); err != nil {
+			return withHint(err, "see testdata/policy.yaml for the format")
+		}
 	}
 	var tokens []string
 	if o.tokenFile != "" {
@@ -181,8 +195,21 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	if err != nil {
 		return err
 	}
+	var dash *dashboard.Dashboard
+	if !o.noDashboard {
+		var wv []note.Verifier
+		for _, w := range wcfg.Witnesses {
+			wv = append(wv, w.Verifier)
+		}
+		dash, err = dashboard.New(dashboard.Config{Log: l, Verifier: verifier, Witnesses: wv, Policy: policy, Logger: logger})
+		if err != nil {
+			l.Close()
+			return err
+		}
+		defer dash.Close()
+	}
 	h := l.Handler(log.HandlerConfig{
-		Tokens: tokens, Metrics: metrics, Gatherer: reg, Logger: logger,
+		Tokens: tokens, Metrics: metrics, Gatherer: reg, Logger: logger, Extra: handlerOrNil(dash),
 		MaxConcurrentWrites: o.maxConcurrentWrites,
 		TokenRate:           o.tokenRate, TokenBurst: o.tokenBurst,
 	})
@@ -218,6 +245,14 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	}
 	logger.Info("stopped", "size", l.Checkpoint().Size)
 	return serr
+}
+
+// handlerOrNil keeps a nil *Dashboard from becoming a non-nil http.Handler.
+func handlerOrNil(d *dashboard.Dashboard) http.Handler {
+	if d == nil {
+		return nil
+	}
+	return d
 }
 
 // servePprof serves the Go profiler on its own address, never on the public one.

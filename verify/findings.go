@@ -318,6 +318,19 @@ func (e *Engine) presentNames(st *sampleState) []string {
 // events evaluated so far, counting those before a resumed state.
 func (e *Engine) Next() uint64 { return e.next }
 
+// Skip moves Next forward to index without evaluating the events in
+// between, for an engine fed only some of the log's events. The findings of
+// a sample depend only on the policy and that sample's own events, so an
+// engine fed one sample's events (Skip to each index, then Add) reports
+// exactly the findings a full audit reports for that sample; other
+// subsets carry no such guarantee. Skip panics if index is below Next.
+func (e *Engine) Skip(index uint64) {
+	if index < e.next {
+		panic(fmt.Sprintf("verify: Engine.Skip(%d) backwards: next is %d", index, e.next))
+	}
+	e.next = index
+}
+
 // Add evaluates the event with the given leaf index, updates the engine's
 // state, and returns the event's findings in the order of the rules in the
 // Engine documentation (nil when there are none). index must equal Next();

@@ -1,0 +1,236 @@
+// Package dashboard is the transparency centre's web page: what a regulator,
+// journalist or customer sees at GET / of a custody server.
+//
+// It shows the current signed checkpoint with its log signature and witness
+// cosignatures, a chart of events per customer region × data centre (the
+// cells the routing policy allows drawn apart from the rest), the most
+// recent events, a sample lookup that shows a sample's whole custody chain
+// with each event's inclusion proof checked against the current checkpoint,
+// and, when the server has a routing policy, the findings of an audit that
+// follows the log as it grows.
+//
+// Templates, style sheet and script are embedded (no CDN, works offline).
+// Every page is complete without JavaScript; the one script only adds a
+// second, independent check of the inclusion proofs in the reader's browser
+// (Web Crypto SHA-256). Times are shown in UTC, labelled as such.
+//
+// A page view costs the same on a log of ten entries or of ten million: the
+// region × data centre counts are kept incrementally by the log (log.Stats),
+// the findings by a background follower, and a page reads only the newest
+// entries.
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/verify"
+	"golang.org/x/mod/sumdb/note"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Defaults of Config.
+const (
+	// DefaultRecent is how many of the newest events the front page lists.
+	DefaultRecent = 20
+	// DefaultKeptFindings is how many of the newest findings are kept for
+	// the findings panel (all are counted).
+	DefaultKeptFindings = 200
+	// MaxChain is the most events of one sample the lookup shows.
+	MaxChain = 1000
+)
+
+// Config configures a Dashboard.
+type Config struct {
+	// Log is the running log the dashboard shows. Required.
+	Log *log.Log
+	// Verifier is the log's public key: the checkpoint's log signature is
+	// verified with it before it is shown. Required.
+	Verifier note.Verifier
+	// Witnesses are the cosignature verifiers of the witnesses the server
+	// knows; cosignatures by other keys are shown as unverified.
+	Witnesses []note.Verifier
+	// Policy, if set, is the routing policy: the chart marks the cells it
+	// allows, and a background audit reports findings in a panel.
+	Policy *verify.Policy
+	// Logger receives errors; nil discards them.
+	Logger *slog.Logger
+	// Recent is how many of the newest events to list; 0: DefaultRecent.
+	Recent int
+	// Now returns the current time; nil: time.Now.
+	Now func() time.Time
+}
+
+// Dashboard serves the pages. Create it with New; stop its background audit
+// with Close. It is safe for concurrent use.
+type Dashboard struct {
+	cfg       Config
+	verifiers note.Verifiers
+	tmpl      *template.Template
+	static    http.Handler
+	auditor   *auditor // nil without a policy
+	logger    *slog.Logger
+	stop      context.CancelFunc
+	done      sync.WaitGroup
+}
+
+// New returns a dashboard for cfg.Log. With a policy it starts the
+// background audit, which reads the whole log once and then follows it.
+func New(cfg Config) (*Dashboard, error) {
+	if cfg.Log == nil || cfg.Verifier == nil {
+		return nil, errors.New("dashboard: Config.Log and Config.Verifier are required")
+	}
+	if cfg.Recent <= 0 {
+		cfg.Recent = DefaultRecent
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	tmpl, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: parsing templates: %w", err)
+	}
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	d := &Dashboard{
+		cfg:       cfg,
+		verifiers: note.VerifierList(append([]note.Verifier{cfg.Verifier}, cfg.Witnesses...)...),
+		tmpl:      tmpl,
+		static:    http.StripPrefix("/static/", http.FileServerFS(sub)),
+		logger:    logger,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stop = cancel
+	if cfg.Policy != nil {
+		d.auditor = newAuditor(cfg.Policy, DefaultKeptFindings)
+		d.done.Add(1)
+		go func() {
+			defer d.done.Done()
+			d.auditor.follow(ctx, cfg.Log, logger)
+		}()
+	}
+	return d, nil
+}
+
+// Close stops the background audit and waits for it.
+func (d *Dashboard) Close() {
+	d.stop()
+	d.done.Wait()
+}
+
+// ServeHTTP serves GET (and HEAD) /, /sample?id=SAMPLE and /static/….
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, r.Method+" "+r.URL.Path+": use GET", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	switch {
+	case r.URL.Path == "/":
+		d.render(w, r, "index.html", func(ctx context.Context) (any, int, error) {
+			p, err := d.indexPage(ctx)
+			return p, http.StatusOK, err
+		})
+	case r.URL.Path == "/sample":
+		d.render(w, r, "sample.html", func(ctx context.Context) (any, int, error) {
+			return d.samplePage(ctx, r.URL.Query().Get("id"))
+		})
+	case strings.HasPrefix(r.URL.Path, "/static/"):
+		h.Set("Cache-Control", "public, max-age=3600")
+		d.static.ServeHTTP(w, r)
+	default:
+		d.render(w, r, "error.html", func(context.Context) (any, int, error) {
+			return d.errorPage("Not found", "There is no page at "+r.URL.Path+"."), http.StatusNotFound, nil
+		})
+	}
+}
+
+// render builds a page's data and executes its template into a buffer, so a
+// failure yields a clean 500 page rather than half a page.
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, build func(context.Context) (any, int, error)) {
+	data, status, err := build(r.Context())
+	if err != nil {
+		d.logger.Error("dashboard page", "path", r.URL.Path, "err", err)
+		name, status = "error.html", http.StatusInternalServerError
+		data = d.errorPage("The page could not be built", "The server could not read the log to build this page; the error is in its log. Try again shortly.")
+	}
+	var buf bytes.Buffer
+	if err := d.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		d.logger.Error("dashboard template", "template", name, "err", err)
+		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		w.Write(buf.Bytes())
+	}
+}
+
+// Page is what every template gets besides its own data.
+type Page struct {
+	Title     string
+	Origin    string
+	Generated string
+}
+
+func (d *Dashboard) page(title string) Page {
+	return Page{Title: title, Origin: d.cfg.Log.Origin(), Generated: utc(d.cfg.Now())}
+}
+
+type errorPage struct {
+	Page
+	Heading, Message string
+}
+
+func (d *Dashboard) errorPage(heading, msg string) errorPage {
+	return errorPage{Page: d.page(heading), Heading: heading, Message: msg}
+}
+
+// leafHash is SHA-256(0x00 || data): computed here from the entry bytes,
+// never taken from the store.
+func leafHash(data []byte) [32]byte {
+	return verify.LeafHash(data)
+}
+
+// entries reads the published entries [start, end) and decodes them.
+func decodeEntries(es []store.Entry) ([]record.Event, error) {
+	out := make([]record.Event, len(es))
+	for i, e := range es {
+		ev, err := record.DecodeEntry(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", e.Index, err)
+		}
+		out[i] = ev
+	}
+	return out, nil
+}
