@@ -163,6 +163,8 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.render(w, r, "sample.html", func(ctx context.Context) (any, int, error) {
 			return d.samplePage(ctx, r.URL.Query().Get("id"))
 		})
+	case r.URL.Path == "/favicon.ico":
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
 	case strings.HasPrefix(r.URL.Path, "/static/"):
 		h.Set("Cache-Control", "public, max-age=3600")
 		d.static.ServeHTTP(w, r)
