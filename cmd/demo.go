@@ -41,13 +41,12 @@ max_log_delay: 1h          # an event logged later than this after it happened i
 `
 
 const (
-	demoOrigin    = "demo.custody.local/log"
-	demoWitness   = "witness.demo.custody.local"
-	demoLab       = "ch-zrh-1"
-	demoBatch     = 256
-	demoSpan      = 50 * time.Minute // events happen within this long before now
-	demoRetries   = 5
-	demoDashboard = "(coming: the dashboard is not built yet; the API is live)"
+	demoOrigin  = "demo.custody.local/log"
+	demoWitness = "witness.demo.custody.local"
+	demoLab     = "ch-zrh-1"
+	demoBatch   = 256
+	demoSpan    = 50 * time.Minute // events happen within this long before now
+	demoRetries = 5
 )
 
 // demoRegions are the customer regions with their edge data centres and
@@ -206,7 +205,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	so := serveOptions{
 		dir: o.dir, listen: o.listen, tokenFile: tokenFile, logLevel: "warn",
 		maxBatch: log.DefaultMaxBatch, maxWait: log.DefaultMaxWait,
-		witnesses: []string{witnessURL + "=" + wvkey}, quorum: 1,
+		witnesses: []string{witnessURL + "=" + wvkey}, quorum: 1, policy: policyFile,
 		witnessTimeout:      log.DefaultWitnessTimeout,
 		maxConcurrentWrites: log.DefaultMaxConcurrentWrites,
 	}
@@ -267,8 +266,8 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 		return wait(err)
 	}
 	printReport(e.stdout, rep)
-	fmt.Fprintf(e.stdout, "\nlog:        %s\n", base)
-	fmt.Fprintf(e.stdout, "dashboard:  %s/ %s\n", base, demoDashboard)
+	fmt.Fprintf(e.stdout, "\ndashboard:  %s/   <- open this in a browser\n", base)
+	fmt.Fprintf(e.stdout, "log:        %s\n", base)
 	fmt.Fprintf(e.stdout, "checkpoint: %s/checkpoint\n", base)
 	fmt.Fprintf(e.stdout, "witness:    %s (%s)\n", witnessURL, wvkey)
 	fmt.Fprintf(e.stdout, "directory:  %s\n\n", o.dir)

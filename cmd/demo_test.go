@@ -3,10 +3,13 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ type demoStats struct {
 	Size    uint64                       `json:"size"`
 	Counted uint64                       `json:"counted"`
 	Counts  map[string]map[string]uint64 `json:"counts"`
+	page    string                       // the dashboard, GET /, once counted
 }
 
 // runDemo runs the demo in-process until its report is printed, fetches
@@ -41,8 +45,25 @@ func runDemo(t *testing.T, o demoOptions) (string, demoStats) {
 			stats = demoStats{}
 			statsErr = json.NewDecoder(resp.Body).Decode(&stats)
 			resp.Body.Close()
-			if statsErr != nil || stats.Counted == stats.Size {
+			if statsErr != nil {
 				return
+			}
+			if stats.Counted == stats.Size {
+				resp, err := http.Get(base + "/")
+				if err != nil {
+					statsErr = err
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 {
+					statsErr = fmt.Errorf("GET /: %d %v", resp.StatusCode, err)
+					return
+				}
+				stats.page = string(b)
+				if strings.Contains(stats.page, "All "+strconv.FormatUint(stats.Size, 10)+" entries audited") {
+					return
+				}
 			}
 		}
 	}
@@ -65,7 +86,51 @@ func runDemo(t *testing.T, o demoOptions) (string, demoStats) {
 	if !strings.Contains(out.String(), "dashboard:") || !strings.Contains(out.String(), "/checkpoint") {
 		t.Errorf("no URLs printed:\n%s", out.String())
 	}
+	checkDashboardMatchesAudit(t, out.String(), stats.page)
 	return out.String(), stats
+}
+
+// checkDashboardMatchesAudit checks that the dashboard's chart shows, cell
+// for cell, the counts of the audit report the demo printed (the audit read
+// the log over HTTP and trusted nothing).
+func checkDashboardMatchesAudit(t *testing.T, report, page string) {
+	t.Helper()
+	audit := map[string]string{}
+	lines := strings.Split(report, "\n")
+	var header []string
+	for _, line := range lines {
+		f := strings.Fields(line)
+		if len(f) > 1 && f[0] == "REGION" {
+			header = f
+			continue
+		}
+		if header != nil {
+			if len(f) != len(header) {
+				break
+			}
+			for i := 1; i < len(f)-1; i++ {
+				if f[i] != "-" {
+					audit[f[0]+"/"+header[i]] = f[i]
+				}
+			}
+		}
+	}
+	if len(audit) == 0 {
+		t.Fatalf("no counts table in the report:\n%s", report)
+	}
+	cells := regexp.MustCompile(`<g class="cell [a-z]+" data-region="([A-Z]+)" data-location="([a-z0-9-]+)" data-count="(\d+)"`).FindAllStringSubmatch(page, -1)
+	if len(cells) == 0 {
+		t.Fatalf("no chart on the dashboard:\n%.2000s", page)
+	}
+	shown := map[string]string{}
+	for _, c := range cells {
+		if c[3] != "0" {
+			shown[c[1]+"/"+c[2]] = c[3]
+		}
+	}
+	if !reflect.DeepEqual(audit, shown) {
+		t.Errorf("dashboard counts %v, audit report counts %v", shown, audit)
+	}
 }
 
 func TestDemoClean(t *testing.T) {
@@ -83,6 +148,7 @@ func TestDemoClean(t *testing.T) {
 	}
 	// The same seed gives the same workload.
 	_, again := runDemo(t, demoOptions{events: 300, seed: 7})
+	stats.page, again.page = "", ""
 	if !reflect.DeepEqual(stats, again) {
 		t.Fatalf("seed 7 twice: %v, then %v", stats, again)
 	}
@@ -93,7 +159,7 @@ func TestDemoClean(t *testing.T) {
 }
 
 func TestDemoViolations(t *testing.T) {
-	out, _ := runDemo(t, demoOptions{events: 300, seed: 7, violations: true})
+	out, stats := runDemo(t, demoOptions{events: 300, seed: 7, violations: true})
 	if !strings.Contains(out, "7 findings:") {
 		t.Fatalf("want 7 findings:\n%s", out)
 	}
@@ -121,5 +187,14 @@ func TestDemoViolations(t *testing.T) {
 	}
 	if !strings.Contains(out, "analysed at ru-mow-1") {
 		t.Errorf("no ru-mow-1 finding:\n%s", out)
+	}
+	// The dashboard's findings panel has the same findings.
+	if !strings.Contains(stats.page, `data-total="7"`) {
+		t.Errorf("the dashboard's findings panel does not total 7")
+	}
+	for s := range kinds {
+		if !strings.Contains(stats.page, `data-sample="`+s+`"`) {
+			t.Errorf("sample %s is not in the dashboard's findings panel", s)
+		}
 	}
 }

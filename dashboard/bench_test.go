@@ -1,0 +1,138 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store/sqlite"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// BenchmarkPageView measures one GET / of the dashboard, over HTTP, on a log
+// of CUSTODY_BENCH_ENTRIES entries (default 1,000,000) with the routing
+// policy and the built-in audit on. Building the log takes a while; the
+// timer covers only the page views.
+//
+//	go test ./dashboard -run NONE -bench PageView -benchtime 200x
+func BenchmarkPageView(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("CUSTODY_BENCH_ENTRIES"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(filepath.Join(b.TempDir(), "custody.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	skey, vkey, _ := note.GenerateKey(rand.Reader, testOrigin)
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	if err := log.Create(ctx, st, signer); err != nil {
+		b.Fatal(err)
+	}
+	l, err := log.Open(ctx, log.Config{Store: st, Signer: signer, Verifier: verifier})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+
+	// n events from 8 writers: samples of every region, 5 events each.
+	start := time.Now()
+	base := time.Now().UTC().Truncate(time.Second).Add(-30 * time.Minute)
+	regions := []struct{ region, edge string }{{"US", "us-ash-1"}, {"EU", "de-fra-1"}, {"UK", "uk-lon-1"}, {"ROW", "sg-sin-1"}}
+	const writers, batch = 8, 1000
+	var wg sync.WaitGroup
+	errc := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var evs []record.Event
+			for i := w; i < n/5; i += writers {
+				r := regions[i%len(regions)]
+				id := fmt.Sprintf("smp-%07d", i)
+				at := base.Add(time.Duration(i%1000) * time.Second)
+				evs = append(evs,
+					record.Event{Sample: id, Region: r.region, Action: record.Collected, Location: r.edge, Actor: "bench/1", Time: at},
+					record.Event{Sample: id, Region: r.region, Action: record.Transferred, Location: r.edge, To: "ch-zrh-1", Actor: "bench/1", Time: at},
+					record.Event{Sample: id, Region: r.region, Action: record.Analysed, Location: "ch-zrh-1", Actor: "bench/1", Time: at},
+					record.Event{Sample: id, Region: r.region, Action: record.Deleted, Location: "ch-zrh-1", Actor: "bench/1", Time: at},
+					record.Event{Sample: id, Region: r.region, Action: record.Deleted, Location: r.edge, Actor: "bench/1", Time: at})
+				if len(evs) >= batch {
+					if _, err := l.AddMany(ctx, evs); err != nil {
+						errc <- err
+						return
+					}
+					evs = evs[:0]
+				}
+			}
+			if len(evs) > 0 {
+				if _, err := l.AddMany(ctx, evs); err != nil {
+					errc <- err
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	d, err := New(Config{Log: l, Verifier: verifier, Policy: testPolicy(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	size := l.Checkpoint().Size
+	for d.auditor.view(size).Audited < size || l.Stats().Counted() < size {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Logf("log of %d entries built and audited in %s", size, time.Since(start).Round(time.Second))
+	srv := httptest.NewServer(l.Handler(log.HandlerConfig{Extra: d}))
+	defer srv.Close()
+
+	get := func(path string) int {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("GET %s = %d", path, resp.StatusCode)
+		}
+		return len(body)
+	}
+	b.Run("index", func(b *testing.B) {
+		var bytes int
+		for b.Loop() {
+			bytes = get("/")
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/view")
+		b.ReportMetric(float64(bytes), "bytes/page")
+	})
+	b.Run("sample", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			get(fmt.Sprintf("/sample?id=smp-%07d", (i*7919)%(n/5)))
+			i++
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/view")
+	})
+}
