@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/custodylog/custody/internal/browsertest"
 )
 
 type demoStats struct {
@@ -24,7 +27,8 @@ type demoStats struct {
 
 // runDemo runs the demo in-process until its report is printed, fetches
 // /v1/stats, stops it and returns its stdout and the stats.
-func runDemo(t *testing.T, o demoOptions) (string, demoStats) {
+// visit, if given, runs while the demo serves, after the page is fetched.
+func runDemo(t *testing.T, o demoOptions, visit ...func(base string)) (string, demoStats) {
 	t.Helper()
 	var out, errb syncBuffer
 	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
@@ -62,6 +66,9 @@ func runDemo(t *testing.T, o demoOptions) (string, demoStats) {
 				}
 				stats.page = string(b)
 				if strings.Contains(stats.page, "All "+strconv.FormatUint(stats.Size, 10)+" entries audited") {
+					for _, f := range visit {
+						f(base)
+					}
 					return
 				}
 			}
@@ -196,5 +203,40 @@ func TestDemoViolations(t *testing.T) {
 		if !strings.Contains(stats.page, `data-sample="`+s+`"`) {
 			t.Errorf("sample %s is not in the dashboard's findings panel", s)
 		}
+	}
+}
+
+// TestDemoViolationsInBrowser opens the dashboard of `custody demo
+// --violations` in headless Chromium: the injected violations are in the
+// findings panel and the chart shows the rerouted EU events as forbidden.
+func TestDemoViolationsInBrowser(t *testing.T) {
+	var findings [][]string
+	var forbidden []string
+	var visited bool
+	runDemo(t, demoOptions{events: 300, seed: 7, violations: true}, func(base string) {
+		b := browsertest.New(t)
+		b.Do(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#findings`)))
+		findings = browsertest.Value(t, b, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("table.findings tbody tr")).map(r =>
+			Array.from(r.cells).map(c => c.innerText))`))
+		forbidden = browsertest.Value(t, b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("svg.chart g.cell.forbidden")).map(g =>
+			g.dataset.region + "/" + g.dataset.location + "=" + g.dataset.count)`))
+		b.Screenshot(t, "demo-violations")
+		b.NoErrors(t)
+		visited = true
+	})
+	if !visited {
+		t.Fatal("the dashboard was never visited")
+	}
+	reroutes := 0
+	for _, f := range findings {
+		if len(f) == 4 && f[2] == "reroute" && strings.HasPrefix(f[1], "smp-eu-") && strings.Contains(f[3], "ru-mow-1") {
+			reroutes++
+		}
+	}
+	if len(findings) != 7 || reroutes != 3 {
+		t.Errorf("findings panel: %d rows, %d EU reroutes to ru-mow-1; want 7 and 3: %q", len(findings), reroutes, findings)
+	}
+	if len(forbidden) != 1 || forbidden[0] != "EU/ru-mow-1=3" {
+		t.Errorf("forbidden cells %q, want EU/ru-mow-1=3", forbidden)
 	}
 }

@@ -1,142 +1,15 @@
 package dashboard
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/custodylog/custody/internal/browsertest"
 )
-
-// chromiumPath is where Debian's chromium package puts the browser.
-const chromiumPath = "/usr/bin/chromium"
-
-// browser is a headless Chromium tab, recording console errors.
-type browser struct {
-	ctx    context.Context
-	mu     sync.Mutex
-	errors []string
-}
-
-// newBrowser starts headless Chromium with a fresh profile. Without
-// Chromium the test fails when CUSTODY_REQUIRE_BROWSER=1 (CI sets it) and
-// is skipped, loudly, otherwise.
-func newBrowser(t *testing.T) *browser {
-	t.Helper()
-	path := chromiumPath
-	if p := os.Getenv("CUSTODY_CHROMIUM"); p != "" {
-		path = p
-	}
-	if _, err := exec.LookPath(path); err != nil {
-		msg := fmt.Sprintf("BROWSER TESTS DID NOT RUN: no Chromium at %s (apt-get install -y chromium, or set CUSTODY_CHROMIUM)", path)
-		if os.Getenv("CUSTODY_REQUIRE_BROWSER") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	// The first call starts the browser; it must not carry a timeout.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("starting Chromium %s: %v", path, err)
-	}
-	b := &browser{ctx: ctx}
-	msgs := chromedp.Console(ctx)
-	go func() {
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.IsException() {
-				b.mu.Lock()
-				b.errors = append(b.errors, m.String()+" "+m.URL)
-				b.mu.Unlock()
-			}
-		}
-	}()
-	return b
-}
-
-// do runs steps, each test step bounded to a minute.
-func (b *browser) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// value runs one action and returns its value.
-func value[T any](t *testing.T, b *browser, a chromedp.Action[T]) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
-	defer cancel()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// scripts turns page scripts off or on.
-func scripts(on bool) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !on})
-		return err
-	})
-}
-
-// noErrors fails t if the page logged any console error or warning.
-func (b *browser) noErrors(t *testing.T) {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, e := range b.errors {
-		t.Errorf("browser console: %s", e)
-	}
-	b.errors = nil
-}
-
-// screenshot saves a full-page PNG under test-output/browser at the
-// repository root (kept out of git), for people to look at.
-func (b *browser) screenshot(t *testing.T, name string) {
-	t.Helper()
-	png := value(t, b, chromedp.FullScreenshot(100))
-	dir := filepath.Join("..", "test-output", "browser")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
-}
 
 // TestBrowserDashboard loads the front page in Chromium: no console errors;
 // the chart's numbers, as rendered, equal the log's counts; allowed cells
@@ -145,15 +18,15 @@ func (b *browser) screenshot(t *testing.T, name string) {
 func TestBrowserDashboard(t *testing.T) {
 	s := newSite(t, testPolicy(t))
 	s.add(t, s.workload(40, true)...)
-	b := newBrowser(t)
+	b := browsertest.New(t)
 
-	b.do(t, chromedp.Navigate(s.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#chart svg`)))
-	cells := value(t, b, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("svg.chart g.cell")).map(g =>
+	b.Do(t, chromedp.Navigate(s.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#chart svg`)))
+	cells := browsertest.Value(t, b, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("svg.chart g.cell")).map(g =>
 		[g.dataset.region, g.dataset.location, g.querySelector("text").textContent, getComputedStyle(g.querySelector("rect")).stroke])`))
-	findings := value(t, b, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("table.findings tbody tr")).map(r =>
+	findings := browsertest.Value(t, b, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("table.findings tbody tr")).map(r =>
 		Array.from(r.cells).map(c => c.innerText))`))
-	b.screenshot(t, "dashboard")
-	b.noErrors(t)
+	b.Screenshot(t, "dashboard")
+	b.NoErrors(t)
 
 	counts := s.log.Stats().Counts()
 	p := testPolicy(t)
@@ -199,12 +72,12 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 
 	// Keyboard: the first Tab reaches the skip link.
-	b.do(t, chromedp.KeyEvent(kb.Tab))
-	if focus := value(t, b, chromedp.Evaluate[string](`document.activeElement.textContent`)); focus != "Skip to content" {
+	b.Do(t, chromedp.KeyEvent(kb.Tab))
+	if focus := browsertest.Value(t, b, chromedp.Evaluate[string](`document.activeElement.textContent`)); focus != "Skip to content" {
 		t.Errorf("the first Tab focuses %q, want the skip link", focus)
 	}
 	// Every form control has a label.
-	if n := value(t, b, chromedp.Evaluate[int](`Array.from(document.querySelectorAll("input")).filter(i => i.labels.length === 0).length`)); n != 0 {
+	if n := browsertest.Value(t, b, chromedp.Evaluate[int](`Array.from(document.querySelectorAll("input")).filter(i => i.labels.length === 0).length`)); n != 0 {
 		t.Errorf("%d inputs without a label", n)
 	}
 }
@@ -216,9 +89,9 @@ func TestBrowserSampleLookup(t *testing.T) {
 	s := newSite(t, testPolicy(t))
 	evs := s.workload(10, true)
 	s.add(t, evs...)
-	b := newBrowser(t)
+	b := browsertest.New(t)
 
-	b.do(t,
+	b.Do(t,
 		chromedp.Navigate(s.srv.URL+"/"),
 		chromedp.WaitVisible(chromedp.ID("sample-id")),
 		chromedp.SendKeys(chromedp.ID("sample-id"), "smp-EU-000"),
@@ -226,12 +99,12 @@ func TestBrowserSampleLookup(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`ol.chain`)),
 		chromedp.WaitVisible(chromedp.CSS(`#browser-check[data-state="ok"], #browser-check[data-state="failed"]`)),
 	)
-	chain := value(t, b, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("ol.chain > li")).map(li =>
+	chain := browsertest.Value(t, b, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("ol.chain > li")).map(li =>
 		[li.dataset.action, li.dataset.location, li.dataset.to, li.querySelector(".proof-status").innerText, li.querySelector(".browser-status").dataset.state])`))
-	summary := value(t, b, chromedp.Text(chromedp.ID("browser-check")))
-	state := value(t, b, chromedp.AttributeValue(chromedp.ID("browser-check"), "data-state")).Value
-	b.screenshot(t, "sample")
-	b.noErrors(t)
+	summary := browsertest.Value(t, b, chromedp.Text(chromedp.ID("browser-check")))
+	state := browsertest.Value(t, b, chromedp.AttributeValue(chromedp.ID("browser-check"), "data-state")).Value
+	b.Screenshot(t, "sample")
+	b.NoErrors(t)
 
 	var want [][2]string
 	for _, ev := range evs {
@@ -265,8 +138,8 @@ func TestBrowserSampleLookup(t *testing.T) {
 func TestBrowserCatchesBadProof(t *testing.T) {
 	s := newSite(t, nil)
 	s.add(t, s.workload(3, false)...)
-	b := newBrowser(t)
-	b.do(t,
+	b := browsertest.New(t)
+	b.Do(t,
 		chromedp.Navigate(s.srv.URL+"/sample?id=smp-US-001"),
 		chromedp.WaitVisible(chromedp.CSS(`#browser-check[data-state="ok"]`)),
 		// Flip one hex digit of the first event's first proof hash, then
@@ -276,7 +149,7 @@ func TestBrowserCatchesBadProof(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`(() => { const s = document.createElement("script"); s.src = "/static/verify.js?again"; document.body.appendChild(s); })()`),
 		chromedp.WaitVisible(chromedp.CSS(`#browser-check[data-state="failed"]`)),
 	)
-	states := value(t, b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll(".browser-status")).map(e => e.dataset.state)`))
+	states := browsertest.Value(t, b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll(".browser-status")).map(e => e.dataset.state)`))
 	if len(states) < 2 || states[0] != "failed" {
 		t.Fatalf("browser states %q: the altered first proof is not failed", states)
 	}
@@ -293,16 +166,16 @@ func TestBrowserCatchesBadProof(t *testing.T) {
 func TestBrowserWithoutJavaScript(t *testing.T) {
 	s := newSite(t, testPolicy(t))
 	s.add(t, s.workload(3, true)...)
-	b := newBrowser(t)
+	b := browsertest.New(t)
 	// Load with scripts off; turn them on only to read the DOM (a page's
 	// script tags do not run retroactively).
-	b.do(t, scripts(false), chromedp.Navigate(s.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#chart svg`)), scripts(true))
-	ncells := value(t, b, chromedp.Evaluate[int](`document.querySelectorAll("svg.chart g.cell").length`))
-	nrecent := value(t, b, chromedp.Evaluate[int](`document.querySelectorAll("table.events tbody tr").length`))
-	b.do(t, scripts(false), chromedp.Navigate(s.srv.URL+"/sample?id=smp-EU-000"), chromedp.WaitVisible(chromedp.CSS(`ol.chain`)), scripts(true))
-	nincluded := value(t, b, chromedp.Evaluate[int](`document.querySelectorAll('ol.chain > li[data-included="true"]').length`))
-	pending := value(t, b, chromedp.AttributeValue(chromedp.ID("browser-check"), "data-state")).Value
-	b.screenshot(t, "sample-nojs")
+	b.Do(t, browsertest.Scripts(false), chromedp.Navigate(s.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#chart svg`)), browsertest.Scripts(true))
+	ncells := browsertest.Value(t, b, chromedp.Evaluate[int](`document.querySelectorAll("svg.chart g.cell").length`))
+	nrecent := browsertest.Value(t, b, chromedp.Evaluate[int](`document.querySelectorAll("table.events tbody tr").length`))
+	b.Do(t, browsertest.Scripts(false), chromedp.Navigate(s.srv.URL+"/sample?id=smp-EU-000"), chromedp.WaitVisible(chromedp.CSS(`ol.chain`)), browsertest.Scripts(true))
+	nincluded := browsertest.Value(t, b, chromedp.Evaluate[int](`document.querySelectorAll('ol.chain > li[data-included="true"]').length`))
+	pending := browsertest.Value(t, b, chromedp.AttributeValue(chromedp.ID("browser-check"), "data-state")).Value
+	b.Screenshot(t, "sample-nojs")
 	if ncells != 24 || nrecent != DefaultRecent || nincluded != 7 {
 		t.Errorf("without JavaScript: %d cells, %d recent events, %d verified chain events; want 24, %d, 7", ncells, nrecent, nincluded, DefaultRecent)
 	}
