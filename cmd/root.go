@@ -83,6 +83,8 @@ See docs/ for the architecture, API and guides.`,
 		e.monitorCmd(),
 		e.witnessCmd(),
 		e.fsckCmd(),
+		e.mirrorCmd(),
+		e.copyCmd(),
 		e.demoCmd(),
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

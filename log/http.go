@@ -66,7 +66,19 @@ type HandlerConfig struct {
 	// events; over the limit it is answered 429 with Retry-After.
 	TokenRate  float64
 	TokenBurst int
+	// Leader, if set, says which server appends when several share the
+	// store: self is true when this one does; otherwise addr is the base
+	// URL of the one that does ("" if none is known). A POST /v1/events
+	// that passes the token, size and rate checks is then forwarded there
+	// once (its answer is passed back as it is); with no leader known, or
+	// for a request that was already forwarded, it gets 503 with
+	// Retry-After.
+	Leader func() (addr string, self bool)
 }
+
+// forwardedHeader marks a write forwarded by a server that does not hold
+// the sequencer lease; it is never forwarded again.
+const forwardedHeader = "X-Custody-Forwarded"
 
 // LoadTokens reads a token file: one token per line, blank lines and lines
 // starting with # ignored. It refuses a file with no token, and tokens
@@ -102,6 +114,8 @@ type api struct {
 	logger    *slog.Logger
 	slots     writeSlots
 	limiter   *tokenLimiter // nil: no per-token limit
+	leader    func() (string, bool)
+	forward   *http.Client
 }
 
 // Handler returns the log's HTTP API: the c2sp.org/tlog-tiles read API, the
@@ -123,6 +137,8 @@ func (l *Log) Handler(cfg HandlerConfig) http.Handler {
 	}
 	a.slots = make(writeSlots, maxWrites)
 	a.limiter = newTokenLimiter(cfg.TokenRate, cfg.TokenBurst)
+	a.leader = cfg.Leader
+	a.forward = &http.Client{Timeout: 2 * time.Minute}
 	for _, t := range cfg.Tokens {
 		a.tokens = append(a.tokens, sha256.Sum256([]byte(t)))
 	}
@@ -613,6 +629,12 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if a.leader != nil {
+		if addr, self := a.leader(); !self {
+			a.forwardEvents(w, r, addr, body)
+			return
+		}
+	}
 	rs, err := a.l.AddMany(r.Context(), evs)
 	if err != nil {
 		a.fail(w, r, err)
@@ -625,6 +647,39 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(buf.Bytes())
+}
+
+// forwardEvents passes a checked write to the server that holds the
+// sequencer lease, and its answer back.
+func (a *api) forwardEvents(w http.ResponseWriter, r *http.Request, addr string, body []byte) {
+	if addr == "" || r.Header.Get(forwardedHeader) != "" {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "no server holds the sequencer lease right now (failover in progress); retry shortly")
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, strings.TrimSuffix(addr, "/")+"/v1/events", bytes.NewReader(body))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "forwarding to the sequencer: %v", err)
+		return
+	}
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+	req.Header.Set(forwardedHeader, "1")
+	resp, err := a.forward.Do(req)
+	if err != nil {
+		a.logger.Warn("forwarding a write to the sequencer", "addr", addr, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the sequencer did not answer (failover in progress?); retry shortly")
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Cache-Control", "Retry-After", "WWW-Authenticate"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
 }
 
 // parseEvents splits a body holding one JSON event or JSON lines, and decodes

@@ -82,6 +82,11 @@ type Config struct {
 	QuorumFunc func(signed []byte, cp verify.Checkpoint) bool
 	// WitnessTimeout bounds one round of witnessing. 0: DefaultWitnessTimeout.
 	WitnessTimeout time.Duration
+
+	// Shared says other servers share the store (see Sync): the cosigned
+	// note of each checkpoint is then written back to the store, so that
+	// they can publish it too.
+	Shared bool
 }
 
 // Log is an open, running log. Create it with Open; stop it with Close.
@@ -113,6 +118,8 @@ type Log struct {
 	broken     atomic.Bool   // a commit failed: reload before the next batch
 	inflightMu sync.Mutex
 	inflight   map[store.Hash]slot // prepared, not yet committed
+
+	syncs chan chan error // Sync requests, served by the sequencer
 
 	kickCount chan struct{} // wakes the background counter
 	counted   chan struct{} // closed when the background counter stops
@@ -204,6 +211,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		inflight:  map[store.Hash]slot{},
 		kickCount: make(chan struct{}, 1),
 		counted:   make(chan struct{}),
+		syncs:     make(chan chan error),
 	}
 	l.initWitnesses()
 	if err := l.reload(ctx); err != nil {
@@ -377,6 +385,9 @@ func (l *Log) run() {
 		var first *pending
 		select {
 		case first = <-l.reqs:
+		case reply := <-l.syncs:
+			reply <- l.sync(context.Background())
+			continue
 		case <-l.stop:
 			// No sender is left (Close holds the lock until closed is set):
 			// drain what was queued, then stop.

@@ -169,6 +169,7 @@ func (l *Log) witnessAndPublish(ctx context.Context, t *treeState, cp store.Chec
 	}
 	cp.Note = signed
 	l.snap.Store(&snapshot{cp: cp, src: src, cosigned: true})
+	l.storeCosigned(ctx, cp)
 	if l.cfg.Metrics != nil {
 		l.cfg.Metrics.TreeSize.Set(float64(cp.Size))
 	}

@@ -1,0 +1,210 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/store/sqlite"
+)
+
+// openPeer opens a second server's Log on tl's database file, through its
+// own Store handle, as another process sharing the store would.
+func openPeer(t *testing.T, tl *testLog) (*Log, store.Store) {
+	t.Helper()
+	st, err := sqlite.Open(tl.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(context.Background(), Config{Store: st, Signer: tl.signer, Verifier: tl.verifier, Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(); st.Close() })
+	return l, st
+}
+
+// TestSharedStoreSync checks a follower publishes what the sequencer
+// appended, only after Sync, with proofs that check against it; and that two
+// servers appending to one store keep one linear log.
+func TestSharedStoreSync(t *testing.T) {
+	ctx := context.Background()
+	a := newTestLog(t, Config{Shared: true})
+	b, _ := openPeer(t, a)
+
+	if _, err := a.AddMany(ctx, testEvents(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Checkpoint().Size; got != 0 {
+		t.Fatalf("follower published size %d before Sync", got)
+	}
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.Checkpoint(), a.Checkpoint(); got.Size != 10 || got.Root != want.Root {
+		t.Fatalf("after Sync the follower publishes size %d, want the sequencer's 10", got.Size)
+	}
+	// The follower serves proofs against what it published.
+	r, err := b.InclusionProof(ctx, 7, 10)
+	if err != nil || len(r) == 0 {
+		t.Fatalf("follower inclusion proof: %v", err)
+	}
+	if err := b.Sync(ctx); err != nil {
+		t.Fatalf("Sync with nothing new: %v", err)
+	}
+
+	// The lease moves to b: it reloads, appends; a (not told) tries to
+	// append on its stale state: its commit conflicts, nothing forks, and
+	// its retry lands after b's entries.
+	b.Invalidate()
+	if _, err := b.AddMany(ctx, testEvents(10, 5)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.AddMany(ctx, testEvents(15, 3))
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("stale sequencer's append: %v, want ErrUnavailable (conflict)", err)
+	}
+	rs, err := a.AddMany(ctx, testEvents(15, 3))
+	if err != nil {
+		t.Fatalf("retry after the conflict: %v", err)
+	}
+	if rs[0].Index != 15 {
+		t.Errorf("retried event landed at %d, want 15 (after b's)", rs[0].Index)
+	}
+	checkReceipt(t, a.vkey, rs[2])
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.Checkpoint().Size != 18 || b.Checkpoint().Root != a.Checkpoint().Root {
+		t.Fatalf("b at %d, a at %d: not the same tree", b.Checkpoint().Size, a.Checkpoint().Size)
+	}
+}
+
+// forkStore is a store whose Latest and Tile come from another log, once
+// other is set.
+type forkStore struct {
+	store.Store
+	other store.Store
+}
+
+func (f *forkStore) Latest(ctx context.Context) (store.Checkpoint, error) {
+	if f.other == nil {
+		return f.Store.Latest(ctx)
+	}
+	return f.other.Latest(ctx)
+}
+
+func (f *forkStore) Tile(ctx context.Context, l uint8, i uint64) ([]byte, error) {
+	if f.other == nil {
+		return f.Store.Tile(ctx, l, i)
+	}
+	return f.other.Tile(ctx, l, i)
+}
+
+// TestSyncRefusesForkAndRollback checks a follower never publishes a
+// checkpoint that does not extend the one it published, even one signed
+// with the log's key.
+func TestSyncRefusesForkAndRollback(t *testing.T) {
+	ctx := context.Background()
+	a := newTestLog(t, Config{})
+	if _, err := a.AddMany(ctx, testEvents(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	// Another history under the same key: different events, larger tree.
+	other, err := sqlite.Open(t.TempDir() + "/other.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := Create(ctx, other, a.signer); err != nil {
+		t.Fatal(err)
+	}
+	ol, err := Open(ctx, Config{Store: other, Signer: a.signer, Verifier: a.verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ol.AddMany(ctx, testEvents(100, 30)); err != nil {
+		t.Fatal(err)
+	}
+	ol.Close()
+
+	st, err := sqlite.Open(a.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f := forkStore{Store: st}
+	b, err := Open(ctx, Config{Store: &f, Signer: a.signer, Verifier: a.verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	published := b.Checkpoint()
+	f.other = other
+	if err := b.Sync(ctx); !errors.Is(err, ErrFork) {
+		t.Fatalf("Sync onto another history: %v, want ErrFork", err)
+	}
+	if b.Checkpoint().Root != published.Root {
+		t.Fatal("the forked checkpoint was published")
+	}
+
+	// A store that went back in time.
+	small, err := sqlite.Open(t.TempDir() + "/small.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	if err := Create(ctx, small, a.signer); err != nil {
+		t.Fatal(err)
+	}
+	f.other = small
+	if err := b.Sync(ctx); !errors.Is(err, ErrRollback) {
+		t.Fatalf("Sync onto an older checkpoint: %v, want ErrRollback", err)
+	}
+	if b.Checkpoint().Size != published.Size {
+		t.Fatal("the rolled-back checkpoint was published")
+	}
+}
+
+// TestForwardWrites checks a server that does not hold the lease forwards
+// checked writes to the one that does, and answers 503 when none does.
+func TestForwardWrites(t *testing.T) {
+	a := newTestLog(t, Config{Shared: true})
+	seq := httptest.NewServer(a.Handler(HandlerConfig{Tokens: []string{testToken}}))
+	defer seq.Close()
+	b, _ := openPeer(t, a)
+	leader := seq.URL
+	fwd := httptest.NewServer(b.Handler(HandlerConfig{Tokens: []string{testToken}, Leader: func() (string, bool) { return leader, false }}))
+	defer fwd.Close()
+
+	code, body := post(t, fwd.URL, testToken, eventLines(0, 4))
+	if code != http.StatusOK {
+		t.Fatalf("forwarded POST = %d %s", code, body)
+	}
+	rs, err := decodeReceipts(body)
+	if err != nil || len(rs) != 4 {
+		t.Fatalf("forwarded receipts: %v (%d)", err, len(rs))
+	}
+	checkReceipt(t, a.vkey, rs[3])
+	if a.Checkpoint().Size != 4 {
+		t.Fatalf("the sequencer has %d entries, want the 4 forwarded", a.Checkpoint().Size)
+	}
+	if b.Checkpoint().Size != 0 {
+		t.Fatal("the follower appended itself")
+	}
+	// A bad token is refused before forwarding.
+	if code, _ := post(t, fwd.URL, "wrong-token-0123456789", eventLines(4, 1)); code != http.StatusUnauthorized {
+		t.Errorf("bad token through the follower = %d, want 401", code)
+	}
+	// No leader: 503 with Retry-After.
+	leader = ""
+	if code, body := post(t, fwd.URL, testToken, eventLines(4, 1)); code != http.StatusServiceUnavailable {
+		t.Errorf("no leader: %d %s, want 503", code, body)
+	}
+	if a.Checkpoint().Size != 4 {
+		t.Error("a write without a leader changed the log")
+	}
+}
