@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/dashboard"
+	"github.com/custodylog/custody/lease"
 	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -44,6 +47,8 @@ type serveOptions struct {
 	tokenBurst                                   int
 	policy                                       string
 	noDashboard                                  bool
+	advertise                                    string
+	leaseTTL                                     time.Duration
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -117,6 +122,8 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 	c.Flags().IntVar(&o.maxConcurrentWrites, "max-concurrent-writes", log.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
 	c.Flags().Float64Var(&o.tokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
 	c.Flags().IntVar(&o.tokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")
+	c.Flags().StringVar(&o.advertise, "advertise", "", "with a shared PostgreSQL store: this server's base URL as the others reach it (default http://<listen address>)")
+	c.Flags().DurationVar(&o.leaseTTL, "lease-ttl", lease.DefaultTTL, "with a shared PostgreSQL store: sequencer lease duration; a dead holder is replaced within about 4/3 of it")
 	c.Flags().StringVar(&o.policy, "policy", "", "routing policy (YAML): the dashboard marks allowed cells and audits events as they arrive")
 	c.Flags().BoolVar(&o.noDashboard, "no-dashboard", false, "do not serve the dashboard at GET /")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -167,20 +174,24 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	} else {
 		logger.Warn("no --token-file: POST /v1/events will refuse every request")
 	}
-	lockPath := f.db() + ".lock"
-	if o.dsn != "" {
-		lockPath = strings.TrimPrefix(o.dsn, "sqlite:") + ".lock"
+	if !isPostgres(o.dsn) {
+		// One server per SQLite file; PostgreSQL servers share by lease.
+		lockPath := f.db() + ".lock"
+		if o.dsn != "" {
+			lockPath = strings.TrimPrefix(o.dsn, "sqlite:") + ".lock"
+		}
+		release, err := lockFile(lockPath)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
-	release, err := lockFile(lockPath)
-	if err != nil {
-		return err
-	}
-	defer release()
 	st, err := openStore(o.dsn, f)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	leaser, shared := st.(store.Leaser)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -191,9 +202,38 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		Logger: logger, Metrics: metrics,
 		Witnesses: wcfg.Witnesses, Quorum: wcfg.Quorum, QuorumFunc: wcfg.QuorumFunc,
 		WitnessTimeout: o.witnessTimeout,
+		Shared:         shared,
 	})
 	if err != nil {
 		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		l.Close()
+		return withHint(err, "is another server on %s? pick another --listen address", o.listen)
+	}
+	var leader func() (string, bool)
+	if shared {
+		addr := o.advertise
+		if addr == "" {
+			addr = "http://" + ln.Addr().String()
+		}
+		holder := holderID()
+		leaderGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "custody_sequencer_lease_held", Help: "1 while this server holds the shared store's sequencer lease."})
+		reg.MustRegister(leaderGauge)
+		k, err := lease.Start(ctx, lease.Config{
+			Leaser: leaser, Log: l, Holder: holder, Addr: addr, TTL: o.leaseTTL, Logger: logger,
+			OnChange: func(held bool) { leaderGauge.Set(map[bool]float64{true: 1}[held]) },
+		})
+		if err != nil {
+			ln.Close()
+			l.Close()
+			return err
+		}
+		defer k.Stop()
+		leader = k.Leader
+		_, self := k.Leader()
+		logger.Info("shared store: sequencer lease", "holder", holder, "advertise", addr, "held", self, "ttl", o.leaseTTL)
 	}
 	var dash *dashboard.Dashboard
 	if !o.noDashboard {
@@ -212,13 +252,9 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		Tokens: tokens, Metrics: metrics, Gatherer: reg, Logger: logger, Extra: handlerOrNil(dash),
 		MaxConcurrentWrites: o.maxConcurrentWrites,
 		TokenRate:           o.tokenRate, TokenBurst: o.tokenBurst,
+		Leader: leader,
 	})
 	srv := newHTTPServer(h, logger)
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		l.Close()
-		return withHint(err, "is another server on %s? pick another --listen address", o.listen)
-	}
 	cp := l.Checkpoint()
 	logger.Info("serving", "origin", l.Origin(), "addr", ln.Addr().String(), "size", cp.Size)
 	if ready != nil {
@@ -245,6 +281,20 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	}
 	logger.Info("stopped", "size", l.Checkpoint().Size)
 	return serr
+}
+
+// isPostgres reports whether dsn names a PostgreSQL database.
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// holderID is a lease holder ID unique to this process: host, PID and 8
+// random bytes.
+func holderID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 8)
+	crand.Read(b)
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }
 
 // handlerOrNil keeps a nil *Dashboard from becoming a non-nil http.Handler.

@@ -13,6 +13,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // HashSize is the size of every hash the store keeps (SHA-256).
@@ -130,4 +131,24 @@ type Store interface {
 	// Close releases the store. It does not lose committed data. Calling it
 	// again is harmless.
 	Close() error
+}
+
+// Lease is the sequencer lease of a store shared by several servers: only its
+// holder may append. Expiry is judged by the database's clock.
+type Lease struct {
+	Holder  string    // an id unique to the holding process
+	Addr    string    // where the holder accepts writes (its base URL), for forwarding
+	Expires time.Time // when the lease lapses unless renewed
+	Epoch   uint64    // incremented every time the lease changes hands
+}
+
+// Leaser is implemented by stores that several servers can share.
+type Leaser interface {
+	// TryLease takes the lease for holder if it is free, expired or already
+	// held by holder (then it renews it), for ttl from now. It returns the
+	// lease as it stands afterwards and whether holder holds it.
+	TryLease(ctx context.Context, holder, addr string, ttl time.Duration) (Lease, bool, error)
+	// ReleaseLease gives the lease up if holder holds it (so another server
+	// can take over at once); otherwise it does nothing.
+	ReleaseLease(ctx context.Context, holder string) error
 }

@@ -1,0 +1,327 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/custodylog/custody/store"
+	"github.com/jackc/pgx/v5"
+)
+
+// Append commits the batch in one transaction: all of it or nothing. When it
+// returns nil the transaction is committed and flushed to the server's WAL
+// (see the package documentation), so the batch's checkpoint may be
+// published.
+//
+// It returns an error wrapping store.ErrConflict, and writes nothing, if
+// b.Prev is not the latest stored checkpoint (same size and root; nil only
+// for an empty store), if b.Checkpoint.Size is not b.Prev.Size plus the
+// number of entries, if the entries' indexes do not run consecutively from
+// b.Prev.Size, if an entry's index or identity is already taken, or if the
+// database aborted the transaction for a concurrent one (serialization
+// failure). It returns an error wrapping store.ErrTileMismatch, and writes
+// nothing, if a tile's data does not start with the stored data of that
+// tile.
+//
+// A batch without entries whose checkpoint has the size and root of b.Prev
+// replaces the stored note of that checkpoint (for example to add
+// signatures); nothing else changes.
+//
+// If ctx is canceled before the commit, Append rolls back and returns an
+// error wrapping ctx.Err(); once it has sent COMMIT it waits for the answer
+// regardless, so that its result says whether the batch was committed.
+func (s *Store) Append(ctx context.Context, b store.Batch) error {
+	var size uint64
+	if b.Prev != nil {
+		size = b.Prev.Size
+	}
+	err := s.append(ctx, b, size)
+	if err == nil {
+		return nil
+	}
+	if isRetryable(err) && !errors.Is(err, store.ErrConflict) {
+		err = fmt.Errorf("%w (the database aborted the transaction for a concurrent one: %w)", store.ErrConflict, err)
+	}
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return fmt.Errorf("postgres: appending batch at size %d: %w", size, err)
+}
+
+func (s *Store) append(ctx context.Context, b store.Batch, size uint64) (err error) {
+	if err := checkBatch(b, size); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			rollback(ctx, tx)
+		}
+	}()
+	if err := swapHead(ctx, tx, b.Prev, b.Checkpoint); err != nil {
+		return err
+	}
+	if err := insertEntries(ctx, tx, b.Entries); err != nil {
+		if sqlState(err) == "23505" {
+			// The transaction is aborted: name the duplicate from outside it.
+			rollback(ctx, tx)
+			done = true // rolled back
+			return s.explainDuplicate(ctx, b.Entries, err)
+		}
+		return err
+	}
+	if err := writeTiles(ctx, tx, b.Tiles); err != nil {
+		return err
+	}
+	if err := writeCheckpoint(ctx, tx, b.Checkpoint, b.Prev); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// From here on the outcome must be known: finish the COMMIT even if
+	// ctx is canceled meanwhile.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	done = true // committed or not, the transaction is over
+	if err := tx.Commit(cctx); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+// checkBatch checks what can be checked without the database.
+func checkBatch(b store.Batch, size uint64) error {
+	n := uint64(len(b.Entries))
+	if size > math.MaxInt64-n {
+		return fmt.Errorf("%d entries after index %d: the log cannot grow beyond 2^63-1 entries", n, size)
+	}
+	if b.Checkpoint.Size != size+n {
+		return fmt.Errorf("new checkpoint has size %d, want %d (%d + %d entries): %w", b.Checkpoint.Size, size+n, size, n, store.ErrConflict)
+	}
+	if n == 0 && b.Prev != nil && b.Checkpoint.Root != b.Prev.Root {
+		return fmt.Errorf("new checkpoint has the size of the previous one (%d) but root %x, want %x: %w", size, b.Checkpoint.Root, b.Prev.Root, store.ErrConflict)
+	}
+	if len(b.Checkpoint.Note) == 0 {
+		return fmt.Errorf("new checkpoint of size %d has an empty note", b.Checkpoint.Size)
+	}
+	seen := make(map[store.Hash]int, len(b.Entries))
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if e.Index != size+uint64(i) {
+			return fmt.Errorf("entry %d of the batch has index %d, want %d: %w", i, e.Index, size+uint64(i), store.ErrConflict)
+		}
+		if j, ok := seen[e.Identity]; ok {
+			return fmt.Errorf("entries %d and %d have the same identity %x: %w", size+uint64(j), e.Index, e.Identity, store.ErrConflict)
+		}
+		seen[e.Identity] = i
+	}
+	for _, t := range b.Tiles {
+		if len(t.Data) == 0 || len(t.Data) > 256*store.HashSize || len(t.Data)%store.HashSize != 0 {
+			return fmt.Errorf("tile %d/%d has %d bytes, want 1 to 256 hashes of %d bytes", t.Level, t.Index, len(t.Data), store.HashSize)
+		}
+		if t.Index > math.MaxInt64 {
+			return fmt.Errorf("tile %d/%d: index out of range", t.Level, t.Index)
+		}
+	}
+	return nil
+}
+
+// swapHead is the compare-and-swap: it moves the head row from prev (size -1
+// and an empty root for nil) to next, and fails with store.ErrConflict if
+// the head is not prev. The UPDATE locks the row until the transaction
+// ends, serialising writers.
+func swapHead(ctx context.Context, tx pgx.Tx, prev *store.Checkpoint, next store.Checkpoint) error {
+	prevSize, prevRoot := int64(-1), []byte{}
+	if prev != nil {
+		prevSize, prevRoot = int64(prev.Size), prev.Root[:]
+	}
+	tag, err := tx.Exec(ctx, "UPDATE head SET size = $1, root = $2 WHERE id = 1 AND size = $3 AND root = $4",
+		int64(next.Size), next.Root[:], prevSize, prevRoot)
+	if err != nil {
+		return fmt.Errorf("updating head: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var (
+		size int64
+		root []byte
+	)
+	if err := tx.QueryRow(ctx, "SELECT size, root FROM head WHERE id = 1").Scan(&size, &root); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errors.New("the head table has no row: the database is damaged")
+		}
+		return fmt.Errorf("reading head: %w", err)
+	}
+	switch {
+	case size < 0 && prev != nil:
+		return fmt.Errorf("the batch extends a checkpoint of size %d but the store has none: %w", prev.Size, store.ErrConflict)
+	case prev == nil:
+		return fmt.Errorf("the batch starts the log but the store has a checkpoint of size %d: %w", size, store.ErrConflict)
+	default:
+		return fmt.Errorf("the latest checkpoint is size %d root %x, not size %d root %x: %w", size, root, prev.Size, prev.Root, store.ErrConflict)
+	}
+}
+
+// entryColumns are the columns insertEntries copies.
+var entryColumns = []string{"idx", "identity", "leaf_hash", "sample", "data"}
+
+// insertEntries inserts the entries with COPY.
+func insertEntries(ctx context.Context, tx pgx.Tx, entries []store.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"entries"}, entryColumns, pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+		e := &entries[i]
+		data := e.Data
+		if data == nil {
+			data = []byte{} // nil would be NULL
+		}
+		return []any{int64(e.Index), e.Identity[:], e.LeafHash[:], e.Sample, data}, nil
+	}))
+	if err != nil {
+		return fmt.Errorf("inserting entries %d to %d: %w", entries[0].Index, entries[len(entries)-1].Index, err)
+	}
+	return nil
+}
+
+// explainDuplicate turns the unique violation err of inserting entries into
+// an error wrapping store.ErrConflict that names the entry at fault.
+func (s *Store) explainDuplicate(ctx context.Context, entries []store.Entry, err error) error {
+	ids := make([]store.Hash, len(entries))
+	for i := range entries {
+		ids[i] = entries[i].Identity
+	}
+	found := make(map[store.Hash]uint64)
+	if byIdentity(ctx, s.pool, ids, found) == nil {
+		for i := range entries {
+			if idx, ok := found[entries[i].Identity]; ok {
+				return fmt.Errorf("entry %d has identity %x, already the identity of entry %d: %w", entries[i].Index, entries[i].Identity, idx, store.ErrConflict)
+			}
+		}
+	}
+	return fmt.Errorf("%w: %w", err, store.ErrConflict)
+}
+
+type tileKey struct {
+	level uint8
+	index uint64
+}
+
+// writeTiles stores each tile whose data extends the stored data of that
+// tile (or of the same tile earlier in the batch), and fails with
+// store.ErrTileMismatch if one does not. It locks the stored rows first
+// (SELECT ... FOR UPDATE).
+func writeTiles(ctx context.Context, tx pgx.Tx, tiles []store.Tile) error {
+	if len(tiles) == 0 {
+		return nil
+	}
+	var keys []tileKey
+	seen := make(map[tileKey]bool, len(tiles))
+	for _, t := range tiles {
+		k := tileKey{t.Level, t.Index}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	stored := make(map[tileKey][]byte, len(keys))
+	for start := 0; start < len(keys); start += tilesPerStatement {
+		chunk := keys[start:min(start+tilesPerStatement, len(keys))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, k := range chunk {
+			args = append(args, int32(k.level), int64(k.index))
+		}
+		rows, err := tx.Query(ctx, "SELECT level, idx, data FROM tiles WHERE (level, idx) IN ("+placeholders(len(chunk), 2, 1)+") FOR UPDATE", args...)
+		if err != nil {
+			return fmt.Errorf("reading tiles: %w", err)
+		}
+		var (
+			level int32
+			index int64
+			data  []byte
+		)
+		_, err = pgx.ForEachRow(rows, []any{&level, &index, &data}, func() error {
+			stored[tileKey{uint8(level), uint64(index)}] = data
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading tiles: %w", err)
+		}
+	}
+
+	// The newest data of each tile, checked against the stored data and
+	// against the same tile earlier in the batch.
+	newest := make(map[tileKey][]byte, len(keys))
+	for _, t := range tiles {
+		k := tileKey{t.Level, t.Index}
+		old, ok := newest[k]
+		if !ok {
+			old = stored[k]
+		}
+		switch {
+		case len(t.Data) < len(old):
+			return fmt.Errorf("tile %d/%d: new data has %d hashes, the stored tile %d: %w", t.Level, t.Index, len(t.Data)/store.HashSize, len(old)/store.HashSize, store.ErrTileMismatch)
+		case !bytes.Equal(t.Data[:len(old)], old):
+			i := equalPrefix(t.Data, old)
+			return fmt.Errorf("tile %d/%d: new data differs from the stored tile at hash %d: %w", t.Level, t.Index, i/store.HashSize, store.ErrTileMismatch)
+		}
+		newest[k] = t.Data
+	}
+
+	var (
+		inserts []any
+		batch   pgx.Batch
+	)
+	for _, k := range keys {
+		data := newest[k]
+		old, ok := stored[k]
+		switch {
+		case !ok:
+			inserts = append(inserts, int32(k.level), int64(k.index), data)
+		case len(data) > len(old):
+			batch.Queue("UPDATE tiles SET data = $3 WHERE level = $1 AND idx = $2", int32(k.level), int64(k.index), data)
+		}
+	}
+	for start := 0; start < len(inserts); start += 3 * tilesPerStatement {
+		chunk := inserts[start:min(start+3*tilesPerStatement, len(inserts))]
+		batch.Queue("INSERT INTO tiles (level, idx, data) VALUES "+placeholders(len(chunk)/3, 3, 1), chunk...)
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+		return fmt.Errorf("writing tiles: %w", err)
+	}
+	return nil
+}
+
+// writeCheckpoint stores the new checkpoint. checkBatch and swapHead have
+// made sure that it is larger than the latest one, or that it has the size
+// and root of prev, the latest one, whose note it then replaces.
+func writeCheckpoint(ctx context.Context, tx pgx.Tx, c store.Checkpoint, prev *store.Checkpoint) error {
+	var err error
+	if prev != nil && c.Size == prev.Size {
+		_, err = tx.Exec(ctx, "UPDATE checkpoints SET note = $1 WHERE size = $2", c.Note, int64(c.Size))
+	} else {
+		_, err = tx.Exec(ctx, "INSERT INTO checkpoints (size, root, note) VALUES ($1, $2, $3)", int64(c.Size), c.Root[:], c.Note)
+	}
+	if sqlState(err) == "23505" {
+		return fmt.Errorf("checkpoint of size %d already exists: %w", c.Size, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("writing checkpoint of size %d: %w", c.Size, err)
+	}
+	return nil
+}
