@@ -40,20 +40,16 @@ func TestCrashKeepsEveryReceipt(t *testing.T) {
 	tokens := writeTokens(t, dir)
 	rng := rand.New(rand.NewPCG(2026, 11))
 
-	receipts := map[uint64][]byte{}      // index -> entry bytes
-	checkpoints := map[uint64][32]byte{} // size -> root of every checkpoint seen
-	var mu sync.Mutex
-	seq := 0
+	book := newReceiptBook(v)
 	checked := 0
 	for k := 0; k < kills; k++ {
 		srv := startServer(t, "--dir", logDir, "--token-file", tokens, "--max-wait", "1ms")
 		// After a restart: every earlier receipt and checkpoint still holds,
 		// and fsck finds the stored log whole.
-		checked += checkAfterRestart(t, srv.url, v, receipts, checkpoints)
+		checked += checkAfterRestart(t, srv.url, v, book.receipts, book.checkpoints)
 		if code, out, stderr := run(t, "", "fsck", "--dir", logDir); code != 0 {
 			t.Fatalf("fsck after kill %d: exit %d\n%s%s", k, code, out, stderr)
 		}
-
 		cl, err := newClient(srv.url, testToken)
 		if err != nil {
 			t.Fatal(err)
@@ -64,43 +60,10 @@ func TestCrashKeepsEveryReceipt(t *testing.T) {
 		var wg sync.WaitGroup
 		for c := 0; c < 6; c++ {
 			wg.Add(1)
-			go func(c int) {
+			go func() {
 				defer wg.Done()
-				for ctx.Err() == nil {
-					mu.Lock()
-					base := seq
-					seq += 20
-					mu.Unlock()
-					lines := make([][]byte, 20)
-					for i := range lines {
-						lines[i] = []byte(eventLine(fmt.Sprintf("crash-%d", base+i), "collected", base+i))
-					}
-					rs, err := cl.postEvents(ctx, lines, 0)
-					if err != nil {
-						continue // the server is being killed
-					}
-					mu.Lock()
-					for _, r := range rs {
-						if old, ok := receipts[r.Index]; ok && string(old) != string(r.Entry) {
-							t.Errorf("index %d handed out twice: %s and %s", r.Index, old, r.Entry)
-						}
-						receipts[r.Index] = r.Entry
-						c, _, err := verify.OpenCheckpoint([]byte(r.Checkpoint), v.Name(), note.VerifierList(v))
-						if err != nil {
-							t.Errorf("receipt checkpoint: %v", err)
-						} else if old, ok := checkpoints[c.Size]; ok && old != c.Root {
-							t.Errorf("two roots for size %d: a fork", c.Size)
-						} else {
-							checkpoints[c.Size] = c.Root
-						}
-					}
-					mu.Unlock()
-					select {
-					case got <- len(rs):
-					default:
-					}
-				}
-			}(c)
+				book.load(t, ctx, func() *client { return cl }, "crash", got)
+			}()
 		}
 		for n := 0; n < killAfter; {
 			n += <-got
@@ -109,6 +72,7 @@ func TestCrashKeepsEveryReceipt(t *testing.T) {
 		cancel()
 		wg.Wait()
 	}
+	receipts, checkpoints := book.receipts, book.checkpoints
 	srv := startServer(t, "--dir", logDir, "--token-file", tokens)
 	checked += checkAfterRestart(t, srv.url, v, receipts, checkpoints)
 	if code, out, stderr := run(t, "", "fsck", "--dir", logDir); code != 0 {
@@ -117,6 +81,63 @@ func TestCrashKeepsEveryReceipt(t *testing.T) {
 	t.Logf("%d kills; %d receipts and %d checkpoints checked after restarts; 0 lost", kills, len(receipts), len(checkpoints))
 	if len(receipts) == 0 || checked == 0 {
 		t.Fatal("no receipt was checked")
+	}
+}
+
+// receiptBook collects, from clients appending concurrently, every receipt
+// handed out (index → entry bytes) and every checkpoint a receipt carried
+// (size → root), and fails the test on an index handed out for two events
+// or two roots for one size (a fork).
+type receiptBook struct {
+	v           note.Verifier
+	mu          sync.Mutex
+	seq         int
+	receipts    map[uint64][]byte
+	checkpoints map[uint64][32]byte
+}
+
+func newReceiptBook(v note.Verifier) *receiptBook {
+	return &receiptBook{v: v, receipts: map[uint64][]byte{}, checkpoints: map[uint64][32]byte{}}
+}
+
+// load appends batches of 20 new events until ctx is done, each through the
+// client pick returns, records the receipts, and sends the number received
+// to got (if it has room). Failed requests are skipped: the server may be
+// being killed.
+func (b *receiptBook) load(t *testing.T, ctx context.Context, pick func() *client, prefix string, got chan<- int) {
+	for ctx.Err() == nil {
+		b.mu.Lock()
+		base := b.seq
+		b.seq += 20
+		b.mu.Unlock()
+		lines := make([][]byte, 20)
+		for i := range lines {
+			lines[i] = []byte(eventLine(fmt.Sprintf("%s-%d", prefix, base+i), "collected", base+i))
+		}
+		rs, err := pick().postEvents(ctx, lines, 0)
+		if err != nil {
+			continue
+		}
+		b.mu.Lock()
+		for _, r := range rs {
+			if old, ok := b.receipts[r.Index]; ok && string(old) != string(r.Entry) {
+				t.Errorf("index %d handed out twice: %s and %s", r.Index, old, r.Entry)
+			}
+			b.receipts[r.Index] = r.Entry
+			c, _, err := verify.OpenCheckpoint([]byte(r.Checkpoint), b.v.Name(), note.VerifierList(b.v))
+			if err != nil {
+				t.Errorf("receipt checkpoint: %v", err)
+			} else if old, ok := b.checkpoints[c.Size]; ok && old != c.Root {
+				t.Errorf("two roots for size %d: a fork", c.Size)
+			} else {
+				b.checkpoints[c.Size] = c.Root
+			}
+		}
+		b.mu.Unlock()
+		select {
+		case got <- len(rs):
+		default:
+		}
 	}
 }
 
