@@ -85,6 +85,15 @@ cosignatures are added to the published checkpoint when they arrive.
 c2sp.org/tlog-policy file instead; a policy with 'quorum none' asks the
 witnesses without waiting for them.
 
+Several servers on one PostgreSQL database (--store postgres://…): all serve
+reads; the one holding the sequencer lease (a row the database expires
+after --lease-ttl unless renewed) appends, and the others forward writes to
+its --advertise URL and publish each new stored checkpoint only after
+verifying it extends theirs. When the holder dies another takes over within
+about 4/3 of --lease-ttl; SIGTERM releases the lease at once. Every append
+is a compare-and-swap on the previous checkpoint, so the log cannot fork
+even if two servers think they hold the lease. See docs/operations.md.
+
 Limits: request bodies are bounded on every route, and slow clients are cut
 off by header, read, write and idle timeouts. At most
 --max-concurrent-writes POST /v1/events requests are served at once; beyond
@@ -92,8 +101,12 @@ that a request gets 429 with Retry-After: 1. --token-rate R limits each
 token to R events per second on average (bursts of --token-burst events);
 over it a request gets 429 with Retry-After (a batch larger than the burst,
 413).`,
-		Example: `  custody serve --dir ./mylog --listen 127.0.0.1:8080 --token-file tokens.txt
-  curl -s localhost:8080/checkpoint
+		Example: `  custody serve --dir ./mylog --listen 127.0.0.1:8080 --token-file tokens.txt --policy testdata/policy.yaml
+  curl -s localhost:8080/checkpoint       # and open http://127.0.0.1:8080/ for the dashboard
+
+  # two front ends on one PostgreSQL database (same --dir keys and tokens on both):
+  custody serve --dir ./mylog --store 'postgres://custody@db:5432/custody' --token-file tokens.txt \
+      --listen :8080 --advertise http://fe-1.internal:8080
 
   # require both witnesses to cosign before publishing:
   custody serve --dir ./mylog --token-file tokens.txt \
