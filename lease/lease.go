@@ -112,13 +112,15 @@ func (k *Keeper) Leader() (addr string, self bool) {
 }
 
 // Stop stops the loop and, if this server holds the lease, releases it so
-// another server can take over at once.
+// another server can take over at once. Afterwards Leader reports no
+// leader.
 func (k *Keeper) Stop() {
 	k.cancel()
 	<-k.done
-	k.mu.RLock()
+	k.mu.Lock()
 	held := k.held
-	k.mu.RUnlock()
+	k.held, k.leader = false, ""
+	k.mu.Unlock()
 	if held {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
