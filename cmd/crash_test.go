@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -29,14 +28,7 @@ func TestCrashKeepsEveryReceipt(t *testing.T) {
 	}
 	dir := t.TempDir()
 	logDir := filepath.Join(dir, "log")
-	if code, _, stderr := run(t, "", "init", "--dir", logDir, "--origin", "example.com/crash"); code != 0 {
-		t.Fatalf("init: %s", stderr)
-	}
-	pub, _ := os.ReadFile(filepath.Join(logDir, "log.pub"))
-	v, err := note.NewVerifier(strings.TrimSpace(string(pub)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := initLog(t, logDir, "example.com/crash")
 	tokens := writeTokens(t, dir)
 	rng := rand.New(rand.NewPCG(2026, 11))
 

@@ -122,15 +122,7 @@ type faultServer struct {
 func newFaultServer(t *testing.T, logDir string) *faultServer {
 	t.Helper()
 	f := &faultServer{logDir: logDir, tokens: writeTokens(t, t.TempDir()), origin: "example.com/faults"}
-	if code, _, stderr := run(t, "", "init", "--dir", logDir, "--origin", f.origin); code != 0 {
-		t.Fatalf("init: %s", stderr)
-	}
-	pub, _ := os.ReadFile(filepath.Join(logDir, "log.pub"))
-	v, err := note.NewVerifier(strings.TrimSpace(string(pub)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.v = v
+	f.v = initLog(t, logDir, f.origin)
 	f.start(t)
 	return f
 }

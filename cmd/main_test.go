@@ -8,9 +8,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 // TestMain lets the test binary act as the custody command, so tests can run
@@ -92,6 +95,24 @@ func (s *server) kill(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.cmd.Wait()
+}
+
+// initLog runs `custody init --dir logDir --origin origin [extra...]` and
+// returns the new log's verifier.
+func initLog(t *testing.T, logDir, origin string, extra ...string) note.Verifier {
+	t.Helper()
+	if code, _, stderr := run(t, "", append([]string{"init", "--dir", logDir, "--origin", origin}, extra...)...); code != 0 {
+		t.Fatalf("init: %s", stderr)
+	}
+	pub, err := os.ReadFile(filepath.Join(logDir, "log.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(pub)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func writeTokens(t *testing.T, dir string) string {
