@@ -2,22 +2,16 @@ package dashboard
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
-	"github.com/custodylog/custody/store/sqlite"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // BenchmarkPageView measures one GET / of the dashboard, over HTTP, on a log
@@ -35,26 +29,11 @@ func BenchmarkPageView(b *testing.B) {
 		}
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(filepath.Join(b.TempDir(), "custody.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	skey, vkey, _ := note.GenerateKey(rand.Reader, testOrigin)
-	signer, _ := note.NewSigner(skey)
-	verifier, _ := note.NewVerifier(vkey)
-	if err := log.Create(ctx, st, signer); err != nil {
-		b.Fatal(err)
-	}
-	l, err := log.Open(ctx, log.Config{Store: st, Signer: signer, Verifier: verifier})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
+	site := startSite(b, testPolicy(b), false)
+	l, d := site.log, site.dash
 
 	// n events from 8 writers: samples of every region, 5 events each.
 	start := time.Now()
-	base := time.Now().UTC().Truncate(time.Second).Add(-30 * time.Minute)
 	regions := []struct{ region, edge string }{{"US", "us-ash-1"}, {"EU", "de-fra-1"}, {"UK", "uk-lon-1"}, {"ROW", "sg-sin-1"}}
 	const writers, batch = 8, 1000
 	var wg sync.WaitGroup
@@ -67,13 +46,13 @@ func BenchmarkPageView(b *testing.B) {
 			for i := w; i < n/5; i += writers {
 				r := regions[i%len(regions)]
 				id := fmt.Sprintf("smp-%07d", i)
-				at := base.Add(time.Duration(i%1000) * time.Second)
+				at := i % 1000
 				evs = append(evs,
-					record.Event{Sample: id, Region: r.region, Action: record.Collected, Location: r.edge, Actor: "bench/1", Time: at},
-					record.Event{Sample: id, Region: r.region, Action: record.Transferred, Location: r.edge, To: "ch-zrh-1", Actor: "bench/1", Time: at},
-					record.Event{Sample: id, Region: r.region, Action: record.Analysed, Location: "ch-zrh-1", Actor: "bench/1", Time: at},
-					record.Event{Sample: id, Region: r.region, Action: record.Deleted, Location: "ch-zrh-1", Actor: "bench/1", Time: at},
-					record.Event{Sample: id, Region: r.region, Action: record.Deleted, Location: r.edge, Actor: "bench/1", Time: at})
+					site.ev(id, r.region, record.Collected, r.edge, "", at),
+					site.ev(id, r.region, record.Transferred, r.edge, "ch-zrh-1", at),
+					site.ev(id, r.region, record.Analysed, "ch-zrh-1", "", at),
+					site.ev(id, r.region, record.Deleted, "ch-zrh-1", "", at),
+					site.ev(id, r.region, record.Deleted, r.edge, "", at))
 				if len(evs) >= batch {
 					if _, err := l.AddMany(ctx, evs); err != nil {
 						errc <- err
@@ -94,18 +73,12 @@ func BenchmarkPageView(b *testing.B) {
 	if err := <-errc; err != nil {
 		b.Fatal(err)
 	}
-	d, err := New(Config{Log: l, Verifier: verifier, Policy: testPolicy(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
 	size := l.Checkpoint().Size
 	for d.auditor.view(size).Audited < size || l.Stats().Counted() < size {
 		time.Sleep(10 * time.Millisecond)
 	}
 	b.Logf("log of %d entries built and audited in %s", size, time.Since(start).Round(time.Second))
-	srv := httptest.NewServer(l.Handler(log.HandlerConfig{Extra: d}))
-	defer srv.Close()
+	srv := site.srv
 
 	get := func(path string) int {
 		resp, err := http.Get(srv.URL + path)

@@ -52,6 +52,12 @@ type site struct {
 // server, with the dashboard (and the policy, if given) mounted at "/".
 func newSite(t testing.TB, policy *verify.Policy) *site {
 	t.Helper()
+	return startSite(t, policy, true)
+}
+
+// startSite is newSite, with or without the witness.
+func startSite(t testing.TB, policy *verify.Policy, witnessed bool) *site {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "custody.db")
@@ -69,7 +75,43 @@ func newSite(t testing.TB, policy *verify.Policy) *site {
 		t.Fatal(err)
 	}
 
-	// The witness.
+	cfg := log.Config{Store: st, Signer: signer, Verifier: verifier}
+	var wverifiers []note.Verifier
+	var closeWitness func()
+	if witnessed {
+		wv, stop := startWitness(t, dir, verifier)
+		cfg.Witnesses, cfg.Quorum = []log.Witness{{URL: wv.url, Verifier: wv.v}}, 1
+		wverifiers, closeWitness = []note.Verifier{wv.v}, stop
+	}
+	l, err := log.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Log: l, Verifier: verifier, Witnesses: wverifiers, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(l.Handler(log.HandlerConfig{Extra: d}))
+	t.Cleanup(func() {
+		srv.Close()
+		d.Close()
+		l.Close()
+		st.Close()
+		if closeWitness != nil {
+			closeWitness()
+		}
+	})
+	return &site{log: l, dash: d, srv: srv, dbPath: dbPath, base: time.Now().UTC().Truncate(time.Second).Add(-30 * time.Minute)}
+}
+
+type testWitness struct {
+	url string
+	v   note.Verifier
+}
+
+// startWitness serves a real witness that trusts the log key v.
+func startWitness(t testing.TB, dir string, logKey note.Verifier) (testWitness, func()) {
+	t.Helper()
 	_, wpriv, _ := ed25519.GenerateKey(rand.Reader)
 	wsigner := verify.NewCosignatureSigner(testWitnessName, wpriv, time.Now)
 	wverifier, err := verify.NewCosignatureVerifier(verify.CosignatureVKey(testWitnessName, wpriv.Public().(ed25519.PublicKey)))
@@ -80,33 +122,12 @@ func newSite(t testing.TB, policy *verify.Policy) *site {
 	if err := os.MkdirAll(wdir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	w, err := witness.Open(witness.Config{Dir: wdir, Signer: wsigner, Logs: []note.Verifier{verifier}})
+	w, err := witness.Open(witness.Config{Dir: wdir, Signer: wsigner, Logs: []note.Verifier{logKey}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wsrv := httptest.NewServer(w.Handler())
-
-	l, err := log.Open(ctx, log.Config{
-		Store: st, Signer: signer, Verifier: verifier,
-		Witnesses: []log.Witness{{URL: wsrv.URL, Verifier: wverifier}}, Quorum: 1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Config{Log: l, Verifier: verifier, Witnesses: []note.Verifier{wverifier}, Policy: policy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(l.Handler(log.HandlerConfig{Extra: d}))
-	t.Cleanup(func() {
-		srv.Close()
-		d.Close()
-		l.Close()
-		st.Close()
-		wsrv.Close()
-		w.Close()
-	})
-	return &site{log: l, dash: d, srv: srv, dbPath: dbPath, base: time.Now().UTC().Truncate(time.Second).Add(-30 * time.Minute)}
+	return testWitness{url: wsrv.URL, v: wverifier}, func() { wsrv.Close(); w.Close() }
 }
 
 // ev builds an event of sample s, n seconds after the site's base time.
