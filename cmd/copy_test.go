@@ -10,16 +10,19 @@ import (
 	"testing"
 
 	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/store/postgres/pgtest"
 )
 
 // copyBackends are the stores copy is tested between: each row makes a new,
-// empty store and returns its DSN. A PostgreSQL row (pgtest.DSN) belongs
-// here too.
+// empty store and returns its DSN. The PostgreSQL row is a fresh schema in
+// the test server (see pgtest: skipped loudly when there is none, unless
+// CUSTODY_REQUIRE_POSTGRES=1).
 var copyBackends = []struct {
 	name string
 	dsn  func(t *testing.T) string
 }{
 	{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "custody.db") }},
+	{"postgres", func(t *testing.T) string { return pgtest.DSN(t) }},
 }
 
 // runCopyJSON runs custody copy --json and returns its summary.
@@ -65,54 +68,66 @@ func copyLog(t *testing.T) (*auditLog, logKey) {
 	return a, key
 }
 
-// TestCopyRoundTrip copies a log A → B → C over each backend and checks
-// that C has every checkpoint of A byte for byte, is clean for fsck, and
-// serves A's checkpoint.
+// TestCopyRoundTrip copies a log A (SQLite) → B → C over every pair of
+// backends (so SQLite → PostgreSQL → SQLite, and PostgreSQL → PostgreSQL)
+// and checks that B and C have every checkpoint of A byte for byte (so the
+// root is kept), are clean for fsck, and that C serves A's checkpoint.
 func TestCopyRoundTrip(t *testing.T) {
-	for _, be := range copyBackends {
-		t.Run(be.name, func(t *testing.T) {
-			a, key := copyLog(t)
-			src := "sqlite:" + a.dbPath
-			b, c := be.dsn(t), be.dsn(t)
-			s := runCopyJSON(t, src, b)
-			if s.Entries != 300 || s.Checkpoints != 301 || s.Size != 300 || !s.Verified || s.Root != b64Hash(a.Checkpoint().Root) {
-				t.Fatalf("copy A → B: %+v", s)
-			}
-			code, stdout, stderr := run(t, "", "copy", "--from", b, "--to", c)
-			if code != exitOK || !strings.Contains(stdout, "copied 300 entries, 301 checkpoints") || !strings.Contains(stdout, "root "+s.Root) {
-				t.Fatalf("copy B → C: exit %d\n%s%s", code, stdout, stderr)
-			}
-
-			want := allCheckpoints(t, src)
-			got := allCheckpoints(t, c)
-			if len(got) != len(want) {
-				t.Fatalf("C has %d checkpoints, A %d", len(got), len(want))
-			}
-			for i := range want {
-				if got[i].Size != want[i].Size || got[i].Root != want[i].Root || !bytes.Equal(got[i].Note, want[i].Note) {
-					t.Fatalf("checkpoint %d: C has size %d note\n%s\nA has size %d note\n%s", i, got[i].Size, got[i].Note, want[i].Size, want[i].Note)
-				}
-			}
-
-			// A log directory for C: its keys, and the copy as its store.
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "log.pub"), []byte(key.vkey+"\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "log.key"), []byte(key.skey+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			code, stdout, stderr = run(t, "", "fsck", "--dir", dir, "--store", c)
-			if code != exitOK || !strings.Contains(stdout, "checked 300 entries, 3 tiles, 301 checkpoints: 0 problems") {
-				t.Fatalf("fsck of the copy: exit %d\n%s%s", code, stdout, stderr)
-			}
-			srv := startServer(t, "--dir", dir, "--store", c)
-			if got := httpGet(t, srv.url+"/checkpoint"); !bytes.Equal(got, a.Checkpoint().Note) {
-				t.Fatalf("a server on the copy serves\n%s\nthe log serves\n%s", got, a.Checkpoint().Note)
-			}
-			checkStaticLog(t, srv.url, key, 300)
-		})
+	for _, beB := range copyBackends {
+		for _, beC := range copyBackends {
+			t.Run("sqlite-"+beB.name+"-"+beC.name, func(t *testing.T) {
+				testCopyRoundTrip(t, beB.dsn(t), beC.dsn(t))
+			})
+		}
 	}
+}
+
+// testCopyRoundTrip copies a new log A into the empty store b, then b into
+// the empty store c, and checks both copies.
+func testCopyRoundTrip(t *testing.T, b, c string) {
+	a, key := copyLog(t)
+	src := "sqlite:" + a.dbPath
+	s := runCopyJSON(t, src, b)
+	if s.Entries != 300 || s.Checkpoints != 301 || s.Size != 300 || !s.Verified || s.Root != b64Hash(a.Checkpoint().Root) {
+		t.Fatalf("copy A → B: %+v", s)
+	}
+	code, stdout, stderr := run(t, "", "copy", "--from", b, "--to", c)
+	if code != exitOK || !strings.Contains(stdout, "copied 300 entries, 301 checkpoints") || !strings.Contains(stdout, "root "+s.Root) {
+		t.Fatalf("copy B → C: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	want := allCheckpoints(t, src)
+	for _, cp := range []struct{ name, dsn string }{{"B", b}, {"C", c}} {
+		got := allCheckpoints(t, cp.dsn)
+		if len(got) != len(want) {
+			t.Fatalf("%s has %d checkpoints, A %d", cp.name, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].Size != want[i].Size || got[i].Root != want[i].Root || !bytes.Equal(got[i].Note, want[i].Note) {
+				t.Fatalf("checkpoint %d: %s has size %d note\n%s\nA has size %d note\n%s", i, cp.name, got[i].Size, got[i].Note, want[i].Size, want[i].Note)
+			}
+		}
+	}
+
+	// A log directory for the copies: A's keys, and a copy as its store.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "log.pub"), []byte(key.vkey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "log.key"), []byte(key.skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dsn := range []string{b, c} {
+		code, stdout, stderr = run(t, "", "fsck", "--dir", dir, "--store", dsn)
+		if code != exitOK || !strings.Contains(stdout, "checked 300 entries, 3 tiles, 301 checkpoints: 0 problems") {
+			t.Fatalf("fsck of the copy %s: exit %d\n%s%s", dsn, code, stdout, stderr)
+		}
+	}
+	srv := startServer(t, "--dir", dir, "--store", c)
+	if got := httpGet(t, srv.url+"/checkpoint"); !bytes.Equal(got, a.Checkpoint().Note) {
+		t.Fatalf("a server on the copy serves\n%s\nthe log serves\n%s", got, a.Checkpoint().Note)
+	}
+	checkStaticLog(t, srv.url, key, 300)
 }
 
 // TestCopyRefusesNonEmpty: copy never writes into a store that holds a log.
@@ -171,4 +186,21 @@ func TestCopyTamperedSource(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestCopyTamperedPostgresSource: a PostgreSQL source whose entry was
+// edited in the database is refused, and fsck names the entry.
+func TestCopyTamperedPostgresSource(t *testing.T) {
+	src := pgtest.DSN(t) // first: skips before building the log
+	a, key := copyLog(t)
+	runCopyJSON(t, "sqlite:"+a.dbPath, src)
+	pgExec(t, src, "UPDATE entries SET data = convert_to(replace(convert_from(data, 'UTF8'), 'de-fra-1', 'ch-zrh-1'), 'UTF8') WHERE idx = 100")
+	code, _, stderr := run(t, "", "copy", "--from", src, "--to", "sqlite:"+filepath.Join(t.TempDir(), "custody.db"))
+	if code != exitInvalid || !strings.Contains(stderr, "source entry 100") || !strings.Contains(stderr, "data hashes to") || !strings.Contains(stderr, "custody fsck") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "log.pub"), []byte(key.vkey+"\n"))
+	code, rep := fsckStoreJSON(t, dir, src)
+	wantProblem(t, code, rep, fsckLeafHash, "entry 100", "computed")
 }

@@ -16,7 +16,10 @@ import (
 
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/store/postgres"
 	"github.com/custodylog/custody/verify"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -86,12 +89,18 @@ reports every disagreement (it does not stop at the first):
                rewritten, fails here (rollback, fork) even when it is
                consistent with itself.
 
-It only reads, so it may run next to 'custody serve' on the same log.
-Each problem is printed as 'KIND LOCATION: detail'. Exit status: 0 clean,
-2 problems found, 3 usage or I/O error.`,
+--store names the log's database as 'custody serve --store' does: empty
+for DIR/custody.db, sqlite:PATH (or a path), or a PostgreSQL URL with the
+log's search_path. DIR is still needed, for DIR/log.pub.
+
+It only reads, so it may run next to 'custody serve' on the same log (on
+PostgreSQL, next to every server sharing it); it never creates a database
+or schema. Each problem is printed as 'KIND LOCATION: detail'.
+Exit status: 0 clean, 2 problems found, 3 usage or I/O error.`,
 		Example: `  custody fsck --dir ./mylog
   custody fsck --dir ./mylog --json | jq '.problems[]'
-  custody fsck --dir ./mylog --checkpoint last-audited-checkpoint.txt`,
+  custody fsck --dir ./mylog --checkpoint last-audited-checkpoint.txt
+  custody fsck --dir ./mylog --store 'postgres://custody@db.example.com/custody?sslmode=verify-full&search_path=mylog'`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -102,7 +111,7 @@ Each problem is printed as 'KIND LOCATION: detail'. Exit status: 0 clean,
 	}
 	c.Flags().StringArrayVar(&known, "checkpoint", nil, "a signed checkpoint of this log seen before (repeatable)")
 	c.Flags().StringVar(&dir, "dir", "", "log directory made by 'custody init'")
-	c.Flags().StringVar(&dsn, "store", "", "database: empty for DIR/custody.db (SQLite)")
+	c.Flags().StringVar(&dsn, "store", "", "database: empty for DIR/custody.db (SQLite), sqlite:PATH, or a PostgreSQL URL")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return c
 }
@@ -111,17 +120,17 @@ func ioError(err error) error { return &cliError{err: err, code: exitUsageIO} }
 
 func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, asJSON bool) error {
 	f := logFiles{dir}
+	pg := isPostgres(dsn)
 	path := f.db()
-	if dsn != "" {
-		if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-			return usageError("use the embedded SQLite store: leave --store empty", "PostgreSQL is not supported by this build yet")
+	if !pg {
+		if dsn != "" {
+			path = strings.TrimPrefix(dsn, "sqlite:")
 		}
-		path = strings.TrimPrefix(dsn, "sqlite:")
-	}
-	if fi, err := os.Stat(path); err != nil {
-		return ioError(err)
-	} else if !fi.Mode().IsRegular() {
-		return ioError(fmt.Errorf("%s is not a database file", path))
+		if fi, err := os.Stat(path); err != nil {
+			return ioError(err)
+		} else if !fi.Mode().IsRegular() {
+			return ioError(fmt.Errorf("%s is not a database file", path))
+		}
 	}
 	verifier, err := loadVerifier(f.pub())
 	if err != nil {
@@ -139,6 +148,13 @@ func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, as
 		}
 		known = append(known, c)
 	}
+	if pg {
+		// Opening a PostgreSQL store creates the schema where there is none:
+		// fsck must not.
+		if err := pgHoldsLog(ctx, dsn); err != nil {
+			return err
+		}
+	}
 	rep := &fsckReport{Problems: []fsckProblem{}}
 	st, err := openStore(dsn, f)
 	if err != nil {
@@ -153,12 +169,12 @@ func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, as
 		return ioError(err)
 	}
 	defer st.Close()
-	ro, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro&_busy_timeout=5000")
+	tiles, err := openFsckTiles(st, pg, path)
 	if err != nil {
 		return ioError(err)
 	}
-	defer ro.Close()
-	if err := fsckRun(ctx, st, ro, verifier, known, rep); err != nil {
+	defer tiles.Close()
+	if err := fsckRun(ctx, st, tiles, verifier, known, rep); err != nil {
 		return ioError(err)
 	}
 	return e.fsckReport(rep, asJSON)
@@ -300,7 +316,7 @@ func intList(xs []int, limit int) string {
 	return b.String()
 }
 
-func fsckRun(ctx context.Context, st store.Store, ro *sql.DB, verifier note.Verifier, known []verify.Checkpoint, rep *fsckReport) error {
+func fsckRun(ctx context.Context, st store.Store, tiles fsckTiles, verifier note.Verifier, known []verify.Checkpoint, rep *fsckReport) error {
 	// Checkpoints seen elsewhere, by size: the entries must give their roots.
 	seen := map[uint64][][32]byte{}
 	for _, c := range known {
@@ -321,7 +337,7 @@ func fsckRun(ctx context.Context, st store.Store, ro *sql.DB, verifier note.Veri
 	case err != nil:
 		return err
 	}
-	sizes, err := checkpointSizes(ctx, ro)
+	sizes, err := checkpointSizes(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -379,7 +395,7 @@ func fsckRun(ctx context.Context, st store.Store, ro *sql.DB, verifier note.Veri
 				rep.add(fsckMissingEntry, fmt.Sprintf("entry %d", n), "entries %d to %d are missing", n, en.Index-1)
 				// The tree cannot be recomputed past a hole.
 				rep.Entries = n
-				return fsckFinish(s, ro, sizes[next:], n)
+				return fsckFinish(s, tiles, sizes[next:], n)
 			}
 			where := fmt.Sprintf("entry %d", n)
 			leaf := verify.LeafHash(en.Data)
@@ -439,12 +455,12 @@ func fsckRun(ctx context.Context, st store.Store, ro *sql.DB, verifier note.Veri
 	for size := range seen {
 		rep.add(fsckRollback, fmt.Sprintf("checkpoint %d", size), "the log signed a checkpoint of size %d, but only %d entries are stored: the database was rolled back or truncated", size, n)
 	}
-	return fsckFinish(s, ro, sizes[next:], n)
+	return fsckFinish(s, tiles, sizes[next:], n)
 }
 
 // fsckFinish checks the partial tiles, the checkpoints beyond the entries
 // and the tiles no entry accounts for.
-func fsckFinish(s *fsckState, ro *sql.DB, rest []uint64, n uint64) error {
+func fsckFinish(s *fsckState, tiles fsckTiles, rest []uint64, n uint64) error {
 	rep := s.rep
 	if n < s.latest {
 		rep.add(fsckMissingEntry, fmt.Sprintf("entry %d", n), "the latest checkpoint has size %d but only %d entries are stored", s.latest, n)
@@ -464,44 +480,125 @@ func fsckFinish(s *fsckState, ro *sql.DB, rest []uint64, n uint64) error {
 			}
 		}
 	}
-	rows, err := ro.QueryContext(s.ctx, "SELECT level, idx, length(data) FROM tiles ORDER BY level, idx")
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var level, idx, length int64
-		if err := rows.Scan(&level, &idx, &length); err != nil {
-			return err
-		}
+	return tiles.eachTile(s.ctx, func(level, idx, length int64) error {
 		if level < 0 || level > 255 || idx < 0 {
 			rep.add(fsckTileExtra, fmt.Sprintf("tile/%d/%d", level, idx), "invalid tile address")
-			continue
+			return nil
 		}
 		if tileWidthAt(uint8(level), uint64(idx), s.final) == 0 {
 			rep.Tiles++
 			rep.add(fsckTileExtra, tileWhere(uint8(level), uint64(idx)), "stored (%d hashes) but the %d entries need no such tile", length/32, s.final)
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // checkpointSizes lists the sizes of the stored checkpoints, smallest first.
-func checkpointSizes(ctx context.Context, ro *sql.DB) ([]uint64, error) {
-	rows, err := ro.QueryContext(ctx, "SELECT size FROM checkpoints ORDER BY size")
+func checkpointSizes(ctx context.Context, st store.Store) ([]uint64, error) {
+	var out []uint64
+	err := eachCheckpoint(ctx, st, math64, func(c store.Checkpoint) error {
+		out = append(out, c.Size)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing checkpoints: %w", err)
 	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var size int64
-		if err := rows.Scan(&size); err != nil {
-			return nil, err
+	return out, nil
+}
+
+// fsckTiles lists every stored hash tile straight from the database, read
+// only: fsck needs the tiles no entry accounts for (tile-extra), which the
+// store.Store interface cannot enumerate. There is one implementation per
+// backend.
+type fsckTiles interface {
+	// eachTile calls fn with the level, index and data length (bytes) of
+	// every stored tile, as stored, in level then index order.
+	eachTile(ctx context.Context, fn func(level, idx, length int64) error) error
+	Close() error
+}
+
+// openFsckTiles returns the tile lister for st: a PostgreSQL store if pg,
+// else a SQLite store in the file path.
+func openFsckTiles(st store.Store, pg bool, path string) (fsckTiles, error) {
+	if pg {
+		p, ok := st.(*postgres.Store)
+		if !ok {
+			return nil, fmt.Errorf("internal error: a PostgreSQL DSN opened a %T store, and fsck cannot list its tiles", st)
 		}
-		if size >= 0 {
-			out = append(out, uint64(size))
+		return postgresTiles{p}, nil
+	}
+	ro, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		return nil, fmt.Errorf("opening %s read-only: %w", path, err)
+	}
+	return sqliteTiles{ro}, nil
+}
+
+// sqliteTiles lists the tiles of a SQLite store through a read-only
+// connection of its own.
+type sqliteTiles struct{ ro *sql.DB }
+
+func (t sqliteTiles) eachTile(ctx context.Context, fn func(level, idx, length int64) error) error {
+	rows, err := t.ro.QueryContext(ctx, "SELECT level, idx, length(data) FROM tiles ORDER BY level, idx")
+	if err != nil {
+		return fmt.Errorf("listing tiles: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var level, idx, length int64
+		if err := rows.Scan(&level, &idx, &length); err != nil {
+			return fmt.Errorf("listing tiles: %w", err)
+		}
+		if err := fn(level, idx, length); err != nil {
+			return err
 		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("listing tiles: %w", err)
+	}
+	return nil
+}
+
+func (t sqliteTiles) Close() error { return t.ro.Close() }
+
+// postgresTiles lists the tiles of a PostgreSQL store in a read-only
+// transaction on the store's own connections.
+type postgresTiles struct{ st *postgres.Store }
+
+func (t postgresTiles) eachTile(ctx context.Context, fn func(level, idx, length int64) error) error {
+	return t.st.TileSizes(ctx, func(ts postgres.TileSize) error { return fn(ts.Level, ts.Index, ts.Length) })
+}
+
+func (postgresTiles) Close() error { return nil } // the store owns the connections
+
+// pgHoldsLog checks, without writing, that the PostgreSQL database of dsn
+// holds a custody log in the first schema of its search_path.
+func pgHoldsLog(ctx context.Context, dsn string) error {
+	ctx, cancel := context.WithTimeout(ctx, openStoreTimeout)
+	defer cancel()
+	name := redactDSN(dsn)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return usageErr(fmt.Errorf("--store %s: %w", name, err), "pass a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE?sslmode=...&search_path=SCHEMA")
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return ioError(fmt.Errorf("connecting to --store %s: %w (is the server running, and are the DSN's host, port, user and database right?)", name, err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var schema *string
+	var tables int
+	err = conn.QueryRow(ctx, `SELECT current_schema(), (SELECT count(*) FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_name = 'schema_version')`).Scan(&schema, &tables)
+	if err != nil {
+		return ioError(fmt.Errorf("reading the schema of --store %s: %w", name, err))
+	}
+	const hint = "pass the --store DSN given to 'custody init' and 'custody serve', with the log's search_path"
+	if schema == nil {
+		return usageError(hint, "--store %s: no schema of its search_path exists, so it holds no log", name)
+	}
+	if tables == 0 {
+		return usageError(hint, "--store %s holds no custody log (schema %s has no schema_version table); fsck does not create one", name, *schema)
+	}
+	return nil
 }

@@ -1,11 +1,9 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/custodylog/custody/store"
 	"github.com/jackc/pgx/v5"
@@ -34,11 +32,8 @@ import (
 // error wrapping ctx.Err(); once it has sent COMMIT it waits for the answer
 // regardless, so that its result says whether the batch was committed.
 func (s *Store) Append(ctx context.Context, b store.Batch) error {
-	var size uint64
-	if b.Prev != nil {
-		size = b.Prev.Size
-	}
-	err := s.append(ctx, b, size)
+	size := b.PrevSize()
+	err := s.append(ctx, b)
 	if err == nil {
 		return nil
 	}
@@ -51,8 +46,8 @@ func (s *Store) Append(ctx context.Context, b store.Batch) error {
 	return fmt.Errorf("postgres: appending batch at size %d: %w", size, err)
 }
 
-func (s *Store) append(ctx context.Context, b store.Batch, size uint64) (err error) {
-	if err := checkBatch(b, size); err != nil {
+func (s *Store) append(ctx context.Context, b store.Batch) (err error) {
+	if err := store.CheckBatch(b); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -96,43 +91,6 @@ func (s *Store) append(ctx context.Context, b store.Batch, size uint64) (err err
 	done = true // committed or not, the transaction is over
 	if err := tx.Commit(cctx); err != nil {
 		return fmt.Errorf("committing: %w", err)
-	}
-	return nil
-}
-
-// checkBatch checks what can be checked without the database.
-func checkBatch(b store.Batch, size uint64) error {
-	n := uint64(len(b.Entries))
-	if size > math.MaxInt64-n {
-		return fmt.Errorf("%d entries after index %d: the log cannot grow beyond 2^63-1 entries", n, size)
-	}
-	if b.Checkpoint.Size != size+n {
-		return fmt.Errorf("new checkpoint has size %d, want %d (%d + %d entries): %w", b.Checkpoint.Size, size+n, size, n, store.ErrConflict)
-	}
-	if n == 0 && b.Prev != nil && b.Checkpoint.Root != b.Prev.Root {
-		return fmt.Errorf("new checkpoint has the size of the previous one (%d) but root %x, want %x: %w", size, b.Checkpoint.Root, b.Prev.Root, store.ErrConflict)
-	}
-	if len(b.Checkpoint.Note) == 0 {
-		return fmt.Errorf("new checkpoint of size %d has an empty note", b.Checkpoint.Size)
-	}
-	seen := make(map[store.Hash]int, len(b.Entries))
-	for i := range b.Entries {
-		e := &b.Entries[i]
-		if e.Index != size+uint64(i) {
-			return fmt.Errorf("entry %d of the batch has index %d, want %d: %w", i, e.Index, size+uint64(i), store.ErrConflict)
-		}
-		if j, ok := seen[e.Identity]; ok {
-			return fmt.Errorf("entries %d and %d have the same identity %x: %w", size+uint64(j), e.Index, e.Identity, store.ErrConflict)
-		}
-		seen[e.Identity] = i
-	}
-	for _, t := range b.Tiles {
-		if len(t.Data) == 0 || len(t.Data) > 256*store.HashSize || len(t.Data)%store.HashSize != 0 {
-			return fmt.Errorf("tile %d/%d has %d bytes, want 1 to 256 hashes of %d bytes", t.Level, t.Index, len(t.Data), store.HashSize)
-		}
-		if t.Index > math.MaxInt64 {
-			return fmt.Errorf("tile %d/%d: index out of range", t.Level, t.Index)
-		}
 	}
 	return nil
 }
@@ -199,16 +157,10 @@ func insertEntries(ctx context.Context, tx pgx.Tx, entries []store.Entry) error 
 // explainDuplicate turns the unique violation err of inserting entries into
 // an error wrapping store.ErrConflict that names the entry at fault.
 func (s *Store) explainDuplicate(ctx context.Context, entries []store.Entry, err error) error {
-	ids := make([]store.Hash, len(entries))
-	for i := range entries {
-		ids[i] = entries[i].Identity
-	}
 	found := make(map[store.Hash]uint64)
-	if byIdentity(ctx, s.pool, ids, found) == nil {
-		for i := range entries {
-			if idx, ok := found[entries[i].Identity]; ok {
-				return fmt.Errorf("entry %d has identity %x, already the identity of entry %d: %w", entries[i].Index, entries[i].Identity, idx, store.ErrConflict)
-			}
+	if byIdentity(ctx, s.pool, store.Identities(entries), found) == nil {
+		if err := store.CheckIdentitiesFree(entries, found); err != nil {
+			return err
 		}
 	}
 	return fmt.Errorf("%w: %w", err, store.ErrConflict)
@@ -270,12 +222,8 @@ func writeTiles(ctx context.Context, tx pgx.Tx, tiles []store.Tile) error {
 		if !ok {
 			old = stored[k]
 		}
-		switch {
-		case len(t.Data) < len(old):
-			return fmt.Errorf("tile %d/%d: new data has %d hashes, the stored tile %d: %w", t.Level, t.Index, len(t.Data)/store.HashSize, len(old)/store.HashSize, store.ErrTileMismatch)
-		case !bytes.Equal(t.Data[:len(old)], old):
-			i := equalPrefix(t.Data, old)
-			return fmt.Errorf("tile %d/%d: new data differs from the stored tile at hash %d: %w", t.Level, t.Index, i/store.HashSize, store.ErrTileMismatch)
+		if err := store.CheckTileExtends(t, old); err != nil {
+			return err
 		}
 		newest[k] = t.Data
 	}
@@ -307,7 +255,7 @@ func writeTiles(ctx context.Context, tx pgx.Tx, tiles []store.Tile) error {
 	return nil
 }
 
-// writeCheckpoint stores the new checkpoint. checkBatch and swapHead have
+// writeCheckpoint stores the new checkpoint. store.CheckBatch and swapHead have
 // made sure that it is larger than the latest one, or that it has the size
 // and root of prev, the latest one, whose note it then replaces.
 func writeCheckpoint(ctx context.Context, tx pgx.Tx, c store.Checkpoint, prev *store.Checkpoint) error {

@@ -149,13 +149,11 @@ func TestTwoStoresRace(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	stores := [2]*Store{openDSN(t, dsn), openDSN(t, dsn)}
 	ctx := context.Background()
-	g := newBenchLog()
-	if err := stores[0].Append(ctx, g.genesis()); err != nil {
-		t.Fatal(err)
-	}
+	g := new(storetest.BenchLog)
+	g.MustAppend(t, stores[0], 0, "genesis")
 	var all []store.Entry
 	for round := range 20 {
-		batches := [2]store.Batch{g.batch(50+round, fmt.Sprintf("a%d", round)), g.batch(60+round, fmt.Sprintf("b%d", round))}
+		batches := [2]store.Batch{g.Batch(50+round, fmt.Sprintf("a%d", round)), g.Batch(60+round, fmt.Sprintf("b%d", round))}
 		var errs [2]error
 		var start, done sync.WaitGroup
 		start.Add(1)
@@ -178,12 +176,12 @@ func TestTwoStoresRace(t *testing.T) {
 		default:
 			t.Fatalf("round %d: Append() = %v, %v; want nil and ErrConflict", round, errs[0], errs[1])
 		}
-		g.apply(won)
+		g.Apply(won)
 		all = append(all, won.Entries...)
 		for i, s := range stores {
 			c, err := s.Latest(ctx)
-			if err != nil || c.Size != g.size || c.Root != won.Checkpoint.Root {
-				t.Fatalf("round %d: store %d: Latest() = size %d, %v, want size %d", round, i, c.Size, err, g.size)
+			if err != nil || c.Size != g.Size || c.Root != won.Checkpoint.Root {
+				t.Fatalf("round %d: store %d: Latest() = size %d, %v, want size %d", round, i, c.Size, err, g.Size)
 			}
 		}
 	}
@@ -193,12 +191,12 @@ func TestTwoStoresRace(t *testing.T) {
 	}
 	s := openDSN(t, dsn)
 	c, err := s.Latest(ctx)
-	if err != nil || c.Size != g.size || c.Root != g.prev.Root {
-		t.Fatalf("reopened: Latest() = size %d, %v, want size %d", c.Size, err, g.size)
+	if err != nil || c.Size != g.Size || c.Root != g.Prev.Root {
+		t.Fatalf("reopened: Latest() = size %d, %v, want size %d", c.Size, err, g.Size)
 	}
-	got, err := s.Entries(ctx, 0, g.size+10)
+	got, err := s.Entries(ctx, 0, g.Size+10)
 	if err != nil || len(got) != len(all) {
-		t.Fatalf("reopened: Entries(0, %d) = %d entries, %v, want %d", g.size+10, len(got), err, len(all))
+		t.Fatalf("reopened: Entries(0, %d) = %d entries, %v, want %d", g.Size+10, len(got), err, len(all))
 	}
 	for i := range all {
 		if got[i].Index != all[i].Index || got[i].Identity != all[i].Identity || string(got[i].Data) != string(all[i].Data) {
@@ -219,7 +217,7 @@ func TestTwoStoresRace(t *testing.T) {
 		t.Errorf("reopened: ByIdentity(all) = %d found, %v, want %d", len(found), err, len(want))
 	}
 	// The other store's identity is refused, in this store too.
-	d := g.batch(10, "dup")
+	d := g.Batch(10, "dup")
 	d.Entries[5].Identity = all[3].Identity
 	err = s.Append(ctx, d)
 	if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), fmt.Sprintf("entry %d has identity %x, already the identity of entry %d", d.Entries[5].Index, all[3].Identity, all[3].Index)) {
@@ -229,58 +227,17 @@ func TestTwoStoresRace(t *testing.T) {
 
 // TestErrorMessages checks that errors say what failed on what input.
 func TestErrorMessages(t *testing.T) {
-	s := openTemp(t)
-	ctx := context.Background()
-	g := newBenchLog()
-	if err := s.Append(ctx, g.genesis()); err != nil {
-		t.Fatal(err)
-	}
-	b := g.batch(10, "x")
-	if err := s.Append(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	g.apply(b)
-
-	dup := g.batch(10, "x")
-	dup.Entries[4].Identity = b.Entries[2].Identity
-	bigTile := g.batch(10, "x")
-	bigTile.Tiles[0].Data = make([]byte, 257*32)
-	badTile := g.batch(10, "x")
-	badTile.Tiles[0].Data[40] ^= 1
-	for _, tt := range []struct {
-		b    store.Batch
-		want string
-	}{
-		{dup, fmt.Sprintf("postgres: appending batch at size 10: entry 14 has identity %x, already the identity of entry 2: conflict", b.Entries[2].Identity)},
-		{badTile, "postgres: appending batch at size 10: tile 0/0: new data differs from the stored tile at hash 1: tile does not extend"},
-		{g.batch(10, "x"), ""},
-		{g.batch(10, "x"), "postgres: appending batch at size 10: the latest checkpoint is size 20"},
-		{bigTile, "tile 0/0 has 8224 bytes, want 1 to 256 hashes"},
-	} {
-		err := s.Append(ctx, tt.b)
-		if tt.want == "" {
-			if err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Append() = %v, want an error containing %q", err, tt.want)
-		}
-	}
-	if _, err := s.Tile(ctx, 3, 7); err == nil || err.Error() != "postgres: reading tile 3/7: not found" {
-		t.Errorf("Tile(3, 7) = %v, want %q", err, "postgres: reading tile 3/7: not found")
-	}
+	storetest.CheckErrorMessages(t, openTemp(t), "postgres")
 }
 
 // TestCanceledContext checks that Append with a canceled context returns
 // the context's error.
 func TestCanceledContext(t *testing.T) {
 	s := openTemp(t)
-	g := newBenchLog()
+	g := new(storetest.BenchLog)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Append(ctx, g.genesis()); !errors.Is(err, context.Canceled) {
+	if err := s.Append(ctx, g.Genesis()); !errors.Is(err, context.Canceled) {
 		t.Errorf("Append(canceled context) = %v, want context.Canceled", err)
 	}
 	if _, err := s.Latest(context.Background()); !errors.Is(err, store.ErrNotFound) {

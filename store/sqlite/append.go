@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/hashindex"
@@ -29,10 +28,7 @@ import (
 // replaces the stored note of that checkpoint (for example to add
 // signatures); nothing else changes.
 func (s *Store) Append(ctx context.Context, b store.Batch) error {
-	var size uint64
-	if b.Prev != nil {
-		size = b.Prev.Size
-	}
+	size := b.PrevSize()
 	if err := s.append(ctx, b, size); err != nil {
 		return fmt.Errorf("sqlite: appending batch at size %d: %w", size, err)
 	}
@@ -40,7 +36,7 @@ func (s *Store) Append(ctx context.Context, b store.Batch) error {
 }
 
 func (s *Store) append(ctx context.Context, b store.Batch, size uint64) (err error) {
-	if err := checkBatch(b, size); err != nil {
+	if err := store.CheckBatch(b); err != nil {
 		return err
 	}
 	sampleKeys := make([]hashindex.Key, len(b.Entries))
@@ -87,7 +83,7 @@ func (s *Store) append(ctx context.Context, b store.Batch, size uint64) (err err
 // has exactly size entries, and no other writer can add any until the
 // transaction ends. So it first brings the indexes up to size (if another
 // Store appended since this one last looked), and then its answer holds
-// until the commit. (checkBatch has refused identities repeated in the
+// until the commit. (store.CheckBatch has refused identities repeated in the
 // batch.)
 func (s *Store) checkIdentities(ctx context.Context, tx *sql.Tx, entries []store.Entry, size uint64) error {
 	if len(entries) == 0 {
@@ -108,57 +104,11 @@ func (s *Store) checkIdentities(ctx context.Context, tx *sql.Tx, entries []store
 		return fmt.Errorf("the log has %d entries but %d are indexed: the database is damaged or was changed by other software", size, indexed)
 	}
 
-	ids := make([]store.Hash, len(entries))
-	for i := range entries {
-		ids[i] = entries[i].Identity
-	}
 	found := make(map[store.Hash]uint64)
-	if err := s.idx.lookupIdentities(ctx, tx, ids, found); err != nil {
+	if err := s.idx.lookupIdentities(ctx, tx, store.Identities(entries), found); err != nil {
 		return fmt.Errorf("looking up the identities of the batch: %w", err)
 	}
-	for i := range entries {
-		if idx, ok := found[entries[i].Identity]; ok {
-			return fmt.Errorf("entry %d has identity %x, already the identity of entry %d: %w", entries[i].Index, entries[i].Identity, idx, store.ErrConflict)
-		}
-	}
-	return nil
-}
-
-// checkBatch checks what can be checked without the database.
-func checkBatch(b store.Batch, size uint64) error {
-	n := uint64(len(b.Entries))
-	if size > math.MaxInt64-n {
-		return fmt.Errorf("%d entries after index %d: the log cannot grow beyond 2^63-1 entries", n, size)
-	}
-	if b.Checkpoint.Size != size+n {
-		return fmt.Errorf("new checkpoint has size %d, want %d (%d + %d entries): %w", b.Checkpoint.Size, size+n, size, n, store.ErrConflict)
-	}
-	if n == 0 && b.Prev != nil && b.Checkpoint.Root != b.Prev.Root {
-		return fmt.Errorf("new checkpoint has the size of the previous one (%d) but root %x, want %x: %w", size, b.Checkpoint.Root, b.Prev.Root, store.ErrConflict)
-	}
-	if len(b.Checkpoint.Note) == 0 {
-		return fmt.Errorf("new checkpoint of size %d has an empty note", b.Checkpoint.Size)
-	}
-	seen := make(map[store.Hash]int, len(b.Entries))
-	for i := range b.Entries {
-		e := &b.Entries[i]
-		if e.Index != size+uint64(i) {
-			return fmt.Errorf("entry %d of the batch has index %d, want %d: %w", i, e.Index, size+uint64(i), store.ErrConflict)
-		}
-		if j, ok := seen[e.Identity]; ok {
-			return fmt.Errorf("entries %d and %d have the same identity %x: %w", size+uint64(j), e.Index, e.Identity, store.ErrConflict)
-		}
-		seen[e.Identity] = i
-	}
-	for _, t := range b.Tiles {
-		if len(t.Data) == 0 || len(t.Data) > 256*store.HashSize || len(t.Data)%store.HashSize != 0 {
-			return fmt.Errorf("tile %d/%d has %d bytes, want 1 to 256 hashes of %d bytes", t.Level, t.Index, len(t.Data), store.HashSize)
-		}
-		if t.Index > math.MaxInt64 {
-			return fmt.Errorf("tile %d/%d: index out of range", t.Level, t.Index)
-		}
-	}
-	return nil
+	return store.CheckIdentitiesFree(entries, found)
 }
 
 // checkPrev is the compare-and-swap: the latest stored checkpoint must be
@@ -205,7 +155,7 @@ func insertEntries(ctx context.Context, tx *sql.Tx, entries []store.Entry) error
 		}
 		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 			if isUniqueViolation(err) {
-				// checkPrev and checkBatch make this impossible unless
+				// checkPrev and store.CheckBatch make this impossible unless
 				// the entries table holds rows beyond the latest checkpoint.
 				return fmt.Errorf("inserting entries %d to %d: index already taken (%v): %w", chunk[0].Index, chunk[len(chunk)-1].Index, err, store.ErrConflict)
 			}
@@ -235,16 +185,13 @@ func writeTile(ctx context.Context, tx *sql.Tx, t store.Tile) error {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return fmt.Errorf("reading tile %d/%d: %w", t.Level, t.Index, err)
-	case len(t.Data) < len(old):
-		return fmt.Errorf("tile %d/%d: new data has %d hashes, the stored tile %d: %w", t.Level, t.Index, len(t.Data)/store.HashSize, len(old)/store.HashSize, store.ErrTileMismatch)
-	case !bytes.Equal(t.Data[:len(old)], old):
-		i := 0
-		for t.Data[i] == old[i] {
-			i++
+	default:
+		if err := store.CheckTileExtends(t, old); err != nil {
+			return err
 		}
-		return fmt.Errorf("tile %d/%d: new data differs from the stored tile at hash %d: %w", t.Level, t.Index, i/store.HashSize, store.ErrTileMismatch)
-	case len(t.Data) == len(old):
-		return nil // already stored
+		if len(t.Data) == len(old) {
+			return nil // already stored
+		}
 	}
 	_, err = tx.ExecContext(ctx, "INSERT INTO tiles (level, idx, data) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data",
 		int64(t.Level), int64(t.Index), t.Data)
@@ -254,7 +201,7 @@ func writeTile(ctx context.Context, tx *sql.Tx, t store.Tile) error {
 	return nil
 }
 
-// writeCheckpoint stores the new checkpoint. checkBatch and checkPrev have
+// writeCheckpoint stores the new checkpoint. store.CheckBatch and checkPrev have
 // made sure that it is larger than the latest one, or that it has the size
 // and root of prev, the latest one, whose note it then replaces.
 func writeCheckpoint(ctx context.Context, tx *sql.Tx, c store.Checkpoint, prev *store.Checkpoint) error {

@@ -446,23 +446,17 @@ func (s *Store) Checkpoints(ctx context.Context, from uint64, limit int) ([]stor
 
 func scanCheckpoint(row interface{ Scan(...any) error }) (store.Checkpoint, error) {
 	var (
-		size int64
-		root []byte
-		c    store.Checkpoint
+		size       int64
+		root, note []byte
 	)
-	err := row.Scan(&size, &root, &c.Note)
+	err := row.Scan(&size, &root, &note)
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, store.ErrNotFound
+		return store.Checkpoint{}, store.ErrNotFound
 	}
 	if err != nil {
-		return c, err
+		return store.Checkpoint{}, err
 	}
-	if size < 0 || len(root) != store.HashSize {
-		return c, fmt.Errorf("corrupt checkpoint row: size %d, root of %d bytes", size, len(root))
-	}
-	c.Size = uint64(size)
-	c.Root = store.Hash(root)
-	return c, nil
+	return store.CheckpointFromRow(size, root, note)
 }
 
 // Tile returns the newest data of tile (level, index), or an error wrapping
@@ -499,19 +493,18 @@ func (s *Store) Entries(ctx context.Context, start, end uint64) ([]store.Entry, 
 	entries := make([]store.Entry, 0, min(end-start, 1024))
 	for rows.Next() {
 		var (
-			e                  store.Entry
 			idx                int64
 			identity, leafHash sql.RawBytes
+			sample             string
+			data               []byte
 		)
-		if err := rows.Scan(&idx, &identity, &leafHash, &e.Sample, &e.Data); err != nil {
+		if err := rows.Scan(&idx, &identity, &leafHash, &sample, &data); err != nil {
 			return nil, fmt.Errorf("sqlite: reading entries [%d, %d): %w", start, end, err)
 		}
-		if idx < 0 || len(identity) != store.HashSize || len(leafHash) != store.HashSize {
-			return nil, fmt.Errorf("sqlite: reading entries [%d, %d): corrupt entry row at index %d", start, end, idx)
+		e, err := store.EntryFromRow(idx, identity, leafHash, sample, data)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: reading entries [%d, %d): %w", start, end, err)
 		}
-		e.Index = uint64(idx)
-		e.Identity = store.Hash(identity)
-		e.LeafHash = store.Hash(leafHash)
 		entries = append(entries, e)
 	}
 	if err := rows.Err(); err != nil {

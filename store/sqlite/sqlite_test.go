@@ -201,12 +201,10 @@ func TestTwoStoresOneFile(t *testing.T) {
 		stores[i] = s
 	}
 	ctx := context.Background()
-	g := newBenchLog()
-	if err := stores[0].Append(ctx, g.genesis()); err != nil {
-		t.Fatal(err)
-	}
+	g := new(storetest.BenchLog)
+	g.MustAppend(t, stores[0], 0, "genesis")
 	for round := range 10 {
-		batches := [2]store.Batch{g.batch(50, "a"), g.batch(60, "b")}
+		batches := [2]store.Batch{g.Batch(50, "a"), g.Batch(60, "b")}
 		var errs [2]error
 		var wg sync.WaitGroup
 		for i := range stores {
@@ -217,16 +215,16 @@ func TestTwoStoresOneFile(t *testing.T) {
 		case errs[0] == nil && errs[1] == nil:
 			t.Fatalf("round %d: both stores appended", round)
 		case errs[0] == nil && errors.Is(errs[1], store.ErrConflict):
-			g.apply(batches[0])
+			g.Apply(batches[0])
 		case errs[1] == nil && errors.Is(errs[0], store.ErrConflict):
-			g.apply(batches[1])
+			g.Apply(batches[1])
 		default:
 			t.Fatalf("round %d: Append() = %v, %v; want nil and ErrConflict", round, errs[0], errs[1])
 		}
 		for i, s := range stores {
 			c, err := s.Latest(ctx)
-			if err != nil || c.Size != g.size {
-				t.Fatalf("round %d: store %d: Latest() = size %d, %v, want size %d", round, i, c.Size, err, g.size)
+			if err != nil || c.Size != g.Size {
+				t.Fatalf("round %d: store %d: Latest() = size %d, %v, want size %d", round, i, c.Size, err, g.Size)
 			}
 		}
 	}
@@ -234,45 +232,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 
 // TestErrorMessages checks that errors say what failed on what input.
 func TestErrorMessages(t *testing.T) {
-	s := openTemp(t)
-	ctx := context.Background()
-	g := newBenchLog()
-	if err := s.Append(ctx, g.genesis()); err != nil {
-		t.Fatal(err)
-	}
-	b := g.batch(10, "x")
-	if err := s.Append(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	g.apply(b)
-
-	dup := g.batch(10, "x")
-	dup.Entries[4].Identity = b.Entries[2].Identity
-	bigTile := g.batch(10, "x")
-	bigTile.Tiles[0].Data = make([]byte, 257*32)
-	for _, tt := range []struct {
-		b    store.Batch
-		want string
-	}{
-		{dup, fmt.Sprintf("sqlite: appending batch at size 10: entry 14 has identity %x, already the identity of entry 2: conflict", b.Entries[2].Identity)},
-		{g.batch(10, "x"), ""},
-		{g.batch(10, "x"), "sqlite: appending batch at size 10: the latest checkpoint is size 20"},
-		{bigTile, "tile 0/0 has 8224 bytes, want 1 to 256 hashes"},
-	} {
-		err := s.Append(ctx, tt.b)
-		if tt.want == "" {
-			if err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Append() = %v, want an error containing %q", err, tt.want)
-		}
-	}
-	if _, err := s.Tile(ctx, 3, 7); err == nil || err.Error() != "sqlite: reading tile 3/7: not found" {
-		t.Errorf("Tile(3, 7) = %v, want %q", err, "sqlite: reading tile 3/7: not found")
-	}
+	storetest.CheckErrorMessages(t, openTemp(t), "sqlite")
 }
 
 // checkIndexed fails t unless the in-memory indexes of s hold each of the
@@ -308,20 +268,14 @@ func collide(h store.Hash, bits byte) store.Hash {
 func TestPrefixCollisions(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
-	g := newBenchLog()
-	if err := s.Append(ctx, g.genesis()); err != nil {
-		t.Fatal(err)
-	}
-	b := g.batch(10, "a")
-	if err := s.Append(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	g.apply(b)
+	g := new(storetest.BenchLog)
+	g.MustAppend(t, s, 0, "genesis")
+	b := g.MustAppend(t, s, 10, "a")
 	x := b.Entries[3] // entry 3
 
 	// A colliding but different identity goes in, in a later batch and
 	// twice within one batch; so do colliding leaf hashes.
-	c := g.batch(10, "b")
+	c := g.Batch(10, "b")
 	c.Entries[0].Identity = collide(x.Identity, 1)
 	c.Entries[5].Identity = collide(x.Identity, 2)
 	c.Entries[6].Identity = collide(x.Identity, 4)
@@ -329,7 +283,7 @@ func TestPrefixCollisions(t *testing.T) {
 	if err := s.Append(ctx, c); err != nil {
 		t.Fatalf("Append(colliding identities) error: %v", err)
 	}
-	g.apply(c)
+	g.Apply(c)
 
 	ids := []store.Hash{x.Identity, collide(x.Identity, 1), collide(x.Identity, 2), collide(x.Identity, 3), collide(x.Identity, 4), collide(x.Identity, 8)}
 	got, err := s.ByIdentity(ctx, ids)
@@ -350,7 +304,7 @@ func TestPrefixCollisions(t *testing.T) {
 	// An exact duplicate is refused even among colliding candidates, and
 	// nothing is written.
 	for _, dup := range []store.Hash{x.Identity, c.Entries[5].Identity, c.Entries[6].Identity} {
-		d := g.batch(10, "dup")
+		d := g.Batch(10, "dup")
 		d.Entries[9].Identity = dup
 		err := s.Append(ctx, d)
 		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), fmt.Sprintf("entry 29 has identity %x", dup)) {
@@ -368,14 +322,14 @@ func TestPrefixCollisions(t *testing.T) {
 	if got, err := s.Sample(ctx, "S-absent"); err != nil || len(got) != 0 {
 		t.Errorf("Sample(colliding absent sample) = %v, %v, want empty", got, err)
 	}
-	e := g.batch(3, "c")
+	e := g.Batch(3, "c")
 	for i := range e.Entries {
 		e.Entries[i].Sample = "S-absent"
 	}
 	if err := s.Append(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	g.apply(e)
+	g.Apply(e)
 	if got, err := s.Sample(ctx, "S-absent"); err != nil || !slices.Equal(got, []uint64{20, 21, 22}) {
 		t.Errorf("Sample(colliding sample) = %v, %v, want [20 21 22]", got, err)
 	}
@@ -393,17 +347,11 @@ func TestReopenRebuildsIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	g := newBenchLog()
-	if err := s.Append(ctx, g.genesis()); err != nil {
-		t.Fatal(err)
-	}
+	g := new(storetest.BenchLog)
+	g.MustAppend(t, s, 0, "genesis")
 	var all []store.Entry
 	for _, n := range []int{5000, 1, 3000} {
-		b := g.batch(n, "reopen")
-		if err := s.Append(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-		g.apply(b)
+		b := g.MustAppend(t, s, n, "reopen")
 		all = append(all, b.Entries...)
 	}
 	if err := s.Close(); err != nil {
@@ -415,22 +363,18 @@ func TestReopenRebuildsIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	checkIndexed(t, s, g.size)
+	checkIndexed(t, s, g.Size)
 	checkLookups(t, s, all)
 
 	// The reopened store refuses a known identity and takes new entries.
-	d := g.batch(5, "reopen")
+	d := g.Batch(5, "reopen")
 	d.Entries[2].Identity = all[4321].Identity
 	if err := s.Append(ctx, d); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("Append(identity of entry 4321) after reopening = %v, want ErrConflict", err)
 	}
-	b := g.batch(5, "reopen")
-	if err := s.Append(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	g.apply(b)
+	b := g.MustAppend(t, s, 5, "reopen")
 	all = append(all, b.Entries...)
-	checkIndexed(t, s, g.size)
+	checkIndexed(t, s, g.Size)
 	checkLookups(t, s, all)
 }
 
@@ -478,10 +422,8 @@ func TestTwoStoresLookups(t *testing.T) {
 	a := stores[0]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g := newBenchLog()
-	if err := a.Append(ctx, g.genesis()); err != nil {
-		t.Fatal(err)
-	}
+	g := new(storetest.BenchLog)
+	g.MustAppend(t, a, 0, "genesis")
 
 	// Readers of both stores look up an identity that is never there, so
 	// their refreshes race with the appends.
@@ -504,17 +446,13 @@ func TestTwoStoresLookups(t *testing.T) {
 		writer, other := stores[round%2], stores[1-round%2]
 		// other's identity, refused by writer.
 		if len(all) > 0 {
-			d := g.batch(100, "dup")
+			d := g.Batch(100, "dup")
 			d.Entries[50].Identity = all[len(all)-7].Identity
 			if err := writer.Append(ctx, d); !errors.Is(err, store.ErrConflict) {
 				t.Fatalf("round %d: Append(identity appended by the other store) = %v, want ErrConflict", round, err)
 			}
 		}
-		batch := g.batch(300+round, fmt.Sprintf("round %d", round))
-		if err := writer.Append(ctx, batch); err != nil {
-			t.Fatalf("round %d: Append() error: %v", round, err)
-		}
-		g.apply(batch)
+		batch := g.MustAppend(t, writer, 300+round, fmt.Sprintf("round %d", round))
 		all = append(all, batch.Entries...)
 		last := batch.Entries[len(batch.Entries)-1]
 		if got, err := other.ByIdentity(ctx, []store.Hash{last.Identity}); err != nil || got[last.Identity] != last.Index {
@@ -526,7 +464,7 @@ func TestTwoStoresLookups(t *testing.T) {
 	for i, s := range stores {
 		t.Run(fmt.Sprint("store ", i), func(t *testing.T) {
 			checkLookups(t, s, all)
-			checkIndexed(t, s, g.size)
+			checkIndexed(t, s, g.Size)
 		})
 	}
 }
