@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/custodylog/custody/record"
@@ -373,19 +371,6 @@ func checkEmpty(ctx context.Context, st store.Store, name string) error {
 	}
 	if len(es) > 0 {
 		return usageError(hint, "the destination %s is not empty: it holds entries", name)
-	}
-	return nil
-}
-
-// mustExist refuses a SQLite DSN whose file does not exist (opening it
-// would create an empty database).
-func mustExist(dsn string) error {
-	if strings.Contains(dsn, "://") {
-		return nil
-	}
-	p := strings.TrimPrefix(dsn, "sqlite:")
-	if _, err := os.Stat(p); err != nil {
-		return usageErr(fmt.Errorf("source store %s: %w", dsn, err), "pass an existing log database, e.g. sqlite:mylog/custody.db")
 	}
 	return nil
 }

@@ -18,8 +18,6 @@ import (
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/postgres"
 	"github.com/custodylog/custody/verify"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -570,35 +568,3 @@ func (t postgresTiles) eachTile(ctx context.Context, fn func(level, idx, length 
 }
 
 func (postgresTiles) Close() error { return nil } // the store owns the connections
-
-// pgHoldsLog checks, without writing, that the PostgreSQL database of dsn
-// holds a custody log in the first schema of its search_path.
-func pgHoldsLog(ctx context.Context, dsn string) error {
-	ctx, cancel := context.WithTimeout(ctx, openStoreTimeout)
-	defer cancel()
-	name := redactDSN(dsn)
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return usageErr(fmt.Errorf("--store %s: %w", name, err), "pass a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE?sslmode=...&search_path=SCHEMA")
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
-	if err != nil {
-		return ioError(fmt.Errorf("connecting to --store %s: %w (is the server running, and are the DSN's host, port, user and database right?)", name, err))
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var schema *string
-	var tables int
-	err = conn.QueryRow(ctx, `SELECT current_schema(), (SELECT count(*) FROM information_schema.tables
-		WHERE table_schema = current_schema() AND table_name = 'schema_version')`).Scan(&schema, &tables)
-	if err != nil {
-		return ioError(fmt.Errorf("reading the schema of --store %s: %w", name, err))
-	}
-	const hint = "pass the --store DSN given to 'custody init' and 'custody serve', with the log's search_path"
-	if schema == nil {
-		return usageError(hint, "--store %s: no schema of its search_path exists, so it holds no log", name)
-	}
-	if tables == 0 {
-		return usageError(hint, "--store %s holds no custody log (schema %s has no schema_version table); fsck does not create one", name, *schema)
-	}
-	return nil
-}

@@ -112,18 +112,28 @@ func TestFsckPostgres(t *testing.T) {
 	wantProblem(t, code, rep, fsckTileExtra, "tile/0/050", "stored (2 hashes) but the 300 entries need no such tile")
 }
 
-// TestFsckPostgresNoLog: fsck of a PostgreSQL schema that holds no log
-// says so and creates nothing there.
-func TestFsckPostgresNoLog(t *testing.T) {
+// TestPostgresNoLog: fsck, serve, copy and mirror of a PostgreSQL schema
+// that holds no log say so and create nothing there.
+func TestPostgresNoLog(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	dir := t.TempDir()
 	key := fixedKey(t, auditOrigin, 1)
 	if err := os.WriteFile(filepath.Join(dir, "log.pub"), []byte(key.vkey+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := run(t, "", "fsck", "--dir", dir, "--store", dsn)
-	if code != exitUsageIO || !strings.Contains(stderr, "holds no custody log") || !strings.Contains(stderr, "custody: hint:") {
-		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	if err := os.WriteFile(filepath.Join(dir, "log.key"), []byte(key.skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"fsck", "--dir", dir, "--store", dsn},
+		{"serve", "--dir", dir, "--store", dsn, "--listen", "127.0.0.1:0"},
+		{"copy", "--from", dsn, "--to", filepath.Join(dir, "copy.db")},
+		{"mirror", "--store", dsn, "--dir", filepath.Join(dir, "mirror"), "--key", filepath.Join(dir, "log.pub")},
+	} {
+		code, _, stderr := run(t, "", args...)
+		if code != exitUsageIO || !strings.Contains(stderr, "holds no custody log") || !strings.Contains(stderr, "custody: hint:") {
+			t.Errorf("custody %s: exit %d, stderr:\n%s", args[0], code, stderr)
+		}
 	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -136,7 +146,7 @@ func TestFsckPostgresNoLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n != 0 {
-		t.Fatalf("fsck created %d tables in the empty schema", n)
+		t.Fatalf("%d tables were created in the empty schema", n)
 	}
 }
 

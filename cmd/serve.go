@@ -199,6 +199,11 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		}
 		defer release()
 	}
+	if isPostgres(o.dsn) {
+		if err := pgHoldsLog(ctx, o.dsn); err != nil {
+			return err
+		}
+	}
 	st, err := openStore(o.dsn, f)
 	if err != nil {
 		return err
