@@ -208,3 +208,53 @@ func TestForwardWrites(t *testing.T) {
 		t.Error("a write without a leader changed the log")
 	}
 }
+
+// TestSharedStoreCosigned checks that with a witness quorum, the sequencer
+// stores each cosigned note, and a follower publishes a checkpoint only
+// with the quorum's cosignatures.
+func TestSharedStoreCosigned(t *testing.T) {
+	ctx := context.Background()
+	a := newBareLog(t)
+	w := newTestWitness(t, "witness.example", a.verifier)
+	a.open(t, Config{Shared: true, Witnesses: []Witness{w.config()}, Quorum: 1})
+	st, err := sqlite.Open(a.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b, err := Open(ctx, Config{Store: st, Signer: a.signer, Verifier: a.verifier, Shared: true, Witnesses: []Witness{w.config()}, Quorum: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	if _, err := a.AddMany(ctx, testEvents(0, 7)); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := st.Latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCosigned(t, a, stored.Note, w)
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := b.Checkpoint()
+	if got.Size != 7 {
+		t.Fatalf("follower publishes size %d, want 7", got.Size)
+	}
+	checkCosigned(t, a, got.Note, w)
+
+	// A checkpoint stored without the quorum (here by a server with no
+	// witnesses) is not published by a follower that requires it.
+	c, _ := openPeer(t, a)
+	if _, err := c.AddMany(ctx, testEvents(7, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Checkpoint().Size; got != 7 {
+		t.Fatalf("follower published size %d without the witness quorum", got)
+	}
+}
