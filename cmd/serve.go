@@ -49,6 +49,7 @@ type serveOptions struct {
 	noDashboard                                  bool
 	advertise                                    string
 	leaseTTL                                     time.Duration
+	peers                                        []string
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -136,6 +137,7 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 	c.Flags().Float64Var(&o.tokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
 	c.Flags().IntVar(&o.tokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")
 	c.Flags().StringVar(&o.advertise, "advertise", "", "with a shared PostgreSQL store: this server's base URL as the others reach it (default http://<listen address>)")
+	c.Flags().StringArrayVar(&o.peers, "peer", nil, "with a shared PostgreSQL store: a server's --advertise URL that writes may be forwarded to (repeatable; default: any the lease names)")
 	c.Flags().DurationVar(&o.leaseTTL, "lease-ttl", lease.DefaultTTL, "with a shared PostgreSQL store: sequencer lease duration; a dead holder is replaced within about 4/3 of it")
 	c.Flags().StringVar(&o.policy, "policy", "", "routing policy (YAML): the dashboard marks allowed cells and audits events as they arrive")
 	c.Flags().BoolVar(&o.noDashboard, "no-dashboard", false, "do not serve the dashboard at GET /")
@@ -240,7 +242,7 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		leaderGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "custody_sequencer_lease_held", Help: "1 while this server holds the shared store's sequencer lease."})
 		reg.MustRegister(leaderGauge)
 		k, err := lease.Start(ctx, lease.Config{
-			Leaser: leaser, Log: l, Holder: holder, Addr: addr, TTL: o.leaseTTL, Logger: logger,
+			Leaser: leaser, Log: l, Holder: holder, Addr: addr, TTL: o.leaseTTL, Logger: logger, Peers: o.peers,
 			OnChange: func(held bool) { leaderGauge.Set(map[bool]float64{true: 1}[held]) },
 		})
 		if err != nil {

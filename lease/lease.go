@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,6 +56,11 @@ type Config struct {
 	// OnChange, if set, is called with the new state each time this
 	// server takes or loses the lease (for metrics).
 	OnChange func(held bool)
+	// Peers, if not empty, are the only addresses writes are forwarded
+	// to: a lease naming any other address (a tampered lease row, a
+	// misconfigured server) is treated as no leader, so bearer tokens are
+	// never sent to a server the operator did not list.
+	Peers []string
 }
 
 // Keeper keeps trying to hold the lease and follows the store while it
@@ -176,6 +182,10 @@ func (k *Keeper) attempt(ctx context.Context) {
 	} else {
 		k.leader = l.Addr
 		if l.Holder == "" {
+			k.leader = ""
+		}
+		if k.leader != "" && len(k.cfg.Peers) > 0 && !slices.Contains(k.cfg.Peers, k.leader) {
+			k.logger.Error("the sequencer lease names an address that is not a --peer: not forwarding writes there", "addr", k.leader, "holder", l.Holder)
 			k.leader = ""
 		}
 	}

@@ -26,7 +26,7 @@ type server struct {
 	k   *Keeper
 }
 
-func startServer(t *testing.T, dsn string, signer note.Signer, verifier note.Verifier, name string, leaser func(*postgres.Store) store.Leaser) *server {
+func startServer(t *testing.T, dsn string, signer note.Signer, verifier note.Verifier, name string, leaser func(*postgres.Store) store.Leaser, peers ...string) *server {
 	t.Helper()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, dsn)
@@ -41,7 +41,7 @@ func startServer(t *testing.T, dsn string, signer note.Signer, verifier note.Ver
 	if leaser != nil {
 		ls = leaser(st)
 	}
-	k, err := Start(ctx, Config{Leaser: ls, Log: l, Holder: name, Addr: "http://" + name, TTL: ttl, SyncEvery: 20 * time.Millisecond})
+	k, err := Start(ctx, Config{Leaser: ls, Log: l, Holder: name, Addr: "http://" + name, TTL: ttl, SyncEvery: 20 * time.Millisecond, Peers: peers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,5 +184,20 @@ func TestStopsSequencingWhenRenewalsFail(t *testing.T) {
 	a.k.mu.RUnlock()
 	if lapse := time.Unix(0, fl.lastStart.Load()).Add(ttl); !until.Before(lapse) {
 		t.Errorf("a acts as the sequencer until %s, after the lease can lapse (%s)", until.Format(time.RFC3339Nano), lapse.Format(time.RFC3339Nano))
+	}
+}
+
+// TestPeersAllowlist: a follower with --peer addresses does not forward
+// writes to a lease holder it was not told about.
+func TestPeersAllowlist(t *testing.T) {
+	dsn, signer, verifier := newLog(t)
+	startServer(t, dsn, signer, verifier, "a", nil)
+	b := startServer(t, dsn, signer, verifier, "b", nil, "http://b", "http://c")
+	if addr, self := b.k.Leader(); self || addr != "" {
+		t.Errorf("b forwards to %q (self %v); a is not a listed peer", addr, self)
+	}
+	c := startServer(t, dsn, signer, verifier, "c", nil, "http://a")
+	if addr, _ := c.k.Leader(); addr != "http://a" {
+		t.Errorf("c forwards to %q, want the listed peer http://a", addr)
 	}
 }
