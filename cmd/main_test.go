@@ -38,14 +38,23 @@ type server struct {
 	cmd  *exec.Cmd
 	addr string
 	url  string
-	logs *bytes.Buffer
+	logs *syncBuffer
 }
 
 // startServer runs `custody serve` as a child process and waits until it
 // logs the address it listens on.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd, addr, logs := startProcess(t, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	return &server{cmd: cmd, addr: addr, url: "http://" + addr, logs: logs}
+}
+
+// startProcess runs custody with args as a child process, waits until it
+// logs "serving" with its address, and kills it at the end of the test if
+// it is still running. Its stderr is kept in logs.
+func startProcess(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "CUSTODY_TEST_AS_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -54,15 +63,20 @@ func startServer(t *testing.T, args ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, logs: &bytes.Buffer{}}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	logs := &syncBuffer{}
 	addrc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			line := sc.Text()
-			s.logs.WriteString(line + "\n")
+			logs.Write([]byte(sc.Text() + "\n"))
 			var m struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "serving" {
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m.Msg == "serving" {
 				addrc <- m.Addr
 			}
 		}
@@ -73,20 +87,13 @@ func startServer(t *testing.T, args ...string) *server {
 	case a, ok := <-addrc:
 		if !ok {
 			cmd.Wait()
-			t.Fatalf("custody serve exited before listening:\n%s", s.logs)
+			t.Fatalf("custody %v exited before serving:\n%s", args, logs)
 		}
-		s.addr, s.url = a, "http://"+a
+		return cmd, a, logs
 	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("custody serve did not start in 60s")
+		t.Fatalf("custody %v did not start in 60s:\n%s", args, logs)
 	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	return s
+	return nil, "", nil
 }
 
 func (s *server) kill(t *testing.T) {

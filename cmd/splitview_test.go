@@ -1,9 +1,7 @@
 package cmd
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -11,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
@@ -25,46 +22,8 @@ type child struct {
 
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "CUSTODY_TEST_AS_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	addrc := make(chan string, 1)
-	var logs bytes.Buffer
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
-			var m struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m.Msg == "serving" {
-				addrc <- m.Addr
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		close(addrc)
-	}()
-	select {
-	case a, ok := <-addrc:
-		if !ok {
-			cmd.Wait()
-			t.Fatalf("custody %v exited before serving:\n%s", args, logs.String())
-		}
-		return &child{cmd: cmd, addr: a}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("custody %v did not start", args)
-	}
-	return nil
+	cmd, addr, _ := startProcess(t, args...)
+	return &child{cmd: cmd, addr: addr}
 }
 
 func addCheckpoint(t *testing.T, addr string, body []byte) (int, []byte) {
