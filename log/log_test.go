@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -48,21 +47,8 @@ func newKeys(t testing.TB) (note.Signer, note.Verifier, string) {
 // newTestLog creates and opens a log in a fresh SQLite file.
 func newTestLog(t testing.TB, cfg Config) *testLog {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "custody.db")
-	st, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, v, vkey := newKeys(t)
-	if err := Create(context.Background(), st, s); err != nil {
-		t.Fatal(err)
-	}
-	tl := &testLog{st: st, path: path, signer: s, verifier: v, vkey: vkey}
+	tl := newBareLog(t)
 	tl.open(t, cfg)
-	t.Cleanup(func() {
-		tl.Close()
-		tl.st.Close()
-	})
 	return tl
 }
 
