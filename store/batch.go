@@ -84,6 +84,20 @@ func CheckTileExtends(t Tile, old []byte) error {
 	return nil
 }
 
+// CheckNoteExtends returns nil if note, the new note for the stored
+// checkpoint of the given size, extends old, its stored note, byte for byte
+// (old is a prefix of note: the new note only adds signature lines, such as
+// witnesses' cosignatures, after those already stored), and otherwise an
+// error wrapping ErrConflict. So replacing a checkpoint's note can add
+// signatures but never drop or change one: storing a cosigned note never
+// rolls back what readers may already have seen.
+func CheckNoteExtends(size uint64, old, note []byte) error {
+	if !bytes.HasPrefix(note, old) {
+		return fmt.Errorf("the new note of checkpoint %d does not extend the stored note byte for byte (a note may only gain signature lines): %w", size, ErrConflict)
+	}
+	return nil
+}
+
 // Identities returns the identities of entries, in their order.
 func Identities(entries []Entry) []Hash {
 	ids := make([]Hash, len(entries))

@@ -77,9 +77,12 @@ type Batch struct {
 	Tiles []Tile
 	// Checkpoint is the new checkpoint, of size Prev.Size+len(Entries). A
 	// batch with no entries may carry a new note for the same size and root
-	// (the same tree head, signed again or with more cosignatures): it
-	// replaces the stored note. A different root for the same size is
-	// refused with ErrConflict.
+	// (the same tree head with more cosignatures): it replaces the stored
+	// note if it extends it byte for byte (see CheckNoteExtends), so a note
+	// only ever gains signature lines. A note that does not extend the
+	// stored one, or a different root for the same size, is refused with
+	// ErrConflict. Prev is the latest checkpoint here too: only the newest
+	// tree head's note can change.
 	Checkpoint Checkpoint
 }
 

@@ -25,8 +25,10 @@ import (
 // tile.
 //
 // A batch without entries whose checkpoint has the size and root of b.Prev
-// replaces the stored note of that checkpoint (for example to add
-// signatures); nothing else changes.
+// replaces the stored note of that checkpoint with a note that extends it
+// byte for byte (adds signatures, e.g. witnesses' cosignatures); nothing
+// else changes. A note that does not extend the stored one is refused with
+// store.ErrConflict (store.CheckNoteExtends).
 //
 // If ctx is canceled before the commit, Append rolls back and returns an
 // error wrapping ctx.Err(); once it has sent COMMIT it waits for the answer
@@ -257,10 +259,21 @@ func writeTiles(ctx context.Context, tx pgx.Tx, tiles []store.Tile) error {
 
 // writeCheckpoint stores the new checkpoint. store.CheckBatch and swapHead have
 // made sure that it is larger than the latest one, or that it has the size
-// and root of prev, the latest one, whose note it then replaces.
+// and root of prev, the latest one, whose note it then replaces with c.Note
+// if that extends it (store.CheckNoteExtends).
 func writeCheckpoint(ctx context.Context, tx pgx.Tx, c store.Checkpoint, prev *store.Checkpoint) error {
 	var err error
 	if prev != nil && c.Size == prev.Size {
+		var stored []byte
+		if err := tx.QueryRow(ctx, "SELECT note FROM checkpoints WHERE size = $1", int64(c.Size)).Scan(&stored); err != nil {
+			return fmt.Errorf("reading the stored note of checkpoint %d: %w", c.Size, err)
+		}
+		if err := store.CheckNoteExtends(c.Size, stored, c.Note); err != nil {
+			return err
+		}
+		if len(stored) == len(c.Note) {
+			return nil // the same note: nothing to change
+		}
 		_, err = tx.Exec(ctx, "UPDATE checkpoints SET note = $1 WHERE size = $2", c.Note, int64(c.Size))
 	} else {
 		_, err = tx.Exec(ctx, "INSERT INTO checkpoints (size, root, note) VALUES ($1, $2, $3)", int64(c.Size), c.Root[:], c.Note)

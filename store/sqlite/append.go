@@ -25,8 +25,10 @@ import (
 // tile's data does not start with the stored data of that tile.
 //
 // A batch without entries whose checkpoint has the size and root of b.Prev
-// replaces the stored note of that checkpoint (for example to add
-// signatures); nothing else changes.
+// replaces the stored note of that checkpoint with a note that extends it
+// byte for byte (adds signatures, e.g. witnesses' cosignatures); nothing
+// else changes. A note that does not extend the stored one is refused with
+// store.ErrConflict (store.CheckNoteExtends).
 func (s *Store) Append(ctx context.Context, b store.Batch) error {
 	size := b.PrevSize()
 	if err := s.append(ctx, b, size); err != nil {
@@ -203,10 +205,21 @@ func writeTile(ctx context.Context, tx *sql.Tx, t store.Tile) error {
 
 // writeCheckpoint stores the new checkpoint. store.CheckBatch and checkPrev have
 // made sure that it is larger than the latest one, or that it has the size
-// and root of prev, the latest one, whose note it then replaces.
+// and root of prev, the latest one, whose note it then replaces with c.Note
+// if that extends it (store.CheckNoteExtends).
 func writeCheckpoint(ctx context.Context, tx *sql.Tx, c store.Checkpoint, prev *store.Checkpoint) error {
 	var err error
 	if prev != nil && c.Size == prev.Size {
+		var stored []byte
+		if err := tx.QueryRowContext(ctx, "SELECT note FROM checkpoints WHERE size = ?", int64(c.Size)).Scan(&stored); err != nil {
+			return fmt.Errorf("reading the stored note of checkpoint %d: %w", c.Size, err)
+		}
+		if err := store.CheckNoteExtends(c.Size, stored, c.Note); err != nil {
+			return err
+		}
+		if len(stored) == len(c.Note) {
+			return nil // the same note: nothing to change
+		}
 		_, err = tx.ExecContext(ctx, "UPDATE checkpoints SET note = ? WHERE size = ?", c.Note, int64(c.Size))
 	} else {
 		_, err = tx.ExecContext(ctx, "INSERT INTO checkpoints (size, root, note) VALUES (?, ?, ?)", int64(c.Size), c.Root[:], c.Note)

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"StalePrev", testStalePrev},
 		{"PrevNoteIgnored", testPrevNoteIgnored},
 		{"Resign", testResign},
+		{"CosignedNote", testCosignedNote},
 		{"Atomicity", testAtomicity},
 		{"CanceledContext", testCanceledContext},
 		{"Tiles", testTiles},
@@ -205,6 +206,67 @@ func testResign(t *testing.T, open func(t *testing.T) store.Store) {
 	m.checkNotWritten(t, s, b)
 
 	m.grow(t, s, "resign", 3)
+	m.check(t, s)
+}
+
+// cosign returns the batch that stores the note of c with line appended
+// (c's size and root, no entries), extending prev.
+func cosign(prev, c store.Checkpoint, line string) store.Batch {
+	c.Note = append(slices.Clone(c.Note), line...)
+	return store.Batch{Prev: &prev, Checkpoint: c}
+}
+
+// testCosignedNote checks the write-back of a cosigned note (what the log
+// does once witnesses cosigned its newest checkpoint): a note that extends
+// the stored one replaces it, with nothing else changed; a note that would
+// drop or change a stored signature line, and a note for a checkpoint that
+// is no longer the newest, are refused with ErrConflict and change nothing.
+// Storing a cosigned note can therefore never roll anything back.
+func testCosignedNote(t *testing.T, open func(t *testing.T) store.Store) {
+	s, m := genesis(t, open)
+	m.grow(t, s, "cosign", 5)
+	ctx := context.Background()
+	plain := *m.latest()
+
+	a := cosign(plain, plain, "— witness-a.example AAAA\n")
+	m.mustAppend(t, s, a)
+	m.check(t, s)
+
+	// Storing the same note again changes nothing.
+	m.mustAppend(t, s, cosign(plain, a.Checkpoint, ""))
+	m.check(t, s)
+
+	for _, tc := range []struct {
+		name string
+		b    store.Batch
+	}{
+		{"the log-signed note again (drops the cosignature)", cosign(plain, plain, "")},
+		{"another cosignature instead of the stored one", cosign(plain, plain, "— witness-a.example ZZZZ\n")},
+		{"a changed log signature", func() store.Batch {
+			b := cosign(plain, a.Checkpoint, "— witness-b.example BBBB\n")
+			b.Checkpoint.Note[len(b.Checkpoint.Note)-len("— witness-b.example BBBB\n")-2] ^= 1
+			return b
+		}()},
+	} {
+		wantErr(t, "Append("+tc.name+")", s.Append(ctx, tc.b), store.ErrConflict)
+		m.check(t, s)
+	}
+
+	// A second witness's cosignature is added after the first.
+	ab := cosign(plain, a.Checkpoint, "— witness-b.example BBBB\n")
+	m.mustAppend(t, s, ab)
+	m.check(t, s)
+
+	// The log moves on (Prev carries the cosigned note; the swap is on size
+	// and root): the older checkpoint's note can no longer change.
+	older := *m.latest()
+	m.grow(t, s, "cosign", 3)
+	late := cosign(older, older, "— witness-c.example CCCC\n")
+	wantErr(t, "Append(cosigned note of an older checkpoint)", s.Append(ctx, late), store.ErrConflict)
+	m.check(t, s)
+
+	// The newest checkpoint's note can.
+	m.mustAppend(t, s, cosign(*m.latest(), *m.latest(), "— witness-a.example DDDD\n"))
 	m.check(t, s)
 }
 
@@ -689,6 +751,8 @@ func testReopen(t *testing.T, open func(t *testing.T) store.Store, reopen func(t
 	b := m.batch(0, "reopen")
 	b.Checkpoint.Root = b.Prev.Root
 	m.mustAppend(t, s, b) // a re-signed checkpoint
+	// and a cosigned note, which must survive reopening.
+	m.mustAppend(t, s, cosign(*m.latest(), *m.latest(), "— witness.example EEEE\n"))
 
 	s = reopen(t, s)
 	m.check(t, s)
