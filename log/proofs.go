@@ -143,7 +143,7 @@ func (l *Log) ReadTile(ctx context.Context, a verify.TileAddr) ([]byte, error) {
 	}
 	k := tileKey{level: a.Level, index: a.Index}
 	if t, ok := snap.src.edges[k]; ok {
-		return joinHashes(t.levels[0][:w]), nil
+		return t.Data(int(w)), nil
 	}
 	data, err := l.st.Tile(ctx, a.Level, a.Index)
 	if err != nil {
@@ -153,14 +153,6 @@ func (l *Log) ReadTile(ctx context.Context, a verify.TileAddr) ([]byte, error) {
 		return nil, fmt.Errorf("%w: stored tile %s has %d bytes, want at least %d", errCorrupt, a.Path(), len(data), w*hashSize)
 	}
 	return bytes.Clone(data[:w*hashSize]), nil
-}
-
-func joinHashes(hs [][]byte) []byte {
-	out := make([]byte, 0, len(hs)*hashSize)
-	for _, h := range hs {
-		out = append(out, h...)
-	}
-	return out
 }
 
 // IsNotFound reports whether err means the thing asked for does not exist.

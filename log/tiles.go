@@ -6,51 +6,21 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/custodylog/custody/internal/tiles"
 	"github.com/custodylog/custody/store"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 const (
-	tileHeight = 8
-	tileWidth  = 1 << tileHeight
+	tileHeight = tiles.Height
+	tileWidth  = tiles.Width
 	hashSize   = store.HashSize
 )
 
-// hashChildren is the RFC 6962 interior node hash.
+// hashChildren is the RFC 6962 interior node hash, in the form the merkle
+// library's proof code takes.
 func hashChildren(l, r []byte) []byte { return rfc6962.DefaultHasher.HashChildren(l, r) }
-
-// expandedTile holds every complete node inside one hash tile: levels[0] are
-// the tile's hashes, levels[i] the roots of aligned runs of 2^i of them.
-type expandedTile struct {
-	levels [tileHeight][][]byte
-}
-
-// expandTile computes the interior nodes of tile data (width*32 bytes).
-func expandTile(data []byte) *expandedTile {
-	t := &expandedTile{}
-	w := len(data) / hashSize
-	lvl := make([][]byte, w)
-	for i := range lvl {
-		lvl[i] = data[i*hashSize : (i+1)*hashSize : (i+1)*hashSize]
-	}
-	t.levels[0] = lvl
-	for h := 1; h < tileHeight; h++ {
-		prev := t.levels[h-1]
-		next := make([][]byte, len(prev)/2)
-		for i := range next {
-			next[i] = hashChildren(prev[2*i], prev[2*i+1])
-		}
-		t.levels[h] = next
-	}
-	return t
-}
-
-// root returns the Merkle root of a full tile: the hash stored one tile level up.
-func (t *expandedTile) root() []byte {
-	top := t.levels[tileHeight-1]
-	return hashChildren(top[0], top[1])
-}
 
 // tileKey names a hash tile.
 type tileKey struct {
@@ -64,14 +34,14 @@ type tileCache struct {
 	max   int
 	order *list.List // of tileKey, front = most recent
 	items map[tileKey]*list.Element
-	tiles map[tileKey]*expandedTile
+	tiles map[tileKey]*tiles.Expanded
 }
 
 func newTileCache(max int) *tileCache {
-	return &tileCache{max: max, order: list.New(), items: map[tileKey]*list.Element{}, tiles: map[tileKey]*expandedTile{}}
+	return &tileCache{max: max, order: list.New(), items: map[tileKey]*list.Element{}, tiles: map[tileKey]*tiles.Expanded{}}
 }
 
-func (c *tileCache) get(k tileKey) *expandedTile {
+func (c *tileCache) get(k tileKey) *tiles.Expanded {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[k]; ok {
@@ -81,7 +51,7 @@ func (c *tileCache) get(k tileKey) *expandedTile {
 	return nil
 }
 
-func (c *tileCache) put(k tileKey, t *expandedTile) {
+func (c *tileCache) put(k tileKey, t *tiles.Expanded) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[k]; ok {
@@ -106,12 +76,12 @@ func (c *tileCache) put(k tileKey, t *expandedTile) {
 type nodeSource struct {
 	st    store.Store
 	cache *tileCache
-	edges map[tileKey]*expandedTile // partial tiles at the right edge of the snapshot
+	edges map[tileKey]*tiles.Expanded // partial tiles at the right edge of the snapshot
 }
 
 // tile returns the expanded tile (level, index): from the snapshot's edge,
 // the cache, or the store (full tiles only; those are cached).
-func (s *nodeSource) tile(ctx context.Context, k tileKey) (*expandedTile, error) {
+func (s *nodeSource) tile(ctx context.Context, k tileKey) (*tiles.Expanded, error) {
 	if t, ok := s.edges[k]; ok {
 		return t, nil
 	}
@@ -125,7 +95,7 @@ func (s *nodeSource) tile(ctx context.Context, k tileKey) (*expandedTile, error)
 	if len(data) != tileWidth*hashSize {
 		return nil, fmt.Errorf("reading tile %d/%d: stored tile has %d bytes, want a full tile of %d", k.level, k.index, len(data), tileWidth*hashSize)
 	}
-	t := expandTile(data)
+	t := tiles.Expand(data)
 	s.cache.put(k, t)
 	return t, nil
 }
@@ -140,12 +110,11 @@ func (s *nodeSource) node(ctx context.Context, id compact.NodeID) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	off := (pos % tileWidth) >> r
-	lvl := t.levels[r]
-	if off >= uint64(len(lvl)) {
-		return nil, fmt.Errorf("node %d/%d is not in tile %d/%d (width %d)", id.Level, id.Index, k.level, k.index, len(t.levels[0]))
+	h, ok := t.Node(uint8(r), (pos%tileWidth)>>r)
+	if !ok {
+		return nil, fmt.Errorf("node %d/%d is not in tile %d/%d (width %d)", id.Level, id.Index, k.level, k.index, t.Width())
 	}
-	return lvl[off], nil
+	return h[:], nil
 }
 
 // nodes returns the hashes of ids, in order.

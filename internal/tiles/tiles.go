@@ -372,3 +372,59 @@ func Hashes(data []byte, i, j int) ([]Hash, error) {
 	}
 	return hashesOf(data[i*HashSize : j*HashSize]), nil
 }
+
+// Expanded is one hash tile with every complete node inside it computed:
+// the tile's own hashes (height 0) and the roots of each aligned run of
+// 2^r of them (height r, 1 to Height-1). It is read-only once made, and
+// safe for concurrent use.
+type Expanded struct {
+	levels [Height][]Hash
+}
+
+// Expand computes the interior nodes of tile data (a whole number of
+// hashes, at most Width).
+func Expand(data []byte) *Expanded {
+	e := &Expanded{}
+	e.levels[0] = hashesOf(data)
+	for r := 1; r < Height; r++ {
+		prev := e.levels[r-1]
+		next := make([]Hash, len(prev)/2)
+		for i := range next {
+			next[i] = NodeHash(prev[2*i], prev[2*i+1])
+		}
+		e.levels[r] = next
+	}
+	return e
+}
+
+// Width returns the number of hashes in the tile.
+func (e *Expanded) Width() int { return len(e.levels[0]) }
+
+// Node returns the node of height r (0 to Height-1) above the tile's
+// hashes at position i within the tile, and false when the tile is too
+// narrow to hold it.
+func (e *Expanded) Node(r uint8, i uint64) (Hash, bool) {
+	if r >= Height || i >= uint64(len(e.levels[r])) {
+		return Hash{}, false
+	}
+	return e.levels[r][i], true
+}
+
+// Root returns the root of a full tile (the hash stored for it one tile
+// level up), and false for a partial tile.
+func (e *Expanded) Root() (Hash, bool) {
+	top := e.levels[Height-1]
+	if len(top) != 2 {
+		return Hash{}, false
+	}
+	return NodeHash(top[0], top[1]), true
+}
+
+// Data returns the first w hashes of the tile as tile data (a new slice).
+func (e *Expanded) Data(w int) []byte {
+	out := make([]byte, 0, w*HashSize)
+	for _, h := range e.levels[0][:w] {
+		out = append(out, h[:]...)
+	}
+	return out
+}

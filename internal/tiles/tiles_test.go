@@ -350,3 +350,41 @@ func sortU64(s []uint64) {
 		}
 	}
 }
+
+func TestExpanded(t *testing.T) {
+	var data []byte
+	var hs []Hash
+	for i := range uint64(Width) {
+		h := LeafHash(entry(i))
+		hs = append(hs, h)
+		data = append(data, h[:]...)
+	}
+	full := Expand(data)
+	if r, ok := full.Root(); !ok || r != SubtreeRoot(hs) {
+		t.Fatalf("full tile root %x (ok %v), want %x", r, ok, SubtreeRoot(hs))
+	}
+	for r := uint8(0); r < Height; r++ {
+		for i := uint64(0); i < Width>>r; i++ {
+			got, ok := full.Node(r, i)
+			if !ok || got != SubtreeRoot(hs[i<<r:(i+1)<<r]) {
+				t.Fatalf("node %d/%d of a full tile wrong (ok %v)", r, i, ok)
+			}
+		}
+		if _, ok := full.Node(r, Width>>r); ok {
+			t.Fatalf("node %d/%d is past the tile but was found", r, Width>>r)
+		}
+	}
+	part := Expand(data[:100*HashSize])
+	if _, ok := part.Root(); ok {
+		t.Fatal("a partial tile has no root, but Root said ok")
+	}
+	if _, ok := part.Node(2, 25); ok {
+		t.Fatal("node 2/25 needs hashes 100..103 of a 100-hash tile")
+	}
+	if got, ok := part.Node(2, 24); !ok || got != SubtreeRoot(hs[96:100]) {
+		t.Fatal("node 2/24 of a 100-hash tile wrong")
+	}
+	if part.Width() != 100 || !bytes.Equal(part.Data(37), data[:37*HashSize]) {
+		t.Fatal("Width or Data wrong")
+	}
+}
