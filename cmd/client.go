@@ -45,11 +45,26 @@ func readToken(path string) (string, error) {
 		}
 		return "", usageError("pass --token-file F (the file given to 'custody serve') or set CUSTODY_TOKEN", "no token to authenticate with")
 	}
-	ts, err := log.LoadTokens(path)
+	ts, err := loadTokens(path)
 	if err != nil {
 		return "", err
 	}
 	return ts[0], nil
+}
+
+// loadTokens reads a token file with log.LoadTokens, adding the fix to the
+// error: 'chmod 600 FILE' for a file group or others may access, else how
+// to write a token file.
+func loadTokens(path string) ([]string, error) {
+	ts, err := log.LoadTokens(path)
+	var me *log.TokenFileModeError
+	switch {
+	case errors.As(err, &me):
+		return nil, withHint(err, "chmod 600 %s", path)
+	case err != nil:
+		return nil, withHint(err, "write one random token per line, readable only by you, e.g. '(umask 077; openssl rand -hex 32 > %s)'", path)
+	}
+	return ts, nil
 }
 
 // httpError is a non-2xx answer from the server.

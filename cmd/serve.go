@@ -183,8 +183,8 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	}
 	var tokens []string
 	if o.tokenFile != "" {
-		if tokens, err = log.LoadTokens(o.tokenFile); err != nil {
-			return withHint(err, "write one random token per line, e.g. 'openssl rand -hex 32 > %s'", o.tokenFile)
+		if tokens, err = loadTokens(o.tokenFile); err != nil {
+			return err
 		}
 	} else {
 		logger.Warn("no --token-file: POST /v1/events will refuse every request")
