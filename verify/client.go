@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/custodylog/custody/internal/tiles"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -330,7 +331,7 @@ type entryBundle struct {
 	lo, hi  int        // the entries of the bundle in the range asked for
 	entries [][]byte   // all entries of the bundle (its width in the tree)
 	leaves  [][32]byte // LeafHash of every entry
-	root    [32]byte   // subtreeRoot(leaves), for a full bundle
+	root    [32]byte   // tiles.SubtreeRoot(leaves), for a full bundle
 	tile    [][32]byte // the full level-0 tile as read, unauthenticated; nil if cached or partial
 	err     error      // reading failed
 	ready   chan struct{}
@@ -468,7 +469,7 @@ func (t *treeTiles) readBundle(ctx context.Context, bb *entryBundle) {
 // bundleWorker holds a worker's scratch space.
 type bundleWorker struct {
 	buf   []byte     // 0x00 || entry, for hashing
-	level [][32]byte // for subtreeRootInPlace
+	level [][32]byte // for tiles.SubtreeRootInPlace
 }
 
 // hash computes the leaf hashes of bb's entries and, for a full bundle,
@@ -481,7 +482,7 @@ func (w *bundleWorker) hash(bb *entryBundle) {
 	}
 	if len(bb.leaves) == TileWidth {
 		w.level = append(w.level[:0], bb.leaves...)
-		bb.root = subtreeRootInPlace(w.level)
+		bb.root = tiles.SubtreeRootInPlace(w.level)
 	}
 }
 
@@ -589,7 +590,7 @@ func (t *treeTiles) authenticate(ctx context.Context, level uint8, index uint64,
 	if len(hs) != TileWidth {
 		return nil, fmt.Errorf("internal error: authenticating tile %d/%d of %d hashes as a full tile", level, index, len(hs))
 	}
-	return t.authenticateRoot(ctx, level, index, hs, subtreeRoot(hs))
+	return t.authenticateRoot(ctx, level, index, hs, tiles.SubtreeRoot(hs))
 }
 
 // authenticateRoot is authenticate for a tile whose subtree root, root, the
@@ -644,7 +645,7 @@ func (t *treeTiles) authenticateSpine(ctx context.Context) error {
 		}
 		got[a.Level] = hs
 	}
-	root := rootFromPartials(t.cp.Size, got)
+	root := tiles.RootFromEdges(t.cp.Size, func(level uint8) [][32]byte { return got[level] })
 	if root != t.cp.Root {
 		ev := t.c.evidence(EvidenceRootMismatch,
 			fmt.Sprintf("the log's partial hash tiles for size %d recompute to a root other than the one in its signed checkpoint", t.cp.Size), t.cp)
@@ -747,7 +748,7 @@ func (t *treeTiles) node(ctx context.Context, level uint, index uint64) ([32]byt
 	if off+n > uint64(len(hs)) {
 		return [32]byte{}, fmt.Errorf("internal error: node %d/%d is beyond tile %d/%d", level, index, tl, pos/TileWidth)
 	}
-	return subtreeRoot(hs[off : off+n]), nil
+	return tiles.SubtreeRoot(hs[off : off+n]), nil
 }
 
 // proof fetches the nodes of a merkle proof.Nodes and rehashes them into the
@@ -794,65 +795,7 @@ func (t *treeTiles) root(ctx context.Context, size uint64) ([32]byte, error) {
 		hs = append(hs, h)
 		begin += 1 << uint(level)
 	}
-	return foldRight(hs), nil
-}
-
-// rootFromPartials computes the root of a tree of size entries from its
-// partial tiles (level -> hashes): the tree is made of the perfect subtrees
-// of the binary expansion of size, largest (leftmost) first, and those of
-// sizes 256^L to 256^(L+1)-1 leaves are aligned groups of hashes in the
-// partial tile of level L.
-func rootFromPartials(size uint64, partial map[uint8][][32]byte) [32]byte {
-	if size == 0 {
-		return EmptyRoot
-	}
-	var hs [][32]byte
-	for level := int(MaxTileLevel); level >= 0; level-- {
-		w := PartialWidth(uint8(level), size)
-		if w == 0 {
-			continue
-		}
-		tile := partial[uint8(level)]
-		off := 0
-		for r := TileHeight - 1; r >= 0; r-- {
-			if w&(1<<r) == 0 {
-				continue
-			}
-			hs = append(hs, subtreeRoot(tile[off:off+1<<r]))
-			off += 1 << r
-		}
-	}
-	return foldRight(hs)
-}
-
-// foldRight combines the roots of a tree's perfect subtrees, left to right,
-// into the tree root: the rightmost two first.
-func foldRight(hs [][32]byte) [32]byte {
-	r := hs[len(hs)-1]
-	for i := len(hs) - 2; i >= 0; i-- {
-		r = NodeHash(hs[i], r)
-	}
-	return r
-}
-
-// subtreeRoot is the root of a perfect tree whose lowest level is hs
-// (len(hs) a power of two).
-func subtreeRoot(hs [][32]byte) [32]byte {
-	if len(hs) == 1 {
-		return hs[0]
-	}
-	return subtreeRootInPlace(append([][32]byte(nil), hs...))
-}
-
-// subtreeRootInPlace is subtreeRoot, overwriting hs.
-func subtreeRootInPlace(level [][32]byte) [32]byte {
-	for len(level) > 1 {
-		for i := 0; i < len(level)/2; i++ {
-			level[i] = NodeHash(level[2*i], level[2*i+1])
-		}
-		level = level[:len(level)/2]
-	}
-	return level[0]
+	return tiles.FoldRoot(hs), nil
 }
 
 // TreeBuilder recomputes a tree's root by appending its entries one by one,

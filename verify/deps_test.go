@@ -23,6 +23,7 @@ func TestDependencies(t *testing.T) {
 	allowed := []string{
 		"github.com/custodylog/custody/verify",
 		"github.com/custodylog/custody/record",
+		"github.com/custodylog/custody/internal/tiles",
 		"golang.org/x/mod/sumdb/note",
 		"github.com/transparency-dev/merkle",
 		"go.yaml.in/yaml/v3",

@@ -54,7 +54,9 @@ func LeafHash(data []byte) Hash {
 	h := sha256.New()
 	h.Write([]byte{0})
 	h.Write(data)
-	return Hash(h.Sum(nil))
+	var out Hash
+	h.Sum(out[:0])
+	return out
 }
 
 // NodeHash returns the RFC 6962 interior node hash SHA-256(0x01 || l || r).
@@ -70,9 +72,7 @@ func NodeHash(l, r Hash) Hash {
 // len(hs) must be a power of two (1 to 2^63); otherwise it panics. hs is
 // not modified.
 func SubtreeRoot(hs []Hash) Hash {
-	if len(hs) == 0 || len(hs)&(len(hs)-1) != 0 {
-		panic(fmt.Sprintf("tiles: SubtreeRoot of %d hashes, not a power of two", len(hs)))
-	}
+	checkPow2(len(hs))
 	if len(hs) == 1 {
 		return hs[0]
 	}
@@ -80,13 +80,25 @@ func SubtreeRoot(hs []Hash) Hash {
 	for i := range level {
 		level[i] = NodeHash(hs[2*i], hs[2*i+1])
 	}
-	for len(level) > 1 {
-		for i := 0; i < len(level)/2; i++ {
-			level[i] = NodeHash(level[2*i], level[2*i+1])
+	return SubtreeRootInPlace(level)
+}
+
+// SubtreeRootInPlace is SubtreeRoot without allocating: it overwrites hs.
+func SubtreeRootInPlace(hs []Hash) Hash {
+	checkPow2(len(hs))
+	for len(hs) > 1 {
+		for i := 0; i < len(hs)/2; i++ {
+			hs[i] = NodeHash(hs[2*i], hs[2*i+1])
 		}
-		level = level[:len(level)/2]
+		hs = hs[:len(hs)/2]
 	}
-	return level[0]
+	return hs[0]
+}
+
+func checkPow2(n int) {
+	if n == 0 || n&(n-1) != 0 {
+		panic(fmt.Sprintf("tiles: subtree root of %d hashes, not a power of two", n))
+	}
 }
 
 // FoldRoot returns the root of a tree from the roots of its perfect
@@ -204,16 +216,8 @@ func Resume(size uint64, read func(level uint8, index uint64, width int) ([]byte
 		d := make([]byte, w*HashSize, Width*HashSize)
 		copy(d, data)
 		b.edges[level] = d
-		// The perfect subtrees of heights 8L..8L+7 in the compact range are
-		// the aligned groups of the binary expansion of w, left to right.
-		off := 0
-		for r := Height - 1; r >= 0; r-- {
-			if w&(1<<r) == 0 {
-				continue
-			}
-			root := SubtreeRoot(hashesOf(d[off*HashSize : (off+1<<r)*HashSize]))
-			hs = append(hs, root[:])
-			off += 1 << r
+		for _, r := range edgeRoots(hashesOf(d)) {
+			hs = append(hs, r[:])
 		}
 	}
 	rng, err := rangeFactory.NewRange(0, size, hs)
@@ -222,6 +226,38 @@ func Resume(size uint64, read func(level uint8, index uint64, width int) ([]byte
 	}
 	b.rng = rng
 	return b, nil
+}
+
+// edgeRoots returns the roots of the perfect subtrees that a partial tile of
+// len(hs) hashes contributes to the tree's compact range: the aligned
+// groups of the binary expansion of its width, left (largest) to right.
+func edgeRoots(hs []Hash) []Hash {
+	var out []Hash
+	off := 0
+	for r := Height - 1; r >= 0; r-- {
+		if len(hs)&(1<<r) == 0 {
+			continue
+		}
+		out = append(out, SubtreeRoot(hs[off:off+1<<r]))
+		off += 1 << r
+	}
+	return out
+}
+
+// RootFromEdges returns the root of a tree of size leaves from its
+// partial right-edge tiles alone: edge returns the hashes of the partial
+// tile of a level (called only for levels that have one, with exactly
+// PartialWidth hashes expected; fewer is a caller's bug and panics).
+func RootFromEdges(size uint64, edge func(level uint8) []Hash) Hash {
+	var hs []Hash
+	for L := int(Levels) - 1; L >= 0; L-- {
+		w := PartialWidth(uint8(L), size)
+		if w == 0 {
+			continue
+		}
+		hs = append(hs, edgeRoots(edge(uint8(L))[:w])...)
+	}
+	return FoldRoot(hs)
 }
 
 // hashesOf splits tile data into hashes.

@@ -130,6 +130,16 @@ func TestBuilderAgainstXMod(t *testing.T) {
 				t.Fatalf("%s: edge %d/%d has %d hashes, PartialWidth says %d", what, e.Level, e.Index, len(e.Data)/HashSize, w)
 			}
 		}
+		fromEdges := RootFromEdges(end, func(level uint8) []Hash {
+			d, err := x.tileData(level, EdgeIndex(level, end), PartialWidth(level, end))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return hashesOf(d)
+		})
+		if fromEdges != Hash(want) {
+			t.Fatalf("%s: RootFromEdges %x, x/mod root %x", what, fromEdges, want)
+		}
 		r, err := Resume(end, func(level uint8, index uint64, w int) ([]byte, error) {
 			return x.tileData(level, index, w)
 		})
@@ -216,6 +226,9 @@ func TestRootsAgainstRFC6962Definition(t *testing.T) {
 		if n > 0 && n&(n-1) == 0 {
 			if got, want := SubtreeRoot(hs), mth(data); got != want {
 				t.Fatalf("size %d: SubtreeRoot %x, MTH %x", n, got, want)
+			}
+			if got, want := SubtreeRootInPlace(append([]Hash(nil), hs...)), mth(data); got != want {
+				t.Fatalf("size %d: SubtreeRootInPlace %x, MTH %x", n, got, want)
 			}
 		}
 		// FoldRoot over the perfect subtrees of n's binary expansion.
