@@ -36,6 +36,9 @@ a log is refused before anything is written. Pass the same --store to
 			}
 			f := logFiles{dir}
 			for _, p := range []string{f.key(), f.pub(), f.db()} {
+				if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+					return withHint(fmt.Errorf("%s is a symbolic link: refusing to create the log's files through it", p), "remove the link, or pick a new --dir")
+				}
 				if exists(p) {
 					return withHint(fmt.Errorf("%s already exists: refusing to overwrite an existing log", p), "pick a new --dir; to serve the existing log run 'custody serve --dir %s'", dir)
 				}

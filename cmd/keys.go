@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
@@ -23,36 +24,69 @@ func writeKeyPair(prefix, origin string) (vkey string, err error) {
 	return writeKeyFiles(prefix, skey, vkey)
 }
 
-// writeKeyFiles writes the private key skey to prefix.key (mode 0600,
-// created exclusively, synced) and vkey to prefix.pub, refusing to overwrite
-// either. It returns vkey.
+// writeKeyFiles writes the private key skey to prefix.key (mode 0600) and
+// vkey to prefix.pub, refusing to overwrite either. Both are created
+// exclusively and without following symbolic links (O_EXCL|O_NOFOLLOW):
+// a symlink planted at either name, dangling or not, is refused, never
+// written through. Both are synced. It returns vkey.
 func writeKeyFiles(prefix, skey, vkey string) (string, error) {
 	keyPath, pubPath := prefix+".key", prefix+".pub"
 	for _, p := range []string{keyPath, pubPath} {
-		if _, err := os.Stat(p); err == nil {
-			return "", withHint(fmt.Errorf("%s already exists", p), "refusing to overwrite a key; choose another --out or remove it yourself")
+		if err := refuseExisting(p); err != nil {
+			return "", err
 		}
 	}
-	f, err := os.OpenFile(keyPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("creating private key file: %w", err)
+	if err := createFile(keyPath, skey+"\n", 0o600); err != nil {
+		return "", err
 	}
-	if _, err := f.WriteString(skey + "\n"); err != nil {
-		f.Close()
+	if err := createFile(pubPath, vkey+"\n", 0o644); err != nil {
 		os.Remove(keyPath)
-		return "", fmt.Errorf("writing %s: %w", keyPath, err)
+		return "", err
+	}
+	return vkey, nil
+}
+
+// refuseExisting fails if anything is at p, a symbolic link included
+// (dangling or not): key files are never written over or through.
+func refuseExisting(p string) error {
+	fi, err := os.Lstat(p)
+	switch {
+	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
+		return withHint(fmt.Errorf("%s is a symbolic link: refusing to write a key through it", p), "remove the link, or choose another --dir/--out")
+	case err == nil:
+		return withHint(fmt.Errorf("%s already exists", p), "refusing to overwrite a key; choose another --out or remove it yourself")
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("checking %s: %w", p, err)
+	}
+	return nil
+}
+
+// createFile creates p exclusively, not following a symbolic link at p,
+// writes data and syncs it. On failure it removes what it created.
+func createFile(p, data string, mode os.FileMode) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ELOOP) {
+			// Appeared since refuseExisting looked (a race, or a link).
+			return withHint(fmt.Errorf("%s appeared while the keys were being written: refusing to write over or through it", p), "remove it, or choose another --dir/--out")
+		}
+		return fmt.Errorf("creating %s: %w", p, err)
+	}
+	if _, err := f.WriteString(data); err != nil {
+		f.Close()
+		os.Remove(p)
+		return fmt.Errorf("writing %s: %w", p, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return "", err
+		os.Remove(p)
+		return fmt.Errorf("syncing %s: %w", p, err)
 	}
 	if err := f.Close(); err != nil {
-		return "", err
+		os.Remove(p)
+		return fmt.Errorf("writing %s: %w", p, err)
 	}
-	if err := os.WriteFile(pubPath, []byte(vkey+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("writing %s: %w", pubPath, err)
-	}
-	return vkey, nil
+	return nil
 }
 
 // loadSigner reads a PRIVATE+KEY file, refusing one that group or others can
@@ -134,7 +168,9 @@ func (f logFiles) key() string { return filepath.Join(f.dir, "log.key") }
 func (f logFiles) pub() string { return filepath.Join(f.dir, "log.pub") }
 func (f logFiles) db() string  { return filepath.Join(f.dir, "custody.db") }
 
+// exists reports whether anything is at p, a symbolic link included (even
+// a dangling one): callers refuse to create files there.
 func exists(p string) bool {
-	_, err := os.Stat(p)
+	_, err := os.Lstat(p)
 	return err == nil || !errors.Is(err, fs.ErrNotExist)
 }
