@@ -83,9 +83,9 @@ type Config struct {
 	// WitnessTimeout bounds one round of witnessing. 0: DefaultWitnessTimeout.
 	WitnessTimeout time.Duration
 
-	// Shared says other servers share the store (see Sync): the cosigned
-	// note of each checkpoint is then written back to the store, so that
-	// they can publish it too.
+	// Shared says other servers share the store (see Sync). (Cosigned
+	// notes are written back to the store in every mode, so the other
+	// servers can publish them too.)
 	Shared bool
 }
 
@@ -217,8 +217,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err := l.reload(ctx); err != nil {
 		return nil, err
 	}
-	if l.witnessRequired() {
-		// The stored note holds only the log's signature: have it
+	if l.witnessRequired() && !l.snap.Load().cosigned {
+		// The stored note lacks the quorum's cosignatures: have it
 		// cosigned now; if that fails, the next batch tries again.
 		if err := l.witnessAndPublish(ctx, l.state, l.cur); err != nil {
 			l.logger.Warn("serving the log-signed checkpoint until witnesses cosign one", "err", err)
@@ -261,9 +261,23 @@ func (l *Log) reload(ctx context.Context) error {
 	if l.snap.Load() == nil || !l.witnessRequired() {
 		// With a required quorum, a reload after a failed commit keeps the
 		// cosigned checkpoint published: the next batch witnesses anew.
-		l.publish(t, cp)
+		l.publishStored(t, cp)
 	}
 	return nil
+}
+
+// publishStored publishes cp, just read from the store, as it is stored:
+// marked cosigned if its note already carries the witnesses' cosignatures
+// (stored before a restart), so they are not asked again.
+func (l *Log) publishStored(t *treeState, cp store.Checkpoint) {
+	if !l.storedCosigned(cp) {
+		l.publish(t, cp)
+		return
+	}
+	l.snap.Store(&snapshot{cp: cp, src: t.nodeSource(l.st, l.cache), cosigned: true})
+	if l.cfg.Metrics != nil {
+		l.cfg.Metrics.TreeSize.Set(float64(cp.Size))
+	}
 }
 
 func (l *Log) openCheckpoint(signed []byte) (verify.Checkpoint, error) {

@@ -160,18 +160,52 @@ func (l *Log) storedQuorum(cp store.Checkpoint) bool {
 	return n >= l.cfg.Quorum
 }
 
-// storeCosigned writes the cosigned note of the newest committed checkpoint
-// back to a shared store, so the other servers can publish it. It is best
-// effort: if the log has moved on, the next checkpoint will be stored
-// cosigned instead.
-func (l *Log) storeCosigned(ctx context.Context, cp store.Checkpoint) {
-	if !l.cfg.Shared {
-		return
-	}
+// storeCosigned durably stores cp.Note, the cosigned note of the store's
+// newest checkpoint (cp's size and root, already committed), in place of its
+// stored note, and returns the checkpoint as it is now stored: the one to
+// publish, so that what is served is what is stored (a restart, a mirror
+// made from the store and a copy all carry the cosignatures). The write is
+// an Append without entries, a compare-and-swap on cp's size and root that
+// only replaces a note the new one extends (store.CheckNoteExtends): it can
+// never change the tree, nor drop a signature already stored. If the store
+// refuses it (store.ErrConflict) because another server sharing the store
+// stored its own cosigned note of the same tree head first, and that note
+// carries the quorum, that note is returned instead.
+func (l *Log) storeCosigned(ctx context.Context, cp store.Checkpoint) (store.Checkpoint, error) {
 	err := l.st.Append(ctx, store.Batch{Prev: &cp, Checkpoint: cp})
-	if err != nil && !errors.Is(err, store.ErrConflict) {
-		l.logger.Warn("storing the cosigned checkpoint", "size", cp.Size, "err", err)
+	if err == nil {
+		return cp, nil
 	}
+	if errors.Is(err, store.ErrConflict) {
+		got, gerr := l.st.Checkpoint(ctx, cp.Size)
+		if gerr == nil && got.Root == cp.Root && l.storedCosigned(got) {
+			if c, oerr := l.openCheckpoint(got.Note); oerr == nil && c.Size == cp.Size && c.Root == cp.Root {
+				return got, nil
+			}
+		}
+	}
+	if m := l.cfg.Metrics; m != nil && !errors.Is(err, store.ErrConflict) {
+		m.CommitErrors.Inc()
+	}
+	return store.Checkpoint{}, fmt.Errorf("storing the cosigned note of checkpoint %d: %w", cp.Size, err)
+}
+
+// storedCosigned reports whether a stored note carries the cosignatures
+// this server waits for: the quorum if one is required, otherwise at least
+// one configured witness's cosignature.
+func (l *Log) storedCosigned(cp store.Checkpoint) bool {
+	if len(l.witnesses) == 0 {
+		return false
+	}
+	if l.witnessRequired() {
+		return l.storedQuorum(cp)
+	}
+	for _, w := range l.witnesses {
+		if w.cosigns(cp.Note) {
+			return true
+		}
+	}
+	return false
 }
 
 // cosigns reports whether signed (a checkpoint note) carries a valid

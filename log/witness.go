@@ -25,8 +25,15 @@ package log
 // readable (the read API follows the published checkpoint), and witnessing
 // adds a round trip to each batch (the pipeline waits for it).
 //
-// At Open the stored checkpoint (which holds only the log's signature: the
-// cosignatures are kept in memory) is witnessed once; if that fails, the
+// Every cosigned note is stored (in place of the log-signed note of the
+// same checkpoint, which it extends) before it is published, so what is
+// served is what the store holds: after a restart, the stored cosigned
+// checkpoint is served at once, and mirrors made from the store and copies
+// carry the cosignatures. In required mode a cosigned checkpoint that
+// cannot be stored is not published (its callers get ErrUnavailable, as
+// without a quorum). At Open, a stored checkpoint whose note does not carry
+// the cosignatures (a crash between the commit and the write-back, or a
+// log that was not witnessed before) is witnessed once; if that fails, the
 // log-signed checkpoint is served until the next batch is cosigned.
 //
 // Optional mode (witnesses but no quorum): each published checkpoint is sent
@@ -167,9 +174,15 @@ func (l *Log) witnessAndPublish(ctx context.Context, t *treeState, cp store.Chec
 		}
 		return fmt.Errorf("%w: %w: the witness quorum did not cosign checkpoint %d (%d of %d witnesses cosigned); the events are stored, retry to get receipts", ErrUnavailable, ErrNoQuorum, cp.Size, n, len(l.witnesses))
 	}
+	// Store the cosigned note before serving it: what is published is
+	// what a restart, a mirror of the store or a copy will carry.
 	cp.Note = signed
-	l.snap.Store(&snapshot{cp: cp, src: src, cosigned: true})
-	l.storeCosigned(ctx, cp)
+	stored, err := l.storeCosigned(ctx, cp)
+	if err != nil {
+		l.logger.Error("the cosigned checkpoint could not be stored: it is not published", "size", cp.Size, "err", err)
+		return fmt.Errorf("%w: %v; the events are stored, retry to get receipts", ErrUnavailable, err)
+	}
+	l.snap.Store(&snapshot{cp: stored, src: src, cosigned: true})
 	if l.cfg.Metrics != nil {
 		l.cfg.Metrics.TreeSize.Set(float64(cp.Size))
 	}
@@ -208,7 +221,15 @@ func (l *Log) witnessLoop() {
 		}
 		cp := s.cp
 		cp.Note = signed
-		l.snap.CompareAndSwap(s, &snapshot{cp: cp, src: s.src, cosigned: true})
+		// Stored first, then served. If the log has moved on meanwhile,
+		// the store refuses (only the newest checkpoint's note can
+		// change) and the newer checkpoint is witnessed next.
+		stored, err := l.storeCosigned(ctx, cp)
+		if err != nil {
+			l.logger.Debug("cosigned checkpoint not stored", "size", cp.Size, "err", err)
+			continue
+		}
+		l.snap.CompareAndSwap(s, &snapshot{cp: stored, src: s.src, cosigned: true})
 	}
 }
 
