@@ -61,6 +61,15 @@ type httpSource struct {
 	c    *http.Client
 }
 
+// ErrCrossOriginRedirect is wrapped by the error an HTTP Source returns when
+// the log answers with a redirect to another origin (scheme, host or port).
+// Such redirects are never followed: a log could otherwise make the auditor
+// fetch an internal URL and copy the answer into evidence or a webhook.
+var ErrCrossOriginRedirect = errors.New("redirect to another origin refused")
+
+// maxRedirects is how many same-origin redirects an HTTP Source follows.
+const maxRedirects = 10
+
 // NewHTTPSource returns a Source reading a log over HTTP(S) from baseURL,
 // the log's URL prefix: GET <baseURL>/checkpoint and GET <baseURL>/<a.Path()>
 // (a trailing slash on baseURL is ignored). It sends "Accept-Encoding: gzip,
@@ -68,13 +77,51 @@ type httpSource struct {
 // entry bundles unasked. Responses (after decoding) larger than the
 // MaxCheckpointSize, MaxHashTileSize or MaxBundleSize limits are errors, as
 // is any status but 200; errors name the URL and the status, and a 404 for a
-// tile wraps ErrTileNotFound. A nil c means http.DefaultClient, which has no
-// timeout: pass a client with one, or use contexts with deadlines.
+// tile wraps ErrTileNotFound. Redirects are followed only within the origin
+// of the request (same scheme, host and port; at most 10); a redirect
+// elsewhere is an error wrapping ErrCrossOriginRedirect and nothing is read
+// from its target. c is not modified (its redirect policy, if any, is applied
+// after this one). A nil c means http.DefaultClient, which has no timeout:
+// pass a client with one, or use contexts with deadlines.
 func NewHTTPSource(baseURL string, c *http.Client) Source {
 	if c == nil {
 		c = http.DefaultClient
 	}
-	return &httpSource{base: strings.TrimRight(baseURL, "/"), c: c}
+	cc := *c
+	next := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > 0 && !sameOrigin(req.URL, via[0].URL) {
+			return fmt.Errorf("the log redirected %s to %s: %w (a log is read only from the origin it was given)",
+				via[len(via)-1].URL.Redacted(), req.URL.Redacted(), ErrCrossOriginRedirect)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+	return &httpSource{base: strings.TrimRight(baseURL, "/"), c: &cc}
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (default ports made explicit).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
 }
 
 func (s *httpSource) ReadCheckpoint(ctx context.Context) ([]byte, error) {
@@ -132,17 +179,26 @@ func (s *httpSource) get(ctx context.Context, u string, limit int64, tile bool) 
 
 type dirSource struct{ dir string }
 
+// ErrNotRegularFile is wrapped by the error a directory Source returns for a
+// name that is not a regular file (a FIFO, a device, a socket, a directory).
+var ErrNotRegularFile = errors.New("not a regular file")
+
 // NewDirSource returns a Source reading a log laid out on disk exactly as it
 // is served over HTTP: dir/checkpoint, dir/tile/0/000, dir/tile/entries/000.p/5
-// and so on. Files larger than the size limits are errors; a missing tile
-// file gives an error wrapping ErrTileNotFound.
+// and so on. Every file is read through an [os.Root] at dir, so a symbolic
+// link (or "..") that leads outside dir is an error and nothing outside dir
+// is read; links within dir are followed. Only regular files are read: a
+// FIFO, device, socket or directory is an error wrapping ErrNotRegularFile,
+// found without blocking (the file is opened non-blocking and checked with
+// fstat before any read). Files larger than the size limits are errors; a
+// missing tile file gives an error wrapping ErrTileNotFound.
 func NewDirSource(dir string) Source { return &dirSource{dir: dir} }
 
 func (s *dirSource) ReadCheckpoint(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return readFileLimit(filepath.Join(s.dir, "checkpoint"), MaxCheckpointSize, false)
+	return s.read("checkpoint", MaxCheckpointSize, false)
 }
 
 func (s *dirSource) ReadTile(ctx context.Context, a TileAddr) ([]byte, error) {
@@ -152,26 +208,50 @@ func (s *dirSource) ReadTile(ctx context.Context, a TileAddr) ([]byte, error) {
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("reading tile: %v", err)
 	}
-	return readFileLimit(filepath.Join(s.dir, filepath.FromSlash(a.Path())), tileLimit(a), true)
+	return s.read(a.Path(), tileLimit(a), true)
 }
 
-func readFileLimit(name string, limit int64, tile bool) ([]byte, error) {
-	f, err := os.Open(name)
+// read reads the file at the slash-separated path name inside s.dir.
+func (s *dirSource) read(name string, limit int64, tile bool) ([]byte, error) {
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening log directory: %w", err)
+	}
+	defer root.Close()
+	where := fmt.Sprintf("%s in log directory %s", name, s.dir)
+	name = filepath.FromSlash(name)
+	// Stat first, so that a FIFO or device is never opened at all.
+	fi, err := root.Stat(name)
 	if err != nil {
 		if tile && errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("reading %s: %w", name, ErrTileNotFound)
+			return nil, fmt.Errorf("reading %s: %w", where, ErrTileNotFound)
 		}
-		return nil, fmt.Errorf("reading log file: %w", err)
+		return nil, fmt.Errorf("reading %s: %w", where, rootErr(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading %s: it is %s, %w: refusing to read it", where, fileKind(fi.Mode()), ErrNotRegularFile)
+	}
+	// Non-blocking, so that a file swapped for a FIFO after the Stat
+	// cannot block the open; fstat then checks what was opened.
+	f, err := root.OpenFile(name, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", where, rootErr(err))
 	}
 	defer f.Close()
+	ofi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", where, err)
+	}
+	if !ofi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading %s: it is %s, %w: refusing to read it", where, fileKind(ofi.Mode()), ErrNotRegularFile)
+	}
+	if !os.SameFile(fi, ofi) {
+		return nil, fmt.Errorf("reading %s: the file was replaced while it was opened", where)
+	}
 	// Read into a buffer of the file's size (and a byte more, to see the
 	// end), as os.ReadFile does, rather than growing one from 512 bytes:
 	// an audit reads every bundle of the log.
-	size := int64(512)
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-		size = min(fi.Size(), limit) + 1
-	}
-	data := make([]byte, 0, size)
+	data := make([]byte, 0, min(ofi.Size(), limit)+1)
 	r := io.LimitReader(f, limit+1)
 	for {
 		if len(data) == cap(data) {
@@ -183,13 +263,41 @@ func readFileLimit(name string, limit int64, tile bool) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", name, err)
+			return nil, fmt.Errorf("reading %s: %w", where, err)
 		}
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("reading %s: file is larger than the %d-byte limit", name, limit)
+		return nil, fmt.Errorf("reading %s: file is larger than the %d-byte limit", where, limit)
 	}
 	return data, nil
+}
+
+// rootErr explains an os.Root error that means the path leads outside the
+// log directory.
+func rootErr(err error) error {
+	if err != nil && strings.Contains(err.Error(), "path escapes from parent") {
+		return fmt.Errorf("%w (a symbolic link or \"..\" leads outside the log directory: refusing to follow it)", err)
+	}
+	return err
+}
+
+// fileKind names the type of a file that is not regular, with an article.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO (named pipe)"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "an irregular file"
 }
 
 // OpenSource returns an HTTP Source (see NewHTTPSource, using c) if s is an

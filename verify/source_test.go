@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func gzipBytes(b []byte) []byte {
@@ -168,4 +171,189 @@ func typeName(v any) string {
 		return "*verify.dirSource"
 	}
 	return "other"
+}
+
+// TestDirSourceStaysInside hands the auditor a log directory whose
+// checkpoint and tiles are symbolic links to a secret file outside it, to
+// /proc/self/environ, and FIFOs and a device: nothing outside the directory
+// is read, nothing blocks (the FIFO has no writer, so an open without
+// O_NONBLOCK would wait forever), and the errors say why.
+func TestDirSourceStaysInside(t *testing.T) {
+	// The deadline only bounds how long a read that blocks (the bug) holds
+	// the test; a correct read returns at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "secret")
+	const secretText = "AWS_SECRET_ACCESS_KEY=do-not-leak\n"
+	if err := os.WriteFile(secret, []byte(secretText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, path string)
+		want string
+	}{
+		{"symlink to a secret file", func(t *testing.T, p string) { mustSymlink(t, secret, p) }, "outside the log directory"},
+		{"relative symlink up and out", func(t *testing.T, p string) {
+			rel, err := filepath.Rel(filepath.Dir(p), secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustSymlink(t, rel, p)
+		}, "outside the log directory"},
+		{"symlink to /proc/self/environ", func(t *testing.T, p string) { mustSymlink(t, "/proc/self/environ", p) }, "outside the log directory"},
+		{"FIFO", func(t *testing.T, p string) {
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "FIFO"},
+		{"symlink to a FIFO inside", func(t *testing.T, p string) {
+			fifo := filepath.Join(filepath.Dir(p), "fifo")
+			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mustSymlink(t, "fifo", p)
+		}, "FIFO"},
+		{"directory", func(t *testing.T, p string) {
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, "a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, addr := range []*TileAddr{nil, {Level: 0, Index: 0}, {Entries: true, Index: 0}} {
+				dir := t.TempDir()
+				name := "checkpoint"
+				if addr != nil {
+					name = filepath.FromSlash(addr.Path())
+				}
+				p := filepath.Join(dir, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				tc.make(t, p)
+				src := NewDirSource(dir)
+				type result struct {
+					b   []byte
+					err error
+				}
+				done := make(chan result, 1)
+				go func() {
+					var r result
+					if addr == nil {
+						r.b, r.err = src.ReadCheckpoint(ctx)
+					} else {
+						r.b, r.err = src.ReadTile(ctx, *addr)
+					}
+					done <- r
+				}()
+				var b []byte
+				var err error
+				select {
+				case r := <-done:
+					b, err = r.b, r.err
+				case <-ctx.Done():
+					t.Fatalf("%s: reading it still blocks at the test's deadline", name)
+				}
+				if err == nil || b != nil {
+					t.Fatalf("%s: read %q, %v; want an error", name, b, err)
+				}
+				if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), dir) {
+					t.Errorf("%s: error %q does not say %q and name the directory", name, err, tc.want)
+				}
+				if strings.Contains(err.Error(), "do-not-leak") || errors.Is(err, ErrTileNotFound) {
+					t.Errorf("%s: error %q", name, err)
+				}
+			}
+		})
+	}
+
+	// A device node, where the test may create one (as root).
+	dir := t.TempDir()
+	if err := syscall.Mknod(filepath.Join(dir, "checkpoint"), syscall.S_IFCHR|0o644, 1<<8|3); err == nil { // like /dev/null
+		if _, err := NewDirSource(dir).ReadCheckpoint(ctx); !errors.Is(err, ErrNotRegularFile) || !strings.Contains(err.Error(), "character device") {
+			t.Errorf("device: %v", err)
+		}
+	} else {
+		t.Logf("no device node case: mknod: %v", err)
+	}
+
+	// Links that stay inside the directory are followed.
+	dir = writeDir(t, map[string][]byte{"real-checkpoint": []byte("cp\n")})
+	mustSymlink(t, "real-checkpoint", filepath.Join(dir, "checkpoint"))
+	if b, err := NewDirSource(dir).ReadCheckpoint(ctx); err != nil || string(b) != "cp\n" {
+		t.Errorf("symlink inside the directory: %q, %v", b, err)
+	}
+}
+
+func mustSymlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHTTPSourceRedirects: a log that answers with a redirect to another
+// origin (here an "internal" server holding a secret) is refused, and the
+// secret is never read; redirects within the log's origin are followed.
+func TestHTTPSourceRedirects(t *testing.T) {
+	ctx := context.Background()
+	var internalHits atomic.Int64
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		internalHits.Add(1)
+		w.Write([]byte("INTERNAL-SECRET metadata token\n"))
+	}))
+	defer internal.Close()
+	var log *httptest.Server
+	log = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/checkpoint":
+			http.Redirect(w, r, internal.URL+"/latest/meta-data", http.StatusFound)
+		case "/tile/0/000":
+			http.Redirect(w, r, "/moved/tile/0/000", http.StatusMovedPermanently)
+		case "/moved/tile/0/000":
+			w.Write(bytes.Repeat([]byte{7}, HashSize))
+		case "/tile/0/001":
+			// Same host, other port: another origin.
+			http.Redirect(w, r, internal.URL+"/tile/0/001", http.StatusTemporaryRedirect)
+		case "/tile/0/002":
+			// Same host and port, other scheme: another origin.
+			http.Redirect(w, r, strings.Replace(log.URL, "http://", "https://", 1)+"/tile/0/002", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer log.Close()
+	client := log.Client()
+	src := NewHTTPSource(log.URL, client)
+	b, err := src.ReadCheckpoint(ctx)
+	if !errors.Is(err, ErrCrossOriginRedirect) || b != nil {
+		t.Fatalf("checkpoint redirected to another origin: %q, %v", b, err)
+	}
+	if !strings.Contains(err.Error(), "redirect") || !strings.Contains(err.Error(), internal.URL) || strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("error %q does not explain the refused redirect", err)
+	}
+	for _, i := range []uint64{1, 2} {
+		if b, err := src.ReadTile(ctx, TileAddr{Index: i}); !errors.Is(err, ErrCrossOriginRedirect) || b != nil {
+			t.Errorf("tile %d redirected to another origin: %q, %v", i, b, err)
+		}
+	}
+	if n := internalHits.Load(); n != 0 {
+		t.Errorf("the internal server was asked %d times", n)
+	}
+	if b, err := src.ReadTile(ctx, TileAddr{Index: 0}); err != nil || len(b) != HashSize {
+		t.Errorf("same-origin redirect: %d bytes, %v", len(b), err)
+	}
+	if client.CheckRedirect != nil {
+		t.Errorf("NewHTTPSource changed the caller's client")
+	}
+	// The same through OpenSource.
+	src, err = OpenSource(log.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.ReadCheckpoint(ctx); !errors.Is(err, ErrCrossOriginRedirect) || internalHits.Load() != 0 {
+		t.Errorf("OpenSource: %v, internal hits %d", err, internalHits.Load())
+	}
 }
