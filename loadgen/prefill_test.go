@@ -1,0 +1,124 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/store/sqlite"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// storeTiles serves a store's tiles to x/mod's tlog.TileHashReader.
+type storeTiles struct {
+	ctx context.Context
+	st  store.Store
+}
+
+func (s storeTiles) Height() int { return 8 }
+func (s storeTiles) ReadTiles(ts []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(ts))
+	for i, t := range ts {
+		d, err := s.st.Tile(s.ctx, uint8(t.L), uint64(t.N))
+		if err != nil {
+			return nil, fmt.Errorf("tile %s: %w", t.Path(), err)
+		}
+		if len(d) < t.W*32 {
+			return nil, fmt.Errorf("tile %s: %d bytes", t.Path(), len(d))
+		}
+		out[i] = d[:t.W*32]
+	}
+	return out, nil
+}
+func (s storeTiles) SaveTiles([]tlog.Tile, [][]byte) {}
+
+func newLog(t *testing.T) (store.Store, note.Signer, note.Verifier) {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custody.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sk, vk, _ := note.GenerateKey(rand.Reader, "loadgen.test/log")
+	s, _ := note.NewSigner(sk)
+	v, _ := note.NewVerifier(vk)
+	if err := log.Create(context.Background(), st, s); err != nil {
+		t.Fatal(err)
+	}
+	return st, s, v
+}
+
+// TestPrefillIsWhatTheSequencerWrites grows a log across tile boundaries in
+// uneven batches, then checks it with x/mod's tlog (every stored tile is
+// read through TileHashReader and the root recomputed), opens it with the
+// real sequencer (which rebuilds the tree from the stored tiles and checks
+// the signed checkpoint), and appends through it.
+func TestPrefillIsWhatTheSequencerWrites(t *testing.T) {
+	ctx := context.Background()
+	st, s, v := newLog(t)
+	var seen []uint64
+	cp, err := Prefill(ctx, st, s, v, 70000, PrefillOptions{Batch: 9999, Progress: func(n uint64) { seen = append(seen, n) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Size != 70000 || len(seen) != 8 || seen[0] != 9999 || seen[7] != 70000 {
+		t.Fatalf("size %d, progress %v", cp.Size, seen)
+	}
+	// Resuming on top of a prefilled log continues the same tree.
+	if cp, err = Prefill(ctx, st, s, v, 1234, PrefillOptions{Batch: 1000}); err != nil || cp.Size != 71234 {
+		t.Fatalf("second prefill: size %d, %v", cp.Size, err)
+	}
+	tree := tlog.Tree{N: int64(cp.Size), Hash: tlog.Hash(cp.Root)}
+	hr := tlog.TileHashReader(tree, storeTiles{ctx, st})
+	if h, err := tlog.TreeHash(tree.N, hr); err != nil || h != tree.Hash {
+		t.Fatalf("x/mod recomputes %x from the stored tiles (%v), checkpoint says %x", h, err, cp.Root)
+	}
+	es, err := st.Entries(ctx, 70000, 70002)
+	if err != nil || len(es) != 2 {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		p, err := tlog.ProveRecord(tree.N, int64(e.Index), hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tlog.CheckRecord(p, tree.N, tree.Hash, int64(e.Index), tlog.RecordHash(e.Data)); err != nil {
+			t.Fatalf("entry %d: x/mod inclusion check: %v", e.Index, err)
+		}
+		ev, err := record.DecodeEntry(e.Data)
+		if err != nil || ev.Identity() != e.Identity || ev.Sample != e.Sample {
+			t.Fatalf("entry %d is not a well-formed event with its identity: %v", e.Index, err)
+		}
+	}
+	l, err := log.Open(ctx, log.Config{Store: st, Signer: s, Verifier: v})
+	if err != nil {
+		t.Fatalf("the sequencer refuses a prefilled log: %v", err)
+	}
+	defer l.Close()
+	ev := Event("after", 0, time.Now().UTC().Add(-time.Minute).Truncate(time.Second))
+	r, err := l.Add(ctx, ev)
+	if err != nil || r.Index != 71234 {
+		t.Fatalf("append after prefill: index %d, %v", r.Index, err)
+	}
+}
+
+func TestPrefillRefusesAnotherKey(t *testing.T) {
+	st, _, _ := newLog(t)
+	sk, vk, _ := note.GenerateKey(rand.Reader, "loadgen.test/log")
+	s2, _ := note.NewSigner(sk)
+	v2, _ := note.NewVerifier(vk)
+	if _, err := Prefill(context.Background(), st, s2, v2, 10, PrefillOptions{}); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("prefill with another key: %v", err)
+	}
+	if cp, _ := st.Latest(context.Background()); cp.Size != 0 {
+		t.Fatal("a refused prefill wrote entries")
+	}
+}
