@@ -114,7 +114,7 @@ func (c *Client) OpenCheckpoint(signedNote []byte) (Checkpoint, error) {
 		if errors.Is(err, ErrMalformedNote) || errors.Is(err, ErrMalformedCheckpoint) ||
 			errors.Is(err, ErrOriginMismatch) || errors.As(err, &unverified) || errors.As(err, &invalid) {
 			ev := c.evidence(EvidenceBadSignature, "the checkpoint is not validly signed by the log", Checkpoint{Origin: c.origin})
-			ev.NewCheckpoint = string(signedNote)
+			ev.setNewCheckpoint(signedNote)
 			return Checkpoint{}, &VerificationError{Evidence: ev, Err: err}
 		}
 		return Checkpoint{}, err

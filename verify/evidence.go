@@ -1,7 +1,10 @@
 package verify
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -62,8 +65,21 @@ type Evidence struct {
 	// inconsistent, fork, rollback), verbatim.
 	OldCheckpoint string `json:"old_checkpoint,omitempty"`
 	// NewCheckpoint is the signed checkpoint that failed or against which
-	// the failure was found, verbatim, if known.
+	// the failure was found, verbatim, if known. It is set only to bytes
+	// that are a syntactically valid signed note whose text is a valid
+	// checkpoint for Origin; anything else that was served or handed over
+	// as the checkpoint is recorded only as NewCheckpointSHA256 and
+	// NewCheckpointBytes (see there).
 	NewCheckpoint string `json:"new_checkpoint,omitempty"`
+	// NewCheckpointSHA256 (lowercase hex, as sha256sum prints it) and
+	// NewCheckpointBytes (the length) describe what was served as the
+	// checkpoint when it is not a signed checkpoint note for Origin.
+	// Such bytes prove nothing against the log, and they may be anything:
+	// a hostile log directory or redirect could have pointed the auditor at
+	// a local file or an internal web page, so they are never copied into
+	// evidence, which is meant to be published.
+	NewCheckpointSHA256 string `json:"new_checkpoint_sha256,omitempty"`
+	NewCheckpointBytes  int    `json:"new_checkpoint_bytes,omitempty"`
 	// OldSize and NewSize are the tree sizes of OldCheckpoint and
 	// NewCheckpoint.
 	OldSize uint64 `json:"old_size,omitempty"`
@@ -122,6 +138,40 @@ func IsVerificationError(err error) (*VerificationError, bool) {
 		return ve, true
 	}
 	return nil, false
+}
+
+// setNewCheckpoint records raw, what was served or given as the checkpoint,
+// in e: verbatim in NewCheckpoint if it looks like a checkpoint note for
+// e.Origin (see parseNoteCheckpoint; its signatures are not checked here: a
+// badly signed checkpoint is exactly what evidence shows), and otherwise
+// only as its SHA-256 and length.
+func (e *Evidence) setNewCheckpoint(raw []byte) {
+	e.NewCheckpoint, e.NewCheckpointSHA256, e.NewCheckpointBytes = "", "", 0
+	if cp, err := parseNoteCheckpoint(raw); err == nil && e.Origin != "" && cp.Origin == e.Origin {
+		e.NewCheckpoint = string(raw)
+		return
+	}
+	sum := sha256.Sum256(raw)
+	e.NewCheckpointSHA256 = hex.EncodeToString(sum[:])
+	e.NewCheckpointBytes = len(raw)
+}
+
+// parseNoteCheckpoint parses the text of what claims to be a signed
+// checkpoint note without checking its signature lines: raw must be at most
+// MaxCheckpointSize bytes in the signed-note character set, and the text
+// before its last blank line must be a valid checkpoint (ParseCheckpoint).
+func parseNoteCheckpoint(raw []byte) (Checkpoint, error) {
+	if len(raw) > MaxCheckpointSize {
+		return Checkpoint{}, fmt.Errorf("%d bytes, more than the %d-byte limit", len(raw), MaxCheckpointSize)
+	}
+	if err := checkNoteCharset(raw); err != nil {
+		return Checkpoint{}, err
+	}
+	split := bytes.LastIndex(raw, []byte("\n\n"))
+	if split < 0 {
+		return Checkpoint{}, errors.New("no blank line between text and signatures")
+	}
+	return ParseCheckpoint(raw[:split+1])
 }
 
 // b64 is the standard base64 of a hash, as used in Evidence.

@@ -2,7 +2,9 @@ package verify
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/custodylog/custody/record"
@@ -25,20 +27,56 @@ type Receipt struct {
 	TLogProof  string          `json:"tlog_proof"`
 }
 
+// ErrMalformedReceipt is wrapped by the error CheckReceipt returns for
+// input that is not a receipt at all: it lacks the checkpoint, the entry or
+// the leaf hash, or its checkpoint is not a checkpoint note (a checkpoint
+// text, a blank line and signature lines, whatever they say). Such
+// input is a usage or input error, not evidence against the log.
+var ErrMalformedReceipt = errors.New("not a well-formed receipt")
+
+// wellFormed reports why r is not a receipt at all, or nil.
+func (r Receipt) wellFormed() error {
+	var missing []string
+	if r.Checkpoint == "" {
+		missing = append(missing, "checkpoint")
+	}
+	if len(r.Entry) == 0 {
+		missing = append(missing, "entry")
+	}
+	if len(r.LeafHash) == 0 {
+		missing = append(missing, "leaf_hash")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: it has no %s", ErrMalformedReceipt, strings.Join(missing, ", no "))
+	}
+	if _, err := parseNoteCheckpoint([]byte(r.Checkpoint)); err != nil {
+		return fmt.Errorf("%w: its checkpoint is not a checkpoint note: %v", ErrMalformedReceipt, err)
+	}
+	return nil
+}
+
 // CheckReceipt verifies a receipt offline: the checkpoint's signature by one
 // of verifiers for the given origin (and the witness quorum, if trust is
 // not nil), the entry's leaf hash, the inclusion proof of the entry at its
 // index against the checkpoint's root, and that the receipt's other views
 // (event, tlog_proof) say the same as its entry, index, proof and
-// checkpoint. It returns the checkpoint and the decoded event. Every
-// failure is a *VerificationError with evidence.
+// checkpoint. It returns the checkpoint and the decoded event.
+//
+// Input that is not a receipt at all (no checkpoint, entry or leaf hash, or
+// a checkpoint that is not a checkpoint note) is a plain error
+// wrapping ErrMalformedReceipt. Every failure of a well-formed receipt is a
+// *VerificationError with evidence; the evidence holds the receipt's
+// checkpoint verbatim only if it is a checkpoint note for origin (see
+// Evidence.NewCheckpoint).
 func CheckReceipt(r Receipt, origin string, verifiers note.Verifiers, trust *TrustPolicy) (Checkpoint, record.Event, error) {
+	if err := r.wellFormed(); err != nil {
+		return Checkpoint{}, record.Event{}, err
+	}
 	bad := func(what string, err error) (Checkpoint, record.Event, error) {
 		idx := r.Index
-		return Checkpoint{}, record.Event{}, &VerificationError{Evidence: Evidence{
-			Kind: EvidenceBadReceipt, What: what, Origin: origin, NewCheckpoint: r.Checkpoint,
-			Index: &idx, Time: time.Now().UTC(),
-		}, Err: err}
+		ev := Evidence{Kind: EvidenceBadReceipt, What: what, Origin: origin, Index: &idx, Time: time.Now().UTC()}
+		ev.setNewCheckpoint([]byte(r.Checkpoint))
+		return Checkpoint{}, record.Event{}, &VerificationError{Evidence: ev, Err: err}
 	}
 	cp, _, err := OpenCheckpoint([]byte(r.Checkpoint), origin, verifiers)
 	if err != nil {
