@@ -2,12 +2,15 @@ package cmd
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strconv"
+	"strings"
 
+	"github.com/custodylog/custody/internal/termtext"
 	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/record"
 	"github.com/spf13/cobra"
 )
 
@@ -18,8 +21,12 @@ func (e *env) getCmd() *cobra.Command {
 		Use:   "get --log URL (INDEX | --sample ID)",
 		Short: "Show an entry by index, or a sample's whole custody chain",
 		Long: `get fetches one entry (GET /v1/entries/<i>) or every event of a sample in log
-order (GET /v1/samples/<id>). This is a convenience view that trusts the
-server; to check what it says, verify a receipt or run an audit.`,
+order (GET /v1/samples/<id>, following its pages of at most 1000 events,
+all in the tree size of the first page). This is a convenience view that
+trusts the server; to check what it says, verify a receipt or run an audit.
+Control characters in what the server sends (event fields, error
+messages) are printed as visible escapes (\x1b, \u009b), never sent to the
+terminal as they are.`,
 		Example: `  custody get --log http://127.0.0.1:8080 0
   custody get --log http://127.0.0.1:8080 --sample s-0001 --json`,
 		Args: cobra.MaximumNArgs(1),
@@ -37,13 +44,12 @@ server; to check what it says, verify a receipt or run an audit.`,
 			var entries []log.EntryJSON
 			var raw any
 			if sample != "" {
-				var out struct {
-					Sample string          `json:"sample"`
-					Size   uint64          `json:"size"`
-					Events []log.EntryJSON `json:"events"`
+				if err := record.CheckSample(sample); err != nil {
+					return usageError("a sample ID is 1–128 characters of A-Z a-z 0-9 : . _ -", "bad --sample %q: %v", sample, err)
 				}
-				if err := cl.getJSON(c.Context(), "/v1/samples/"+url.PathEscape(sample), &out); err != nil {
-					return err
+				out, err := getSample(c, cl, sample)
+				if err != nil {
+					return termErr(err)
 				}
 				entries, raw = out.Events, out
 			} else {
@@ -53,13 +59,13 @@ server; to check what it says, verify a receipt or run an audit.`,
 				}
 				var out log.EntryJSON
 				if err := cl.getJSON(c.Context(), "/v1/entries/"+itoa(i), &out); err != nil {
-					return err
+					return termErr(err)
 				}
 				entries, raw = []log.EntryJSON{out}, out
 			}
 			if asJSON {
 				b, _ := json.MarshalIndent(raw, "", "  ")
-				fmt.Fprintf(e.stdout, "%s\n", b)
+				fmt.Fprintf(e.stdout, "%s\n", termJSON(b))
 				return nil
 			}
 			printEntries(e.stdout, entries)
@@ -72,7 +78,48 @@ server; to check what it says, verify a receipt or run an audit.`,
 	return c
 }
 
-// printEntries prints entries as a table, one line each.
+// getSample reads every page of a sample's events: the first page at the
+// published size, the others at that same size, each after the last index
+// of the one before. The cursor is computed here, not taken from the
+// server's "next" link, and must advance on every page.
+func getSample(c *cobra.Command, cl *client, sample string) (log.SamplePage, error) {
+	var all log.SamplePage
+	path := log.SamplePath(sample)
+	for page := 1; ; page++ {
+		var p log.SamplePage
+		if err := cl.getJSON(c.Context(), path, &p); err != nil {
+			if page > 1 {
+				return all, fmt.Errorf("reading page %d of sample %s: %w", page, sample, err)
+			}
+			return all, err
+		}
+		if page == 1 {
+			all = log.SamplePage{Sample: p.Sample, Size: p.Size}
+		}
+		if p.Sample != sample || p.Size != all.Size {
+			return all, fmt.Errorf("page %d of sample %s is for sample %q at tree size %d, want %q at %d", page, sample, p.Sample, p.Size, sample, all.Size)
+		}
+		for _, ev := range p.Events {
+			if n := len(all.Events); n > 0 && ev.Index <= all.Events[n-1].Index {
+				return all, fmt.Errorf("page %d of sample %s: entry %d does not come after entry %d", page, sample, ev.Index, all.Events[n-1].Index)
+			}
+			if ev.Index >= all.Size {
+				return all, fmt.Errorf("page %d of sample %s: entry %d is beyond the tree size %d", page, sample, ev.Index, all.Size)
+			}
+			all.Events = append(all.Events, ev)
+		}
+		if p.Next == "" {
+			return all, nil
+		}
+		if len(p.Events) == 0 {
+			return all, fmt.Errorf("page %d of sample %s is empty but says more follow", page, sample)
+		}
+		path = fmt.Sprintf("%s?after=%d&size=%d", log.SamplePath(sample), all.Events[len(all.Events)-1].Index, all.Size)
+	}
+}
+
+// printEntries prints entries as a table, one line each. Every field is
+// server-supplied text: control characters are escaped (termtext.Clean).
 func printEntries(w io.Writer, es []log.EntryJSON) {
 	fmt.Fprintf(w, "%-8s %-20s %-12s %-12s %-12s %-6s %s\n", "INDEX", "TIME (UTC)", "ACTION", "LOCATION", "TO", "REGION", "SAMPLE")
 	for _, e := range es {
@@ -84,6 +131,37 @@ func printEntries(w io.Writer, es []log.EntryJSON) {
 		if to == "" {
 			to = "-"
 		}
-		fmt.Fprintf(w, "%-8d %-20s %-12s %-12s %-12s %-6s %s\n", e.Index, ev.Time, ev.Action, ev.Location, to, ev.Region, ev.Sample)
+		c := termtext.Clean
+		fmt.Fprintf(w, "%-8d %-20s %-12s %-12s %-12s %-6s %s\n", e.Index, c(ev.Time), c(ev.Action), c(ev.Location), c(to), c(ev.Region), c(ev.Sample))
 	}
+}
+
+// termJSON makes JSON output safe for a terminal and keeps it valid JSON:
+// invalid UTF-8 becomes U+FFFD, and every control, bidi or line-separator
+// character (which JSON allows raw only inside strings) becomes a \uNNNN
+// escape, which JSON reads as the same character.
+func termJSON(b []byte) string {
+	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	s = strings.ReplaceAll(s, "\x7f", `\u007f`)
+	return termtext.CleanLines(s)
+}
+
+// cleanError is an error whose text is escaped for the terminal; the
+// original stays reachable for errors.As (exit codes, hints).
+type cleanError struct{ err error }
+
+func (e cleanError) Error() string { return termtext.Clean(e.err.Error()) }
+func (e cleanError) Unwrap() error { return e.err }
+
+// termErr escapes the text of an error that may quote the server.
+func termErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *cliError
+	if errors.As(err, &ce) {
+		// Main prints a cliError's hint too: escape both.
+		return &cliError{err: cleanError{ce.err}, hint: termtext.Clean(ce.hint), code: ce.code}
+	}
+	return cleanError{err}
 }

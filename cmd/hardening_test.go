@@ -1,10 +1,20 @@
 package cmd
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/record"
 )
 
 // TestTokenFileModeRefused: a token file made the way the README used to
@@ -107,5 +117,129 @@ func TestInitRefusesSymlinks(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "elsewhere")); !os.IsNotExist(err) {
 		t.Fatal("createFile wrote through the link")
+	}
+}
+
+// TestGetSampleDotsAndPages: `custody get --sample ..` used to fail
+// although ".." is a valid sample ID (the path segment was resolved away).
+// get now escapes it, and follows the pages of a sample with more events
+// than one answer holds.
+func TestGetSampleDotsAndPages(t *testing.T) {
+	a := newAuditLog(t, fixedKey(t, auditOrigin, 7))
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(sample string, i int) record.Event {
+		return record.Event{Sample: sample, Action: record.Stored, Location: "ch-zrh-1", Region: "EU",
+			Time: base.Add(time.Duration(i) * time.Second), Actor: "test"}
+	}
+	n := 2*log.MaxSamplePage + 500
+	var evs []record.Event
+	for i := 0; i < n; i++ {
+		evs = append(evs, ev("..", i))
+		if i%1000 == 0 {
+			evs = append(evs, ev(".", i)) // interleaved: not one run
+		}
+	}
+	if _, err := a.AddMany(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := run(t, "", "get", "--log", a.url, "--sample", "..")
+	if code != 0 {
+		t.Fatalf("get --sample ..: exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != n+1 || !strings.HasPrefix(lines[0], "INDEX") {
+		t.Fatalf("get --sample .. printed %d lines, want a header and %d events", len(lines), n)
+	}
+	for _, l := range lines[1:] {
+		if f := strings.Fields(l); len(f) != 7 || f[6] != ".." {
+			t.Fatalf("row %q is not an event of sample ..", l)
+		}
+	}
+	code, out, stderr = run(t, "", "get", "--log", a.url, "--sample", "..", "--json")
+	var p log.SamplePage
+	if err := json.Unmarshal([]byte(out), &p); code != 0 || err != nil || len(p.Events) != n || p.Next != "" || p.Size != uint64(len(evs)) {
+		t.Fatalf("get --sample .. --json: exit %d, %v, %d events, next %q: %s", code, err, len(p.Events), p.Next, stderr)
+	}
+	code, out, _ = run(t, "", "get", "--log", a.url, "--sample", ".")
+	if code != 0 || strings.Count(out, "\n") != 1+3 {
+		t.Fatalf("get --sample .: exit %d:\n%s", code, out)
+	}
+	// Invalid IDs are refused before anything is sent.
+	for _, id := range []string{"a/b", "%", "a b"} {
+		code, _, stderr := run(t, "", "get", "--log", "http://127.0.0.1:1", "--sample", id)
+		if code != exitUsageIO || !strings.Contains(stderr, "not allowed") {
+			t.Errorf("get --sample %q: exit %d, %s; want exit 3 naming the character", id, code, stderr)
+		}
+	}
+}
+
+// hostileText is what a hostile log puts in the text get prints: an OSC
+// that sets the window title, a CSI that clears the screen, a C1 CSI, a
+// carriage return and a bidi override.
+const hostileText = "x\x1b]0;pwned\x07\x1b[2J\u009b31m\roverwrite\u202e"
+
+// checkTerminalSafe fails if s holds anything but printable text and
+// newlines.
+func checkTerminalSafe(t *testing.T, what, s string) {
+	t.Helper()
+	for i, r := range s {
+		if (r < 0x20 && r != '\n') || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x202e || (r == utf8.RuneError) {
+			t.Errorf("%s has %U at byte %d: %q", what, r, i, s)
+			return
+		}
+	}
+}
+
+// TestGetEscapesServerText: event fields and error messages from a hostile
+// server reach the terminal with every control character escaped, in the
+// table, in --json (which stays valid JSON) and in errors.
+func TestGetEscapesServerText(t *testing.T) {
+	js := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	entry := fmt.Sprintf(`{"sample":%s,"action":%s,"location":%s,"to":%s,"region":%s,"time":%s,"actor":"a"}`,
+		js("s"+hostileText), js("stored"+hostileText), js("l"+hostileText), js("t"+hostileText), js("R"+hostileText), js("2026"+hostileText))
+	// Raw C1 and bidi characters are valid inside JSON strings: send them
+	// raw, not escaped.
+	entry = strings.NewReplacer(`\u009b`, "\u009b", `\u202e`, "\u202e").Replace(entry)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/entries/1":
+			fmt.Fprintf(w, `{"index":1,"leaf_hash":"","entry":"","event":%s}`, entry)
+		case "/v1/samples/s1":
+			fmt.Fprintf(w, `{"sample":"s1","size":9,"events":[{"index":1,"event":%s}]}`, entry)
+		default:
+			w.WriteHeader(http.StatusInternalServerError)
+			b, _ := json.Marshal(map[string]string{"error": "boom" + hostileText})
+			w.Write(b)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, args := range [][]string{
+		{"get", "--log", srv.URL, "1"},
+		{"get", "--log", srv.URL, "--sample", "s1"},
+		{"get", "--log", srv.URL, "1", "--json"},
+		{"get", "--log", srv.URL, "--sample", "s1", "--json"},
+		{"get", "--log", srv.URL, "2"},
+		{"get", "--log", srv.URL, "--sample", "s2"},
+	} {
+		code, out, stderr := run(t, "", args...)
+		checkTerminalSafe(t, fmt.Sprintf("stdout of %v", args), out)
+		checkTerminalSafe(t, fmt.Sprintf("stderr of %v", args), stderr)
+		if !strings.Contains(out+stderr, `\x1b]0;pwned`) && !strings.Contains(out+stderr, `\u001b]0;pwned`) {
+			t.Errorf("%v: the escape is not shown visibly:\n%s%s", args, out, stderr)
+		}
+		if args[len(args)-1] == "--json" && (code != 0 || !json.Valid([]byte(out))) {
+			t.Errorf("%v: exit %d, output is not valid JSON:\n%s", args, code, out)
+		}
+		if strings.HasPrefix(args[3], "2") || args[len(args)-1] == "s2" {
+			if code != exitFailure || !strings.Contains(stderr, "server answered 500: boom") {
+				t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+			}
+		}
+	}
+	// --json keeps the text: decoding it gives back the hostile bytes.
+	_, out, _ := run(t, "", "get", "--log", srv.URL, "1", "--json")
+	var e struct{ Event struct{ Sample string } }
+	if err := json.Unmarshal([]byte(out), &e); err != nil || e.Event.Sample != "s"+hostileText {
+		t.Errorf("--json sample decodes to %q (%v), want the server's text", e.Event.Sample, err)
 	}
 }

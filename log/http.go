@@ -15,8 +15,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -195,6 +197,12 @@ func (l *Log) Handler(cfg HandlerConfig) http.Handler {
 	}
 	handle("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := apiMethod(r.URL.Path); allow != "" {
+			if r.Method == allow || (r.Method == http.MethodHead && allow == http.MethodGet) {
+				// The right method on an API path no route matched:
+				// a missing or extra path segment.
+				badAPIPath(w, r)
+				return
+			}
 			w.Header().Set("Allow", allow)
 			writeError(w, http.StatusMethodNotAllowed, "%s %s: use %s", r.Method, r.URL.Path, allow)
 			return
@@ -222,6 +230,24 @@ func apiMethod(path string) string {
 		}
 	}
 	return ""
+}
+
+// badAPIPath answers a request with the right method on an API path that
+// matches no route: 400 for a missing index or sample ID, 404 otherwise,
+// saying what the route looks like.
+func badAPIPath(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case p == "/v1/entries/":
+		writeError(w, http.StatusBadRequest, "missing entry index: use GET /v1/entries/{index}, with a decimal index from 0")
+	case p == "/v1/samples/":
+		writeError(w, http.StatusBadRequest, "missing sample ID: use GET /v1/samples/{sample}")
+	case strings.HasPrefix(p, "/v1/entries/"):
+		writeError(w, http.StatusNotFound, "no such endpoint: %s %s (entries are at /v1/entries/{index})", r.Method, p)
+	case strings.HasPrefix(p, "/v1/samples/"):
+		writeError(w, http.StatusNotFound, "no such endpoint: %s %s (samples are at /v1/samples/{sample}; a sample ID has no '/')", r.Method, p)
+	default:
+		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, p)
+	}
 }
 
 // statusWriter records the status code for metrics.
@@ -448,6 +474,10 @@ func (a *api) inclusion(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if index, err = a.l.LeafIndex(r.Context(), store.Hash(h)); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				writeError(w, http.StatusNotFound, "no entry with leaf hash %s in the published tree of size %d", base64.StdEncoding.EncodeToString(h), a.l.Checkpoint().Size)
+				return
+			}
 			a.fail(w, r, err)
 			return
 		}
@@ -554,33 +584,98 @@ func (a *api) entry(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, entryJSON(es[0]))
 }
 
+// MaxSamplePage is the most events one GET /v1/samples/{sample} answer
+// holds; the rest are on the pages its "next" field links to.
+const MaxSamplePage = 1000
+
+// SamplePage is one page of GET /v1/samples/{sample}: the sample's
+// published events with index > After (if given) and < Size, in log order,
+// at most MaxSamplePage of them. Next, if set, is the path and query of the
+// following page (the same Size, so that the pages together are the
+// sample's events in one tree); it is absent on the last page.
+type SamplePage struct {
+	Sample string      `json:"sample"`
+	Size   uint64      `json:"size"`
+	Events []EntryJSON `json:"events"`
+	Next   string      `json:"next,omitempty"`
+}
+
+// SamplePath is the path of a sample's events in the API, with the ID
+// escaped as one path segment ("." and ".." included, which URL
+// resolution would otherwise remove).
+func SamplePath(sample string) string {
+	return "/v1/samples/" + PathSegment(sample)
+}
+
+// PathSegment escapes s as one URL path segment: url.PathEscape, and the
+// dot segments "." and ".." written as %2E so that neither clients nor
+// servers resolve them away.
+func PathSegment(s string) string {
+	if s == "." || s == ".." {
+		return strings.Repeat("%2E", len(s))
+	}
+	return url.PathEscape(s)
+}
+
 func (a *api) sample(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("sample")
 	if err := record.CheckSample(id); err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	idx, err := a.l.SampleIndexes(r.Context(), id)
+	q := r.URL.Query()
+	published := a.l.Checkpoint().Size
+	size, err := a.sizeParam(r, "size")
 	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if size > published {
+		writeError(w, http.StatusBadRequest, "size %d is beyond the published tree of size %d", size, published)
+		return
+	}
+	var after uint64
+	hasAfter := q.Has("after")
+	if hasAfter {
+		if after, err = parseUint("after", q.Get("after")); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	}
+	idx, err := a.l.SampleIndexes(r.Context(), id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.fail(w, r, err)
 		return
 	}
+	// The sample's events in [0, size), then those after the cursor.
+	idx = idx[:sort.Search(len(idx), func(i int) bool { return idx[i] >= size })]
 	if len(idx) == 0 {
-		writeError(w, http.StatusNotFound, "no events of sample %q", id)
+		writeError(w, http.StatusNotFound, "no events of sample %q in the tree of size %d", id, size)
 		return
 	}
-	out := struct {
-		Sample string      `json:"sample"`
-		Size   uint64      `json:"size"`
-		Events []EntryJSON `json:"events"`
-	}{Sample: id, Size: a.l.Checkpoint().Size}
-	for _, i := range idx {
-		es, err := a.l.Entries(r.Context(), i, i+1)
-		if err != nil || len(es) != 1 {
-			a.fail(w, r, fmt.Errorf("reading entry %d of sample %q: %v", i, id, err))
+	if hasAfter {
+		idx = idx[sort.Search(len(idx), func(i int) bool { return idx[i] > after }):]
+	}
+	out := SamplePage{Sample: id, Size: size, Events: make([]EntryJSON, 0, min(len(idx), MaxSamplePage))}
+	if len(idx) > MaxSamplePage {
+		idx = idx[:MaxSamplePage]
+		out.Next = fmt.Sprintf("%s?after=%d&size=%d", SamplePath(id), idx[len(idx)-1], size)
+	}
+	// Read runs of consecutive indexes with one query each.
+	for len(idx) > 0 {
+		n := 1
+		for n < len(idx) && idx[n] == idx[n-1]+1 {
+			n++
+		}
+		es, err := a.l.Entries(r.Context(), idx[0], idx[0]+uint64(n))
+		if err != nil || len(es) != n {
+			a.fail(w, r, fmt.Errorf("reading entries %d to %d of sample %q: got %d: %v", idx[0], idx[0]+uint64(n), id, len(es), err))
 			return
 		}
-		out.Events = append(out.Events, entryJSON(es[0]))
+		for _, e := range es {
+			out.Events = append(out.Events, entryJSON(e))
+		}
+		idx = idx[n:]
 	}
 	writeJSON(w, out)
 }
