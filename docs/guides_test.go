@@ -39,6 +39,7 @@ type walkthrough struct {
 
 var walkthroughs = []walkthrough{
 	{"README", "README.md", "docs/walkthrough/README.sh", []string{"ADDR"}},
+	{"regulator", "docs/regulator-guide.md", "docs/walkthrough/regulator.sh", []string{"ADDR"}},
 }
 
 // repoRoot is the repository's root: the tests run in docs/.
