@@ -108,34 +108,35 @@ func NewCosignatureVerifier(vkey string) (note.Verifier, error) {
 func newCosigVerifier(vkey string) (*cosigVerifier, error) {
 	name, id, key, err := splitVKey(vkey)
 	if err != nil {
-		return nil, fmt.Errorf("cosignature verifier key %q: %v", vkey, err)
+		return nil, fmt.Errorf("cosignature verifier key: %w", err)
 	}
 	switch key[0] {
 	case sigTypeCosignature:
 	case sigTypeEd25519:
-		return nil, fmt.Errorf("cosignature verifier key %q: key type 0x01 is a plain Ed25519 note key (a log key); a witness cosignature key has type 0x04", vkey)
+		return nil, errors.New("cosignature verifier key: key type 0x01 is a plain Ed25519 note key (a log key); a witness cosignature key has type 0x04")
 	default:
-		return nil, fmt.Errorf("cosignature verifier key %q: key type %#02x is not supported; want cosignature/v1, type 0x04", vkey, key[0])
+		return nil, fmt.Errorf("cosignature verifier key: key type %#02x is not supported; want cosignature/v1, type 0x04", key[0])
 	}
 	if len(key) != 1+ed25519.PublicKeySize {
-		return nil, fmt.Errorf("cosignature verifier key %q: Ed25519 public key is %d bytes, want %d", vkey, len(key)-1, ed25519.PublicKeySize)
+		return nil, fmt.Errorf("cosignature verifier key: Ed25519 public key is %d bytes, want %d", len(key)-1, ed25519.PublicKeySize)
 	}
 	pub := ed25519.PublicKey(bytes.Clone(key[1:]))
 	hash := cosignatureKeyHash(name, pub)
 	if want := fmt.Sprintf("%08x", hash); id != want {
-		return nil, fmt.Errorf("cosignature verifier key %q: key ID %s does not match the name and public key (computed %s)", vkey, id, want)
+		return nil, fmt.Errorf("cosignature verifier key: key ID %s does not match the name and public key (computed %s)", id, want)
 	}
 	return &cosigVerifier{name: name, hash: hash, pub: pub, vkey: vkey}, nil
 }
 
 // splitVKey splits a verifier key into name, key ID and decoded key
-// (non-empty), checking the syntax shared by all key types.
+// (non-empty), checking the syntax shared by all key types. Its errors
+// quote no part of vkey; a private key wraps ErrPrivateKey.
 func splitVKey(vkey string) (name, id string, key []byte, err error) {
 	if vkey == "" {
 		return "", "", nil, errors.New("empty key")
 	}
-	if strings.HasPrefix(vkey, "PRIVATE+KEY+") {
-		return "", "", nil, errors.New("this is a private signer key, not a public verifier key")
+	if looksPrivate(vkey) {
+		return "", "", nil, ErrPrivateKey
 	}
 	parts := strings.SplitN(vkey, "+", 3)
 	if len(parts) != 3 {
@@ -143,14 +144,14 @@ func splitVKey(vkey string) (name, id string, key []byte, err error) {
 	}
 	name, id, key64 := parts[0], parts[1], parts[2]
 	if !isValidKeyName(name) {
-		return "", "", nil, fmt.Errorf("invalid key name %q: must be non-empty UTF-8 without white space or '+'", name)
+		return "", "", nil, errors.New("invalid key name (the first field): must be non-empty UTF-8 without white space or '+'")
 	}
 	if len(id) != 8 || strings.Trim(id, "0123456789abcdef") != "" {
-		return "", "", nil, fmt.Errorf("key ID %q is not 8 lowercase hex digits", id)
+		return "", "", nil, errors.New("the key ID (the second field) is not 8 lowercase hex digits")
 	}
 	key, err = base64.StdEncoding.Strict().DecodeString(key64)
 	if err != nil || base64.StdEncoding.EncodeToString(key) != key64 {
-		return "", "", nil, fmt.Errorf("public key %q is not canonical standard base64", key64)
+		return "", "", nil, errors.New("the public key (the third field) is not canonical standard base64")
 	}
 	if len(key) == 0 {
 		return "", "", nil, errors.New("public key is empty")

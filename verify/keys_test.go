@@ -2,6 +2,7 @@ package verify
 
 import (
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,72 @@ func TestLoadVerifierKey(t *testing.T) {
 		got, err := LoadVerifierKey(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("%s: LoadVerifierKey(%q) = %q, %v; want error containing %q", tc.name, tc.in, got, err, tc.wantErr)
+		}
+	}
+}
+
+// TestKeyErrorsNeverQuoteKeys passes private keys (and other secrets) where
+// a verifier key belongs, as a string and in files, to every key parser:
+// the errors say what is wrong, name the file, and never contain the key.
+func TestKeyErrorsNeverQuoteKeys(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	secret := strings.SplitN(tesseraSkey, "+", 5)[4] // the base64 type and seed
+	// A raw secret that is not in key form but contains '+'.
+	raw := "c2VjcmV0+c2VjcmV0+" + secret
+	cosigSkey := "PRIVATE+KEY+witness.example+12345678+" + secret
+	keyFile := write("log.key", tesseraSkey+"\n")
+	for _, tc := range []struct {
+		name    string
+		check   func() error
+		private bool
+		file    string
+	}{
+		{"NewVerifier(private key)", func() error { _, err := NewVerifier(tesseraSkey); return err }, true, ""},
+		{"NewVerifier(lower-case private key)", func() error { _, err := NewVerifier(strings.ToLower(tesseraSkey[:12]) + tesseraSkey[12:]); return err }, true, ""},
+		{"NewVerifier(private key with a space)", func() error { _, err := NewVerifier(" " + tesseraSkey); return err }, true, ""},
+		{"NewVerifier(raw secret)", func() error { _, err := NewVerifier(raw); return err }, false, ""},
+		{"NewCosignatureVerifier(private key)", func() error { _, err := NewCosignatureVerifier(cosigSkey); return err }, true, ""},
+		{"NewCosignatureVerifier(raw secret)", func() error { _, err := NewCosignatureVerifier(raw); return err }, false, ""},
+		{"LoadVerifierKey(private key string)", func() error { _, err := LoadVerifierKey(tesseraSkey); return err }, true, ""},
+		{"LoadVerifierKey(raw secret string)", func() error { _, err := LoadVerifierKey(raw); return err }, false, ""},
+		{"LoadVerifierKey(secret without '+')", func() error { _, err := LoadVerifierKey(strings.ReplaceAll(secret, "+", "x")); return err }, false, ""},
+		{"LoadVerifierKey(private key file)", func() error { _, err := LoadVerifierKey(keyFile); return err }, true, keyFile},
+		{"LoadVerifierKey(file with a raw secret)", func() error { _, err := LoadVerifierKey(write("raw.pub", raw)); return err }, false, "raw.pub"},
+		{"ParseTrustPolicy(log line with a private key)", func() error {
+			_, err := ParseTrustPolicy([]byte("log " + tesseraSkey + "\nquorum none\n"))
+			return err
+		}, false, ""},
+		{"ParseTrustPolicy(witness line with a private key)", func() error {
+			_, err := ParseTrustPolicy([]byte("log " + tesseraVkey + "\nwitness w " + cosigSkey + "\nquorum w\n"))
+			return err
+		}, false, ""},
+	} {
+		err := tc.check()
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		msg := err.Error()
+		for _, s := range []string{secret, secret[:12], strings.ReplaceAll(secret, "+", "x")[:12], "c2VjcmV0"} {
+			if strings.Contains(msg, s) {
+				t.Errorf("%s: error quotes key material %q: %s", tc.name, s, msg)
+			}
+		}
+		if tc.private && (!errors.Is(err, ErrPrivateKey) || !strings.Contains(msg, "private signer key")) {
+			t.Errorf("%s: error %q does not say it is a private key", tc.name, msg)
+		}
+		if strings.Contains(tc.name, "ParseTrustPolicy") && !strings.Contains(msg, "private signer key") {
+			t.Errorf("%s: error %q does not say it is a private key", tc.name, msg)
+		}
+		if tc.file != "" && !strings.Contains(msg, tc.file) {
+			t.Errorf("%s: error %q does not name the file", tc.name, msg)
 		}
 	}
 }
