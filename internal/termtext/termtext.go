@@ -122,3 +122,44 @@ func needsEscape(r rune, size int, keepNewline bool) bool {
 	}
 	return false
 }
+
+// CleanJSON returns the JSON text b (as encoding/json writes it) with every
+// character that Clean would escape and that encoding/json leaves as is
+// (DEL, C1 controls, bidirectional formatting characters; encoding/json
+// already escapes C0 controls, U+2028 and U+2029, and replaces invalid
+// UTF-8 with U+FFFD) written as a \uNNNN escape. In valid JSON such
+// characters can only occur inside strings, where \uNNNN means the same
+// character, so the result decodes to the same value. A byte that is not
+// valid UTF-8 (which encoding/json never writes) becomes \ufffd. b is not
+// modified.
+func CleanJSON(b []byte) []byte {
+	i := 0
+	for i < len(b) {
+		r, size := utf8.DecodeRune(b[i:])
+		if needsEscape(r, size, true) && r != '\n' && r >= 0x20 || r == utf8.RuneError && size == 1 {
+			break
+		}
+		i += size
+	}
+	if i == len(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	out = append(out, b[:i]...)
+	for i < len(b) {
+		r, size := utf8.DecodeRune(b[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			out = append(out, `\ufffd`...)
+		case r >= 0x20 && needsEscape(r, size, true):
+			out = append(out, '\\', 'u')
+			for shift := 12; shift >= 0; shift -= 4 {
+				out = append(out, hexDigits[(r>>shift)&0xf])
+			}
+		default:
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package termtext
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -108,4 +109,27 @@ func FuzzClean(f *testing.F) {
 			t.Fatalf("Clean(%q) = %q, want it unchanged", s, c)
 		}
 	})
+}
+
+func TestCleanJSON(t *testing.T) {
+	for _, s := range []string{"plain", "\x1b[2J\r\n\t", "\u009b31m\u0085", "del\x7f", "evil\u202egnp\u2066", "\u2028\u2029", "naïve ✓"} {
+		b, err := json.Marshal(map[string]string{"k": s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := CleanJSON(b)
+		var back map[string]string
+		if err := json.Unmarshal(c, &back); err != nil || back["k"] != s {
+			t.Errorf("CleanJSON(%s) = %s decodes to %q, %v; want %q", b, c, back["k"], err, s)
+		}
+		checkSafe(t, string(b), string(c), false)
+	}
+	// Pretty-printed JSON keeps its newlines and indentation.
+	b, _ := json.MarshalIndent(map[string]string{"a": "\u009b"}, "", "  ")
+	if got, want := string(CleanJSON(b)), "{\n  \"a\": \"\\u009b\"\n}"; got != want {
+		t.Errorf("CleanJSON(indented) = %q, want %q", got, want)
+	}
+	if got := string(CleanJSON([]byte("\"a\xffb\""))); got != `"a\ufffdb"` {
+		t.Errorf("CleanJSON(invalid UTF-8) = %q", got)
+	}
 }
