@@ -80,8 +80,10 @@ func (e *env) demoCmd() *cobra.Command {
 --dir), starts the log server and one local witness (the log publishes a
 checkpoint only once the witness cosigned it), generates a realistic
 workload following testdata/policy.yaml and appends it through the HTTP
-API, audits the log and prints the report. Then it keeps serving, and
-prints the URLs and example commands, until Ctrl-C.
+API (every receipt goes to DIR/receipts.jsonl, one a line), audits the log
+and prints the report. Then it keeps serving, and prints the URLs and
+example commands, until Ctrl-C (or SIGTERM). A temporary directory is then
+removed; a --dir is kept.
 
 The workload: samples of customers in the US, EU, UK and ROW regions,
 collected at their region's edge data centre, transferred to ch-zrh-1,
@@ -98,7 +100,7 @@ the times, which are within the last hour).`,
 			return e.demo(c.Context(), o)
 		},
 	}
-	c.Flags().StringVar(&o.dir, "dir", "", "directory for the log, witness, tokens and policy (default: a new temporary directory)")
+	c.Flags().StringVar(&o.dir, "dir", "", "directory for the log, witness, tokens, policy and receipts, kept on exit (default: a new temporary directory, removed on exit)")
 	c.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8080", "address for the log server")
 	c.Flags().IntVar(&o.events, "events", 2000, "number of events to generate")
 	c.Flags().BoolVar(&o.violations, "violations", false, "inject policy violations the audit must find")
@@ -111,12 +113,22 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if o.events <= 0 {
 		return usageError("pass a positive number of events, e.g. --events 2000", "bad --events %d", o.events)
 	}
-	if o.dir == "" {
+	temporary := o.dir == ""
+	if temporary {
 		d, err := os.MkdirTemp("", "custody-demo-")
 		if err != nil {
-			return err
+			return fmt.Errorf("creating a temporary directory for the demo: %w", err)
 		}
 		o.dir = d
+		// Registered first, so it runs last: after the server and the
+		// witness have stopped and closed their files.
+		defer func() {
+			if err := os.RemoveAll(d); err != nil {
+				e.progress("could not remove the temporary directory %s: %v", d, err)
+				return
+			}
+			e.progress("removed the temporary directory %s", d)
+		}()
 	}
 	f := logFiles{o.dir}
 	for _, p := range []string{f.key(), f.pub(), f.db()} {
@@ -236,7 +248,13 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return wait(err)
 	}
+	// Every receipt, one JSON object a line, in the order of the events.
 	receiptsFile := filepath.Join(o.dir, "receipts.jsonl")
+	rf, err := os.OpenFile(receiptsFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return wait(fmt.Errorf("creating %s: %w", receiptsFile, err))
+	}
+	defer rf.Close()
 	for i := 0; i < len(events); i += demoBatch {
 		batch := events[i:min(i+demoBatch, len(events))]
 		lines := make([][]byte, len(batch))
@@ -247,13 +265,18 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 		if err != nil {
 			return wait(fmt.Errorf("appending events: %w", err))
 		}
-		if i == 0 {
-			if err := os.WriteFile(receiptsFile, b, 0o644); err != nil {
-				return wait(err)
-			}
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			b = append(b, '\n')
+		}
+		if _, err := rf.Write(b); err != nil {
+			return wait(fmt.Errorf("writing %s: %w", receiptsFile, err))
 		}
 		e.progress("appended %d/%d events", i+len(batch), len(events))
 	}
+	if err := rf.Close(); err != nil {
+		return wait(fmt.Errorf("writing %s: %w", receiptsFile, err))
+	}
+	e.progress("wrote %d receipts to %s", len(events), receiptsFile)
 	if o.violations {
 		e.progress("injected violations: %s", strings.Join(injected, "; "))
 	}
@@ -270,7 +293,11 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	fmt.Fprintf(e.stdout, "log:        %s\n", base)
 	fmt.Fprintf(e.stdout, "checkpoint: %s/checkpoint\n", base)
 	fmt.Fprintf(e.stdout, "witness:    %s (%s)\n", witnessURL, wvkey)
-	fmt.Fprintf(e.stdout, "directory:  %s\n\n", o.dir)
+	if temporary {
+		fmt.Fprintf(e.stdout, "directory:  %s (temporary: removed on Ctrl-C; pass --dir to keep the files)\n\n", o.dir)
+	} else {
+		fmt.Fprintf(e.stdout, "directory:  %s\n\n", o.dir)
+	}
 	fmt.Fprintf(e.stdout, "try:\n")
 	fmt.Fprintf(e.stdout, "  curl -s %s/v1/stats\n", base)
 	fmt.Fprintf(e.stdout, "  custody audit --log %s --key %s --policy %s --no-state\n", base, f.pub(), policyFile)
