@@ -53,7 +53,7 @@ it is printed.`,
 			if key != "" {
 				v, err := loadVerifier(key)
 				if err != nil {
-					return usageError("pass the log's verifier key or its .pub file", "--key: %v", err)
+					return usageErr(fmt.Errorf("--key: %w", err), keyHint("--key", err, "pass the log's verifier key or its .pub file"))
 				}
 				vs, origin = note.VerifierList(v), v.Name()
 			}

@@ -76,8 +76,9 @@ func TestAuditExactFindings(t *testing.T) {
 
 	clean, cleanEvents := loadAuditLog(t, key, "clean.jsonl")
 	_, cleanLines := readAuditEvents(t, "clean.jsonl")
-	code, out, stderr = audit(t, clean.url, clean.pub, "--state", t.TempDir(), "--json")
-	if code != exitOK || stderr != "" {
+	cleanState := t.TempDir()
+	code, out, stderr = audit(t, clean.url, clean.pub, "--state", cleanState, "--json")
+	if code != exitOK || stderr != "custody: audit state in "+cleanState+"\n" {
 		t.Fatalf("audit of clean.jsonl: exit %d, want 0; stderr:\n%s", code, stderr)
 	}
 	rep = parseAuditJSON(t, out)
@@ -92,11 +93,17 @@ func TestAuditExactFindings(t *testing.T) {
 	}
 
 	// The human report. Key and logged times are fixed, so the root is too.
-	code, out, stderr = audit(t, clean.url, clean.pub, "--state", t.TempDir())
-	if code != exitOK || stderr != "" {
-		t.Fatalf("audit of clean.jsonl: exit %d, want 0; stderr:\n%s", code, stderr)
+	cleanState = t.TempDir()
+	code, out, stderr = audit(t, clean.url, clean.pub, "--state", cleanState)
+	if code != exitOK || stderr != "custody: audit state in "+cleanState+"\n" {
+		t.Fatalf("audit of clean.jsonl: exit %d, want 0 and only the state directory on stderr; stderr:\n%s", code, stderr)
 	}
 	golden(t, "audit-clean.txt", out)
+	// Without state, nothing is said about state.
+	code, _, stderr = audit(t, clean.url, clean.pub, "--no-state")
+	if code != exitOK || stderr != "" {
+		t.Fatalf("audit --no-state of clean.jsonl: exit %d, want 0 and an empty stderr; stderr:\n%s", code, stderr)
+	}
 }
 
 // TestAuditStateContinues audits, appends, audits again: the second run
@@ -488,8 +495,9 @@ func testMonitor(t *testing.T, extra ...string) {
 		return slices.Clone(hooks)
 	}
 
+	state := t.TempDir()
 	cmd := exec.Command(os.Args[0], append([]string{"monitor", "--log", a.url, "--key", a.pub, "--policy", auditPolicy(t),
-		"--state", t.TempDir(), "--every", "200ms", "--webhook", receiver.URL}, extra...)...)
+		"--state", state, "--every", "200ms", "--webhook", receiver.URL}, extra...)...)
 	cmd.Env = append(os.Environ(), "CUSTODY_TEST_AS_MAIN=1")
 	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -564,8 +572,8 @@ func testMonitor(t *testing.T, extra ...string) {
 	if diff := cmp.Diff(wantPrinted, printed); diff != "" {
 		t.Errorf("monitor stdout (-want +got):\n%s", diff)
 	}
-	if s := stderr.String(); s != "" {
-		t.Errorf("monitor stderr:\n%s", s)
+	if s := stderr.String(); s != "custody: audit state in "+state+"\n" {
+		t.Errorf("monitor stderr, want only the state directory, once:\n%s", s)
 	}
 }
 

@@ -111,6 +111,17 @@ func loadSigner(path string) (note.Signer, error) {
 	return s, nil
 }
 
+// keyHint returns the hint for an error loading the verifier key given to
+// flag: hint, or, if what was given is (or holds) a private key, a hint that
+// names the flag and asks for the public .pub file. The errors of the key
+// loaders never quote key material (verify.LoadVerifierKey).
+func keyHint(flag string, err error, hint string) string {
+	if errors.Is(err, verify.ErrPrivateKey) {
+		return fmt.Sprintf("%s takes a public verifier key: pass the .pub file (e.g. mylog/log.pub), never the private .key file, which stays with its owner", flag)
+	}
+	return hint
+}
+
 // loadVerifier reads a verifier key given as a string or a file name.
 func loadVerifier(s string) (note.Verifier, error) {
 	k, err := verify.LoadVerifierKey(s)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/custodylog/custody/internal/termtext"
 	"github.com/spf13/cobra"
 )
 
@@ -94,11 +95,11 @@ See docs/ for the architecture, API and guides.`,
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "custody: error: %v\n", err)
+	fmt.Fprintf(stderr, "custody: error: %s\n", cleanMessage(err.Error()))
 	var ce *cliError
 	if errors.As(err, &ce) {
 		if ce.hint != "" {
-			fmt.Fprintf(stderr, "custody: hint: %s\n", ce.hint)
+			fmt.Fprintf(stderr, "custody: hint: %s\n", cleanMessage(ce.hint))
 		}
 		return ce.code
 	}
@@ -107,6 +108,15 @@ See docs/ for the architecture, API and guides.`,
 		return exitUsageIO
 	}
 	return exitFailure
+}
+
+// cleanMessage makes an error or hint safe to print: errors carry text from
+// servers, log directories and files (reason phrases, error bodies, event
+// fields), so every terminal control character is escaped (termtext) and
+// each line after the first is indented, so that nothing in an error can
+// pass for another "custody: …" line.
+func cleanMessage(s string) string {
+	return strings.ReplaceAll(termtext.CleanLines(s), "\n", "\n  ")
 }
 
 // isUsage reports whether err came from cobra's flag or argument parsing.

@@ -387,7 +387,7 @@ func witnessConfig(o serveOptions, logger *slog.Logger) (log.Config, error) {
 		}
 		v, err := loadCosignatureVerifier(key)
 		if err != nil {
-			return cfg, fmt.Errorf("--witness %s: %w", u, err)
+			return cfg, usageErr(fmt.Errorf("--witness %s: %w", u, err), keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
 		}
 		cfg.Witnesses = append(cfg.Witnesses, log.Witness{URL: u, Verifier: v})
 	}
@@ -399,17 +399,36 @@ func witnessConfig(o serveOptions, logger *slog.Logger) (log.Config, error) {
 }
 
 // loadCosignatureVerifier reads a cosignature/v1 verifier key, given as the
-// key itself or as a file holding it.
+// key itself or as a file holding it. Its errors never quote key material:
+// s is named only when it is an existing file, and a private key (given or
+// in the file) wraps verify.ErrPrivateKey.
 func loadCosignatureVerifier(s string) (note.Verifier, error) {
 	v, err := verify.NewCosignatureVerifier(s)
 	if err == nil {
 		return v, nil
 	}
+	if errors.Is(err, verify.ErrPrivateKey) {
+		return nil, fmt.Errorf("the key given: %w", err)
+	}
+	fi, ferr := os.Stat(s)
+	if ferr != nil {
+		if strings.Contains(s, "+") {
+			return nil, err // looks like a key, not a path: the key error is the useful one
+		}
+		return nil, errors.New("neither a cosignature verifier key (name+keyid+base64) nor the name of an existing file")
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > 64<<10 {
+		return nil, fmt.Errorf("key file %s is not a regular file of at most 64 KiB", s)
+	}
 	b, ferr := os.ReadFile(s)
 	if ferr != nil {
-		return nil, fmt.Errorf("%q is neither a cosignature verifier key (%v) nor a readable file (%v)", s, err, ferr)
+		return nil, fmt.Errorf("reading key file %s: %v", s, errors.Unwrap(ferr))
 	}
-	return verify.NewCosignatureVerifier(strings.TrimSpace(string(b)))
+	v, err = verify.NewCosignatureVerifier(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", s, err)
+	}
+	return v, nil
 }
 
 // newHTTPServer returns the http.Server every custody server uses: header,

@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/custodylog/custody/internal/termtext"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -51,7 +53,7 @@ func (o *trustOptions) load() (string, note.Verifiers, *verify.TrustPolicy, erro
 	}
 	v, err := loadVerifier(o.key)
 	if err != nil {
-		return "", nil, nil, usageErr(fmt.Errorf("--key: %w", err), "pass the log's verifier key string or the log.pub file")
+		return "", nil, nil, usageErr(fmt.Errorf("--key: %w", err), keyHint("--key", err, "pass the log's verifier key string or the log.pub file"))
 	}
 	return v.Name(), note.VerifierList(v), tp, nil
 }
@@ -96,7 +98,9 @@ func (e *env) checkErr(err error, evidenceDir string) error {
 
 // writeEvidence writes ev as JSON into dir and returns the file's path. The
 // name is derived from the evidence without its time, so the same failure
-// seen again (by a monitor, every round) keeps one file.
+// seen again (by a monitor, every round) keeps one file. The file is
+// created exclusively with mode 0600 (only its owner decides to publish
+// it); an existing file of that name is kept as is.
 func writeEvidence(dir string, ev verify.Evidence) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
@@ -106,22 +110,34 @@ func writeEvidence(dir string, ev verify.Evidence) (string, error) {
 	id, _ := json.Marshal(timeless)
 	sum := sha256.Sum256(id)
 	p := filepath.Join(dir, fmt.Sprintf("evidence-%s-%x.json", ev.Kind, sum[:6]))
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
-	}
 	b, err := json.MarshalIndent(ev, "", "  ")
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return p, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		os.Remove(p)
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(p)
 		return "", err
 	}
 	return p, nil
 }
 
+// printJSON prints v as indented JSON, with every terminal control
+// character escaped (termtext.CleanJSON): the values come from the log.
 func printJSON(w interface{ Write([]byte) (int, error) }, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
-	w.Write(append(b, '\n'))
+	w.Write(append(termtext.CleanJSON(b), '\n'))
 }
 
 func (e *env) verifyCmd() *cobra.Command {
@@ -179,9 +195,9 @@ func (e *env) verifyCheckpointCmd() *cobra.Command {
 				printJSON(e.stdout, out)
 				return nil
 			}
-			fmt.Fprintf(e.stdout, "valid checkpoint: origin %s, size %d, root %s\n", cp.Origin, cp.Size, out["root"])
+			fmt.Fprintf(e.stdout, "valid checkpoint: origin %s, size %d, root %s\n", termtext.Clean(cp.Origin), cp.Size, out["root"])
 			if w, ok := out["witnesses"]; ok {
-				fmt.Fprintf(e.stdout, "cosigned by: %s\n", strings.Join(w.([]string), ", "))
+				fmt.Fprintf(e.stdout, "cosigned by: %s\n", termtext.Clean(strings.Join(w.([]string), ", ")))
 			}
 			return nil
 		},
@@ -248,7 +264,7 @@ entry bundle and printed.`,
 				printJSON(e.stdout, map[string]any{"valid": true, "index": i, "size": cp.Size, "entry": json.RawMessage(entry)})
 				return nil
 			}
-			fmt.Fprintf(e.stdout, "entry %d is in the tree of size %d (proof of %d hashes checked)\n%s\n", i, cp.Size, len(proof), entry)
+			fmt.Fprintf(e.stdout, "entry %d is in the tree of size %d (proof of %d hashes checked)\n%s\n", i, cp.Size, len(proof), termtext.Clean(string(entry)))
 			return nil
 		},
 	}
@@ -377,6 +393,10 @@ about the sample was logged: run an audit for that.`,
 						return usageErr(fmt.Errorf("%s: receipt %d is not JSON: %v", args[0], n, err), "pass receipts as 'custody append' prints them")
 					}
 					cp, ev, err := verify.CheckReceipt(r, origin, vs, tp)
+					if errors.Is(err, verify.ErrMalformedReceipt) {
+						// Not a receipt at all: an input error, not evidence.
+						return usageErr(fmt.Errorf("%s: receipt %d: %w", args[0], n, err), "pass receipts as 'custody append' prints them (one JSON object per line) or a .tlog-proof file with --entry; nothing was checked against the log")
+					}
 					if err != nil {
 						return e.checkErr(fmt.Errorf("receipt %d (index %d): %w", n, r.Index, err), evidence)
 					}
@@ -394,7 +414,7 @@ about the sample was logged: run an audit for that.`,
 				return nil
 			}
 			for _, r := range results {
-				fmt.Fprintf(e.stdout, "valid: entry %d (%s %s) is in %s at size %d\n", r.Index, r.Sample, r.Action, origin, r.Size)
+				fmt.Fprintf(e.stdout, "valid: entry %d (%s %s) is in %s at size %d\n", r.Index, termtext.Clean(r.Sample), termtext.Clean(r.Action), termtext.Clean(origin), r.Size)
 			}
 			return nil
 		},

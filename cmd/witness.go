@@ -117,7 +117,7 @@ func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- s
 	for _, l := range o.logs {
 		v, err := loadVerifier(l)
 		if err != nil {
-			return withHint(err, "--log takes a log's verifier key (name+id+key) or a file holding one, e.g. DIR/log.pub")
+			return withHint(fmt.Errorf("--log: %w", err), "%s", keyHint("--log", err, "--log takes a log's verifier key (name+id+key) or a file holding one, e.g. DIR/log.pub"))
 		}
 		logs = append(logs, v)
 	}

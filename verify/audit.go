@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/record"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // AuditState is what an auditor keeps between runs of Audit: the last
@@ -56,6 +57,12 @@ type AuditReport struct {
 	// Checkpoint is the verified signed note.
 	Checkpoint string `json:"-"`
 }
+
+// ErrStateOtherKey is wrapped by Audit's error when the stored state's
+// checkpoint is for the log's origin but signed by another key: the state
+// was written while auditing another log with the same origin, or before
+// the log changed its key. Nothing is audited; the state is not changed.
+var ErrStateOtherKey = errors.New("the audit state was written for another key of this origin")
 
 // AuditOptions configure Audit.
 type AuditOptions struct {
@@ -107,6 +114,10 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 		// witness trust policy later does not invalidate earlier state.
 		old, _, err := OpenCheckpoint([]byte(st.Checkpoint), c.origin, c.verifiers)
 		if err != nil {
+			var unverified *note.UnverifiedNoteError
+			if errors.As(err, &unverified) {
+				return nil, nil, fmt.Errorf("%w: its checkpoint of size %d is signed by a key named %q but not by the given key (%v)", ErrStateOtherKey, st.Size, c.origin, err)
+			}
 			return nil, nil, fmt.Errorf("audit state: its checkpoint does not verify with the given key: %w", err)
 		}
 		c.remember(old, []byte(st.Checkpoint))
