@@ -39,6 +39,7 @@ type walkthrough struct {
 
 var walkthroughs = []walkthrough{
 	{"README", "README.md", "docs/walkthrough/README.sh", []string{"ADDR"}},
+	{"auditor", "docs/auditor-guide.md", "docs/walkthrough/auditor.sh", []string{"ADDR", "WADDR"}},
 	{"regulator", "docs/regulator-guide.md", "docs/walkthrough/regulator.sh", []string{"ADDR"}},
 }
 
@@ -74,6 +75,7 @@ func TestGuidesMatchWalkthroughs(t *testing.T) {
 			if len(cmds) < 5 {
 				t.Fatalf("%s: found only %d commands; the extraction is broken", w.guide, len(cmds))
 			}
+			t.Logf("%s: %d commands", w.guide, len(cmds))
 			for _, err := range checkWalkthrough(cmds, scriptSteps(string(script))) {
 				t.Errorf("%s vs %s: %v", w.guide, w.script, err)
 			}

@@ -67,6 +67,15 @@ up() {
   fail "$1 did not answer within 10 s"
 }
 
+# listening HOSTPORT: wait (at most 10 s) until an HTTP server answers there.
+listening() {
+  for _ in $(seq 200); do
+    curl -s -o /dev/null "http://$1/" && return 0
+    sleep 0.05
+  done
+  fail "nothing answers HTTP on $1 after 10 s"
+}
+
 # down HOSTPORT: wait (at most 10 s) until nothing listens on HOSTPORT.
 down() {
   for _ in $(seq 200); do
