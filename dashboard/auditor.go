@@ -123,6 +123,14 @@ type findingsView struct {
 	Failure  string
 }
 
+// progress is what the findings panel depends on, cheaply: entries
+// audited, findings reported, and the last error.
+func (a *auditor) progress() (next, total uint64, failure string) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.next, a.total, a.failure
+}
+
 func (a *auditor) view(size uint64) *findingsView {
 	a.mu.RLock()
 	defer a.mu.RUnlock()

@@ -109,3 +109,51 @@ func BenchmarkPageView(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/view")
 	})
 }
+
+// BenchmarkPageViewManyKeys is the worst case of the chart: a log whose
+// events carry CUSTODY_BENCH_KEYS (default 600) distinct regions and as
+// many distinct data centres, with the routing policy. Before the chart
+// was bounded, 600 such pairs made GET / a 147 MB page built in 19 s.
+// "cached" is a view of an unchanged checkpoint; "build" builds the page
+// every time (as the first view after each new checkpoint does).
+//
+//	go test ./dashboard -run NONE -bench PageViewManyKeys -benchtime 50x
+func BenchmarkPageViewManyKeys(b *testing.B) {
+	n := 600
+	if s := os.Getenv("CUSTODY_BENCH_KEYS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	site := startSite(b, testPolicy(b), false)
+	site.add(b, site.workload(5, true)...)
+	site.add(b, site.floodKeys(n)...)
+	get := func() int {
+		resp, err := http.Get(site.srv.URL + "/")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("GET / = %d", resp.StatusCode)
+		}
+		return len(body)
+	}
+	for _, mode := range []string{"cached", "build"} {
+		b.Run(mode, func(b *testing.B) {
+			var bytes int
+			for b.Loop() {
+				if mode == "build" {
+					site.dash.index.mu.Lock()
+					site.dash.index.page = nil
+					site.dash.index.mu.Unlock()
+				}
+				bytes = get()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/view")
+			b.ReportMetric(float64(bytes), "bytes/page")
+		})
+	}
+}

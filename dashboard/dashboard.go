@@ -54,7 +54,9 @@ const (
 	// DefaultKeptFindings is how many of the newest findings are kept for
 	// the findings panel (all are counted).
 	DefaultKeptFindings = 200
-	// MaxChain is the most events of one sample the lookup shows.
+	// MaxChain is the most events of one sample the lookup shows (and so
+	// the most inclusion proofs one lookup computes); it links to the
+	// API's pages (GET /v1/samples/{sample}?after=…) for the rest.
 	MaxChain = 1000
 )
 
@@ -90,6 +92,14 @@ type Dashboard struct {
 	logger    *slog.Logger
 	stop      context.CancelFunc
 	done      sync.WaitGroup
+
+	// index is the front page as last built, and what it was built from.
+	index struct {
+		mu     sync.Mutex
+		key    indexKey
+		page   []byte
+		builds int // pages built (for tests)
+	}
 }
 
 // New returns a dashboard for cfg.Log. With a policy it starts the
@@ -155,10 +165,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	switch {
 	case r.URL.Path == "/":
-		d.render(w, r, "index.html", func(ctx context.Context) (any, int, error) {
-			p, err := d.indexPage(ctx)
-			return p, http.StatusOK, err
-		})
+		d.serveIndex(w, r)
 	case r.URL.Path == "/sample":
 		d.render(w, r, "sample.html", func(ctx context.Context) (any, int, error) {
 			return d.samplePage(ctx, r.URL.Query().Get("id"))
@@ -178,6 +185,13 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // render builds a page's data and executes its template into a buffer, so a
 // failure yields a clean 500 page rather than half a page.
 func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, build func(context.Context) (any, int, error)) {
+	page, status := d.build(r, name, build)
+	d.write(w, r, page, status)
+}
+
+// build executes a page's template into bytes; a failure gives the bytes of
+// an error page and its status.
+func (d *Dashboard) build(r *http.Request, name string, build func(context.Context) (any, int, error)) ([]byte, int) {
 	data, status, err := build(r.Context())
 	if err != nil {
 		d.logger.Error("dashboard page", "path", r.URL.Path, "err", err)
@@ -187,6 +201,14 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, 
 	var buf bytes.Buffer
 	if err := d.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		d.logger.Error("dashboard template", "template", name, "err", err)
+		return nil, http.StatusInternalServerError
+	}
+	return buf.Bytes(), status
+}
+
+// write sends a built page (nil: the template failed).
+func (d *Dashboard) write(w http.ResponseWriter, r *http.Request, page []byte, status int) {
+	if page == nil {
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return
 	}
@@ -194,8 +216,56 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, 
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		w.Write(buf.Bytes())
+		w.Write(page)
 	}
+}
+
+// indexKey is everything the front page shows that can change: the
+// checkpoint (size, root and the signed note, which gains cosignatures),
+// how far the counts and the built-in audit have got, and the audit's
+// findings and error.
+type indexKey struct {
+	size     uint64
+	root     store.Hash
+	note     string
+	counted  uint64
+	audited  uint64
+	findings uint64
+	failure  string
+}
+
+func (d *Dashboard) indexKey() indexKey {
+	cp := d.cfg.Log.Checkpoint()
+	k := indexKey{size: cp.Size, root: cp.Root, note: string(cp.Note), counted: d.cfg.Log.Stats().Counted()}
+	if d.auditor != nil {
+		k.audited, k.findings, k.failure = d.auditor.progress()
+	}
+	return k
+}
+
+// serveIndex serves the front page, built at most once per indexKey: a
+// page view between two checkpoints (and with the counts and the audit
+// caught up) sends the bytes built for the first. One page is built at a
+// time; concurrent views wait for it rather than build their own.
+func (d *Dashboard) serveIndex(w http.ResponseWriter, r *http.Request) {
+	key := d.indexKey()
+	d.index.mu.Lock()
+	if d.index.page == nil || d.index.key != key {
+		page, status := d.build(r, "index.html", func(ctx context.Context) (any, int, error) {
+			p, err := d.indexPage(ctx)
+			return p, http.StatusOK, err
+		})
+		if status != http.StatusOK {
+			d.index.mu.Unlock()
+			d.write(w, r, page, status) // errors are not kept
+			return
+		}
+		d.index.key, d.index.page = key, page
+		d.index.builds++
+	}
+	page := d.index.page
+	d.index.mu.Unlock()
+	d.write(w, r, page, http.StatusOK)
 }
 
 // Page is what every template gets besides its own data.

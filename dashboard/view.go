@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
@@ -20,14 +21,15 @@ import (
 
 // funcs are the template helpers.
 var funcs = template.FuncMap{
-	"num":   num,
-	"utc":   utc,
-	"hex":   func(b [32]byte) string { return hex.EncodeToString(b[:]) },
-	"short": func(s string) string { return shorten(s, 16) },
-	"add":   func(a, b int) int { return a + b },
-	"sub":   func(a, b int) int { return a - b },
-	"colx":  func(left, w, j int) int { return left + j*w + w/2 },
-	"u64":   func(n int) uint64 { return uint64(n) },
+	"num":        num,
+	"utc":        utc,
+	"hex":        func(b [32]byte) string { return hex.EncodeToString(b[:]) },
+	"short":      func(s string) string { return shorten(s, 16) },
+	"add":        func(a, b int) int { return a + b },
+	"sub":        func(a, b int) int { return a - b },
+	"colx":       func(left, w, j int) int { return left + j*w + w/2 },
+	"u64":        func(n int) uint64 { return uint64(n) },
+	"otherLabel": func() string { return OtherLabel },
 }
 
 // num formats n with thousands separators: 1234567 → "1,234,567".
@@ -136,8 +138,11 @@ type cell struct {
 	// Allowed is whether the policy allows the region's samples at the
 	// location; Known whether there is a policy to say.
 	Allowed, Known bool
-	X, Y           int
-	Label          string // the count, formatted
+	// Other is whether the cell is in the "other" row or column: the
+	// regions or locations the chart does not show one by one.
+	Other bool
+	X, Y  int
+	Label string // the count, formatted
 }
 
 // Class is the cell's CSS class: allowed, forbidden (events outside the
@@ -167,11 +172,19 @@ type chartView struct {
 	Counted   uint64 // entries counted so far (may lag the tree at start-up)
 	Outside   uint64 // events at locations the policy does not allow for their region
 	HasPolicy bool
-	Width     int
-	Height    int
-	CellW     int
-	CellH     int
-	Left, Top int
+	// OtherRegions and OtherLocations are how many named regions and
+	// locations with events are folded into the "other" row and column;
+	// OtherBeyond says the other bucket also holds events log.Stats
+	// counted only under log.OtherKey (past its bounds), whose names it
+	// did not keep.
+	OtherRegions   int
+	OtherLocations int
+	OtherBeyond    bool
+	Width          int
+	Height         int
+	CellW          int
+	CellH          int
+	Left, Top      int
 }
 
 const (
@@ -181,38 +194,119 @@ const (
 	chartTop   = 56
 )
 
+// The chart's bound. It shows every region and location the policy names,
+// plus the regions and locations with the most events that the policy
+// does not name, at most ChartExtraRegions rows and ChartExtraLocations
+// columns of them; all others are summed in one "other" row and one
+// "other" column. So the chart has at most (policy regions +
+// ChartExtraRegions + 1) × (policy locations + ChartExtraLocations + 1)
+// cells however many names the log holds (log.Stats bounds those too).
+const (
+	ChartExtraRegions   = 8
+	ChartExtraLocations = 12
+	// OtherLabel names the "other" row and column: log.OtherKey, which no
+	// region or location name can equal.
+	OtherLabel = log.OtherKey
+)
+
 func (d *Dashboard) chartView() chartView {
 	counts := d.cfg.Log.Stats().Counts()
 	p := d.cfg.Policy
-	regions := map[string]bool{}
-	locations := map[string]bool{}
+	// Totals per region and per location, over every name counted.
+	regionTotal := map[string]uint64{}
+	locationTotal := map[string]uint64{}
 	for r, m := range counts {
-		regions[r] = true
-		for l := range m {
-			locations[l] = true
+		for l, n := range m {
+			regionTotal[r] += n
+			locationTotal[l] += n
 		}
 	}
+	shownRegions := map[string]bool{}
+	shownLocations := map[string]bool{}
 	if p != nil {
 		for r := range p.Regions {
-			regions[r] = true
+			shownRegions[r] = true
 		}
 		for l := range p.Locations {
-			locations[l] = true
+			shownLocations[l] = true
 		}
 	}
+	topExtra(shownRegions, regionTotal, ChartExtraRegions)
+	topExtra(shownLocations, locationTotal, ChartExtraLocations)
+
 	v := chartView{HasPolicy: p != nil, Counted: d.cfg.Log.Stats().Counted(),
 		CellW: chartCellW, CellH: chartCellH, Left: chartLeft, Top: chartTop}
-	v.Regions = sortedKeys(regions)
-	v.Locations = sortedKeys(locations)
-	v.ColTotals = make([]uint64, len(v.Locations))
-	for i, r := range v.Regions {
+	v.Regions = sortedKeys(shownRegions)
+	v.Locations = sortedKeys(shownLocations)
+	for r, n := range regionTotal {
+		switch {
+		case n == 0 || shownRegions[r]:
+		case r == log.OtherKey:
+			v.OtherBeyond = true
+		default:
+			v.OtherRegions++
+		}
+	}
+	for l, n := range locationTotal {
+		switch {
+		case n == 0 || shownLocations[l]:
+		case l == log.OtherKey:
+			v.OtherBeyond = true
+		default:
+			v.OtherLocations++
+		}
+	}
+	// The rows and columns as shown; "" stands for the other bucket.
+	rows, cols := v.Regions, v.Locations
+	otherRow := v.OtherRegions > 0 || regionTotal[log.OtherKey] > 0
+	otherCol := v.OtherLocations > 0 || locationTotal[log.OtherKey] > 0
+	if otherRow {
+		rows = append(slices.Clip(rows), "")
+	}
+	if otherCol {
+		cols = append(slices.Clip(cols), "")
+	}
+	grid := make([][]uint64, len(rows))
+	rowOf := make(map[string]int, len(rows))
+	colOf := make(map[string]int, len(cols))
+	for i, r := range rows {
+		grid[i] = make([]uint64, len(cols))
+		rowOf[r] = i
+	}
+	for j, l := range cols {
+		colOf[l] = j
+	}
+	for r, m := range counts {
+		i, ok := rowOf[r]
+		if !ok {
+			i = rowOf[""]
+		}
+		for l, n := range m {
+			j, ok := colOf[l]
+			if !ok {
+				j = colOf[""]
+			}
+			grid[i][j] += n
+		}
+	}
+	v.ColTotals = make([]uint64, len(cols))
+	for i, r := range rows {
 		var row []cell
 		var rowTotal uint64
-		for j, l := range v.Locations {
-			c := cell{Region: r, Location: l, Count: counts[r][l], Known: p != nil,
+		for j, l := range cols {
+			c := cell{Region: r, Location: l, Count: grid[i][j], Known: p != nil, Other: r == "" || l == "",
 				X: chartLeft + j*chartCellW, Y: chartTop + i*chartCellH}
+			if c.Region == "" {
+				c.Region = OtherLabel
+			}
+			if c.Location == "" {
+				c.Location = OtherLabel
+			}
 			if p != nil {
-				c.Allowed = slices.Contains(p.Regions[r].Allowed, l)
+				// Every location the policy allows is shown, so the other
+				// column holds only locations no region is allowed, and the
+				// other row only regions the policy does not name.
+				c.Allowed = !c.Other && slices.Contains(p.Regions[r].Allowed, l)
 				if !c.Allowed {
 					v.Outside += c.Count
 				}
@@ -226,9 +320,36 @@ func (d *Dashboard) chartView() chartView {
 		v.RowTotals = append(v.RowTotals, rowTotal)
 		v.Total += rowTotal
 	}
-	v.Width = chartLeft + len(v.Locations)*chartCellW + 8
-	v.Height = chartTop + len(v.Regions)*chartCellH + 8
+	if otherRow {
+		v.Regions = append(v.Regions, OtherLabel)
+	}
+	if otherCol {
+		v.Locations = append(v.Locations, OtherLabel)
+	}
+	v.Width = chartLeft + len(cols)*chartCellW + 8
+	v.Height = chartTop + len(rows)*chartCellH + 8
 	return v
+}
+
+// topExtra adds to shown the n names with the largest totals (ties: by
+// name) that are not shown yet. log.OtherKey, a bucket rather than a name,
+// is never picked.
+func topExtra(shown map[string]bool, totals map[string]uint64, n int) {
+	var cand []string
+	for k, c := range totals {
+		if !shown[k] && k != log.OtherKey && c > 0 {
+			cand = append(cand, k)
+		}
+	}
+	sort.Slice(cand, func(i, j int) bool {
+		if totals[cand[i]] != totals[cand[j]] {
+			return totals[cand[i]] > totals[cand[j]]
+		}
+		return cand[i] < cand[j]
+	})
+	for _, k := range cand[:min(n, len(cand))] {
+		shown[k] = true
+	}
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -319,6 +440,8 @@ type samplePage struct {
 	Chain      []link
 	AllOK      bool
 	Truncated  bool
+	Total      int    // events of the sample in the checkpoint
+	More       string // with Truncated: the API page with the events after those shown
 	HasPolicy  bool
 	Findings   int
 }
@@ -353,8 +476,10 @@ func (d *Dashboard) samplePage(ctx context.Context, id string) (samplePage, int,
 		p.Problem = fmt.Sprintf("No events of sample %q are in the log (tree size %s).", id, num(c.Size))
 		return p, 404, nil
 	}
+	p.Total = len(known)
 	if len(known) > MaxChain {
 		known, p.Truncated = known[:MaxChain], true
+		p.More = fmt.Sprintf("%s?after=%d&size=%d", log.SamplePath(id), known[len(known)-1], c.Size)
 	}
 	var eng *verify.Engine
 	if d.cfg.Policy != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store"
 )
 
 // TestLoadTokensRefusesSharedFile: the README's old recipe
@@ -271,5 +272,58 @@ func TestAPIDocTexts(t *testing.T) {
 	}
 	if got := tl.Checkpoint().Size; got != 5 {
 		t.Errorf("tree size %d, want 5", got)
+	}
+}
+
+// regionName is the i-th of many distinct region names ("RAAAA", "RAAAB", …).
+func regionName(i int) string {
+	b := []byte("RAAAA")
+	for j := len(b) - 1; j > 0 && i > 0; j-- {
+		b[j] = 'A' + byte(i%26)
+		i /= 26
+	}
+	return string(b)
+}
+
+// TestStatsBounded: a token holder logs events with ever new regions and
+// locations. The counts keep at most MaxStatsRegions regions and
+// MaxStatsPairs pairs (plus the OtherKey buckets), and still add up to
+// every event counted.
+func TestStatsBounded(t *testing.T) {
+	const n = MaxStatsPairs + 4000
+	s := newStats()
+	var es []store.Entry
+	for i := 0; i < n; i++ {
+		ev := record.Event{Sample: "s", Action: record.Stored, Region: regionName(i % (MaxStatsRegions + 50)),
+			Location: fmt.Sprintf("l-%d", i), Time: testTime, Logged: testTime, Actor: "a"}
+		es = append(es, store.Entry{Index: uint64(i), Data: ev.Canonical()})
+	}
+	if err := s.addEntries(es); err != nil {
+		t.Fatal(err)
+	}
+	counts := s.Counts()
+	var sum uint64
+	pairs := 0
+	for _, m := range counts {
+		for l, c := range m {
+			sum += c
+			if l != OtherKey {
+				pairs++
+			}
+		}
+	}
+	if len(counts) > MaxStatsRegions+1 || counts[OtherKey] == nil {
+		t.Errorf("%d regions counted (want at most %d and an %s row)", len(counts), MaxStatsRegions+1, OtherKey)
+	}
+	if pairs > MaxStatsPairs {
+		t.Errorf("%d pairs counted, want at most %d", pairs, MaxStatsPairs)
+	}
+	if sum != n || s.Total() != n || s.Counted() != n {
+		t.Errorf("counts add up to %d, total %d, counted %d; want %d each", sum, s.Total(), s.Counted(), n)
+	}
+	// The first regions seen keep their names, and their later events at
+	// new locations go to their own OtherKey column.
+	if c := counts[regionName(0)][OtherKey]; c == 0 {
+		t.Errorf("region %s has no %s column after the pair cap", regionName(0), OtherKey)
 	}
 }

@@ -10,13 +10,37 @@ import (
 	"github.com/custodylog/custody/store"
 )
 
+// Bounds of the counts Stats keeps: a token holder who logs events with
+// ever new regions and locations must not grow them without limit.
+const (
+	// MaxStatsRegions is the most distinct regions counted under their own
+	// name; the events of further regions are counted under OtherKey.
+	MaxStatsRegions = 256
+	// MaxStatsPairs is the most distinct (region, location) pairs counted
+	// under their own names. Once it is reached, an event at a location
+	// its region has no count for yet is counted at (region, OtherKey).
+	MaxStatsPairs = 16384
+)
+
+// OtherKey is the region or location under which Stats counts the events
+// beyond MaxStatsRegions or MaxStatsPairs. It is not a valid region or
+// location name, so it never collides with one.
+const OtherKey = "(other)"
+
 // Stats counts the log's events per customer region and data centre
 // (the event's location). New batches are counted as they commit; the
 // entries already in the log when it was opened are counted in the
 // background, so Total may lag the tree size for a while after start-up.
+//
+// The counts are bounded: at most MaxStatsRegions regions plus OtherKey,
+// and at most MaxStatsPairs pairs plus one (region, OtherKey) pair per
+// region. Which names are kept depends only on the order of the entries
+// (the first ones seen), so it is the same after every restart. Every
+// event is counted exactly once, so the counts always add up to Total.
 type Stats struct {
 	mu     sync.RWMutex
 	counts map[string]map[string]uint64
+	pairs  int // distinct (region, location) pairs counted, OtherKey pairs excluded
 	total  uint64
 	size   uint64 // entries [0, size) are counted
 }
@@ -61,15 +85,33 @@ func (s *Stats) addEntries(es []store.Entry) error {
 			return fmt.Errorf("entry %d: %w", e.Index, err)
 		}
 		s.size++
-		m := s.counts[ev.Region]
-		if m == nil {
-			m = map[string]uint64{}
-			s.counts[ev.Region] = m
-		}
-		m[ev.Location]++
-		s.total++
+		s.count(ev.Region, ev.Location)
 	}
 	return nil
+}
+
+// count adds one event at (region, location), within the bounds.
+func (s *Stats) count(region, location string) {
+	s.total++
+	m := s.counts[region]
+	if m == nil {
+		if len(s.counts) >= MaxStatsRegions {
+			region = OtherKey
+			m = s.counts[OtherKey]
+		}
+		if m == nil {
+			m = map[string]uint64{}
+			s.counts[region] = m
+		}
+	}
+	if _, ok := m[location]; !ok && location != OtherKey {
+		if s.pairs >= MaxStatsPairs {
+			location = OtherKey
+		} else {
+			s.pairs++
+		}
+	}
+	m[location]++
 }
 
 // Counts returns a copy of the counts: region -> location -> events.
