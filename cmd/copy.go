@@ -28,7 +28,9 @@ type copySummary struct {
 	To          string `json:"to"`
 	Entries     uint64 `json:"entries"`
 	Checkpoints uint64 `json:"checkpoints"`
-	Tiles       uint64 `json:"tiles"`
+	// Tiles counts the hash tiles the destination holds, each once however
+	// often it grew during the copy: as custody fsck counts them.
+	Tiles uint64 `json:"tiles"`
 	Size        uint64 `json:"size"`
 	Root        string `json:"root"`
 	// Verified is true once every check of the destination passed.
@@ -56,6 +58,10 @@ Then the copy is proved from the destination alone: the root is
 recomputed from its entries at every checkpoint, its tiles are compared
 with the recomputed ones, every checkpoint note is compared byte for byte
 with the source's, and the latest checkpoints must be the same.
+
+The summary counts the entries, the checkpoints and the hash tiles the
+destination holds (each tile once, however often it grew during the copy:
+the way 'custody fsck' counts them, so the two agree on a healthy log).
 
 Stop the log's writer (custody serve) first, or copy from a snapshot:
 checkpoints the source gains during the copy are not copied.
@@ -129,6 +135,7 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*copySummary, error
 	bar := e.copyBar("copying entries", latest.Size)
 	b := newTileBuilder()
 	var prev *store.Checkpoint
+	written := map[[2]uint64]bool{} // the tiles written, by level and index
 	err = eachCheckpoint(ctx, src, latest.Size, func(c store.Checkpoint) error {
 		if err := checkNote(c); err != nil {
 			return copyMismatch(sourceDamagedHint, "source checkpoint of size %d: %v", c.Size, err)
@@ -167,7 +174,10 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*copySummary, error
 		}
 		sum.Entries += uint64(len(entries))
 		sum.Checkpoints++
-		sum.Tiles += uint64(len(tiles))
+		for _, t := range tiles {
+			written[[2]uint64{uint64(t.Level), t.Index}] = true
+		}
+		sum.Tiles = uint64(len(written))
 		cc := c
 		prev = &cc
 		bar.set(c.Size)

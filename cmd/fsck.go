@@ -93,7 +93,9 @@ log's search_path. DIR is still needed, for DIR/log.pub.
 
 It only reads, so it may run next to 'custody serve' on the same log (on
 PostgreSQL, next to every server sharing it); it never creates a database
-or schema. Each problem is printed as 'KIND LOCATION: detail'.
+or schema. Each problem is printed as 'KIND LOCATION: detail'. The summary
+line counts the entries, the stored hash tiles (each tile once, as 'custody
+copy' counts them) and the stored checkpoints.
 Exit status: 0 clean, 2 problems found, 3 usage or I/O error.`,
 		Example: `  custody fsck --dir ./mylog
   custody fsck --dir ./mylog --json | jq '.problems[]'
