@@ -31,8 +31,8 @@ type copySummary struct {
 	// Tiles counts the hash tiles the destination holds, each once however
 	// often it grew during the copy: as custody fsck counts them.
 	Tiles uint64 `json:"tiles"`
-	Size        uint64 `json:"size"`
-	Root        string `json:"root"`
+	Size  uint64 `json:"size"`
+	Root  string `json:"root"`
 	// Verified is true once every check of the destination passed.
 	Verified bool `json:"verified"`
 }
