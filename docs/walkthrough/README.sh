@@ -25,6 +25,7 @@ has audit.txt '^44 findings:$'
 # every finding is late, and nothing else
 [ "$(grep -cE '^[0-9]+ +smp-[0-9]+ +late +logged [0-9]+h[0-9]+m[0-9]+s after its time, more than max_log_delay 1h0m0s$' audit.txt)" = 44 ] ||
   fail "not 44 late findings: $(cat audit.txt)"
+has audit.err '^custody: audit state in ./audit-state$'
 has audit.err '^custody: error: 44 findings in 44 entries of transparency.example.com/custody$'
 [ -f audit-state/state.json ] || fail "no ./audit-state/state.json"
 
@@ -46,7 +47,9 @@ mv mylog mylog.old
 up "http://$ADDR/healthz"
 ./custody append --log http://$ADDR --token-file tokens.txt testdata/events.jsonl > /dev/null
 want 3 ./custody audit --log http://$ADDR --key ./mylog/log.pub --policy testdata/policy.yaml --state ./audit-state > audit2.txt 2> audit2.err
-has audit2.err 'audit state'
+has audit2.err '^custody: error: audit state in ./audit-state: the audit state was written for another key of this origin'
+has audit2.err '^custody: hint: .*remove ./audit-state to start over'
+hasnt audit2.err 'network'
 rm -r audit-state
 want 1 ./custody audit --log http://$ADDR --key ./mylog/log.pub --policy testdata/policy.yaml --state ./audit-state > audit3.txt 2> audit3.err
 has audit3.txt '^44 findings:$'

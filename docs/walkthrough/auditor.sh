@@ -48,12 +48,13 @@ has bad.txt '^custody: error: policy bad.yaml: regions.EU.allowed\[0\]: unknown 
 has bad.txt '^custody: hint: fix the policy file; see testdata/policy.yaml for an example$'
 
 # --- 4. Run the audit
-custody audit --log http://$ADDR --key log.pub --policy policy.yaml --state state > audit1.txt
+custody audit --log http://$ADDR --key log.pub --policy policy.yaml --state state > audit1.txt 2> audit1.err
 has audit1.txt '^log example.com/auditor-guide: 10 entries verified \(root [A-Za-z0-9+/]{43}=\)$'
 has audit1.txt '^EU +2 +3 +- +- +- +5$'
 has audit1.txt '^ROW +- +- +1 +2 +- +3$'
 has audit1.txt '^US +- +- +- +- +2 +2$'
 has audit1.txt '^no findings$'
+has audit1.err '^custody: audit state in state$'
 [ -f state/state.json ] || fail "no state/state.json"
 
 ../scripts/guide-events.sh 2 > batch2.jsonl
@@ -131,6 +132,7 @@ has audit3.err '^custody: error: 8 findings in 22 entries of example.com/auditor
 want 2 custody audit --log ./mirror --key log.pub --policy policy.yaml --state state 2> rollback.txt
 has rollback.txt '^custody: evidence written to state/evidence-rollback-[0-9a-f]{12}\.json$'
 has rollback.txt '^custody: error: log example.com/auditor-guide failed verification \(rollback\): the log signed a checkpoint of size 19 after one of size 22$'
+evidence state rollback > /dev/null
 cat state/evidence-rollback-*.json > rollback.json
 [ "$(jq -c '[.kind, .old_size, .new_size]' rollback.json)" = '["rollback",22,19]' ] || fail "rollback evidence: $(cat rollback.json)"
 
@@ -138,12 +140,14 @@ perl -0777 -pi -e 's/ch-zrh-1/ru-mow-1/' mirror/tile/entries/000.p/19
 want 2 custody audit --log ./mirror --key log.pub --policy policy.yaml --no-state 2> bad-entry.txt
 has bad-entry.txt '^custody: evidence written to evidence-bad-entry-[0-9a-f]{12}\.json$'
 has bad-entry.txt "^custody: error: log example.com/auditor-guide failed verification \(bad-entry\): entry 1 in the log's entry bundle does not match the leaf hash in its authenticated level-0 tile$"
+evidence . bad-entry > /dev/null
 cat evidence-bad-entry-*.json > bad-entry.json
 [ "$(jq -c '[.kind, .index, .tile, .new_size]' bad-entry.json)" = '["bad-entry",1,"tile/entries/000.p/19",19]' ] || fail "bad-entry evidence: $(cat bad-entry.json)"
 
 custody keygen --origin example.com/auditor-guide --out other
 want 2 custody audit --log http://$ADDR --key other.pub --policy policy.yaml --no-state 2> wrong-key.txt
 has wrong-key.txt '^custody: evidence written to evidence-bad-signature-[0-9a-f]{12}\.json$'
+evidence . bad-signature > /dev/null
 has wrong-key.txt 'failed verification \(bad-signature\): the checkpoint is not validly signed by the log'
 
 # --- 8. Spot checks

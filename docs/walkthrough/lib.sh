@@ -92,12 +92,13 @@ stopped() {
   [ "$got" = 0 ] || fail "process $1 exited with $got after SIGTERM, want 0"
 }
 
-# evidence DIR KIND: the one evidence file of KIND in DIR, mode 0600 or
-# stricter; prints its path.
+# evidence DIR KIND: the one evidence file of KIND in DIR, mode 0600;
+# prints its path.
 evidence() {
   local f
   f=$(ls "$1"/evidence-"$2"-*.json 2>/dev/null | head -1)
   [ -n "$f" ] || fail "no evidence-$2-*.json in $1"
   [[ $(basename "$f") =~ ^evidence-$2-[0-9a-f]{12}\.json$ ]] || fail "evidence file name $f is not evidence-$2-<12 hex>.json"
+  case $(ls -l "$f") in -rw-------*) ;; *) fail "evidence file $f is not mode 0600: $(ls -l "$f")" ;; esac
   echo "$f"
 }

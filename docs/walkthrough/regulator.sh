@@ -59,6 +59,10 @@ has proof.txt '^c2sp.org/tlog-proof@v1$'
 has proof.txt '^index 2$'
 custody verify receipt proof-2.tlog-proof --entry entry-2.json --key log.pub > verify-proof.txt
 has verify-proof.txt '^valid: entry 2 \(smp-eu-0001 stored\) is in example.com/regulator-guide at size 10$'
+# not a receipt at all: exit 3, and no evidence
+echo '{}' > garbage.json
+want 3 custody verify receipt garbage.json --key log.pub --evidence-dir garbage-evidence 2> /dev/null
+[ ! -e garbage-evidence ] || fail "a garbage receipt produced evidence: $(ls garbage-evidence)"
 # with jq -r (one newline more), the tlog-proof is malformed: exit 3
 jq -r .tlog_proof receipt-2.json > proof-2-r.tlog-proof
 want 3 custody verify receipt proof-2-r.tlog-proof --entry entry-2.json --key log.pub 2> /dev/null
