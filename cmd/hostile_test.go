@@ -642,3 +642,148 @@ func TestVerifyReceiptGarbage(t *testing.T) {
 	wantFailure(t, code, stderr, evDir, verify.EvidenceBadReceipt)
 	evidenceFiles(t, evDir) // mode 0600
 }
+
+// TestPrivateKeyNeverPrinted passes a log's (or witness's) private key
+// where a verifier key belongs, at every entry point that parses one: as a
+// file and as a string. Nothing prints the key; the error names the flag
+// and the file, and the hint asks for the .pub file; monitor posts nothing.
+func TestPrivateKeyNeverPrinted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir, _ := smallMirror(t)
+	logDir := filepath.Join(t.TempDir(), "log")
+	initLog(t, logDir, "example.com/private-key-test")
+	logKeyFile := filepath.Join(logDir, "log.key")
+	skeyBytes, err := os.ReadFile(logKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey := strings.TrimSpace(string(skeyBytes))
+	secret := strings.SplitN(skey, "+", 5)[4]
+	wit := filepath.Join(t.TempDir(), "wit")
+	if code, _, stderr := run(t, "", "keygen", "--witness", "--origin", "witness.example.org/pk", "--out", wit); code != 0 {
+		t.Fatal(stderr)
+	}
+	witSkey, _ := os.ReadFile(wit + ".key")
+	witSecret := strings.SplitN(strings.TrimSpace(string(witSkey)), "+", 5)[4]
+	cp := filepath.Join(dir, "checkpoint")
+	policyWithKey := filepath.Join(t.TempDir(), "trust.policy")
+	writeFile(t, policyWithKey, []byte("log "+skey+"\nquorum none\n"))
+	tokens := writeTokens(t, t.TempDir())
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	writeFile(t, events, []byte(eventLine("smp-1", "collected", 0)+"\n"))
+	hook := newHookRecorder(t)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		file string // the file that held the key, to be named
+	}{
+		{"verify checkpoint --key log.key", []string{"verify", "checkpoint", cp, "--key", logKeyFile}, logKeyFile},
+		{"verify checkpoint --key <private key>", []string{"verify", "checkpoint", cp, "--key", skey}, ""},
+		{"verify receipt --key log.key", []string{"verify", "receipt", cp, "--key", logKeyFile}, logKeyFile},
+		{"verify inclusion --key log.key", []string{"verify", "inclusion", "--log", dir, "--index", "0", "--key", logKeyFile}, logKeyFile},
+		{"verify consistency --key log.key", []string{"verify", "consistency", "--log", dir, "--old", cp, "--key", logKeyFile}, logKeyFile},
+		{"audit --key log.key", []string{"audit", "--log", dir, "--policy", auditPolicy(t), "--no-state", "--key", logKeyFile}, logKeyFile},
+		{"audit --key <private key>", []string{"audit", "--log", dir, "--policy", auditPolicy(t), "--no-state", "--key", skey}, ""},
+		{"monitor --key log.key", []string{"monitor", "--log", dir, "--policy", auditPolicy(t), "--state", t.TempDir(), "--every", "10ms", "--webhook", hook.srv.URL, "--key", logKeyFile}, logKeyFile},
+		{"serve --witness URL=log.key", []string{"serve", "--dir", logDir, "--listen", "127.0.0.1:0", "--witness", "http://127.0.0.1:9=" + logKeyFile}, logKeyFile},
+		{"serve --witness URL=wit.key", []string{"serve", "--dir", logDir, "--listen", "127.0.0.1:0", "--witness", "http://127.0.0.1:9=" + wit + ".key"}, wit + ".key"},
+		{"serve --witness URL=<private key>", []string{"serve", "--dir", logDir, "--listen", "127.0.0.1:0", "--witness", "http://127.0.0.1:9=" + skey}, ""},
+		{"serve --trust with a private key", []string{"serve", "--dir", logDir, "--listen", "127.0.0.1:0", "--trust", policyWithKey}, policyWithKey},
+		{"audit --trust with a private key", []string{"audit", "--log", dir, "--policy", auditPolicy(t), "--no-state", "--trust", policyWithKey}, policyWithKey},
+		{"witness serve --log log.key", []string{"witness", "serve", "--dir", t.TempDir(), "--listen", "127.0.0.1:0", "--key", wit + ".key", "--log", logKeyFile}, logKeyFile},
+		{"append --key log.key", []string{"append", "--log", "http://127.0.0.1:9", "--token-file", tokens, "--key", logKeyFile, events}, logKeyFile},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runWithin(ctx, t, tc.args...)
+			if code == exitOK {
+				t.Fatalf("exit 0; stderr:\n%s", stderr)
+			}
+			for _, s := range []string{secret, secret[:16], witSecret, witSecret[:16]} {
+				if strings.Contains(out+stderr, s) {
+					t.Fatalf("output contains the private key:\n%s\n%s", out, stderr)
+				}
+			}
+			if !strings.Contains(stderr, "private signer key") {
+				t.Errorf("stderr does not say a private key was given:\n%s", stderr)
+			}
+			if tc.file != "" && !strings.Contains(stderr, tc.file) {
+				t.Errorf("stderr does not name %s:\n%s", tc.file, stderr)
+			}
+			if !strings.Contains(stderr, "custody: hint: ") || !strings.Contains(stderr, "pass the .pub file") {
+				t.Errorf("stderr has no hint to pass the .pub file:\n%s", stderr)
+			}
+		})
+	}
+	if bodies := hook.all(); len(bodies) != 0 {
+		t.Errorf("monitor posted to the webhook: %q", bodies)
+	}
+}
+
+// TestMonitorHangingWebhook: a webhook that accepts posts and never
+// answers must not stall the monitor. With many findings per round, each
+// round still ends (its findings printed), later rounds keep auditing (a
+// new finding is printed while the webhook still hangs), the undelivered
+// posts are reported on stderr, and the monitor stops promptly. The test's
+// context bounds the whole run; nothing waits on a wall clock.
+func TestMonitorHangingWebhook(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	key := fixedKey(t, auditOrigin, 1)
+	a := newAuditLog(t, key)
+	evs, _ := readAuditEvents(t, "dirty.jsonl")
+	const first = 12
+	a.add(t, evs[:first])
+	want := wantFindings(t, first)
+	if len(want) < 3 {
+		t.Fatalf("only %d findings in the first %d events", len(want), first)
+	}
+
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		select { // hang until the test ends (or the client gives up)
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hanging.Close()
+	defer close(release)
+
+	// The webhook budget per round is far below the test's deadline; the
+	// old monitor waited 30s per post, in line with the audits.
+	m := startMonitor(ctx, t, "--log", a.url, "--key", a.pub, "--policy", auditPolicy(t), "--state", t.TempDir(),
+		"--every", "10ms", "--webhook", hanging.URL, "--webhook-budget", "300ms")
+	m.stdout.waitFor(ctx, t, "all findings of the first round", func(s string) bool { return strings.Count(s, " finding: ") == len(want) })
+
+	// A new finding in a later round, while the webhook still hangs.
+	at := evs[first-1].Logged.Add(time.Minute)
+	a.add(t, []record.Event{{Sample: "smp-eu-new1", Action: record.Collected, Location: "ru-mow-1", Region: "EU", Time: at.Add(-10 * time.Second), Logged: at, Actor: "edge-collector/4.2"}})
+	m.stdout.waitFor(ctx, t, "the new finding of a later round", func(s string) bool { return strings.Contains(s, "smp-eu-new1 reroute") })
+	// The first round's posts were given up and reported.
+	m.stderr.waitFor(ctx, t, "the report of undelivered posts", func(s string) bool { return strings.Contains(s, "custody: webhook: ") })
+	m.stop(t)
+
+	stderr := m.stderr.String()
+	if !strings.Contains(stderr, "dropped unsent") || !strings.Contains(stderr, "failed") {
+		t.Errorf("stderr does not count failed and dropped posts:\n%s", stderr)
+	}
+	// Every finding was either tried or counted as dropped.
+	var delivered, failed, dropped, n int
+	for _, l := range lines(stderr) {
+		if _, err := fmt.Sscanf(l, "custody: webhook: %d posts delivered, %d failed, %d dropped unsent", &delivered, &failed, &dropped); err == nil {
+			if delivered != 0 {
+				t.Errorf("posts delivered to a webhook that never answers: %s", l)
+			}
+			n += failed + dropped
+		}
+	}
+	if n != len(want)+1 {
+		t.Errorf("%d posts failed or dropped, want all %d:\n%s", n, len(want)+1, stderr)
+	}
+	if arrived.Load() == 0 {
+		t.Errorf("the webhook was never called")
+	}
+}

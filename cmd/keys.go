@@ -117,7 +117,7 @@ func loadSigner(path string) (note.Signer, error) {
 // loaders never quote key material (verify.LoadVerifierKey).
 func keyHint(flag string, err error, hint string) string {
 	if errors.Is(err, verify.ErrPrivateKey) {
-		return fmt.Sprintf("%s takes a public verifier key: pass the .pub file (e.g. mylog/log.pub), never the private .key file, which stays with its owner", flag)
+		return fmt.Sprintf("%s takes public verifier keys: pass the .pub file (e.g. mylog/log.pub) or its contents, never the private .key file, which stays with its owner", flag)
 	}
 	return hint
 }

@@ -355,6 +355,9 @@ func witnessConfig(o serveOptions, logger *slog.Logger) (log.Config, error) {
 		}
 		p, err := verify.ParseTrustPolicy(b)
 		if err != nil {
+			if errors.Is(err, verify.ErrPrivateKey) {
+				return cfg, withHint(fmt.Errorf("%s: %w", o.trust, err), "%s", keyHint("a trust policy", err, ""))
+			}
 			return cfg, fmt.Errorf("%s: %w", o.trust, err)
 		}
 		for _, w := range p.Witnesses() {

@@ -41,7 +41,7 @@ func (o *trustOptions) load() (string, note.Verifiers, *verify.TrustPolicy, erro
 			return "", nil, nil, usageErr(err, "pass a C2SP tlog-policy file to --trust")
 		}
 		if tp, err = verify.ParseTrustPolicy(b); err != nil {
-			return "", nil, nil, usageErr(fmt.Errorf("%s: %w", o.trust, err), "see docs/auditor-guide.md for the policy format")
+			return "", nil, nil, usageErr(fmt.Errorf("%s: %w", o.trust, err), keyHint("a trust policy", err, "see docs/auditor-guide.md for the policy format"))
 		}
 	}
 	if o.key == "" {

@@ -138,7 +138,7 @@ func parseTrustPolicy(b []byte) (*TrustPolicy, error) {
 			}
 			v, err := NewVerifier(f[1])
 			if err != nil {
-				return fail("log key: %v", err)
+				return nil, fmt.Errorf("line %d: log key: %w", n, err) // never quotes the key
 			}
 			_, _, key, _ := splitVKey(f[1])
 			if prev, ok := logPubs[string(key[1:])]; ok {
@@ -168,7 +168,7 @@ func parseTrustPolicy(b []byte) (*TrustPolicy, error) {
 			}
 			v, err := newCosigVerifier(f[2])
 			if err != nil {
-				return fail("witness %s: %v", name, err)
+				return nil, fmt.Errorf("line %d: witness %s: %w", n, name, err) // never quotes the key
 			}
 			if prev, ok := witnessPubs[string(v.pub)]; ok {
 				return fail("witness %s has the same public key as the witness on line %d", name, prev)
