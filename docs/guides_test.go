@@ -41,6 +41,7 @@ var walkthroughs = []walkthrough{
 	{"README", "README.md", "docs/walkthrough/README.sh", []string{"ADDR"}},
 	{"auditor", "docs/auditor-guide.md", "docs/walkthrough/auditor.sh", []string{"ADDR", "WADDR"}},
 	{"regulator", "docs/regulator-guide.md", "docs/walkthrough/regulator.sh", []string{"ADDR"}},
+	{"witness", "docs/witness-guide.md", "docs/walkthrough/witness.sh", []string{"ADDR", "WADDR"}},
 }
 
 // repoRoot is the repository's root: the tests run in docs/.

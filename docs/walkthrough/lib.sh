@@ -23,7 +23,7 @@ fail() {
 trap 'echo "WALKTHROUGH FAILED: ${BASH_SOURCE[0]}:$LINENO: exit $?: $BASH_COMMAND" >&2' ERR
 # Background servers die with the walkthrough (the test also kills its
 # process group).
-trap 'jobs -p | xargs -r kill 2>/dev/null; wait 2>/dev/null' EXIT
+trap 'trap - ERR; jobs -p | xargs -r kill 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 
 # want CODE COMMAND...: run COMMAND; its exit code must be CODE.
 want() {
