@@ -298,7 +298,7 @@ func checkWalkthrough(cmds []command, steps []step) []error {
 		switch {
 		case s.exempt != "":
 		case c.exit > 0 && s.want != c.exit:
-			errs = append(errs, fmt.Errorf("guide line %d shows exit code %d, but walkthrough line %d does not assert it (want %d %s): %s", c.line, c.exit, s.line, c.exit, c.text, c.text))
+			errs = append(errs, fmt.Errorf("guide line %d shows exit code %d, but walkthrough line %d does not assert it (write it as `want %d …`): %s", c.line, c.exit, s.line, c.exit, c.text))
 		case c.exit == 0 && s.want > 0:
 			errs = append(errs, fmt.Errorf("guide line %d shows exit code 0, walkthrough line %d expects %d: %s", c.line, s.line, s.want, c.text))
 		}
@@ -334,12 +334,37 @@ func TestWalkthroughs(t *testing.T) {
 		t.Fatalf("go build -o custody . in %s: %v\n%s", root, err, out)
 	}
 	t.Logf("built custody in %v", time.Since(start).Round(time.Millisecond))
+	addrs := freeAddrs(t, walkthroughs)
 	for _, w := range walkthroughs {
 		t.Run(w.name, func(t *testing.T) {
 			t.Parallel()
-			runWalkthrough(t, root, bin, goEnv, w)
+			runWalkthrough(t, root, bin, goEnv, w, addrs[w.name])
 		})
 	}
+}
+
+// freeAddrs picks a distinct free loopback address for every port variable
+// of every walkthrough: all are listened on at once, then released, so the
+// walkthroughs (which run in parallel) never get the same one.
+func freeAddrs(t *testing.T, ws []walkthrough) map[string][]string {
+	addrs := map[string][]string{}
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for _, w := range ws {
+		for range w.ports {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls = append(ls, l)
+			addrs[w.name] = append(addrs[w.name], l.Addr().String())
+		}
+	}
+	return addrs
 }
 
 // goEnvironment returns the go command's settings, so that a walkthrough
@@ -362,7 +387,7 @@ func goEnvironment(t *testing.T) []string {
 	return append(env, "GOPROXY=off", "GOSUMDB=off")
 }
 
-func runWalkthrough(t *testing.T, root, bin string, goEnv []string, w walkthrough) {
+func runWalkthrough(t *testing.T, root, bin string, goEnv []string, w walkthrough, addrs []string) {
 	scratch := t.TempDir()
 	for _, l := range []string{"testdata", "scripts"} {
 		if err := os.Symlink(filepath.Join(root, l), filepath.Join(scratch, l)); err != nil {
@@ -392,10 +417,9 @@ func runWalkthrough(t *testing.T, root, bin string, goEnv []string, w walkthroug
 	}
 	env = append(env, goEnv...)
 	var ports []string
-	for _, p := range w.ports {
-		a := freeAddr(t)
-		env = append(env, p+"="+a)
-		ports = append(ports, p+"="+a)
+	for i, p := range w.ports {
+		env = append(env, p+"="+addrs[i])
+		ports = append(ports, p+"="+addrs[i])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -414,7 +438,12 @@ func runWalkthrough(t *testing.T, root, bin string, goEnv []string, w walkthroug
 	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 	err = cmd.Wait()
 	elapsed := time.Since(start).Round(time.Millisecond)
+	// Whatever the walkthrough left running (it stops its servers itself,
+	// also when it fails) dies now; none may survive.
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if !groupGone(cmd.Process.Pid, 5*time.Second) {
+		t.Errorf("processes of %s's group %d are still running after SIGKILL", w.script, cmd.Process.Pid)
+	}
 	if err != nil || testing.Verbose() {
 		t.Logf("%s with %s (%v):\n%s", w.script, strings.Join(ports, " "), elapsed, tail(out.String(), 200))
 	}
@@ -438,6 +467,20 @@ func runWalkthrough(t *testing.T, root, bin string, goEnv []string, w walkthroug
 	}
 }
 
+// groupGone waits until no process is left in process group pgid.
+func groupGone(pgid int, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if err := syscall.Kill(-pgid, 0); err == syscall.ESRCH {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // goBlocks returns the guide's ```go blocks.
 func goBlocks(md string) []string {
 	var blocks []string
@@ -456,15 +499,6 @@ func goBlocks(md string) []string {
 		}
 	}
 	return blocks
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func copyFile(from, to string) error {

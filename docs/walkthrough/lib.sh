@@ -16,11 +16,14 @@
 #     walkthrough's own.
 set -euo pipefail
 
+# Diagnostics go to fd 3, the walkthrough's own stderr, also from inside a
+# command whose stderr is redirected to a file.
+exec 3>&2
 fail() {
-  echo "WALKTHROUGH FAILED: $*" >&2
+  echo "WALKTHROUGH FAILED: $*" >&3
   exit 1
 }
-trap 'echo "WALKTHROUGH FAILED: ${BASH_SOURCE[0]}:$LINENO: exit $?: $BASH_COMMAND" >&2' ERR
+trap 'echo "WALKTHROUGH FAILED: ${BASH_SOURCE[0]}:$LINENO: exit $?: $BASH_COMMAND" >&3' ERR
 # Background servers die with the walkthrough (the test also kills its
 # process group).
 trap 'trap - ERR; jobs -p | xargs -r kill 2>/dev/null || true; wait 2>/dev/null || true' EXIT
@@ -36,8 +39,8 @@ want() {
 # has FILE ERE: some line of FILE matches the extended regular expression.
 has() {
   grep -Eq -- "$2" "$1" || {
-    echo "--- $1:" >&2
-    cat "$1" >&2
+    echo "--- $1:" >&3
+    cat "$1" >&3
     fail "$1 has no line matching: $2"
   }
 }
@@ -45,8 +48,8 @@ has() {
 # hasnt FILE ERE: no line of FILE matches.
 hasnt() {
   ! grep -Eq -- "$2" "$1" || {
-    echo "--- $1:" >&2
-    cat "$1" >&2
+    echo "--- $1:" >&3
+    cat "$1" >&3
     fail "$1 has a line matching: $2"
   }
 }
