@@ -40,6 +40,9 @@ cat log.pub > key.txt
 has key.txt '^example.com/auditor-guide\+[0-9a-f]{8}\+A[A-Za-z0-9+/]{43}$'
 tr -d '\n' < log.pub | sha256sum > keyhash.txt
 has keyhash.txt '^[0-9a-f]{64}  -$'
+want 3 custody audit --log http://$ADDR --key guidelog/log.key --policy policy.yaml --no-state 2> private.txt
+has private.txt '^custody: error: --key: key file guidelog/log.key: a private signer key \(PRIVATE\+KEY\+…\) was given where a public verifier key belongs$'
+! grep -qF "$(cut -d+ -f5 guidelog/log.key)" private.txt || fail "the error quotes the private key"
 
 # --- 3. Write the routing policy
 sed 's/de-fra-1, ch-zrh-1/de-fra-2, ch-zrh-1/' policy.yaml > bad.yaml
@@ -56,6 +59,9 @@ has audit1.txt '^US +- +- +- +- +2 +2$'
 has audit1.txt '^no findings$'
 has audit1.err '^custody: audit state in state$'
 [ -f state/state.json ] || fail "no state/state.json"
+[ "$(jq -c keys state/state.json)" = '["audited","checkpoint","engine","findings","origin","size","tree","version"]' ] ||
+  fail "state.json fields are not the guide's: $(jq -c keys state/state.json)"
+case $(ls -l state/state.json) in -rw-------*) ;; *) fail "state.json is not mode 0600" ;; esac
 
 ../scripts/guide-events.sh 2 > batch2.jsonl
 custody append --log http://$ADDR --token-file tokens.txt batch2.jsonl > /dev/null
