@@ -7,6 +7,9 @@
 #     (cd "$d" && PATH=$d:$PATH CUSTODY_SRC=$OLDPWD ADDR=127.0.0.1:18700 WADDR=127.0.0.1:18701 \
 #       bash "$OLDPWD/docs/walkthrough/auditor.sh")
 #
+# (regulator.sh also needs guide-program-1.go in that directory: the
+# guide's Go program, which the test extracts from the guide.)
+#
 # Conventions (docs/guides_test.go checks the first two against the guide):
 #   - a guide's command appears verbatim, optionally followed by
 #     redirections or a pipe into a check;
