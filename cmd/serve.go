@@ -43,6 +43,8 @@ type serveOptions struct {
 	trust                                        string
 	witnessTimeout                               time.Duration
 	maxConcurrentWrites                          int
+	maxWritesPerToken                            int
+	bodyTimeout                                  time.Duration
 	tokenRate                                    float64
 	tokenBurst                                   int
 	policy                                       string
@@ -134,6 +136,8 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 	c.Flags().StringVar(&o.trust, "trust", "", "c2sp.org/tlog-policy file: witnesses (with URLs) and quorum, instead of --witness/--quorum")
 	c.Flags().DurationVar(&o.witnessTimeout, "witness-timeout", log.DefaultWitnessTimeout, "longest wait for the witnesses on one checkpoint")
 	c.Flags().IntVar(&o.maxConcurrentWrites, "max-concurrent-writes", log.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
+	c.Flags().IntVar(&o.maxWritesPerToken, "max-concurrent-writes-per-token", 0, "most POST /v1/events requests of one token served at once (0: a quarter of --max-concurrent-writes, 16 of 64); beyond it 429")
+	c.Flags().DurationVar(&o.bodyTimeout, "body-timeout", log.DefaultBodyTimeout, "longest time a POST /v1/events may take to send its body; beyond it 408 and the slot is freed")
 	c.Flags().Float64Var(&o.tokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
 	c.Flags().IntVar(&o.tokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")
 	c.Flags().StringVar(&o.advertise, "advertise", "", "with a shared PostgreSQL store: this server's base URL as the others reach it (default http://<listen address>)")
@@ -150,6 +154,12 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) error {
 	if o.maxConcurrentWrites < 0 {
 		return usageError("pass a positive number, e.g. --max-concurrent-writes 64", "bad --max-concurrent-writes %d", o.maxConcurrentWrites)
+	}
+	if o.maxWritesPerToken < 0 {
+		return usageError("pass a positive number, e.g. --max-concurrent-writes-per-token 16, or 0 for a quarter of --max-concurrent-writes", "bad --max-concurrent-writes-per-token %d", o.maxWritesPerToken)
+	}
+	if o.bodyTimeout < 0 {
+		return usageError("pass a positive duration, e.g. --body-timeout 10s", "bad --body-timeout %s", o.bodyTimeout)
 	}
 	if o.tokenRate < 0 || o.tokenRate != o.tokenRate || o.tokenBurst < 0 {
 		return usageError("pass --token-rate >= 0 events per second and --token-burst >= 0 events", "bad --token-rate %g / --token-burst %d", o.tokenRate, o.tokenBurst)
@@ -270,8 +280,10 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	}
 	h := l.Handler(log.HandlerConfig{
 		Tokens: tokens, Metrics: metrics, Gatherer: reg, Logger: logger, Extra: handlerOrNil(dash),
-		MaxConcurrentWrites: o.maxConcurrentWrites,
-		TokenRate:           o.tokenRate, TokenBurst: o.tokenBurst,
+		MaxConcurrentWrites:         o.maxConcurrentWrites,
+		MaxConcurrentWritesPerToken: o.maxWritesPerToken,
+		BodyTimeout:                 o.bodyTimeout,
+		TokenRate:                   o.tokenRate, TokenBurst: o.tokenBurst,
 		Leader: leader,
 	})
 	srv := newHTTPServer(h, logger)

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -325,5 +327,206 @@ func TestStatsBounded(t *testing.T) {
 	// new locations go to their own OtherKey column.
 	if c := counts[regionName(0)][OtherKey]; c == 0 {
 		t.Errorf("region %s has no %s column after the pair cap", regionName(0), OtherKey)
+	}
+}
+
+// trickle starts a POST /v1/events whose body sends part of one event and
+// then nothing more until done is closed. The answer's status goes to
+// codes (-1 on a transport error).
+func trickle(url, token string, done <-chan struct{}, codes chan<- int) {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte(`{"sample":"trickle",`))
+		<-done
+		pw.CloseWithError(errors.New("trickler gave up"))
+	}()
+	req, _ := http.NewRequest("POST", url+"/v1/events", pr)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		codes <- -1
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	codes <- resp.StatusCode
+}
+
+// TestTricklingTokenCannotBlockOthers: one token holder opens 64 POSTs
+// (every write slot, by default) whose bodies trickle and never end. Its
+// requests beyond its share (16 of 64) are refused at once; the others
+// hold slots; another token's writes still succeed.
+func TestTricklingTokenCannotBlockOthers(t *testing.T) {
+	const a, b = "token-A-0123456789abcdef", "token-B-0123456789abcdef"
+	tl := newTestLog(t, Config{})
+	srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{a, b}, BodyTimeout: time.Hour}))
+	t.Cleanup(srv.Close)
+	done := make(chan struct{})
+	codes := make(chan int, DefaultMaxConcurrentWrites)
+	for i := 0; i < DefaultMaxConcurrentWrites; i++ {
+		go trickle(srv.URL, a, done, codes)
+	}
+	share := perTokenWrites(DefaultMaxConcurrentWrites)
+	if share != 16 {
+		t.Fatalf("one token's share of the write slots is %d, want 16 of 64", share)
+	}
+	// Every request beyond the share is answered at once with 429; those
+	// answers prove the share is held (a slot is freed only when its
+	// body ends, and none does).
+	for i := 0; i < DefaultMaxConcurrentWrites-share; i++ {
+		if code := <-codes; code != http.StatusTooManyRequests {
+			t.Fatalf("trickling request %d: %d, want 429", i, code)
+		}
+	}
+	if code, body := post(t, srv.URL, b, eventLines(0, 3)); code != http.StatusOK {
+		t.Fatalf("token B while token A trickles on %d requests: %d %s", share, code, body)
+	}
+	code, body := post(t, srv.URL, a, eventLines(3, 1))
+	if code != http.StatusTooManyRequests || !strings.Contains(string(body), "this token already has 16 write requests in flight") {
+		t.Fatalf("token A's next request: %d %s, want 429 naming its share", code, body)
+	}
+	if got := tl.Checkpoint().Size; got != 3 {
+		t.Fatalf("tree size %d, want 3", got)
+	}
+	close(done)
+	for i := 0; i < share; i++ {
+		if code := <-codes; code == http.StatusOK {
+			t.Fatalf("a trickled, truncated body was accepted")
+		}
+	}
+	// The slots are free again.
+	if code, body := post(t, srv.URL, a, eventLines(3, 1)); code != http.StatusOK {
+		t.Fatalf("token A after its tricklers ended: %d %s", code, body)
+	}
+}
+
+// TestSlowBodyCutOff: a body that stops arriving is cut off after
+// BodyTimeout (408), not after the server's 30 s read timeout, and its
+// slot is free again at once.
+func TestSlowBodyCutOff(t *testing.T) {
+	tl := newTestLog(t, Config{})
+	srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{testToken}, MaxConcurrentWrites: 1, MaxConcurrentWritesPerToken: 1, BodyTimeout: 200 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	done := make(chan struct{})
+	defer close(done)
+	codes := make(chan int, 1)
+	go trickle(srv.URL, testToken, done, codes)
+	select {
+	case code := <-codes:
+		if code != http.StatusRequestTimeout {
+			t.Fatalf("stalled body: %d, want 408", code)
+		}
+	case <-time.After(20 * time.Second): // a hang guard, not a timing check
+		t.Fatal("a stalled body still holds its slot after 20s")
+	}
+	if code, body := post(t, srv.URL, testToken, eventLines(0, 2)); code != http.StatusOK {
+		t.Fatalf("the only slot after the stalled body: %d %s", code, body)
+	}
+}
+
+// TestEveryEventIsCharged: the rate limit charges every event a request
+// carries, before knowing whether it is new: duplicates, which add nothing
+// to the tree, and requests rejected for a bad event. (The rate is so low
+// that nothing refills during the test.)
+func TestEveryEventIsCharged(t *testing.T) {
+	const b, c = "token-B-0123456789abcdef", "token-C-0123456789abcdef"
+	tl := newTestLog(t, Config{})
+	srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{b, c}, TokenRate: 0.001, TokenBurst: 100}))
+	t.Cleanup(srv.Close)
+
+	batch := eventLines(0, 60)
+	if code, body := post(t, srv.URL, b, batch); code != http.StatusOK {
+		t.Fatalf("60 new events: %d %s", code, body)
+	}
+	// The same 60 again: duplicates, but charged (the bucket had 40).
+	if code, body := post(t, srv.URL, b, batch); code != http.StatusOK {
+		t.Fatalf("60 duplicates: %d %s", code, body)
+	}
+	if got := tl.Checkpoint().Size; got != 60 {
+		t.Fatalf("duplicates grew the tree to %d", got)
+	}
+	code, body := post(t, srv.URL, b, eventLines(60, 1))
+	if code != http.StatusTooManyRequests || !strings.Contains(string(body), "rate limit") {
+		t.Fatalf("after 60 new and 60 duplicate events of a 100-event bucket: %d %s, want 429", code, body)
+	}
+
+	// A rejected request is charged for the events it carried.
+	bad := append(eventLines(100, 99), []byte(`{"sample":"bad"}`+"\n")...)
+	if code, body := post(t, srv.URL, c, bad); code != http.StatusBadRequest {
+		t.Fatalf("100 events, the last bad: %d %s", code, body)
+	}
+	if code, body := post(t, srv.URL, c, eventLines(200, 1)); code != http.StatusTooManyRequests {
+		t.Fatalf("after a rejected 100-event request: %d %s, want 429", code, body)
+	}
+	if got := tl.Checkpoint().Size; got != 60 {
+		t.Fatalf("tree size %d, want 60", got)
+	}
+}
+
+// heapAtFirstWrite is a ResponseWriter that, at the first Write of the
+// answer (when every receipt of the old code was built and marshalled),
+// collects garbage and records the live heap.
+type heapAtFirstWrite struct {
+	h    http.Header
+	code int
+	n    int
+	live uint64
+}
+
+func (w *heapAtFirstWrite) Header() http.Header { return w.h }
+func (w *heapAtFirstWrite) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *heapAtFirstWrite) Write(b []byte) (int, error) {
+	if w.n == 0 {
+		w.live = liveHeap()
+	}
+	w.n += len(b)
+	return len(b), nil
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestWriteRequestMemoryBounded: a request of 10,000 duplicate events used
+// to hold its 10,000 receipts and their JSON (about 50 MB) before the
+// first byte of the answer; 64 of them took a server to 5 GB. The receipts
+// are now built and sent one at a time: while the answer is being sent, a
+// request holds a few bytes per event.
+func TestWriteRequestMemoryBounded(t *testing.T) {
+	const n = DefaultMaxEvents
+	tl := newTestLog(t, Config{MaxBatch: n})
+	h := tl.Handler(HandlerConfig{Tokens: []string{testToken}, MaxBody: DefaultMaxBody})
+	body := eventLines(0, n)
+	serve := func() *heapAtFirstWrite {
+		req := httptest.NewRequest("POST", "/v1/events", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		w := &heapAtFirstWrite{h: http.Header{}}
+		h.ServeHTTP(w, req)
+		if w.code != 0 && w.code != http.StatusOK {
+			t.Fatalf("POST of %d events: %d", n, w.code)
+		}
+		return w
+	}
+	serve() // the events are new; the log's caches fill
+	before := liveHeap()
+	w := serve() // all duplicates: the attack
+	if tl.Checkpoint().Size != n {
+		t.Fatalf("tree size %d, want %d", tl.Checkpoint().Size, n)
+	}
+	held := int64(w.live) - int64(before)
+	t.Logf("answer of %d bytes; live heap at its first byte: %+d bytes over the idle log", w.n, held)
+	if w.n < n*1000 {
+		t.Fatalf("answer of %d bytes for %d receipts", w.n, n)
+	}
+	// Well under 1 KB per event, where the old code held over 5 KB.
+	if limit := int64(n * 1024); held > limit {
+		t.Fatalf("a %d-event request holds %d bytes while answering, want at most %d", n, held, limit)
 	}
 }

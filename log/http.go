@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -65,10 +66,23 @@ type HandlerConfig struct {
 	// once (0: DefaultMaxConcurrentWrites). Beyond it a request is answered
 	// 429 with Retry-After: 1 at once, without reading its body.
 	MaxConcurrentWrites int
+	// MaxConcurrentWritesPerToken caps the POST /v1/events requests of
+	// one bearer token served at once (0: a quarter of
+	// MaxConcurrentWrites, at least 1; 16 of the default 64), so that one
+	// token holder cannot take every slot. Beyond it: 429 with
+	// Retry-After: 1, body not read.
+	MaxConcurrentWritesPerToken int
+	// BodyTimeout is how long a POST /v1/events request may take to send
+	// its body (0: DefaultBodyTimeout); past it the request is answered
+	// 408 and its slot freed.
+	BodyTimeout time.Duration
 	// TokenRate limits each bearer token to this many events per second
 	// on average (0: unlimited), with bursts of up to TokenBurst events
-	// (0: one second's worth). A request is charged by its number of
-	// events; over the limit it is answered 429 with Retry-After.
+	// (0: one second's worth). A token whose bucket is empty is answered
+	// 429 with Retry-After before its body is read; otherwise every event
+	// its request carries is charged (new, duplicate or invalid alike),
+	// and the bucket may go into debt that later requests wait out. A
+	// request with more events than TokenBurst gets 413.
 	TokenRate  float64
 	TokenBurst int
 	// Leader, if set, says which server appends when several share the
@@ -143,16 +157,18 @@ func LoadTokens(path string) ([]string, error) {
 }
 
 type api struct {
-	l         *Log
-	tokens    [][32]byte
-	maxBody   int64
-	maxEvents int
-	m         *Metrics
-	logger    *slog.Logger
-	slots     writeSlots
-	limiter   *tokenLimiter // nil: no per-token limit
-	leader    func() (string, bool)
-	forward   *http.Client
+	l           *Log
+	tokens      [][32]byte
+	maxBody     int64
+	maxEvents   int
+	m           *Metrics
+	logger      *slog.Logger
+	slots       writeSlots
+	tokenSlots  *tokenSlots
+	bodyTimeout time.Duration
+	limiter     *tokenLimiter // nil: no per-token limit
+	leader      func() (string, bool)
+	forward     *http.Client
 }
 
 // Handler returns the log's HTTP API: the c2sp.org/tlog-tiles read API, the
@@ -173,6 +189,15 @@ func (l *Log) Handler(cfg HandlerConfig) http.Handler {
 		maxWrites = DefaultMaxConcurrentWrites
 	}
 	a.slots = make(writeSlots, maxWrites)
+	perToken := cfg.MaxConcurrentWritesPerToken
+	if perToken <= 0 {
+		perToken = perTokenWrites(maxWrites)
+	}
+	a.tokenSlots = newTokenSlots(min(perToken, maxWrites))
+	a.bodyTimeout = cfg.BodyTimeout
+	if a.bodyTimeout <= 0 {
+		a.bodyTimeout = DefaultBodyTimeout
+	}
 	a.limiter = newTokenLimiter(cfg.TokenRate, cfg.TokenBurst)
 	a.leader = cfg.Leader
 	a.forward = &http.Client{Timeout: 2 * time.Minute}
@@ -262,6 +287,10 @@ func (w *statusWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (for the body
+// read deadline of POST /v1/events).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
@@ -720,63 +749,131 @@ func (a *api) authorized(r *http.Request) ([32]byte, bool) {
 }
 
 func (a *api) events(w http.ResponseWriter, r *http.Request) {
+	// An answer given before the body is read to its end closes the
+	// connection: otherwise the server would go on reading (and
+	// discarding) the rest of the body, which a trickling client never
+	// ends.
+	refuse := func(code int, format string, args ...any) {
+		w.Header().Set("Connection", "close")
+		writeError(w, code, format, args...)
+	}
 	key, ok := a.authorized(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="custody"`)
-		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <token>)")
+		refuse(http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <token>)")
 		return
 	}
+	// Slots first (one token may hold only some of them), then the rate:
+	// a refused request is answered without reading its body.
+	if !a.tokenSlots.tryAcquire(key) {
+		w.Header().Set("Retry-After", "1")
+		refuse(http.StatusTooManyRequests, "this token already has %d write requests in flight, the most one token may have; retry shortly", a.tokenSlots.max)
+		return
+	}
+	defer a.tokenSlots.release(key)
 	if !a.slots.tryAcquire() {
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "too many write requests in flight; retry shortly")
+		refuse(http.StatusTooManyRequests, "too many write requests in flight; retry shortly")
 		return
 	}
 	defer a.slots.release()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if a.limiter != nil {
+		if ok, wait := a.limiter.admit(key); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+			refuse(http.StatusTooManyRequests, "rate limit: this token may send %g events per second (bursts of %g); retry later", a.limiter.rate, a.limiter.burst)
+			return
+		}
+	}
+
+	// The body must arrive within bodyTimeout, whatever the server's own
+	// read timeout: a slowly trickled body holds a slot only that long.
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(a.bodyTimeout)) == nil
+	var body io.Reader = http.MaxBytesReader(w, r.Body, a.maxBody)
+	var raw *bytes.Buffer // the body as sent, kept only to forward it
+	if a.leader != nil {
+		raw = new(bytes.Buffer)
+		body = io.TeeReader(body, raw)
+	}
+	limit := a.maxEvents
+	if a.limiter != nil && a.limiter.burst < float64(limit) {
+		limit = int(a.limiter.burst)
+	}
+	evs, received, err := a.readEvents(body, limit)
+	if deadline {
+		rc.SetReadDeadline(time.Time{})
+	}
+	if a.limiter != nil && received > 0 {
+		// Every event received is charged, duplicates and rejected
+		// requests included.
+		a.limiter.charge(key, received)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body is larger than %d bytes: send fewer events per request", a.maxBody)
-			return
+		var ne net.Error
+		switch {
+		case errors.Is(err, errTooMany) && received > a.maxEvents:
+			refuse(http.StatusRequestEntityTooLarge, "more than %d events in one request: split the batch", a.maxEvents)
+		case errors.Is(err, errTooMany):
+			refuse(http.StatusRequestEntityTooLarge, "more than %g events in one request, this token's burst: split the batch", a.limiter.burst)
+		case errors.As(err, &mbe):
+			refuse(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes: send fewer events per request", a.maxBody)
+		case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+			refuse(http.StatusRequestTimeout, "the request body did not arrive within %s: send the whole body at once", a.bodyTimeout)
+		case errors.Is(err, errBadBody):
+			refuse(http.StatusBadRequest, "%v", err)
+		default:
+			refuse(http.StatusBadRequest, "reading request body: %v", err)
 		}
-		writeError(w, http.StatusBadRequest, "reading request body: %v", err)
 		return
-	}
-	evs, code, err := a.parseEvents(body)
-	if err != nil {
-		writeError(w, code, "%v", err)
-		return
-	}
-	if a.limiter != nil {
-		ok, wait := a.limiter.take(key, len(evs))
-		if !ok && wait == 0 {
-			writeError(w, http.StatusRequestEntityTooLarge, "%d events in one request is more than this token's burst of %g: split the batch", len(evs), a.limiter.burst)
-			return
-		}
-		if !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
-			writeError(w, http.StatusTooManyRequests, "rate limit: this token may send %g events per second (bursts of %g); retry later", a.limiter.rate, a.limiter.burst)
-			return
-		}
 	}
 	if a.leader != nil {
 		if addr, self := a.leader(); !self {
-			a.forwardEvents(w, r, addr, body)
+			a.forwardEvents(w, r, addr, raw.Bytes())
 			return
 		}
+		raw = nil
 	}
-	rs, err := a.l.AddMany(r.Context(), evs)
+	rs, err := a.l.Submit(r.Context(), evs)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	var buf bytes.Buffer
-	for _, rc := range rs {
-		marshal(&buf, rc)
+	evs = nil // the receipts need only rs from here on
+	a.writeReceipts(w, r, rs)
+}
+
+// writeReceipts sends one receipt per line (NDJSON), building each as it
+// goes, so a request holds one receipt at a time, not all of them. If a
+// receipt other than the first cannot be built, the response is aborted
+// (the client sees a broken connection, never a short list) and may be
+// retried.
+func (a *api) writeReceipts(w http.ResponseWriter, r *http.Request, rs *Receipts) {
+	ctx := r.Context()
+	first, err := rs.Receipt(ctx, 0)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Write(buf.Bytes())
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(first); err != nil {
+		return
+	}
+	for i := 1; i < rs.Len(); i++ {
+		rc, err := rs.Receipt(ctx, i)
+		if err != nil {
+			a.logger.Error("aborting a receipt stream", "receipt", i, "of", rs.Len(), "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		if err := enc.Encode(rc); err != nil {
+			return // the client is gone
+		}
+	}
+	bw.Flush()
 }
 
 // forwardEvents passes a checked write to the server that holds the
@@ -810,6 +907,103 @@ func (a *api) forwardEvents(w http.ResponseWriter, r *http.Request, addr string,
 	}
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, resp.Body)
+}
+
+// Bounds of reading a POST /v1/events body.
+const (
+	// peekBody: a body up to this size is parsed whole (one JSON event,
+	// possibly pretty-printed, or JSON lines); a longer one is JSON lines,
+	// read and decoded one line at a time.
+	peekBody = 64 << 10
+	// maxLine bounds one line of JSON lines (white space included).
+	maxLine = 64 << 10
+)
+
+// errTooMany is readEvents' error for a body with more events than its limit.
+var errTooMany = errors.New("too many events in one request")
+
+// errBadBody marks readEvents' errors about the body's content (400).
+var errBadBody = errors.New("bad request body")
+
+// badBody is an error about the body's content: it wraps errBadBody and
+// says only what is wrong.
+type badBody struct{ err error }
+
+func (e badBody) Error() string        { return e.err.Error() }
+func (e badBody) Is(target error) bool { return target == errBadBody }
+func (e badBody) Unwrap() error        { return e.err }
+
+// readEvents decodes a POST /v1/events body as it reads it, without
+// holding the body: a body of at most peekBody bytes is parsed whole by
+// parseEvents; a longer one is JSON lines, decoded line by line. It stops
+// reading at the first bad line, or once more than limit events arrived
+// (errTooMany). received is the number of events received (non-blank
+// lines, the bad one included), whatever the outcome: the rate limit
+// charges them all.
+func (a *api) readEvents(body io.Reader, limit int) (evs []record.Event, received int, err error) {
+	br := bufio.NewReaderSize(body, peekBody+1)
+	head, err := br.Peek(peekBody + 1)
+	if len(head) <= peekBody {
+		if err != io.EOF {
+			return nil, 0, err
+		}
+		evs, code, err := a.parseEvents(head)
+		switch {
+		case code == http.StatusRequestEntityTooLarge:
+			return nil, a.maxEvents + 1, errTooMany
+		case err != nil:
+			// Charge every line that may have been an event.
+			n := 0
+			for l := range bytes.Lines(head) {
+				if len(bytes.TrimSpace(l)) > 0 {
+					n++
+				}
+			}
+			return nil, max(n, 1), badBody{err}
+		case len(evs) > limit:
+			return nil, len(evs), errTooMany
+		}
+		return evs, len(evs), nil
+	}
+	now := a.l.cfg.Now()
+	var line []byte
+	for n := 1; ; n++ {
+		line = line[:0]
+		for {
+			chunk, err := br.ReadSlice('\n')
+			if len(line)+len(chunk) > maxLine {
+				return nil, received + 1, badBody{fmt.Errorf("line %d is longer than %d bytes: one event per line", n, maxLine)}
+			}
+			line = append(line, chunk...)
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, received, err
+			}
+			break
+		}
+		if b := bytes.TrimSpace(line); len(b) > 0 {
+			received++
+			if received > limit {
+				return nil, received, errTooMany
+			}
+			ev, err := record.DecodeSubmission(b, now)
+			if err != nil {
+				return nil, received, badBody{fmt.Errorf("line %d: %w", n, err)}
+			}
+			evs = append(evs, ev)
+		}
+		if _, err := br.Peek(1); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, received, err
+		}
+	}
+	return evs, received, nil
 }
 
 // parseEvents splits a body holding one JSON event or JSON lines, and decodes

@@ -291,7 +291,9 @@ func TestHTTPBadInputChangesNothing(t *testing.T) {
 		{"logged set by client", testToken, strings.Replace(good, `"actor"`, `"logged":"2026-11-01T12:00:00Z","actor"`, 1), 400, `"logged"`},
 		{"bad line in a batch", testToken, good + "\n" + `{"sample":"x"}` + "\n", 400, "line 2"},
 		{"empty", testToken, "", 400, "empty"},
-		{"oversized body", testToken, strings.Repeat(good+"\n", (1<<20)/len(good)+2), 413, "larger than"},
+		// Fewer events than the limit (lines padded with white space), so
+		// that the size limit is the one hit.
+		{"oversized body", testToken, strings.Repeat(good+strings.Repeat(" ", 4000)+"\n", (1<<20)/4000+2), 413, "larger than"},
 		{"too many events", testToken, string(eventLines(100, 2001)), 413, "more than 2000"},
 		{"pretty event with a bad field", testToken, strings.Replace(strings.Replace(good, ",", ",\n  ", -1), `"EU"`, `"eu"`, 1), 400, `"region"`},
 	}

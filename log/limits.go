@@ -10,6 +10,15 @@ import (
 // served at once when HandlerConfig.MaxConcurrentWrites is 0.
 const DefaultMaxConcurrentWrites = 64
 
+// DefaultBodyTimeout is how long a POST /v1/events request may take to
+// send its body when HandlerConfig.BodyTimeout is 0.
+const DefaultBodyTimeout = 10 * time.Second
+
+// perTokenWrites is the default cap of one token's writes in flight: a
+// quarter of all write slots (16 of 64), at least 1, so that one token
+// holder can never take every slot.
+func perTokenWrites(total int) int { return max(1, total/4) }
+
 // writeSlots caps the write requests in flight.
 type writeSlots chan struct{}
 
@@ -24,6 +33,40 @@ func (s writeSlots) tryAcquire() bool {
 }
 
 func (s writeSlots) release() { <-s }
+
+// tokenSlots caps the write requests in flight per bearer token (keyed by
+// the token's digest). Only authorized tokens get an entry, and an entry
+// is removed when its count drops to zero, so the map is bounded by the
+// configured tokens.
+type tokenSlots struct {
+	max int
+	mu  sync.Mutex
+	n   map[[32]byte]int
+}
+
+func newTokenSlots(max int) *tokenSlots {
+	return &tokenSlots{max: max, n: make(map[[32]byte]int)}
+}
+
+// tryAcquire takes one of key's slots without waiting; it reports false
+// when key already has max requests in flight.
+func (s *tokenSlots) tryAcquire(key [32]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[key] >= s.max {
+		return false
+	}
+	s.n[key]++
+	return true
+}
+
+func (s *tokenSlots) release(key [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[key]--; s.n[key] <= 0 {
+		delete(s.n, key)
+	}
+}
 
 // tokenLimiter is a token bucket per bearer token, keyed by the token's
 // SHA-256 digest (the token itself is never kept). Only authorized tokens
@@ -55,17 +98,9 @@ func newTokenLimiter(rate float64, burst int) *tokenLimiter {
 	return &tokenLimiter{rate: rate, burst: b, now: time.Now, buckets: make(map[[32]byte]*bucket)}
 }
 
-// take charges n events to key. It returns ok, or how long to wait until n
-// events would be allowed. n larger than the burst can never pass: it
-// returns ok false and wait 0.
-func (t *tokenLimiter) take(key [32]byte, n int) (ok bool, wait time.Duration) {
-	need := float64(n)
-	if need > t.burst {
-		return false, 0
-	}
+// refill brings key's bucket up to now; t.mu must be held.
+func (t *tokenLimiter) refill(key [32]byte) *bucket {
 	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	b := t.buckets[key]
 	if b == nil {
 		b = &bucket{tokens: t.burst, last: now}
@@ -75,11 +110,30 @@ func (t *tokenLimiter) take(key [32]byte, n int) (ok bool, wait time.Duration) {
 		b.tokens = math.Min(t.burst, b.tokens+el*t.rate)
 	}
 	b.last = now
-	if b.tokens >= need {
-		b.tokens -= need
+	return b
+}
+
+// admit reports whether key may send a request now: while its bucket holds
+// at least one event's worth. Otherwise it returns how long until it will.
+// A request is admitted before its body is read, so admit charges nothing:
+// the events are charged with charge once they are received.
+func (t *tokenLimiter) admit(key [32]byte) (ok bool, wait time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.refill(key)
+	if b.tokens >= 1 {
 		return true, 0
 	}
-	return false, time.Duration((need - b.tokens) / t.rate * float64(time.Second))
+	return false, time.Duration((1 - b.tokens) / t.rate * float64(time.Second))
+}
+
+// charge takes n events from key's bucket: every event received, whether
+// it turns out new, a duplicate or invalid. The bucket may go below zero;
+// admit then refuses key's requests until the debt is repaid at the rate.
+func (t *tokenLimiter) charge(key [32]byte, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.refill(key).tokens -= float64(n)
 }
 
 // retryAfterSeconds rounds a wait up to whole seconds, at least 1.

@@ -94,8 +94,9 @@ func TestConcurrentWriteCap(t *testing.T) {
 
 func TestTokenRateLimit(t *testing.T) {
 	const other = "fedcba9876543210-other-token"
+	const third = "fedcba9876543210-third-token"
 	tl := newTestLog(t, Config{})
-	srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{testToken, other}, TokenRate: 10, TokenBurst: 10}))
+	srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{testToken, other, third}, TokenRate: 10, TokenBurst: 10}))
 	t.Cleanup(srv.Close)
 
 	if code, b := post(t, srv.URL, testToken, eventLines(0, 10)); code != http.StatusOK {
@@ -120,9 +121,13 @@ func TestTokenRateLimit(t *testing.T) {
 	if code, b := post(t, srv.URL, other, eventLines(10, 10)); code != http.StatusOK {
 		t.Fatalf("other token: %d %s", code, b)
 	}
-	// More events than the burst can never pass.
-	if code, b := post(t, srv.URL, other, eventLines(20, 11)); code != http.StatusRequestEntityTooLarge {
+	// More events than the burst can never pass; the events received
+	// are charged all the same, so the token is then over its rate.
+	if code, b := post(t, srv.URL, third, eventLines(20, 11)); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("batch over the burst: %d %s", code, b)
+	}
+	if code, b := post(t, srv.URL, third, eventLines(20, 1)); code != http.StatusTooManyRequests {
+		t.Fatalf("after a batch over the burst: %d %s, want 429", code, b)
 	}
 	if got := tl.Checkpoint().Size; got != 20 {
 		t.Fatalf("tree size %d, want 20", got)
@@ -134,15 +139,25 @@ func TestTokenLimiterRefill(t *testing.T) {
 	l := newTokenLimiter(10, 10)
 	l.now = func() time.Time { return now }
 	var k [32]byte
-	if ok, _ := l.take(k, 10); !ok {
+	if ok, _ := l.admit(k); !ok {
 		t.Fatal("full bucket refused")
 	}
-	if ok, wait := l.take(k, 5); ok || wait != 500*time.Millisecond {
-		t.Fatalf("empty bucket: ok=%v wait=%v", ok, wait)
+	l.charge(k, 10)
+	if ok, wait := l.admit(k); ok || wait != 100*time.Millisecond {
+		t.Fatalf("empty bucket: ok=%v wait=%v, want a wait for one event (100ms)", ok, wait)
 	}
-	now = now.Add(500 * time.Millisecond)
-	if ok, _ := l.take(k, 5); !ok {
+	// A charge beyond the bucket is a debt: 5 events more wait 600 ms.
+	l.charge(k, 5)
+	if ok, wait := l.admit(k); ok || wait != 600*time.Millisecond {
+		t.Fatalf("bucket in debt: ok=%v wait=%v, want 600ms", ok, wait)
+	}
+	now = now.Add(600 * time.Millisecond)
+	if ok, _ := l.admit(k); !ok {
 		t.Fatal("refilled bucket refused")
+	}
+	now = now.Add(time.Hour)
+	if l.charge(k, 0); l.buckets[k].tokens != 10 {
+		t.Fatalf("a bucket refills to the burst only, holds %g", l.buckets[k].tokens)
 	}
 	if retryAfterSeconds(10*time.Millisecond) != 1 || retryAfterSeconds(1500*time.Millisecond) != 2 {
 		t.Fatal("retryAfterSeconds")

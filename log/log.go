@@ -108,9 +108,8 @@ type Log struct {
 	state *treeState // nil: reload from the store
 	cur   store.Checkpoint
 
-	snap      atomic.Pointer[snapshot]
-	stats     *Stats
-	answering sync.WaitGroup // receipt builders still running
+	snap  atomic.Pointer[snapshot]
+	stats *Stats
 
 	// The pipeline from the sequencer to the committer.
 	commits    chan *prepared
@@ -144,9 +143,12 @@ type pending struct {
 	done   chan result
 }
 
+// result is what the committer hands a submitter: where each of its
+// events ended up, and the snapshot its receipts prove against.
 type result struct {
-	receipts []verify.Receipt
-	err      error
+	slots []slot
+	snap  *snapshot
+	err   error
 }
 
 // Create writes the first, size-0 checkpoint of a new log into an empty
@@ -335,10 +337,30 @@ func (l *Log) Add(ctx context.Context, ev record.Event) (verify.Receipt, error) 
 // AddMany appends events, which land in one batch in the given order (apart
 // from duplicates, which keep their original index), and returns one receipt
 // per event in the same order once all are durable. The events must be valid
-// (record.Event.Validate); their Logged fields are ignored.
+// (record.Event.Validate); their Logged fields are ignored. It is Submit
+// followed by building every receipt.
 func (l *Log) AddMany(ctx context.Context, evs []record.Event) ([]verify.Receipt, error) {
+	rs, err := l.Submit(ctx, evs)
+	if err != nil || rs.Len() == 0 {
+		return nil, err
+	}
+	out := make([]verify.Receipt, rs.Len())
+	for i := range out {
+		if out[i], err = rs.Receipt(ctx, i); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Submit is AddMany without the receipts: it returns once the events are
+// durably in the tree and a checkpoint covering them is published, with a
+// Receipts that builds each event's receipt on demand. A caller that sends
+// receipts on as it builds them (the HTTP API) so holds one receipt at a
+// time rather than all of them; Submit keeps nothing of evs.
+func (l *Log) Submit(ctx context.Context, evs []record.Event) (*Receipts, error) {
 	if len(evs) == 0 {
-		return nil, nil
+		return &Receipts{l: l}, nil
 	}
 	p := &pending{events: make([]record.Event, len(evs)), ids: make([]store.Hash, len(evs)), enq: time.Now(), done: make(chan result, 1)}
 	for i, ev := range evs {
@@ -363,13 +385,50 @@ func (l *Log) AddMany(ctx context.Context, evs []record.Event) ([]verify.Receipt
 	l.mu.RUnlock()
 	select {
 	case r := <-p.done:
-		if r.err == nil && l.cfg.Metrics != nil {
+		if r.err != nil {
+			return nil, r.err
+		}
+		if l.cfg.Metrics != nil {
 			l.cfg.Metrics.Integration.Observe(time.Since(p.enq).Seconds())
 		}
-		return r.receipts, r.err
+		return &Receipts{l: l, snap: r.snap, slots: r.slots}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// Receipts are the receipts of one Submit, in the order of its events,
+// all against the same published checkpoint. It holds each event's index
+// and, for a new entry, its bytes; a duplicate's entry is read from the
+// store when its receipt is built.
+type Receipts struct {
+	l     *Log
+	snap  *snapshot
+	slots []slot
+}
+
+// Len is the number of receipts: one per submitted event.
+func (r *Receipts) Len() int { return len(r.slots) }
+
+// Receipt builds the receipt of event i (0 <= i < Len). An error wraps
+// ErrUnavailable when the store cannot be read.
+func (r *Receipts) Receipt(ctx context.Context, i int) (verify.Receipt, error) {
+	s := r.slots[i]
+	data := s.data
+	if data == nil {
+		es, err := r.l.st.Entries(ctx, s.index, s.index+1)
+		if err != nil || len(es) != 1 {
+			err = fmt.Errorf("%w: reading existing entry %d: %v", ErrUnavailable, s.index, err)
+			r.l.logger.Error("building receipt", "err", err)
+			return verify.Receipt{}, err
+		}
+		data = es[0].Data
+	}
+	rc, err := r.l.receipt(ctx, r.snap, s.index, data)
+	if err != nil {
+		r.l.logger.Error("building receipt", "err", err)
+	}
+	return rc, err
 }
 
 // Close stops accepting events, commits every event already accepted,
@@ -392,7 +451,6 @@ func (l *Log) Close() error {
 func (l *Log) run() {
 	defer close(l.done)
 	defer func() { <-l.counted }()
-	defer l.answering.Wait()
 	defer func() { <-l.committed }()
 	defer close(l.commits)
 	for {
@@ -606,8 +664,8 @@ func (l *Log) clearInflight() {
 }
 
 // commit runs in its own goroutine: it writes prepared batches in order,
-// publishes each checkpoint once its batch is durable, and starts building
-// the receipts.
+// publishes each checkpoint once its batch is durable, and hands each
+// submitter where its events are and the snapshot to prove them against.
 func (l *Log) commit() {
 	defer close(l.committed)
 	ctx := context.Background()
@@ -638,14 +696,12 @@ func (l *Log) commit() {
 				}
 			}
 		}
-		// Receipts, against the checkpoint just published, are built while
-		// the next batch is committed.
+		// Receipts, against the checkpoint just published, are built by
+		// each submitter (Receipts) while the next batch is committed.
 		snap := l.snap.Load()
-		l.answering.Add(1)
-		go func() {
-			defer l.answering.Done()
-			l.answer(pr.batch, pr.slots, snap)
-		}()
+		for i, p := range pr.batch {
+			p.done <- result{slots: pr.slots[i], snap: snap}
+		}
 	}
 }
 
@@ -693,36 +749,6 @@ func (l *Log) commitBatch(ctx context.Context, pr *prepared) error {
 	}
 	l.logger.Debug("batch committed", "size", pr.cp.Size, "entries", len(pr.entries), "requests", len(pr.batch), "took", time.Since(start))
 	return nil
-}
-
-// answer builds each caller's receipts against snap and hands them over.
-func (l *Log) answer(batch []*pending, slots [][]slot, snap *snapshot) {
-	ctx := context.Background()
-	for i, p := range batch {
-		rs := make([]verify.Receipt, len(p.events))
-		var err error
-		for j := range p.events {
-			s := slots[i][j]
-			if s.data == nil {
-				es, e := l.st.Entries(ctx, s.index, s.index+1)
-				if e != nil || len(es) != 1 {
-					err = fmt.Errorf("%w: reading existing entry %d: %v", ErrUnavailable, s.index, e)
-					break
-				}
-				s.data = es[0].Data
-			}
-			rs[j], err = l.receipt(ctx, snap, s.index, s.data)
-			if err != nil {
-				break
-			}
-		}
-		if err != nil {
-			l.logger.Error("building receipt", "err", err)
-			p.done <- result{err: err}
-			continue
-		}
-		p.done <- result{receipts: rs}
-	}
 }
 
 func leafHash(data []byte) store.Hash {
