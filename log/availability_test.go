@@ -471,6 +471,7 @@ type heapAtFirstWrite struct {
 	code int
 	n    int
 	live uint64
+	skip bool // do not measure
 }
 
 func (w *heapAtFirstWrite) Header() http.Header { return w.h }
@@ -480,7 +481,7 @@ func (w *heapAtFirstWrite) WriteHeader(code int) {
 	}
 }
 func (w *heapAtFirstWrite) Write(b []byte) (int, error) {
-	if w.n == 0 {
+	if w.n == 0 && !w.skip {
 		w.live = liveHeap()
 	}
 	w.n += len(b)
