@@ -236,3 +236,71 @@ func TestStoreCosignedKeepsStoredCosignatures(t *testing.T) {
 		t.Fatalf("the stored note changed to\n%s", now.Note)
 	}
 }
+
+// TestFollowerPublishesStoredCosignatures: without a required quorum, a
+// server following a shared store publishes the cosigned note the
+// sequencer stored, whether it arrives with a new checkpoint or after it.
+func TestFollowerPublishesStoredCosignatures(t *testing.T) {
+	ctx := context.Background()
+	tl := newBareLog(t)
+	a := newTestWitness(t, "witness-a.example", tl.verifier)
+	a.down.Store(true)
+	tl.open(t, Config{Shared: true, Witnesses: []Witness{a.config()}, WitnessTimeout: 2 * time.Second})
+	st, err := sqlite.Open(tl.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The follower's witness is down throughout: it can only publish
+	// cosignatures it reads from the store.
+	down := newTestWitness(t, "witness-a.example", tl.verifier)
+	down.down.Store(true)
+	f, err := Open(ctx, Config{Store: st, Signer: tl.signer, Verifier: tl.verifier, Shared: true,
+		Witnesses: []Witness{{URL: down.srv.URL, Verifier: a.v}}, WitnessTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close(); st.Close() })
+
+	waitStored := func(size uint64) []byte {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if cp := storedNote(t, tl); cp.Size == size && bytes.Contains(cp.Note, []byte("— "+a.name+" ")) {
+				return cp.Note
+			}
+		}
+		t.Fatalf("no cosigned note of size %d stored", size)
+		return nil
+	}
+
+	// The checkpoint first, its cosignature after the follower synced.
+	if _, err := tl.AddMany(ctx, testEvents(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Checkpoint(); got.Size != 3 || bytes.Contains(got.Note, []byte("— "+a.name+" ")) {
+		t.Fatalf("follower published size %d:\n%s", got.Size, got.Note)
+	}
+	a.down.Store(false)
+	tl.kickWitnesses()
+	note := waitStored(3)
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Checkpoint(); !bytes.Equal(got.Note, note) {
+		t.Fatalf("follower publishes\n%s\nwant the stored cosigned note\n%s", got.Note, note)
+	}
+
+	// A new checkpoint already cosigned when the follower syncs.
+	if _, err := tl.AddMany(ctx, testEvents(3, 2)); err != nil {
+		t.Fatal(err)
+	}
+	note = waitStored(5)
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Checkpoint(); !bytes.Equal(got.Note, note) {
+		t.Fatalf("follower publishes\n%s\nwant the stored cosigned note\n%s", got.Note, note)
+	}
+}

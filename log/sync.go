@@ -83,10 +83,14 @@ func (l *Log) sync(ctx context.Context) error {
 		if cp.Root != old.cp.Root {
 			return fmt.Errorf("log: %w: two roots for size %d", ErrFork, cp.Size)
 		}
-		if old.cosigned || !l.witnessRequired() || !l.storedQuorum(cp) {
+		if old.cosigned || !l.storedCosigned(cp) {
 			return nil
 		}
-		// The same tree head, now with the quorum's cosignatures.
+		// The same tree head, now with the witnesses' cosignatures (the
+		// quorum, if one is required).
+		if c, err := l.openCheckpoint(cp.Note); err != nil || c.Size != cp.Size || c.Root != cp.Root {
+			return fmt.Errorf("log: the store's cosigned checkpoint of size %d does not verify with the log's key: %v", cp.Size, err)
+		}
 		l.snap.Store(&snapshot{cp: cp, src: old.src, cosigned: true})
 		return nil
 	}
@@ -97,12 +101,9 @@ func (l *Log) sync(ctx context.Context) error {
 	if c.Size != cp.Size || c.Root != cp.Root {
 		return fmt.Errorf("log: %w: checkpoint row of size %d holds a note for size %d", errCorrupt, cp.Size, c.Size)
 	}
-	cosigned := false
-	if l.witnessRequired() {
-		if !l.storedQuorum(cp) {
-			return nil // the sequencer has not stored the cosigned note yet
-		}
-		cosigned = true
+	cosigned := l.storedCosigned(cp)
+	if l.witnessRequired() && !cosigned {
+		return nil // the sequencer has not stored the cosigned note yet
 	}
 	t, err := loadTree(ctx, l.st, cp)
 	if err != nil {
