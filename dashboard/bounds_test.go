@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -161,6 +163,30 @@ func TestIndexPageCached(t *testing.T) {
 	_, next, _ := s.get(t, "/")
 	if builds() != b0+1 || next == first || !strings.Contains(next, "smp-new") {
 		t.Errorf("after a new checkpoint: %d builds, page changed %v", builds()-b0, next != first)
+	}
+	// Many concurrent views of a new checkpoint: one build, one page.
+	s.add(t, s.ev("smp-newer", "EU", record.Collected, "de-fra-1", "", 2))
+	pages := make(chan string, 16)
+	for i := 0; i < cap(pages); i++ {
+		go func() {
+			resp, err := http.Get(s.srv.URL + "/")
+			if err != nil {
+				pages <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			pages <- string(b)
+		}()
+	}
+	one := <-pages
+	for i := 1; i < cap(pages); i++ {
+		if p := <-pages; p != one {
+			t.Fatal("concurrent views of one checkpoint got different pages")
+		}
+	}
+	if got := builds(); got != b0+2 || !strings.Contains(one, "smp-newer") {
+		t.Errorf("%d builds for %d concurrent views of a new checkpoint, want 1", got-b0-1, cap(pages))
 	}
 }
 
