@@ -136,7 +136,7 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 	c.Flags().StringVar(&o.trust, "trust", "", "c2sp.org/tlog-policy file: witnesses (with URLs) and quorum, instead of --witness/--quorum")
 	c.Flags().DurationVar(&o.witnessTimeout, "witness-timeout", log.DefaultWitnessTimeout, "longest wait for the witnesses on one checkpoint")
 	c.Flags().IntVar(&o.maxConcurrentWrites, "max-concurrent-writes", log.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
-	c.Flags().IntVar(&o.maxWritesPerToken, "max-concurrent-writes-per-token", 0, "most POST /v1/events requests of one token served at once (0: a quarter of --max-concurrent-writes, 16 of 64); beyond it 429")
+	c.Flags().IntVar(&o.maxWritesPerToken, "max-concurrent-writes-per-token", 0, "most POST /v1/events requests of one token served at once (0: a quarter of --max-concurrent-writes, 16 of 64, when the token file has several tokens; all with one); beyond it 429")
 	c.Flags().DurationVar(&o.bodyTimeout, "body-timeout", log.DefaultBodyTimeout, "longest time a POST /v1/events may take to send its body; beyond it 408 and the slot is freed")
 	c.Flags().Float64Var(&o.tokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
 	c.Flags().IntVar(&o.tokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")

@@ -366,9 +366,9 @@ func TestTricklingTokenCannotBlockOthers(t *testing.T) {
 	for i := 0; i < DefaultMaxConcurrentWrites; i++ {
 		go trickle(srv.URL, a, done, codes)
 	}
-	share := perTokenWrites(DefaultMaxConcurrentWrites)
-	if share != 16 {
-		t.Fatalf("one token's share of the write slots is %d, want 16 of 64", share)
+	share := perTokenWrites(DefaultMaxConcurrentWrites, 2)
+	if share != 16 || perTokenWrites(DefaultMaxConcurrentWrites, 1) != DefaultMaxConcurrentWrites {
+		t.Fatalf("one token's share of the write slots is %d, want 16 of 64 (all 64 with a single token)", share)
 	}
 	// Every request beyond the share is answered at once with 429; those
 	// answers prove the share is held (a slot is freed only when its

@@ -67,10 +67,12 @@ type HandlerConfig struct {
 	// 429 with Retry-After: 1 at once, without reading its body.
 	MaxConcurrentWrites int
 	// MaxConcurrentWritesPerToken caps the POST /v1/events requests of
-	// one bearer token served at once (0: a quarter of
-	// MaxConcurrentWrites, at least 1; 16 of the default 64), so that one
-	// token holder cannot take every slot. Beyond it: 429 with
-	// Retry-After: 1, body not read.
+	// one bearer token served at once, so that one token holder cannot
+	// take every slot from the others. 0: a quarter of
+	// MaxConcurrentWrites, at least 1 (16 of the default 64), when there
+	// are several Tokens; all of them with one token, whose holders have
+	// nobody else's writes to block. Beyond it: 429 with Retry-After: 1,
+	// body not read.
 	MaxConcurrentWritesPerToken int
 	// BodyTimeout is how long a POST /v1/events request may take to send
 	// its body (0: DefaultBodyTimeout); past it the request is answered
@@ -191,7 +193,7 @@ func (l *Log) Handler(cfg HandlerConfig) http.Handler {
 	a.slots = make(writeSlots, maxWrites)
 	perToken := cfg.MaxConcurrentWritesPerToken
 	if perToken <= 0 {
-		perToken = perTokenWrites(maxWrites)
+		perToken = perTokenWrites(maxWrites, len(cfg.Tokens))
 	}
 	a.tokenSlots = newTokenSlots(min(perToken, maxWrites))
 	a.bodyTimeout = cfg.BodyTimeout

@@ -14,10 +14,17 @@ const DefaultMaxConcurrentWrites = 64
 // send its body when HandlerConfig.BodyTimeout is 0.
 const DefaultBodyTimeout = 10 * time.Second
 
-// perTokenWrites is the default cap of one token's writes in flight: a
-// quarter of all write slots (16 of 64), at least 1, so that one token
-// holder can never take every slot.
-func perTokenWrites(total int) int { return max(1, total/4) }
+// perTokenWrites is the default cap of one token's writes in flight with
+// total write slots and the given number of configured tokens: a quarter
+// of the slots (16 of 64), at least 1, so that no token holder can take
+// every slot from the others; with a single token there are no others,
+// and it may use them all.
+func perTokenWrites(total, tokens int) int {
+	if tokens <= 1 {
+		return total
+	}
+	return max(1, total/4)
+}
 
 // writeSlots caps the write requests in flight.
 type writeSlots chan struct{}
