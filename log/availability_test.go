@@ -531,3 +531,33 @@ func TestWriteRequestMemoryBounded(t *testing.T) {
 		t.Fatalf("a %d-event request holds %d bytes while answering, want at most %d", n, held, limit)
 	}
 }
+
+// TestLargeBodiesDecodedAsTheyArrive: a body over peekBody is JSON lines,
+// decoded line by line: blank lines and CRLF are fine; a body of nothing
+// but white space is an empty request; a line over maxLine, a bad line or
+// one event too many stop the request with the right status.
+func TestLargeBodiesDecodedAsTheyArrive(t *testing.T) {
+	tl, srv := newTestServer(t, Config{}) // MaxEvents 2000
+	half := strings.Repeat(" ", peekBody/2)
+	pad := half + "\n" + half + "\n" + half // more than peekBody, lines within maxLine
+	for _, c := range []struct {
+		name string
+		body string
+		code int
+		want string
+	}{
+		{"white space only", pad + "\n" + pad, 400, "empty request"},
+		{"CRLF and blank lines", string(bytes.ReplaceAll(eventLines(0, 400), []byte("\n"), []byte("\r\n\r\n"))) + pad, 200, ""},
+		{"a line over maxLine", string(eventLines(400, 1)) + strings.Repeat(" ", maxLine) + string(eventLines(401, 1)), 400, "line 2 is longer than 65536 bytes"},
+		{"a bad line", pad + "\n" + string(eventLines(402, 5)) + "{}\n" + string(eventLines(407, 5)), 400, "line 9: "},
+		{"one event too many", string(eventLines(500, 2001)) + pad, 413, "more than 2000 events"},
+	} {
+		code, b := post(t, srv.URL, testToken, []byte(c.body))
+		if code != c.code || !strings.Contains(string(b), c.want) {
+			t.Errorf("%s: %d %.200s; want %d %q", c.name, code, b, c.code, c.want)
+		}
+	}
+	if got := tl.Checkpoint().Size; got != 400 {
+		t.Errorf("tree size %d, want 400", got)
+	}
+}

@@ -852,6 +852,10 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 // retried.
 func (a *api) writeReceipts(w http.ResponseWriter, r *http.Request, rs *Receipts) {
 	ctx := r.Context()
+	if rs.Len() == 0 {
+		writeError(w, http.StatusBadRequest, "empty request: send one JSON event, or JSON lines")
+		return
+	}
 	first, err := rs.Receipt(ctx, 0)
 	if err != nil {
 		a.fail(w, r, err)
@@ -1004,6 +1008,9 @@ func (a *api) readEvents(body io.Reader, limit int) (evs []record.Event, receive
 		} else if err != nil {
 			return nil, received, err
 		}
+	}
+	if len(evs) == 0 {
+		return nil, 0, badBody{errors.New("empty request: send one JSON event, or JSON lines")}
 	}
 	return evs, received, nil
 }
