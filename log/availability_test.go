@@ -561,3 +561,49 @@ func TestLargeBodiesDecodedAsTheyArrive(t *testing.T) {
 		t.Errorf("tree size %d, want 400", got)
 	}
 }
+
+// FuzzReadEvents checks that decoding a body as it arrives (bodies over
+// peekBody) gives what decoding it whole gives: for any JSON-lines body,
+// the same events, or an error for both; and that readEvents never
+// returns more events than its limit or fewer received than events.
+func FuzzReadEvents(f *testing.F) {
+	f.Add(eventLines(0, 3))
+	f.Add([]byte("\n\n" + string(eventLines(5, 2)) + "{}\n"))
+	f.Add([]byte(string(testEvent(9).Canonical()) + "\r\n  \r\n" + string(testEvent(10).Canonical())))
+	f.Add([]byte("{\"sample\":\n\"x\"}\n{}"))
+	tl := newTestLog(f, Config{})
+	a := &api{l: tl.Log, maxEvents: 50}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		whole, _, errWhole := a.parseEvents(body)
+		trimmed := bytes.TrimSpace(body)
+		lines := bytes.Contains(trimmed, []byte("\n")) && !json.Valid(trimmed)
+		for l := range bytes.Lines(body) {
+			if len(l) > maxLine/2 {
+				return
+			}
+		}
+		half := strings.Repeat(" ", peekBody/2)
+		padded := []byte(half + "\n" + half + "\n" + string(body))
+		evs, received, err := a.readEvents(bytes.NewReader(padded), 20)
+		if len(evs) > 20 || received < len(evs) || (err == nil && len(evs) == 0) {
+			t.Fatalf("%d events, %d received, err %v", len(evs), received, err)
+		}
+		if !lines || len(whole) > 20 {
+			return
+		}
+		if (err == nil) != (errWhole == nil) {
+			t.Fatalf("streamed: %v; whole: %v", err, errWhole)
+		}
+		if err != nil {
+			return
+		}
+		if len(evs) != len(whole) {
+			t.Fatalf("streamed %d events, whole %d", len(evs), len(whole))
+		}
+		for i := range evs {
+			if evs[i].Identity() != whole[i].Identity() {
+				t.Fatalf("event %d differs", i)
+			}
+		}
+	})
+}
