@@ -67,6 +67,9 @@ func loadTokens(path string) ([]string, error) {
 	return ts, nil
 }
 
+// maxErrorText bounds how much of a server's error text an error quotes.
+const maxErrorText = 1024
+
 // httpError is a non-2xx answer from the server.
 type httpError struct {
 	code int
@@ -106,6 +109,10 @@ func (c *client) do(ctx context.Context, method, path string, body []byte) ([]by
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
+		}
+		if len(e.Error) > maxErrorText {
+			// The server's text is quoted in an error: not all of it.
+			e.Error = strings.ToValidUTF8(e.Error[:maxErrorText], "") + fmt.Sprintf("… (%d bytes in all)", len(e.Error))
 		}
 		return nil, &httpError{code: resp.StatusCode, msg: e.Error}
 	}

@@ -206,6 +206,9 @@ func TestGetEscapesServerText(t *testing.T) {
 			fmt.Fprintf(w, `{"index":1,"leaf_hash":"","entry":"","event":%s}`, entry)
 		case "/v1/samples/s1":
 			fmt.Fprintf(w, `{"sample":"s1","size":9,"events":[{"index":1,"event":%s}]}`, entry)
+		case "/v1/entries/3":
+			w.WriteHeader(http.StatusBadGateway)
+			w.Write([]byte(strings.Repeat("<html>"+hostileText, 100000)))
 		default:
 			w.WriteHeader(http.StatusInternalServerError)
 			b, _ := json.Marshal(map[string]string{"error": "boom" + hostileText})
@@ -235,6 +238,12 @@ func TestGetEscapesServerText(t *testing.T) {
 				t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
 			}
 		}
+	}
+	// A huge error body is quoted only in part.
+	code, _, stderr := run(t, "", "get", "--log", srv.URL, "3")
+	checkTerminalSafe(t, "stderr of get 3", stderr)
+	if code != exitFailure || len(stderr) > 4*maxErrorText || !strings.Contains(stderr, "server answered 502: <html>") || !strings.Contains(stderr, "bytes in all)") {
+		t.Errorf("get of a huge error page: exit %d, %d bytes on stderr: %.300q", code, len(stderr), stderr)
 	}
 	// --json keeps the text: decoding it gives back the hostile bytes.
 	_, out, _ := run(t, "", "get", "--log", srv.URL, "1", "--json")
