@@ -44,6 +44,7 @@ func TestConcurrentWriteCap(t *testing.T) {
 	// The first request holds the only slot: its body blocks until released.
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
+	var firstBody []byte
 	go func() {
 		req, _ := http.NewRequest("POST", srv.URL+"/v1/events", pr)
 		req.Header.Set("Authorization", "Bearer "+testToken)
@@ -52,16 +53,23 @@ func TestConcurrentWriteCap(t *testing.T) {
 			done <- -1
 			return
 		}
-		io.Copy(io.Discard, resp.Body)
+		firstBody, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	go pw.Write(eventLines(0, 1)[:5])
+	// The first bytes of the body, written (and read by the handler)
+	// before the rest: a pipe write returns once the reader took it.
+	wrote := make(chan struct{})
+	go func() {
+		pw.Write(eventLines(0, 1)[:5])
+		close(wrote)
+	}()
 	select {
 	case <-started:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the first request never reached the handler")
 	}
+	<-wrote
 
 	req, _ := http.NewRequest("POST", srv.URL+"/v1/events", bytes.NewReader(eventLines(1, 1)))
 	req.Header.Set("Authorization", "Bearer "+testToken)
@@ -82,7 +90,7 @@ func TestConcurrentWriteCap(t *testing.T) {
 	pw.Write(eventLines(0, 1)[5:])
 	pw.Close()
 	if code := <-done; code != http.StatusOK {
-		t.Fatalf("first request: %d", code)
+		t.Fatalf("first request: %d %s", code, firstBody)
 	}
 	if code, b := post(t, srv.URL, testToken, eventLines(1, 1)); code != http.StatusOK {
 		t.Fatalf("write after the slot is released: %d %s", code, b)
