@@ -84,6 +84,8 @@ quorum fails, the batch's events stay stored but its submitters get 503 and
 should retry (a retry returns the original indexes once a checkpoint is
 cosigned). --quorum 0 (the default) does not wait for witnesses: their
 cosignatures are added to the published checkpoint when they arrive.
+Cosigned checkpoints are stored with the log, so after a restart the first
+/checkpoint carries its cosignatures, and mirrors and copies keep them.
 --trust POLICY takes the witnesses (those with a URL) and the quorum from a
 c2sp.org/tlog-policy file instead; a policy with 'quorum none' asks the
 witnesses without waiting for them.
