@@ -2,10 +2,10 @@ package cmd
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/custodylog/custody/store/sqlite/sqlitetest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,7 +23,6 @@ import (
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/verify"
 	"github.com/google/go-cmp/cmp"
-	_ "github.com/mattn/go-sqlite3"
 )
 
 // audit runs `custody audit` on the log at src with the audit policy and
@@ -258,15 +257,8 @@ func TestAuditTamper(t *testing.T) {
 	t.Run("entry edited in the database", func(t *testing.T) {
 		const idx = 5
 		a.reopen(t, func(path string) {
-			db, err := sql.Open("sqlite3", path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
 			var data []byte
-			if err := db.QueryRow("SELECT data FROM entries WHERE idx = ?", idx).Scan(&data); err != nil {
-				t.Fatal(err)
-			}
+			sqlitetest.QueryRow(t, path, "SELECT data FROM entries WHERE idx = ?", []any{idx}, &data)
 			edited := bytes.Replace(data, []byte(`"location":"ch-zrh-1"`), []byte(`"location":"us-ash-1"`), 1)
 			if bytes.Equal(edited, data) {
 				t.Fatalf("entry %d is %s", idx, data)
@@ -274,9 +266,7 @@ func TestAuditTamper(t *testing.T) {
 			if _, err := record.DecodeEntry(edited); err != nil {
 				t.Fatalf("the edited entry is not a valid entry: %v", err)
 			}
-			if _, err := db.Exec("UPDATE entries SET data = ? WHERE idx = ?", edited, idx); err != nil {
-				t.Fatal(err)
-			}
+			sqlitetest.Exec(t, path, "UPDATE entries SET data = ? WHERE idx = ?", edited, idx)
 		})
 		policy, pub := auditPolicy(t), a.pub
 		t.Chdir(t.TempDir()) // --no-state writes evidence to the current directory

@@ -3,7 +3,10 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"github.com/custodylog/custody/fsck"
+	"github.com/custodylog/custody/logcopy"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,13 +29,13 @@ var copyBackends = []struct {
 }
 
 // runCopyJSON runs custody copy --json and returns its summary.
-func runCopyJSON(t *testing.T, from, to string) copySummary {
+func runCopyJSON(t *testing.T, from, to string) logcopy.Summary {
 	t.Helper()
 	code, stdout, stderr := run(t, "", "copy", "--from", from, "--to", to, "--json")
 	if code != exitOK {
 		t.Fatalf("custody copy --from %s --to %s: exit %d\n%s", from, to, code, stderr)
 	}
-	var s copySummary
+	var s logcopy.Summary
 	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
 		t.Fatalf("copy --json output %q: %v", stdout, err)
 	}
@@ -48,7 +51,7 @@ func allCheckpoints(t *testing.T, dsn string) []store.Checkpoint {
 	}
 	defer st.Close()
 	var out []store.Checkpoint
-	err = eachCheckpoint(context.Background(), st, math64, func(c store.Checkpoint) error {
+	err = store.EachCheckpoint(context.Background(), st, ^uint64(0), func(c store.Checkpoint) error {
 		out = append(out, c)
 		return nil
 	})
@@ -202,5 +205,7 @@ func TestCopyTamperedPostgresSource(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "log.pub"), []byte(key.vkey+"\n"))
 	code, rep := fsckStoreJSON(t, dir, src)
-	wantProblem(t, code, rep, fsckLeafHash, "entry 100", "computed")
+	wantProblem(t, code, rep, fsck.KindLeafHash, "entry 100", "computed")
 }
+
+func b64Hash(h [32]byte) string { return base64.StdEncoding.EncodeToString(h[:]) }

@@ -1,17 +1,15 @@
 package cmd
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/custodylog/custody/fsck"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/custodylog/custody/store/postgres/pgtest"
-	"github.com/jackc/pgx/v5"
 )
 
 // pgServedLog creates a log in a fresh PostgreSQL schema the way an
@@ -47,25 +45,14 @@ func pgServedLog(t *testing.T, n int) (dir, dsn string, srv *server) {
 // access to the database could.
 func pgExec(t *testing.T, dsn string, qs ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, q := range qs {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	pgtest.Exec(t, dsn, qs...)
 }
 
 // fsckStoreJSON runs fsck --json on a log directory and store.
-func fsckStoreJSON(t *testing.T, dir, dsn string, extra ...string) (int, fsckReport) {
+func fsckStoreJSON(t *testing.T, dir, dsn string, extra ...string) (int, fsck.Report) {
 	t.Helper()
 	code, stdout, stderr := run(t, "", append([]string{"fsck", "--dir", dir, "--store", dsn, "--json"}, extra...)...)
-	var rep fsckReport
+	var rep fsck.Report
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("fsck --json: exit %d, output %q: %v\nstderr:\n%s", code, stdout, err, stderr)
 	}
@@ -99,8 +86,8 @@ func TestFsckPostgres(t *testing.T) {
 	// checkpoint from 101 on has another root.
 	pgExec(t, dsn, "UPDATE entries SET data = convert_to(replace(convert_from(data, 'UTF8'), 'ch-zrh-1', 'de-fra-1'), 'UTF8') WHERE idx = 100")
 	code, rep = fsckStoreJSON(t, dir, dsn)
-	wantProblem(t, code, rep, fsckLeafHash, "entry 100", "computed")
-	wantProblem(t, code, rep, fsckTile, "tile/0/000", "hash 100 differs")
+	wantProblem(t, code, rep, fsck.KindLeafHash, "entry 100", "computed")
+	wantProblem(t, code, rep, fsck.KindTile, "tile/0/000", "hash 100 differs")
 	code, stdout, _ = run(t, "", "fsck", "--dir", dir, "--store", dsn)
 	if code != exitInvalid || !strings.Contains(stdout, "leaf-hash entry 100: stored ") {
 		t.Fatalf("fsck after the edit: exit %d, output:\n%s", code, stdout)
@@ -109,7 +96,7 @@ func TestFsckPostgres(t *testing.T) {
 	// A tile no entry accounts for is found by listing the tiles table.
 	pgExec(t, dsn, "INSERT INTO tiles (level, idx, data) VALUES (0, 50, decode(repeat('00', 64), 'hex'))")
 	code, rep = fsckStoreJSON(t, dir, dsn)
-	wantProblem(t, code, rep, fsckTileExtra, "tile/0/050", "stored (2 hashes) but the 300 entries need no such tile")
+	wantProblem(t, code, rep, fsck.KindTileExtra, "tile/0/050", "stored (2 hashes) but the 300 entries need no such tile")
 }
 
 // TestPostgresNoLog: fsck, serve, copy and mirror of a PostgreSQL schema
@@ -135,17 +122,7 @@ func TestPostgresNoLog(t *testing.T) {
 			t.Errorf("custody %s: exit %d, stderr:\n%s", args[0], code, stderr)
 		}
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
+	if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"); n != 0 {
 		t.Fatalf("%d tables were created in the empty schema", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/custodylog/custody/fsck"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,10 +15,10 @@ import (
 )
 
 // fsckJSON runs fsck --json on the directory of a's database.
-func fsckJSON(t *testing.T, a *auditLog, extra ...string) (int, fsckReport) {
+func fsckJSON(t *testing.T, a *auditLog, extra ...string) (int, fsck.Report) {
 	t.Helper()
 	code, stdout, stderr := run(t, "", append([]string{"fsck", "--dir", filepath.Dir(a.dbPath), "--json"}, extra...)...)
-	var rep fsckReport
+	var rep fsck.Report
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("fsck --json: exit %d, output %q: %v\nstderr:\n%s", code, stdout, err, stderr)
 	}
@@ -26,7 +27,7 @@ func fsckJSON(t *testing.T, a *auditLog, extra ...string) (int, fsckReport) {
 
 // wantProblem requires exit 2 and a problem of kind at where whose detail
 // contains detail.
-func wantProblem(t *testing.T, code int, rep fsckReport, kind, where, detail string) {
+func wantProblem(t *testing.T, code int, rep fsck.Report, kind fsck.Kind, where, detail string) {
 	t.Helper()
 	if code != exitInvalid {
 		t.Errorf("exit %d, want %d", code, exitInvalid)
@@ -75,27 +76,28 @@ func TestFsckUsage(t *testing.T) {
 func TestFsckTamper(t *testing.T) {
 	fork := sha256.Sum256([]byte("a forked tree"))
 	cases := []struct {
-		name              string
-		sql               func(a *auditLog) []string
-		kind, where, text string
+		name        string
+		sql         func(a *auditLog) []string
+		kind        fsck.Kind
+		where, text string
 	}{
 		{"entry bytes edited", func(*auditLog) []string {
 			return []string{"UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), 'de-fra-1', 'ch-zrh-1') AS BLOB) WHERE idx = 100"}
-		}, fsckLeafHash, "entry 100", "computed"},
+		}, fsck.KindLeafHash, "entry 100", "computed"},
 		{"entries swapped", func(*auditLog) []string {
 			return []string{
 				"UPDATE entries SET idx = 9000000 WHERE idx = 3",
 				"UPDATE entries SET idx = 3 WHERE idx = 4",
 				"UPDATE entries SET idx = 4 WHERE idx = 9000000",
 			}
-		}, fsckTile, "tile/0/000", "hash 3 differs"},
+		}, fsck.KindTile, "tile/0/000", "hash 3 differs"},
 		{"full tile edited", func(*auditLog) []string {
 			return []string{"UPDATE tiles SET data = CAST(zeroblob(32) || substr(data, 33) AS BLOB) WHERE level = 0 AND idx = 0"}
-		}, fsckTile, "tile/0/000", "hash 0 differs"},
+		}, fsck.KindTile, "tile/0/000", "hash 0 differs"},
 		{"checkpoint forked", func(a *auditLog) []string {
 			n := signCheckpoint(t, a.key, 100, fork)
 			return []string{fmt.Sprintf("UPDATE checkpoints SET root = X'%x', note = X'%x' WHERE size = 100", fork, n)}
-		}, fsckCheckpoint, "checkpoint 100", "but entries give"},
+		}, fsck.KindCheckpoint, "checkpoint 100", "but entries give"},
 		{"entry inserted", func(*auditLog) []string {
 			// Entries from 10 on move up by one and a copy of entry 2 takes
 			// index 10; the last entry falls off so the count is unchanged.
@@ -105,10 +107,10 @@ func TestFsckTamper(t *testing.T) {
 				"INSERT INTO entries (idx, identity, leaf_hash, sample, data) SELECT 10, randomblob(32), leaf_hash, sample, data FROM entries WHERE idx = 2",
 				"DELETE FROM entries WHERE idx = (SELECT max(idx) FROM entries)",
 			}
-		}, fsckTile, "tile/0/000", "hash 10 differs"},
+		}, fsck.KindTile, "tile/0/000", "hash 10 differs"},
 		{"identity edited", func(*auditLog) []string {
 			return []string{"UPDATE entries SET identity = zeroblob(32) WHERE idx = 7"}
-		}, fsckIdentity, "entry 7", "stored 0000"},
+		}, fsck.KindIdentity, "entry 7", "stored 0000"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -124,9 +126,9 @@ func TestFsckTamper(t *testing.T) {
 			execSQL(t, path, "UPDATE entries SET idx = 9000000 WHERE idx = 3", "UPDATE entries SET idx = 3 WHERE idx = 4", "UPDATE entries SET idx = 4 WHERE idx = 9000000")
 		})
 		code, rep := fsckJSON(t, a)
-		wantProblem(t, code, rep, fsckCheckpoint, "checkpoint 5", "but entries give")
+		wantProblem(t, code, rep, fsck.KindCheckpoint, "checkpoint 5", "but entries give")
 		for _, p := range rep.Problems {
-			if p.Where == "checkpoint 3" || p.Kind == fsckLeafHash {
+			if p.Where == "checkpoint 3" || p.Kind == fsck.KindLeafHash {
 				t.Errorf("unexpected problem %+v", p)
 			}
 		}
@@ -137,7 +139,7 @@ func TestFsckTamper(t *testing.T) {
 		a.st.Close()
 		execSQL(t, a.dbPath, "DELETE FROM entries WHERE idx = 3")
 		code, rep := fsckJSON(t, a)
-		wantProblem(t, code, rep, fsckStore, "database", "damaged")
+		wantProblem(t, code, rep, fsck.KindStore, "database", "damaged")
 		code, stdout, _ := run(t, "", "fsck", "--dir", filepath.Dir(a.dbPath))
 		if code != exitInvalid || !strings.Contains(stdout, "store database: ") {
 			t.Fatalf("exit %d, output:\n%s", code, stdout)
@@ -178,11 +180,11 @@ func TestFsckRollback(t *testing.T) {
 		t.Fatalf("the restored database is consistent with itself, but fsck says %d %+v", code, rep.Problems)
 	}
 	code, rep := fsckJSON(t, a, "--checkpoint", kept)
-	wantProblem(t, code, rep, fsckRollback, fmt.Sprintf("checkpoint %d", size), "rolled back")
+	wantProblem(t, code, rep, fsck.KindRollback, fmt.Sprintf("checkpoint %d", size), "rolled back")
 
 	a.add(t, more("other", 25))
 	code, rep = fsckJSON(t, a, "--checkpoint", kept)
-	wantProblem(t, code, rep, fsckFork, fmt.Sprintf("checkpoint %d", size), "stored entries give")
+	wantProblem(t, code, rep, fsck.KindFork, fmt.Sprintf("checkpoint %d", size), "stored entries give")
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -10,8 +11,6 @@ import (
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/postgres"
 	"github.com/custodylog/custody/store/sqlite"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // openStoreTimeout bounds connecting to a PostgreSQL store and creating or
@@ -25,7 +24,7 @@ const openStoreTimeout = 30 * time.Second
 func openStore(dsn string, f logFiles) (store.Store, error) {
 	path := f.db()
 	if dsn != "" {
-		if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		if isPostgres(dsn) {
 			ctx, cancel := context.WithTimeout(context.Background(), openStoreTimeout)
 			defer cancel()
 			return postgres.Open(ctx, dsn)
@@ -50,33 +49,23 @@ func mustExist(dsn string) error {
 }
 
 // pgHoldsLog checks, without writing, that the PostgreSQL database of dsn
-// holds a custody log in the first schema of its search_path.
+// holds a custody log in the first schema of its search_path
+// (postgres.HoldsLog), with the fix in the error.
 func pgHoldsLog(ctx context.Context, dsn string) error {
 	ctx, cancel := context.WithTimeout(ctx, openStoreTimeout)
 	defer cancel()
-	name := redactDSN(dsn)
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return usageErr(fmt.Errorf("--store %s: %w", name, err), "pass a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE?sslmode=...&search_path=SCHEMA")
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
-	if err != nil {
-		return ioError(fmt.Errorf("connecting to --store %s: %w (is the server running, and are the DSN's host, port, user and database right?)", name, err))
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var schema *string
-	var tables int
-	err = conn.QueryRow(ctx, `SELECT current_schema(), (SELECT count(*) FROM information_schema.tables
-		WHERE table_schema = current_schema() AND table_name = 'schema_version')`).Scan(&schema, &tables)
-	if err != nil {
-		return ioError(fmt.Errorf("reading the schema of --store %s: %w", name, err))
-	}
+	err := postgres.HoldsLog(ctx, dsn)
 	const hint = "pass the --store DSN given to 'custody init' and 'custody serve', with the log's search_path"
-	if schema == nil {
-		return usageError(hint, "--store %s: no schema of its search_path exists, so it holds no log", name)
+	var nl *postgres.NoLogError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, postgres.ErrBadDSN):
+		return usageErr(fmt.Errorf("--store %s: %w", redactDSN(dsn), err), "pass a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE?sslmode=...&search_path=SCHEMA")
+	case errors.As(err, &nl) && nl.Schema == "":
+		return usageError(hint, "--store %s: no schema of its search_path exists, so it holds no log", redactDSN(dsn))
+	case errors.As(err, &nl):
+		return usageError(hint, "--store %s holds no custody log (schema %s has no schema_version table); create one with 'custody init --store DSN'", redactDSN(dsn), nl.Schema)
 	}
-	if tables == 0 {
-		return usageError(hint, "--store %s holds no custody log (schema %s has no schema_version table); create one with 'custody init --store DSN'", name, *schema)
-	}
-	return nil
+	return ioError(fmt.Errorf("--store %s: %w", redactDSN(dsn), err))
 }

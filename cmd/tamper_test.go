@@ -1,8 +1,8 @@
 package cmd
 
 import (
-	"database/sql"
 	"fmt"
+	"github.com/custodylog/custody/store/sqlite/sqlitetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,15 +71,8 @@ func TestAuditDatabaseTamper(t *testing.T) {
 
 func execSQL(t *testing.T, path string, qs ...string) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	for _, q := range qs {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+		sqlitetest.Exec(t, path, q)
 	}
 }
 

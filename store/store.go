@@ -155,3 +155,27 @@ type Leaser interface {
 	// can take over at once); otherwise it does nothing.
 	ReleaseLease(ctx context.Context, holder string) error
 }
+
+// TileInfo is one stored hash tile as a consistency check sees it: its
+// address and the length of its data, as stored. The values are the raw
+// stored ones, not checked against the range of a valid tile: in a sound
+// store Level is 0 to 255, Index >= 0 and Length a multiple of 32 from 32
+// to 8192, but a damaged one may hold anything.
+type TileInfo struct {
+	Level  int64
+	Index  int64
+	Length int64 // bytes of data
+}
+
+// TileLister is implemented by stores that can enumerate their hash tiles
+// (both custody backends do). It is for consistency checks (custody fsck)
+// that must see tiles no entry accounts for, which Store's Tile cannot
+// enumerate.
+type TileLister interface {
+	// EachTile calls fn with every stored hash tile, in level then index
+	// order, without reading the tiles' data. It never writes, so it may
+	// run next to writers appending to the log; tiles added meanwhile may
+	// or may not be listed. It stops at the first error of fn and returns
+	// it as it is; errors of the store are wrapped.
+	EachTile(ctx context.Context, fn func(TileInfo) error) error
+}

@@ -4,28 +4,19 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/custodylog/custody/store"
 	"github.com/jackc/pgx/v5"
 )
 
-// TileSize is one row of the tiles table as a consistency check sees it:
-// the tile's address and the length of its data, as stored. The values are
-// the raw columns, not checked against the range of a valid tile.
-type TileSize struct {
-	Level  int64 // level column (0 to 255 in a sound database)
-	Index  int64 // idx column (>= 0 in a sound database)
-	Length int64 // bytes of data (a multiple of 32, 32 to 8192, in a sound database)
-}
+var _ store.TileLister = (*Store)(nil)
 
-// TileSizes calls fn with the address and data length of every stored hash
-// tile, in level then index order. It stops at the first error of fn and
-// returns it as it is; errors of the database are wrapped. It reads in one
+// EachTile calls fn with the address and data length of every stored hash
+// tile, in level then index order (store.TileLister). It reads in one
 // read-only transaction, so it never writes and may run next to servers
 // appending to the log; tiles they add meanwhile may or may not be listed.
-//
-// It is for consistency checks (custody fsck) that must see tiles no entry
-// accounts for, which store.Store's Tile cannot enumerate. The data itself
-// is not read.
-func (s *Store) TileSizes(ctx context.Context, fn func(TileSize) error) error {
+// It stops at the first error of fn and returns it as it is; errors of the
+// database are wrapped.
+func (s *Store) EachTile(ctx context.Context, fn func(store.TileInfo) error) error {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("postgres: listing tiles of %s: beginning a read-only transaction: %w", s.name, err)
@@ -36,7 +27,7 @@ func (s *Store) TileSizes(ctx context.Context, fn func(TileSize) error) error {
 		return fmt.Errorf("postgres: listing tiles of %s: %w", s.name, err)
 	}
 	var (
-		t     TileSize
+		t     store.TileInfo
 		fnErr error
 	)
 	_, err = pgx.ForEachRow(rows, []any{&t.Level, &t.Index, &t.Length}, func() error {

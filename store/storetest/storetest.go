@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"Atomicity", testAtomicity},
 		{"CanceledContext", testCanceledContext},
 		{"Tiles", testTiles},
+		{"EachTile", testEachTile},
 		{"NotFound", testNotFound},
 		{"Entries", testEntries},
 		{"ByIdentity", testByIdentity},
@@ -422,6 +423,62 @@ func testTiles(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	if _, err := s.Tile(ctx, 3, 0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Tile(3, 0) at size 65536 error = %v, want ErrNotFound", err)
+	}
+}
+
+// testEachTile checks store.TileLister, which every backend implements:
+// the listing is every stored tile with its data length, in level then
+// index order, and an error of the callback stops it and comes back as is.
+func testEachTile(t *testing.T, open func(t *testing.T) store.Store) {
+	s, m := genesis(t, open)
+	ctx := context.Background()
+	tl, ok := s.(store.TileLister)
+	if !ok {
+		t.Fatalf("%T does not implement store.TileLister", s)
+	}
+	list := func() []store.TileInfo {
+		t.Helper()
+		var got []store.TileInfo
+		if err := tl.EachTile(ctx, func(ti store.TileInfo) error {
+			got = append(got, ti)
+			return nil
+		}); err != nil {
+			t.Fatalf("EachTile() error: %v", err)
+		}
+		return got
+	}
+	if got := list(); len(got) != 0 {
+		t.Errorf("EachTile() of a log of size 0 = %v, want nothing", got)
+	}
+	for _, n := range []int{5, 295, 300} {
+		m.grow(t, s, "eachtile", n)
+		var want []store.TileInfo
+		for k, d := range m.tiles {
+			want = append(want, store.TileInfo{Level: int64(k.level), Index: int64(k.index), Length: int64(len(d))})
+		}
+		slices.SortFunc(want, func(a, b store.TileInfo) int {
+			if a.Level != b.Level {
+				return int(a.Level - b.Level)
+			}
+			return int(a.Index - b.Index)
+		})
+		if diff := cmp.Diff(want, list()); diff != "" {
+			t.Errorf("EachTile() at size %d (-want +got):\n%s", m.size(), diff)
+		}
+	}
+	stop := errors.New("stop here")
+	calls := 0
+	err := tl.EachTile(ctx, func(store.TileInfo) error {
+		calls++
+		return stop
+	})
+	if err != stop || calls != 1 {
+		t.Errorf("EachTile() with a callback failing at once = %v after %d calls, want the callback's error as is after 1", err, calls)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := tl.EachTile(cctx, func(store.TileInfo) error { return nil }); err == nil {
+		t.Error("EachTile() with a canceled context succeeded")
 	}
 }
 

@@ -150,3 +150,40 @@ func redact(dsn string) string {
 	}
 	return u.String()
 }
+
+// Exec runs statements in the database of dsn (its search_path schema),
+// as someone with access to the database could: tests use it to damage or
+// tamper with a log behind the store's back. It fails tb on any error.
+func Exec(tb testing.TB, dsn string, qs ...string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatalf("pgtest: connecting to %s: %v", redact(dsn), err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range qs {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			tb.Fatalf("pgtest: %s: %v", q, err)
+		}
+	}
+}
+
+// QueryInt runs a query returning one integer (such as a count) in the
+// database of dsn and returns it. It fails tb on any error.
+func QueryInt(tb testing.TB, dsn, q string) int64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatalf("pgtest: connecting to %s: %v", redact(dsn), err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		tb.Fatalf("pgtest: %s: %v", q, err)
+	}
+	return n
+}
