@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store/sqlite"
@@ -53,7 +54,7 @@ func newTestLog(t *testing.T) *testLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(l.Handler(log.HandlerConfig{Tokens: []string{testToken}}))
+	srv := httptest.NewServer(httpapi.New(l, httpapi.Config{Tokens: []string{testToken}}))
 	t.Cleanup(func() { srv.Close(); l.Close(); st.Close() })
 	return &testLog{l: l, srv: srv, key: verifier}
 }

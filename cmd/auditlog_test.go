@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store/sqlite"
@@ -137,7 +139,7 @@ func (a *auditLog) open(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Log = l
-	h := l.Handler(log.HandlerConfig{})
+	h := httpapi.New(l, httpapi.Config{})
 	a.handler.Store(&h)
 }
 
@@ -223,17 +225,17 @@ func loadAuditLog(t *testing.T, key logKey, name string) (*auditLog, []record.Ev
 }
 
 // wantFindings reads dirty.findings.json, optionally only those below size.
-func wantFindings(t testing.TB, below uint64) []verify.Finding {
+func wantFindings(t testing.TB, below uint64) []audit.Finding {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(auditDataDir, "dirty.findings.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fs []verify.Finding
+	var fs []audit.Finding
 	if err := json.Unmarshal(b, &fs); err != nil {
 		t.Fatal(err)
 	}
-	out := []verify.Finding{}
+	out := []audit.Finding{}
 	for _, f := range fs {
 		if f.Index < below {
 			out = append(out, f)
@@ -286,7 +288,7 @@ type auditJSON struct {
 	Size     uint64                       `json:"size"`
 	Root     string                       `json:"root"`
 	From     uint64                       `json:"from"`
-	Findings []verify.Finding             `json:"findings"`
+	Findings []audit.Finding              `json:"findings"`
 	Counts   map[string]map[string]uint64 `json:"counts"`
 }
 

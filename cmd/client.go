@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/verify"
 )
 
@@ -52,12 +52,12 @@ func readToken(path string) (string, error) {
 	return ts[0], nil
 }
 
-// loadTokens reads a token file with log.LoadTokens, adding the fix to the
+// loadTokens reads a token file with httpapi.LoadTokens, adding the fix to the
 // error: 'chmod 600 FILE' for a file group or others may access, else how
 // to write a token file.
 func loadTokens(path string) ([]string, error) {
-	ts, err := log.LoadTokens(path)
-	var me *log.TokenFileModeError
+	ts, err := httpapi.LoadTokens(path)
+	var me *httpapi.TokenFileModeError
 	switch {
 	case errors.As(err, &me):
 		return nil, withHint(err, "chmod 600 %s", path)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	wsrv "github.com/custodylog/custody/witness"
@@ -219,7 +221,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 		maxBatch: log.DefaultMaxBatch, maxWait: log.DefaultMaxWait,
 		witnesses: []string{witnessURL + "=" + wvkey}, quorum: 1, policy: policyFile,
 		witnessTimeout:      log.DefaultWitnessTimeout,
-		maxConcurrentWrites: log.DefaultMaxConcurrentWrites,
+		maxConcurrentWrites: httpapi.DefaultMaxConcurrentWrites,
 	}
 	sctx, stopServer := context.WithCancel(ctx)
 	defer stopServer()
@@ -288,7 +290,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return wait(err)
 	}
-	printReport(e.stdout, rep)
+	audit.WriteReport(e.stdout, rep)
 	fmt.Fprintf(e.stdout, "\ndashboard:  %s/   <- open this in a browser\n", base)
 	fmt.Fprintf(e.stdout, "log:        %s\n", base)
 	fmt.Fprintf(e.stdout, "checkpoint: %s/checkpoint\n", base)

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/internal/termtext"
-	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/spf13/cobra"
 )
@@ -41,7 +41,7 @@ terminal as they are.`,
 			if err != nil {
 				return err
 			}
-			var entries []log.EntryJSON
+			var entries []httpapi.EntryJSON
 			var raw any
 			if sample != "" {
 				if err := record.CheckSample(sample); err != nil {
@@ -57,11 +57,11 @@ terminal as they are.`,
 				if err != nil {
 					return usageError("INDEX is a decimal entry number, from 0", "bad index %q", args[0])
 				}
-				var out log.EntryJSON
+				var out httpapi.EntryJSON
 				if err := cl.getJSON(c.Context(), "/v1/entries/"+itoa(i), &out); err != nil {
 					return termErr(err)
 				}
-				entries, raw = []log.EntryJSON{out}, out
+				entries, raw = []httpapi.EntryJSON{out}, out
 			}
 			if asJSON {
 				b, _ := json.MarshalIndent(raw, "", "  ")
@@ -82,11 +82,11 @@ terminal as they are.`,
 // published size, the others at that same size, each after the last index
 // of the one before. The cursor is computed here, not taken from the
 // server's "next" link, and must advance on every page.
-func getSample(c *cobra.Command, cl *client, sample string) (log.SamplePage, error) {
-	var all log.SamplePage
-	path := log.SamplePath(sample)
+func getSample(c *cobra.Command, cl *client, sample string) (httpapi.SamplePage, error) {
+	var all httpapi.SamplePage
+	path := httpapi.SamplePath(sample)
 	for page := 1; ; page++ {
-		var p log.SamplePage
+		var p httpapi.SamplePage
 		if err := cl.getJSON(c.Context(), path, &p); err != nil {
 			if page > 1 {
 				return all, fmt.Errorf("reading page %d of sample %s: %w", page, sample, err)
@@ -94,7 +94,7 @@ func getSample(c *cobra.Command, cl *client, sample string) (log.SamplePage, err
 			return all, err
 		}
 		if page == 1 {
-			all = log.SamplePage{Sample: p.Sample, Size: p.Size}
+			all = httpapi.SamplePage{Sample: p.Sample, Size: p.Size}
 		}
 		if p.Sample != sample || p.Size != all.Size {
 			return all, fmt.Errorf("page %d of sample %s is for sample %q at tree size %d, want %q at %d", page, sample, p.Sample, p.Size, sample, all.Size)
@@ -114,13 +114,13 @@ func getSample(c *cobra.Command, cl *client, sample string) (log.SamplePage, err
 		if len(p.Events) == 0 {
 			return all, fmt.Errorf("page %d of sample %s is empty but says more follow", page, sample)
 		}
-		path = fmt.Sprintf("%s?after=%d&size=%d", log.SamplePath(sample), all.Events[len(all.Events)-1].Index, all.Size)
+		path = fmt.Sprintf("%s?after=%d&size=%d", httpapi.SamplePath(sample), all.Events[len(all.Events)-1].Index, all.Size)
 	}
 }
 
 // printEntries prints entries as a table, one line each. Every field is
 // server-supplied text: control characters are escaped (termtext.Clean).
-func printEntries(w io.Writer, es []log.EntryJSON) {
+func printEntries(w io.Writer, es []httpapi.EntryJSON) {
 	fmt.Fprintf(w, "%-8s %-20s %-12s %-12s %-12s %-6s %s\n", "INDEX", "TIME (UTC)", "ACTION", "LOCATION", "TO", "REGION", "SAMPLE")
 	for _, e := range es {
 		var ev struct {

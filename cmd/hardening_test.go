@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/record"
 )
 
@@ -131,7 +131,7 @@ func TestGetSampleDotsAndPages(t *testing.T) {
 		return record.Event{Sample: sample, Action: record.Stored, Location: "ch-zrh-1", Region: "EU",
 			Time: base.Add(time.Duration(i) * time.Second), Actor: "test"}
 	}
-	n := 2*log.MaxSamplePage + 500
+	n := 2*httpapi.MaxSamplePage + 500
 	var evs []record.Event
 	for i := 0; i < n; i++ {
 		evs = append(evs, ev("..", i))
@@ -156,7 +156,7 @@ func TestGetSampleDotsAndPages(t *testing.T) {
 		}
 	}
 	code, out, stderr = run(t, "", "get", "--log", a.url, "--sample", "..", "--json")
-	var p log.SamplePage
+	var p httpapi.SamplePage
 	if err := json.Unmarshal([]byte(out), &p); code != 0 || err != nil || len(p.Events) != n || p.Next != "" || p.Size != uint64(len(evs)) {
 		t.Fatalf("get --sample .. --json: exit %d, %v, %d events, next %q: %s", code, err, len(p.Events), p.Next, stderr)
 	}

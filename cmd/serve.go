@@ -14,9 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/dashboard"
+	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/lease"
 	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,9 +140,9 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 	c.Flags().IntVar(&o.quorum, "quorum", 0, "publish a checkpoint only once this many --witness witnesses cosigned it (0: do not wait)")
 	c.Flags().StringVar(&o.trust, "trust", "", "c2sp.org/tlog-policy file: witnesses (with URLs) and quorum, instead of --witness/--quorum")
 	c.Flags().DurationVar(&o.witnessTimeout, "witness-timeout", log.DefaultWitnessTimeout, "longest wait for the witnesses on one checkpoint")
-	c.Flags().IntVar(&o.maxConcurrentWrites, "max-concurrent-writes", log.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
+	c.Flags().IntVar(&o.maxConcurrentWrites, "max-concurrent-writes", httpapi.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
 	c.Flags().IntVar(&o.maxWritesPerToken, "max-concurrent-writes-per-token", 0, "most POST /v1/events requests of one token served at once (0: a quarter of --max-concurrent-writes, 16 of 64, when the token file has several tokens; all with one); beyond it 429")
-	c.Flags().DurationVar(&o.bodyTimeout, "body-timeout", log.DefaultBodyTimeout, "longest time a POST /v1/events may take to send its body; beyond it 408 and the slot is freed")
+	c.Flags().DurationVar(&o.bodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "longest time a POST /v1/events may take to send its body; beyond it 408 and the slot is freed")
 	c.Flags().Float64Var(&o.tokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
 	c.Flags().IntVar(&o.tokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")
 	c.Flags().StringVar(&o.advertise, "advertise", "", "with a shared PostgreSQL store: this server's base URL as the others reach it (default http://<listen address>)")
@@ -187,9 +190,9 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	if err != nil {
 		return err
 	}
-	var policy *verify.Policy
+	var policy *audit.Policy
 	if o.policy != "" {
-		if policy, err = verify.LoadPolicy(o.policy); err != nil {
+		if policy, err = audit.LoadPolicy(o.policy); err != nil {
 			return withHint(err, "see testdata/policy.yaml for the format")
 		}
 	}
@@ -228,6 +231,7 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := log.NewMetrics(reg)
+	counter := stats.New(st, logger)
 	l, err := log.Open(ctx, log.Config{
 		Store: st, Signer: signer, Verifier: verifier,
 		MaxBatch: o.maxBatch, MaxWait: o.maxWait,
@@ -235,10 +239,15 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		Witnesses: wcfg.Witnesses, Quorum: wcfg.Quorum, QuorumFunc: wcfg.QuorumFunc,
 		WitnessTimeout: o.witnessTimeout,
 		Shared:         shared,
+		OnCommit:       counter.Committed,
 	})
 	if err != nil {
 		return err
 	}
+	cctx, stopCounter := context.WithCancel(ctx)
+	counted := make(chan struct{})
+	go func() { defer close(counted); counter.Run(cctx) }()
+	defer func() { stopCounter(); <-counted }()
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		l.Close()
@@ -273,20 +282,20 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		for _, w := range wcfg.Witnesses {
 			wv = append(wv, w.Verifier)
 		}
-		dash, err = dashboard.New(dashboard.Config{Log: l, Verifier: verifier, Witnesses: wv, Policy: policy, Logger: logger})
+		dash, err = dashboard.New(dashboard.Config{Log: l, Stats: counter, Verifier: verifier, Witnesses: wv, Policy: policy, Logger: logger})
 		if err != nil {
 			l.Close()
 			return err
 		}
 		defer dash.Close()
 	}
-	h := l.Handler(log.HandlerConfig{
-		Tokens: tokens, Metrics: metrics, Gatherer: reg, Logger: logger, Extra: handlerOrNil(dash),
+	h := httpapi.New(l, httpapi.Config{
+		Tokens: tokens, Metrics: httpapi.NewMetrics(reg), Gatherer: reg, Logger: logger, Extra: handlerOrNil(dash),
 		MaxConcurrentWrites:         o.maxConcurrentWrites,
 		MaxConcurrentWritesPerToken: o.maxWritesPerToken,
 		BodyTimeout:                 o.bodyTimeout,
 		TokenRate:                   o.tokenRate, TokenBurst: o.tokenBurst,
-		Leader: leader,
+		Leader: leader, Stats: counter,
 	})
 	srv := newHTTPServer(h, logger)
 	cp := l.Checkpoint()

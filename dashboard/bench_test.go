@@ -74,7 +74,7 @@ func BenchmarkPageView(b *testing.B) {
 		b.Fatal(err)
 	}
 	size := l.Checkpoint().Size
-	for d.auditor.view(size).Audited < size || l.Stats().Counted() < size {
+	for d.auditor.view(size).Audited < size || site.stats.Counted() < size {
 		time.Sleep(10 * time.Millisecond)
 	}
 	b.Logf("log of %d entries built and audited in %s", size, time.Since(start).Round(time.Second))

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/stats"
 )
 
 // regionName is the i-th of many distinct region names ("RAAAA", …).
@@ -71,7 +71,7 @@ func TestChartBoundedWithManyKeys(t *testing.T) {
 		t.Errorf("GET / is %d bytes, want at most %d", len(body), limit)
 	}
 
-	logCounts := s.log.Stats().Counts()
+	logCounts := s.stats.Counts()
 	var total, other uint64
 	shownRegions := map[string]bool{}
 	shownLocations := map[string]bool{}
@@ -126,10 +126,10 @@ func TestChartBoundedWithManyKeys(t *testing.T) {
 			t.Errorf("busy region %s is not shown", regionName(i))
 		}
 	}
-	// log.Stats keeps MaxStatsRegions region names (the policy's 4 and
-	// the first flood ones); the rest it counts under log.OtherKey.
+	// stats.Counter keeps MaxRegions region names (the policy's 4 and
+	// the first flood ones); the rest it counts under stats.OtherKey.
 	wantNote := fmt.Sprintf(`data-other-regions="%d" data-other-locations="%d" data-other-beyond="true"`,
-		log.MaxStatsRegions-len(p.Regions)-ChartExtraRegions, 600-ChartExtraLocations)
+		stats.MaxRegions-len(p.Regions)-ChartExtraRegions, 600-ChartExtraLocations)
 	if !strings.Contains(body, wantNote) {
 		t.Errorf("the page does not say how many names are in the other bucket (%s)", wantNote)
 	}
@@ -190,18 +190,18 @@ func TestIndexPageCached(t *testing.T) {
 	}
 }
 
-// TestStatsOtherKeyFoldsIntoOther: events log.Stats counts under
-// log.OtherKey (beyond its own bounds) land in the chart's other bucket,
+// TestStatsOtherKeyFoldsIntoOther: events stats.Counter counts under
+// stats.OtherKey (beyond its own bounds) land in the chart's other bucket,
 // never in a row or column of their own.
 func TestStatsOtherKeyFoldsIntoOther(t *testing.T) {
-	if OtherLabel != log.OtherKey {
-		t.Fatalf("OtherLabel %q, log.OtherKey %q", OtherLabel, log.OtherKey)
+	if OtherLabel != stats.OtherKey {
+		t.Fatalf("OtherLabel %q, stats.OtherKey %q", OtherLabel, stats.OtherKey)
 	}
 	p := testPolicy(t)
 	s := startSite(t, p, false)
-	s.add(t, s.floodKeys(log.MaxStatsRegions+30)...)
-	if s.log.Stats().Counts()[log.OtherKey] == nil {
-		t.Fatal("log.Stats has no other row; the test needs more regions")
+	s.add(t, s.floodKeys(stats.MaxRegions+30)...)
+	if s.stats.Counts()[stats.OtherKey] == nil {
+		t.Fatal("stats.Counter has no other row; the test needs more regions")
 	}
 	v := s.dash.chartView()
 	var sum uint64

@@ -28,7 +28,7 @@ func TestBrowserDashboard(t *testing.T) {
 	b.Screenshot(t, "dashboard")
 	b.NoErrors(t)
 
-	counts := s.log.Stats().Counts()
+	counts := s.stats.Counts()
 	p := testPolicy(t)
 	if len(cells) != len(p.Regions)*len(p.Locations) {
 		t.Fatalf("%d cells rendered, want %d", len(cells), len(p.Regions)*len(p.Locations))

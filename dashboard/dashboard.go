@@ -15,7 +15,8 @@
 // (Web Crypto SHA-256). Times are shown in UTC, labelled as such.
 //
 // A page view costs the same on a log of ten entries or of ten million: the
-// region × data centre counts are kept incrementally by the log (log.Stats),
+// region × data centre counts are kept incrementally (stats.Counter, fed by
+// the log's commits),
 // the findings by a background follower, and a page reads only the newest
 // entries.
 package dashboard
@@ -34,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store"
@@ -64,6 +66,9 @@ const (
 type Config struct {
 	// Log is the running log the dashboard shows. Required.
 	Log *log.Log
+	// Stats are the log's region × location counts (a stats.Counter fed
+	// by the log's commits). Required.
+	Stats Counts
 	// Verifier is the log's public key: the checkpoint's log signature is
 	// verified with it before it is shown. Required.
 	Verifier note.Verifier
@@ -72,13 +77,21 @@ type Config struct {
 	Witnesses []note.Verifier
 	// Policy, if set, is the routing policy: the chart marks the cells it
 	// allows, and a background audit reports findings in a panel.
-	Policy *verify.Policy
+	Policy *audit.Policy
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
 	// Recent is how many of the newest events to list; 0: DefaultRecent.
 	Recent int
 	// Now returns the current time; nil: time.Now.
 	Now func() time.Time
+}
+
+// Counts are the event counts the chart shows (stats.Counter).
+type Counts interface {
+	// Counted is how many entries, from index 0, are counted.
+	Counted() uint64
+	// Counts is region -> location -> events.
+	Counts() map[string]map[string]uint64
 }
 
 // Dashboard serves the pages. Create it with New; stop its background audit
@@ -105,8 +118,8 @@ type Dashboard struct {
 // New returns a dashboard for cfg.Log. With a policy it starts the
 // background audit, which reads the whole log once and then follows it.
 func New(cfg Config) (*Dashboard, error) {
-	if cfg.Log == nil || cfg.Verifier == nil {
-		return nil, errors.New("dashboard: Config.Log and Config.Verifier are required")
+	if cfg.Log == nil || cfg.Stats == nil || cfg.Verifier == nil {
+		return nil, errors.New("dashboard: Config.Log, Config.Stats and Config.Verifier are required")
 	}
 	if cfg.Recent <= 0 {
 		cfg.Recent = DefaultRecent
@@ -236,7 +249,7 @@ type indexKey struct {
 
 func (d *Dashboard) indexKey() indexKey {
 	cp := d.cfg.Log.Checkpoint()
-	k := indexKey{size: cp.Size, root: cp.Root, note: string(cp.Note), counted: d.cfg.Log.Stats().Counted()}
+	k := indexKey{size: cp.Size, root: cp.Root, note: string(cp.Note), counted: d.cfg.Stats.Counted()}
 	if d.auditor != nil {
 		k.audited, k.findings, k.failure = d.auditor.progress()
 	}

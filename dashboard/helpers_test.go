@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store/sqlite"
 	"github.com/custodylog/custody/verify"
 	"github.com/custodylog/custody/witness"
@@ -29,9 +32,9 @@ const (
 )
 
 // testPolicy is testdata/policy.yaml, the demo's policy.
-func testPolicy(t testing.TB) *verify.Policy {
+func testPolicy(t testing.TB) *audit.Policy {
 	t.Helper()
-	p, err := verify.LoadPolicy(filepath.Join("..", "testdata", "policy.yaml"))
+	p, err := audit.LoadPolicy(filepath.Join("..", "testdata", "policy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +45,7 @@ func testPolicy(t testing.TB) *verify.Policy {
 // over HTTP.
 type site struct {
 	log    *log.Log
+	stats  *stats.Counter // fed by the log's commits
 	dash   *Dashboard
 	srv    *httptest.Server
 	dbPath string
@@ -50,13 +54,13 @@ type site struct {
 
 // newSite starts a log in a fresh SQLite file, cosigned by a real witness
 // server, with the dashboard (and the policy, if given) mounted at "/".
-func newSite(t testing.TB, policy *verify.Policy) *site {
+func newSite(t testing.TB, policy *audit.Policy) *site {
 	t.Helper()
 	return startSite(t, policy, true)
 }
 
 // startSite is newSite, with or without the witness.
-func startSite(t testing.TB, policy *verify.Policy, witnessed bool) *site {
+func startSite(t testing.TB, policy *audit.Policy, witnessed bool) *site {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -75,7 +79,8 @@ func startSite(t testing.TB, policy *verify.Policy, witnessed bool) *site {
 		t.Fatal(err)
 	}
 
-	cfg := log.Config{Store: st, Signer: signer, Verifier: verifier}
+	counter := stats.New(st, nil)
+	cfg := log.Config{Store: st, Signer: signer, Verifier: verifier, OnCommit: counter.Committed}
 	var wverifiers []note.Verifier
 	var closeWitness func()
 	if witnessed {
@@ -87,13 +92,18 @@ func startSite(t testing.TB, policy *verify.Policy, witnessed bool) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Config{Log: l, Verifier: verifier, Witnesses: wverifiers, Policy: policy})
+	d, err := New(Config{Log: l, Stats: counter, Verifier: verifier, Witnesses: wverifiers, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(l.Handler(log.HandlerConfig{Extra: d}))
+	sctx, stopCounter := context.WithCancel(ctx)
+	counted := make(chan struct{})
+	go func() { defer close(counted); counter.Run(sctx) }()
+	srv := httptest.NewServer(httpapi.New(l, httpapi.Config{Extra: d, Stats: counter}))
 	t.Cleanup(func() {
 		srv.Close()
+		stopCounter()
+		<-counted
 		d.Close()
 		l.Close()
 		st.Close()
@@ -101,7 +111,7 @@ func startSite(t testing.TB, policy *verify.Policy, witnessed bool) *site {
 			closeWitness()
 		}
 	})
-	return &site{log: l, dash: d, srv: srv, dbPath: dbPath, base: time.Now().UTC().Truncate(time.Second).Add(-30 * time.Minute)}
+	return &site{log: l, stats: counter, dash: d, srv: srv, dbPath: dbPath, base: time.Now().UTC().Truncate(time.Second).Add(-30 * time.Minute)}
 }
 
 type testWitness struct {
@@ -153,7 +163,7 @@ func (s *site) waitCounted(t testing.TB) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		size := s.log.Checkpoint().Size
-		done := s.log.Stats().Counted() >= size
+		done := s.stats.Counted() >= size
 		if s.dash.auditor != nil {
 			done = done && s.dash.auditor.view(size).Complete
 		}

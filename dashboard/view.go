@@ -13,8 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
 )
@@ -174,8 +176,8 @@ type chartView struct {
 	HasPolicy bool
 	// OtherRegions and OtherLocations are how many named regions and
 	// locations with events are folded into the "other" row and column;
-	// OtherBeyond says the other bucket also holds events log.Stats
-	// counted only under log.OtherKey (past its bounds), whose names it
+	// OtherBeyond says the other bucket also holds events stats.Counter
+	// counted only under stats.OtherKey (past its bounds), whose names it
 	// did not keep.
 	OtherRegions   int
 	OtherLocations int
@@ -200,17 +202,17 @@ const (
 // columns of them; all others are summed in one "other" row and one
 // "other" column. So the chart has at most (policy regions +
 // ChartExtraRegions + 1) × (policy locations + ChartExtraLocations + 1)
-// cells however many names the log holds (log.Stats bounds those too).
+// cells however many names the log holds (stats.Counter bounds those too).
 const (
 	ChartExtraRegions   = 8
 	ChartExtraLocations = 12
-	// OtherLabel names the "other" row and column: log.OtherKey, which no
+	// OtherLabel names the "other" row and column: stats.OtherKey, which no
 	// region or location name can equal.
-	OtherLabel = log.OtherKey
+	OtherLabel = stats.OtherKey
 )
 
 func (d *Dashboard) chartView() chartView {
-	counts := d.cfg.Log.Stats().Counts()
+	counts := d.cfg.Stats.Counts()
 	p := d.cfg.Policy
 	// Totals per region and per location, over every name counted.
 	regionTotal := map[string]uint64{}
@@ -234,14 +236,14 @@ func (d *Dashboard) chartView() chartView {
 	topExtra(shownRegions, regionTotal, ChartExtraRegions)
 	topExtra(shownLocations, locationTotal, ChartExtraLocations)
 
-	v := chartView{HasPolicy: p != nil, Counted: d.cfg.Log.Stats().Counted(),
+	v := chartView{HasPolicy: p != nil, Counted: d.cfg.Stats.Counted(),
 		CellW: chartCellW, CellH: chartCellH, Left: chartLeft, Top: chartTop}
 	v.Regions = sortedKeys(shownRegions)
 	v.Locations = sortedKeys(shownLocations)
 	for r, n := range regionTotal {
 		switch {
 		case n == 0 || shownRegions[r]:
-		case r == log.OtherKey:
+		case r == stats.OtherKey:
 			v.OtherBeyond = true
 		default:
 			v.OtherRegions++
@@ -250,7 +252,7 @@ func (d *Dashboard) chartView() chartView {
 	for l, n := range locationTotal {
 		switch {
 		case n == 0 || shownLocations[l]:
-		case l == log.OtherKey:
+		case l == stats.OtherKey:
 			v.OtherBeyond = true
 		default:
 			v.OtherLocations++
@@ -258,8 +260,8 @@ func (d *Dashboard) chartView() chartView {
 	}
 	// The rows and columns as shown; "" stands for the other bucket.
 	rows, cols := v.Regions, v.Locations
-	otherRow := v.OtherRegions > 0 || regionTotal[log.OtherKey] > 0
-	otherCol := v.OtherLocations > 0 || locationTotal[log.OtherKey] > 0
+	otherRow := v.OtherRegions > 0 || regionTotal[stats.OtherKey] > 0
+	otherCol := v.OtherLocations > 0 || locationTotal[stats.OtherKey] > 0
 	if otherRow {
 		rows = append(slices.Clip(rows), "")
 	}
@@ -332,12 +334,12 @@ func (d *Dashboard) chartView() chartView {
 }
 
 // topExtra adds to shown the n names with the largest totals (ties: by
-// name) that are not shown yet. log.OtherKey, a bucket rather than a name,
+// name) that are not shown yet. stats.OtherKey, a bucket rather than a name,
 // is never picked.
 func topExtra(shown map[string]bool, totals map[string]uint64, n int) {
 	var cand []string
 	for k, c := range totals {
-		if !shown[k] && k != log.OtherKey && c > 0 {
+		if !shown[k] && k != stats.OtherKey && c > 0 {
 			cand = append(cand, k)
 		}
 	}
@@ -428,7 +430,7 @@ type link struct {
 	ProofJoin string // the proof as space-separated hex, for the script
 	Included  bool   // the proof leads to the checkpoint's root
 	Problem   string // why it does not
-	Findings  []verify.Finding
+	Findings  []audit.Finding
 }
 
 // samplePage is the sample lookup's data.
@@ -479,14 +481,14 @@ func (d *Dashboard) samplePage(ctx context.Context, id string) (samplePage, int,
 	p.Total = len(known)
 	if len(known) > MaxChain {
 		known, p.Truncated = known[:MaxChain], true
-		p.More = fmt.Sprintf("%s?after=%d&size=%d", log.SamplePath(id), known[len(known)-1], c.Size)
+		p.More = fmt.Sprintf("%s?after=%d&size=%d", httpapi.SamplePath(id), known[len(known)-1], c.Size)
 	}
-	var eng *verify.Engine
+	var eng *audit.Engine
 	if d.cfg.Policy != nil {
 		// A sample's findings depend only on its own events (and the
 		// policy), so an engine fed just this chain reports exactly what
 		// the full audit reports for it.
-		eng = verify.NewEngine(d.cfg.Policy)
+		eng = audit.NewEngine(d.cfg.Policy)
 	}
 	p.AllOK = true
 	for _, i := range known {

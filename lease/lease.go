@@ -104,7 +104,7 @@ func Start(ctx context.Context, cfg Config) (*Keeper, error) {
 
 // Leader reports where writes go: self is true while this server holds
 // the lease; otherwise addr is the holder's base URL ("" when no live
-// holder is known). It is log.HandlerConfig.Leader.
+// holder is known). It is httpapi.Config.Leader.
 func (k *Keeper) Leader() (addr string, self bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()

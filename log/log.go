@@ -87,6 +87,17 @@ type Config struct {
 	// notes are written back to the store in every mode, so the other
 	// servers can publish them too.)
 	Shared bool
+
+	// OnCommit, if set, is told every committed tree the log moves to: by
+	// Open with the stored checkpoint, after each batch is durably
+	// committed with that batch's new entries (in index order), and with
+	// no entries when the log reloads from the store (after a failed
+	// commit, which may have reached the disk) or takes a checkpoint
+	// another server stored (Sync). Calls come one at a time, in order of
+	// size. It runs on the commit path: it must not block, nor keep the
+	// log waiting (stats.Counter.Committed only queues). The entries must
+	// not be modified.
+	OnCommit func(cp store.Checkpoint, entries []store.Entry)
 }
 
 // Log is an open, running log. Create it with Open; stop it with Close.
@@ -108,8 +119,7 @@ type Log struct {
 	state *treeState // nil: reload from the store
 	cur   store.Checkpoint
 
-	snap  atomic.Pointer[snapshot]
-	stats *Stats
+	snap atomic.Pointer[snapshot]
 
 	// The pipeline from the sequencer to the committer.
 	commits    chan *prepared
@@ -119,9 +129,6 @@ type Log struct {
 	inflight   map[store.Hash]slot // prepared, not yet committed
 
 	syncs chan chan error // Sync requests, served by the sequencer
-
-	kickCount chan struct{} // wakes the background counter
-	counted   chan struct{} // closed when the background counter stops
 
 	witnesses   []*witnessClient
 	witnessKick chan struct{} // optional mode: wakes witnessLoop
@@ -206,13 +213,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		reqs:   make(chan *pending, 4096),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
-		stats:  newStats(),
 		// One batch is committed while the next is prepared.
 		commits:   make(chan *prepared, 1),
 		committed: make(chan struct{}),
 		inflight:  map[store.Hash]slot{},
-		kickCount: make(chan struct{}, 1),
-		counted:   make(chan struct{}),
 		syncs:     make(chan chan error),
 	}
 	l.initWitnesses()
@@ -233,9 +237,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		go l.witnessLoop()
 		l.kickWitnesses()
 	}
+	l.committedTo(l.cur, nil)
 	go l.commit()
 	go l.run()
-	go l.count()
 	return l, nil
 }
 
@@ -295,23 +299,20 @@ func (l *Log) publish(t *treeState, cp store.Checkpoint) {
 	l.kickWitnesses()
 }
 
-// count brings the region × location counts up to the published size: at
-// start-up it counts the existing entries (in the background, so a large
-// log starts serving at once), later whatever a batch could not count in
-// order (after a reload).
-func (l *Log) count() {
-	defer close(l.counted)
-	ctx := context.Background()
-	for {
-		if err := l.stats.catchUp(ctx, l.st, l.Checkpoint().Size); err != nil {
-			l.logger.Error("counting entries", "err", err)
-		}
-		select {
-		case <-l.kickCount:
-		case <-l.stop:
-			return
-		}
+// committedTo tells Config.OnCommit that the committed tree is cp, whose
+// last entries are es.
+func (l *Log) committedTo(cp store.Checkpoint, es []store.Entry) {
+	if l.cfg.OnCommit != nil {
+		l.cfg.OnCommit(cp, es)
 	}
+}
+
+// Closed reports whether the log is shutting down (Close or Shutdown has
+// been called): it accepts no more events.
+func (l *Log) Closed() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.closed
 }
 
 // Origin returns the log's origin (its key name).
@@ -320,9 +321,6 @@ func (l *Log) Origin() string { return l.origin }
 // Checkpoint returns the newest published checkpoint: durable, signed and
 // verified.
 func (l *Log) Checkpoint() store.Checkpoint { return l.snap.Load().cp }
-
-// Stats returns the event counts per region and location.
-func (l *Log) Stats() *Stats { return l.stats }
 
 // Add appends one event (its Logged field is set by the log) and returns its
 // receipt once the event is durably in the tree.
@@ -450,7 +448,6 @@ func (l *Log) Close() error {
 // run is the sequencer: it gathers requests into batches and integrates them.
 func (l *Log) run() {
 	defer close(l.done)
-	defer func() { <-l.counted }()
 	defer func() { <-l.committed }()
 	defer close(l.commits)
 	for {
@@ -552,10 +549,8 @@ func (l *Log) integrate(batch []*pending) {
 			return
 		}
 		l.broken.Store(false)
-		// A failed commit may have reached the disk: count what it added.
-		if err := l.stats.catchUp(ctx, l.st, l.cur.Size); err != nil {
-			l.logger.Error("counting entries after a reload", "err", err)
-		}
+		// A failed commit may have reached the disk.
+		l.committedTo(l.cur, nil)
 	}
 
 	// De-duplicate: against batches still being committed, then against
@@ -736,14 +731,7 @@ func (l *Log) commitBatch(ctx context.Context, pr *prepared) error {
 		m.BatchSize.Observe(float64(len(pr.entries)))
 		m.Appended.Add(float64(len(pr.entries)))
 	}
-	if err := l.stats.addEntries(pr.entries); err != nil {
-		// Our own canonical bytes: cannot happen unless record is broken.
-		l.logger.Error("counting new entries", "err", err)
-	}
-	select {
-	case l.kickCount <- struct{}{}:
-	default:
-	}
+	l.committedTo(pr.cp, pr.entries)
 	if !l.witnessRequired() {
 		l.publish(pr.next, pr.cp) // else the committer publishes once cosigned
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/sqlite"
 	"github.com/custodylog/custody/verify"
@@ -21,6 +22,7 @@ var testTime = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 type testLog struct {
 	*Log
+	counter  *stats.Counter // fed by the log's OnCommit
 	st       store.Store
 	path     string
 	signer   note.Signer
@@ -61,12 +63,23 @@ func (tl *testLog) open(t testing.TB, cfg Config) {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return testTime.Add(time.Minute) }
 	}
+	counter := stats.New(cfg.Store, nil)
+	if cfg.OnCommit == nil {
+		cfg.OnCommit = counter.Committed
+	}
 	l, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl.Log = l
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); counter.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	tl.Log, tl.counter = l, counter
 }
+
+// Stats returns the counts the log's commits feed.
+func (tl *testLog) Stats() *stats.Counter { return tl.counter }
 
 // reopen closes the log and the store and opens both again.
 func (tl *testLog) reopen(t testing.TB) {
@@ -284,7 +297,7 @@ func TestReopenContinues(t *testing.T) {
 		t.Fatalf("x/mod CheckTree %d -> %d: %v", before.Size, tree.N, err)
 	}
 	// Stats survive the reopen (recounted from the store in the background).
-	waitCounted(t, tl.Log)
+	waitCounted(t, tl)
 	if got := tl.Stats().Counts()["EU"]["ch-zrh-1"]; got != 800 {
 		t.Errorf("EU/ch-zrh-1 count %d, want 800", got)
 	}
@@ -357,7 +370,7 @@ func TestCommitFailurePublishesNothing(t *testing.T) {
 			if got := tl.Checkpoint().Size; got != 15 {
 				t.Fatalf("size %d after retry, want 15", got)
 			}
-			waitCounted(t, tl.Log)
+			waitCounted(t, tl)
 			if got := tl.Stats().Total(); got != 15 {
 				t.Fatalf("stats count %d events after retry, want 15", got)
 			}
@@ -433,9 +446,9 @@ func TestConcurrentDuplicates(t *testing.T) {
 	}
 }
 
-// waitCounted waits until the background count has reached the published
-// size (it fails the test after 10 s).
-func waitCounted(t testing.TB, l *Log) {
+// waitCounted waits until the counts fed by the log's commits have reached
+// the published size (it fails the test after 10 s).
+func waitCounted(t testing.TB, l *testLog) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for l.Stats().Counted() < l.Checkpoint().Size {

@@ -2,7 +2,8 @@ package log
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Metrics are the Prometheus collectors the log updates.
+// Metrics are the Prometheus collectors the log updates (the HTTP API
+// has its own: httpapi.Metrics).
 type Metrics struct {
 	Appended     prometheus.Counter
 	CommitErrors prometheus.Counter
@@ -10,8 +11,6 @@ type Metrics struct {
 	Commit       prometheus.Histogram
 	Integration  prometheus.Histogram
 	TreeSize     prometheus.Gauge
-	HTTP         *prometheus.CounterVec
-	HTTPLatency  *prometheus.HistogramVec
 
 	// WitnessRequests counts add-checkpoint requests by witness (key name)
 	// and status code ("error" when no answer came).
@@ -39,10 +38,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "custody_integration_seconds", Help: "Time from submission to receipt (durable, proof built).", Buckets: lat}),
 		TreeSize: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "custody_tree_size", Help: "Size of the newest published checkpoint."}),
-		HTTP: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "custody_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
-		HTTPLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "custody_http_request_seconds", Help: "HTTP request latency by route.", Buckets: lat}, []string{"route"}),
 		WitnessRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "custody_witness_requests_total", Help: "add-checkpoint requests to witnesses by witness and status code (\"error\": no answer)."}, []string{"witness", "code"}),
 		WitnessLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -50,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		WitnessQuorumFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "custody_witness_quorum_failures_total", Help: "Checkpoints not published because the witness quorum did not cosign them."}),
 	}
-	reg.MustRegister(m.Appended, m.CommitErrors, m.BatchSize, m.Commit, m.Integration, m.TreeSize, m.HTTP, m.HTTPLatency,
+	reg.MustRegister(m.Appended, m.CommitErrors, m.BatchSize, m.Commit, m.Integration, m.TreeSize,
 		m.WitnessRequests, m.WitnessLatency, m.WitnessQuorumFailures)
 	return m
 }

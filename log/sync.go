@@ -139,10 +139,7 @@ func (l *Log) sync(ctx context.Context) error {
 	if l.cfg.Metrics != nil {
 		l.cfg.Metrics.TreeSize.Set(float64(cp.Size))
 	}
-	select {
-	case l.kickCount <- struct{}{}:
-	default:
-	}
+	l.committedTo(cp, nil)
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package log
+package httpapi
 
 import (
 	"bytes"
@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
-	"github.com/custodylog/custody/store"
 )
 
 // TestLoadTokensRefusesSharedFile: the README's old recipe
@@ -80,7 +80,7 @@ func sampleEvents(sample string, from, n int) []record.Event {
 // when the log grows in between.
 func TestSamplePagesBounded(t *testing.T) {
 	const n = 50_000
-	tl := newTestLog(t, Config{MaxBatch: 10_000})
+	tl := newTestLog(t, log.Config{MaxBatch: 10_000})
 	ctx := context.Background()
 	tl.AddMany(ctx, testEvents(0, 3)) // other samples first
 	for i := 0; i < n; i += 10_000 {
@@ -88,7 +88,7 @@ func TestSamplePagesBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(tl.Handler(HandlerConfig{}))
+	srv := httptest.NewServer(tl.Handler(Config{}))
 	t.Cleanup(srv.Close)
 	size := tl.Checkpoint().Size
 
@@ -161,14 +161,14 @@ func TestSamplePagesBounded(t *testing.T) {
 // "/", "%" or a space are invalid and get 400 naming the character, not a
 // redirect, 404 or 405.
 func TestSamplePathEscaping(t *testing.T) {
-	tl := newTestLog(t, Config{})
+	tl := newTestLog(t, log.Config{})
 	ctx := context.Background()
 	for _, id := range []string{"..", ".", "a..b", ".hidden"} {
 		if _, err := tl.AddMany(ctx, sampleEvents(id, 0, 2)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(tl.Handler(HandlerConfig{}))
+	srv := httptest.NewServer(tl.Handler(Config{}))
 	t.Cleanup(srv.Close)
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	fetch := func(rawPath string) (int, SamplePage, string) {
@@ -212,7 +212,7 @@ func TestSamplePathEscaping(t *testing.T) {
 // a GET. A missing ID is 400 and an extra path segment 404, each saying
 // what the route looks like; other methods still get 405.
 func TestAPIPathWithoutIDs(t *testing.T) {
-	_, srv := newTestServer(t, Config{})
+	_, srv := newTestServer(t, log.Config{})
 	for _, c := range []struct {
 		method, path string
 		code         int
@@ -243,7 +243,7 @@ func TestAPIPathWithoutIDs(t *testing.T) {
 // for an unknown leaf hash, and the size rule of an event (white space
 // inside the object counts, white space around it on its line does not).
 func TestAPIDocTexts(t *testing.T) {
-	tl, srv := newTestServer(t, Config{})
+	tl, srv := newTestServer(t, log.Config{})
 	post(t, srv.URL, testToken, eventLines(0, 3))
 	code, b, _ := get(t, srv.URL+"/v1/proof/inclusion?hash="+urlB64(make([]byte, 32)))
 	want := `{"error":"no entry with leaf hash AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= in the published tree of size 3"}`
@@ -277,59 +277,6 @@ func TestAPIDocTexts(t *testing.T) {
 	}
 }
 
-// regionName is the i-th of many distinct region names ("RAAAA", "RAAAB", …).
-func regionName(i int) string {
-	b := []byte("RAAAA")
-	for j := len(b) - 1; j > 0 && i > 0; j-- {
-		b[j] = 'A' + byte(i%26)
-		i /= 26
-	}
-	return string(b)
-}
-
-// TestStatsBounded: a token holder logs events with ever new regions and
-// locations. The counts keep at most MaxStatsRegions regions and
-// MaxStatsPairs pairs (plus the OtherKey buckets), and still add up to
-// every event counted.
-func TestStatsBounded(t *testing.T) {
-	const n = MaxStatsPairs + 4000
-	s := newStats()
-	var es []store.Entry
-	for i := 0; i < n; i++ {
-		ev := record.Event{Sample: "s", Action: record.Stored, Region: regionName(i % (MaxStatsRegions + 50)),
-			Location: fmt.Sprintf("l-%d", i), Time: testTime, Logged: testTime, Actor: "a"}
-		es = append(es, store.Entry{Index: uint64(i), Data: ev.Canonical()})
-	}
-	if err := s.addEntries(es); err != nil {
-		t.Fatal(err)
-	}
-	counts := s.Counts()
-	var sum uint64
-	pairs := 0
-	for _, m := range counts {
-		for l, c := range m {
-			sum += c
-			if l != OtherKey {
-				pairs++
-			}
-		}
-	}
-	if len(counts) > MaxStatsRegions+1 || counts[OtherKey] == nil {
-		t.Errorf("%d regions counted (want at most %d and an %s row)", len(counts), MaxStatsRegions+1, OtherKey)
-	}
-	if pairs > MaxStatsPairs {
-		t.Errorf("%d pairs counted, want at most %d", pairs, MaxStatsPairs)
-	}
-	if sum != n || s.Total() != n || s.Counted() != n {
-		t.Errorf("counts add up to %d, total %d, counted %d; want %d each", sum, s.Total(), s.Counted(), n)
-	}
-	// The first regions seen keep their names, and their later events at
-	// new locations go to their own OtherKey column.
-	if c := counts[regionName(0)][OtherKey]; c == 0 {
-		t.Errorf("region %s has no %s column after the pair cap", regionName(0), OtherKey)
-	}
-}
-
 // trickle starts a POST /v1/events whose body sends part of one event and
 // then nothing more until done is closed. The answer's status goes to
 // codes (-1 on a transport error).
@@ -358,8 +305,8 @@ func trickle(url, token string, done <-chan struct{}, codes chan<- int) {
 // hold slots; another token's writes still succeed.
 func TestTricklingTokenCannotBlockOthers(t *testing.T) {
 	const a, b = "token-A-0123456789abcdef", "token-B-0123456789abcdef"
-	tl := newTestLog(t, Config{})
-	srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{a, b}, BodyTimeout: time.Hour}))
+	tl := newTestLog(t, log.Config{})
+	srv := httptest.NewServer(tl.Handler(Config{Tokens: []string{a, b}, BodyTimeout: time.Hour}))
 	t.Cleanup(srv.Close)
 	done := make(chan struct{})
 	codes := make(chan int, DefaultMaxConcurrentWrites)
@@ -404,8 +351,8 @@ func TestTricklingTokenCannotBlockOthers(t *testing.T) {
 // BodyTimeout (408), not after the server's 30 s read timeout, and its
 // slot is free again at once.
 func TestSlowBodyCutOff(t *testing.T) {
-	tl := newTestLog(t, Config{})
-	srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{testToken}, MaxConcurrentWrites: 1, MaxConcurrentWritesPerToken: 1, BodyTimeout: 200 * time.Millisecond}))
+	tl := newTestLog(t, log.Config{})
+	srv := httptest.NewServer(tl.Handler(Config{Tokens: []string{testToken}, MaxConcurrentWrites: 1, MaxConcurrentWritesPerToken: 1, BodyTimeout: 200 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 	done := make(chan struct{})
 	defer close(done)
@@ -430,8 +377,8 @@ func TestSlowBodyCutOff(t *testing.T) {
 // that nothing refills during the test.)
 func TestEveryEventIsCharged(t *testing.T) {
 	const b, c = "token-B-0123456789abcdef", "token-C-0123456789abcdef"
-	tl := newTestLog(t, Config{})
-	srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{b, c}, TokenRate: 0.001, TokenBurst: 100}))
+	tl := newTestLog(t, log.Config{})
+	srv := httptest.NewServer(tl.Handler(Config{Tokens: []string{b, c}, TokenRate: 0.001, TokenBurst: 100}))
 	t.Cleanup(srv.Close)
 
 	batch := eventLines(0, 60)
@@ -502,8 +449,8 @@ func liveHeap() uint64 {
 // request holds a few bytes per event.
 func TestWriteRequestMemoryBounded(t *testing.T) {
 	const n = DefaultMaxEvents
-	tl := newTestLog(t, Config{MaxBatch: n})
-	h := tl.Handler(HandlerConfig{Tokens: []string{testToken}, MaxBody: DefaultMaxBody})
+	tl := newTestLog(t, log.Config{MaxBatch: n})
+	h := tl.Handler(Config{Tokens: []string{testToken}, MaxBody: DefaultMaxBody})
 	body := eventLines(0, n)
 	serve := func() *heapAtFirstWrite {
 		req := httptest.NewRequest("POST", "/v1/events", bytes.NewReader(body))
@@ -537,7 +484,7 @@ func TestWriteRequestMemoryBounded(t *testing.T) {
 // but white space is an empty request; a line over maxLine, a bad line or
 // one event too many stop the request with the right status.
 func TestLargeBodiesDecodedAsTheyArrive(t *testing.T) {
-	tl, srv := newTestServer(t, Config{}) // MaxEvents 2000
+	tl, srv := newTestServer(t, log.Config{}) // MaxEvents 2000
 	half := strings.Repeat(" ", peekBody/2)
 	pad := half + "\n" + half + "\n" + half // more than peekBody, lines within maxLine
 	for _, c := range []struct {
@@ -571,8 +518,8 @@ func FuzzReadEvents(f *testing.F) {
 	f.Add([]byte("\n\n" + string(eventLines(5, 2)) + "{}\n"))
 	f.Add([]byte(string(testEvent(9).Canonical()) + "\r\n  \r\n" + string(testEvent(10).Canonical())))
 	f.Add([]byte("{\"sample\":\n\"x\"}\n{}"))
-	tl := newTestLog(f, Config{})
-	a := &api{l: tl.Log, maxEvents: 50}
+	tl := newTestLog(f, log.Config{})
+	a := &api{l: tl.Log, now: testNow, maxEvents: 50}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		whole, _, errWhole := a.parseEvents(body)
 		trimmed := bytes.TrimSpace(body)

@@ -1,4 +1,4 @@
-package log
+package httpapi
 
 import (
 	"bufio"
@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/custodylog/custody/log"
 )
 
 // readSignal wraps a request body and closes started on the first Read, so
@@ -30,8 +32,8 @@ func (r readSignal) Read(p []byte) (int, error) {
 }
 
 func TestConcurrentWriteCap(t *testing.T) {
-	tl := newTestLog(t, Config{})
-	h := tl.Handler(HandlerConfig{Tokens: []string{testToken}, MaxConcurrentWrites: 1})
+	tl := newTestLog(t, log.Config{})
+	h := tl.Handler(Config{Tokens: []string{testToken}, MaxConcurrentWrites: 1})
 	started := make(chan struct{})
 	var once sync.Once
 	var first sync.Once
@@ -103,8 +105,8 @@ func TestConcurrentWriteCap(t *testing.T) {
 func TestTokenRateLimit(t *testing.T) {
 	const other = "fedcba9876543210-other-token"
 	const third = "fedcba9876543210-third-token"
-	tl := newTestLog(t, Config{})
-	srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{testToken, other, third}, TokenRate: 10, TokenBurst: 10}))
+	tl := newTestLog(t, log.Config{})
+	srv := httptest.NewServer(tl.Handler(Config{Tokens: []string{testToken, other, third}, TokenRate: 10, TokenBurst: 10}))
 	t.Cleanup(srv.Close)
 
 	if code, b := post(t, srv.URL, testToken, eventLines(0, 10)); code != http.StatusOK {
@@ -197,8 +199,8 @@ func servedLikeServe(t *testing.T, h http.Handler) string {
 }
 
 func TestSlowlorisIsCutOff(t *testing.T) {
-	tl := newTestLog(t, Config{})
-	addr := servedLikeServe(t, tl.Handler(HandlerConfig{Tokens: []string{testToken}}))
+	tl := newTestLog(t, log.Config{})
+	addr := servedLikeServe(t, tl.Handler(Config{Tokens: []string{testToken}}))
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -247,8 +249,8 @@ func TestSlowlorisIsCutOff(t *testing.T) {
 }
 
 func TestGETWithHugeBodyIsNotRead(t *testing.T) {
-	tl := newTestLog(t, Config{})
-	addr := servedLikeServe(t, tl.Handler(HandlerConfig{Tokens: []string{testToken}}))
+	tl := newTestLog(t, log.Config{})
+	addr := servedLikeServe(t, tl.Handler(Config{Tokens: []string{testToken}}))
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -287,9 +289,9 @@ func TestGETWithHugeBodyIsNotRead(t *testing.T) {
 }
 
 func TestPanicIsHidden(t *testing.T) {
-	tl := newTestLog(t, Config{})
+	tl := newTestLog(t, log.Config{})
 	var logs bytes.Buffer
-	h := tl.Handler(HandlerConfig{
+	h := tl.Handler(Config{
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 		Extra: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			panic("secret internal state at /var/lib/custody")
@@ -315,9 +317,9 @@ func TestPanicIsHidden(t *testing.T) {
 
 func TestTokensNeverLogged(t *testing.T) {
 	const wrong = "wrong-token-0123456789-never-log-me"
-	tl := newTestLog(t, Config{})
+	tl := newTestLog(t, log.Config{})
 	var logs bytes.Buffer
-	srv := httptest.NewServer(tl.Handler(HandlerConfig{
+	srv := httptest.NewServer(tl.Handler(Config{
 		Tokens:    []string{testToken},
 		Logger:    slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		TokenRate: 1, TokenBurst: 1,

@@ -1,4 +1,4 @@
-package log
+package httpapi
 
 import (
 	"math"
@@ -7,11 +7,11 @@ import (
 )
 
 // DefaultMaxConcurrentWrites is how many POST /v1/events requests are
-// served at once when HandlerConfig.MaxConcurrentWrites is 0.
+// served at once when Config.MaxConcurrentWrites is 0.
 const DefaultMaxConcurrentWrites = 64
 
 // DefaultBodyTimeout is how long a POST /v1/events request may take to
-// send its body when HandlerConfig.BodyTimeout is 0.
+// send its body when Config.BodyTimeout is 0.
 const DefaultBodyTimeout = 10 * time.Second
 
 // perTokenWrites is the default cap of one token's writes in flight with

@@ -1,4 +1,4 @@
-package log
+package httpapi
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/custodylog/custody/log"
 )
 
 // TestWitnessDownAppendGets503: with a quorum of one and the only witness
@@ -49,9 +51,9 @@ func TestWitnessDownAppendGets503(t *testing.T) {
 				t.Cleanup(func() { close(release) })
 				url = hang.URL
 			}
-			cfg := Config{Witnesses: []Witness{{URL: url, Verifier: w.v}}, Quorum: 1, WitnessTimeout: 100 * time.Millisecond}
+			cfg := log.Config{Witnesses: []log.Witness{{URL: url, Verifier: w.v}}, Quorum: 1, WitnessTimeout: 100 * time.Millisecond}
 			tl.open(t, cfg)
-			srv := httptest.NewServer(tl.Handler(HandlerConfig{Tokens: []string{testToken}}))
+			srv := httptest.NewServer(tl.Handler(Config{Tokens: []string{testToken}}))
 			t.Cleanup(srv.Close)
 			before := getCheckpoint(t, tl)
 			opened := requests.Load()
@@ -87,8 +89,8 @@ func TestWitnessDownAppendGets503(t *testing.T) {
 
 			// The witness comes back (at the configured URL): the retry is
 			// answered with the original index and a cosigned checkpoint.
-			tl.restart(t, Config{Witnesses: []Witness{w.config()}, Quorum: 1, WitnessTimeout: 2 * time.Second})
-			srv.Config.Handler = tl.Handler(HandlerConfig{Tokens: []string{testToken}})
+			tl.restart(t, log.Config{Witnesses: []log.Witness{w.config()}, Quorum: 1, WitnessTimeout: 2 * time.Second})
+			srv.Config.Handler = tl.Handler(Config{Tokens: []string{testToken}})
 			code, _, body = post()
 			if code != http.StatusOK || !strings.Contains(body, `"index":0`) {
 				t.Fatalf("retry with the witness back: %d %s", code, body)

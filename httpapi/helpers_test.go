@@ -1,0 +1,282 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/stats"
+	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/store/sqlite"
+	"github.com/custodylog/custody/verify"
+	"github.com/custodylog/custody/witness"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The harness: a real log (package log) on a fresh SQLite file, its counts
+// fed by its commits, served by the API under test.
+
+var testTime = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// testNow is the clock of the test logs and APIs: a minute after testTime.
+func testNow() time.Time { return testTime.Add(time.Minute) }
+
+const testToken = "0123456789abcdef-test-token"
+
+type testLog struct {
+	*log.Log
+	counter  *stats.Counter
+	st       store.Store
+	path     string
+	signer   note.Signer
+	verifier note.Verifier
+	vkey     string
+}
+
+func newKeys(t testing.TB) (note.Signer, note.Verifier, string) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, "example.com/custody-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, v, vkey
+}
+
+// newBareLog creates a log in a fresh SQLite file without opening it.
+func newBareLog(t testing.TB) *testLog {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "custody.db")
+	st, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, v, vkey := newKeys(t)
+	if err := log.Create(context.Background(), st, s); err != nil {
+		t.Fatal(err)
+	}
+	tl := &testLog{st: st, path: path, signer: s, verifier: v, vkey: vkey}
+	t.Cleanup(func() {
+		if tl.Log != nil {
+			tl.Close()
+		}
+		tl.st.Close()
+	})
+	return tl
+}
+
+// newTestLog creates and opens a log in a fresh SQLite file.
+func newTestLog(t testing.TB, cfg log.Config) *testLog {
+	t.Helper()
+	tl := newBareLog(t)
+	tl.open(t, cfg)
+	return tl
+}
+
+func (tl *testLog) open(t testing.TB, cfg log.Config) {
+	t.Helper()
+	if cfg.Store == nil {
+		cfg.Store = tl.st
+	}
+	cfg.Signer, cfg.Verifier = tl.signer, tl.verifier
+	if cfg.Now == nil {
+		cfg.Now = testNow
+	}
+	counter := stats.New(cfg.Store, nil)
+	cfg.OnCommit = counter.Committed
+	l, err := log.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); counter.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	tl.Log, tl.counter = l, counter
+}
+
+// restart closes the log and its store and opens both again with cfg.
+func (tl *testLog) restart(t *testing.T, cfg log.Config) {
+	t.Helper()
+	tl.Close()
+	tl.Log = nil
+	if err := tl.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(tl.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.st = st
+	tl.open(t, cfg)
+}
+
+// Handler is the API of tl (New), on the test clock and with tl's counts
+// unless cfg says otherwise.
+func (tl *testLog) Handler(cfg Config) http.Handler {
+	if cfg.Now == nil {
+		cfg.Now = testNow
+	}
+	if cfg.Stats == nil {
+		cfg.Stats = tl.counter
+	}
+	return New(tl.Log, cfg)
+}
+
+// openPeer opens a second server's Log on tl's database file, through its
+// own Store handle, as another process sharing the store would.
+func openPeer(t *testing.T, tl *testLog) (*log.Log, store.Store) {
+	t.Helper()
+	st, err := sqlite.Open(tl.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := log.Open(context.Background(), log.Config{Store: st, Signer: tl.signer, Verifier: tl.verifier, Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(); st.Close() })
+	return l, st
+}
+
+func testEvent(i int) record.Event {
+	return record.Event{
+		Sample:   fmt.Sprintf("s-%06d", i),
+		Action:   record.Collected,
+		Location: "ch-zrh-1",
+		Region:   "EU",
+		Time:     testTime,
+		Actor:    "test-sensor",
+	}
+}
+
+func testEvents(from, n int) []record.Event {
+	evs := make([]record.Event, n)
+	for i := range evs {
+		evs[i] = testEvent(from + i)
+	}
+	return evs
+}
+
+// checkReceipt verifies a receipt with x/mod's note and tlog, not our code.
+func checkReceipt(t testing.TB, vkey string, r verify.Receipt) tlog.Tree {
+	t.Helper()
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open([]byte(r.Checkpoint), note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("receipt %d: checkpoint does not open with x/mod note: %v", r.Index, err)
+	}
+	c, err := verify.ParseCheckpoint([]byte(n.Text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := tlog.Tree{N: int64(c.Size), Hash: tlog.Hash(c.Root)}
+	proof := make(tlog.RecordProof, len(r.Proof))
+	for i, p := range r.Proof {
+		proof[i] = tlog.Hash(p)
+	}
+	if got := tlog.RecordHash(r.Entry); got != tlog.Hash(r.LeafHash) {
+		t.Fatalf("receipt %d: leaf hash %x, x/mod RecordHash of entry %x", r.Index, r.LeafHash, got)
+	}
+	if err := tlog.CheckRecord(proof, tree.N, tree.Hash, int64(r.Index), tlog.RecordHash(r.Entry)); err != nil {
+		t.Fatalf("receipt %d: x/mod CheckRecord in tree %d: %v", r.Index, tree.N, err)
+	}
+	tp, err := verify.ParseTLogProof([]byte(r.TLogProof))
+	if err != nil {
+		t.Fatalf("receipt %d: tlog_proof: %v", r.Index, err)
+	}
+	if tp.Index != r.Index || string(tp.Checkpoint) != r.Checkpoint || len(tp.Proof) != len(r.Proof) {
+		t.Fatalf("receipt %d: tlog_proof disagrees with the receipt", r.Index)
+	}
+	if string(r.Event) != string(r.Entry) {
+		t.Fatalf("receipt %d: event %s != entry %s", r.Index, r.Event, r.Entry)
+	}
+	return tree
+}
+
+// testWitness is a real witness (package witness) behind an httptest
+// server.
+type testWitness struct {
+	v   note.Verifier
+	srv *httptest.Server
+}
+
+func newTestWitness(t testing.TB, name string, logV note.Verifier) *testWitness {
+	t.Helper()
+	skey, _, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, vkey, err := verify.NewCosignatureSignerFromKey(skey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verify.NewCosignatureVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := witness.Open(witness.Config{Dir: t.TempDir(), Signer: signer, Logs: []note.Verifier{logV}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	w := &testWitness{v: v, srv: httptest.NewServer(ws.Handler())}
+	t.Cleanup(w.srv.Close)
+	return w
+}
+
+func (w *testWitness) config() log.Witness { return log.Witness{URL: w.srv.URL, Verifier: w.v} }
+
+// checkCosigned checks with x/mod's note that signed carries the log's
+// signature and a valid cosignature from each of ws, and no other line.
+func checkCosigned(t testing.TB, tl *testLog, signed []byte, ws ...*testWitness) {
+	t.Helper()
+	vs := []note.Verifier{tl.verifier}
+	for _, w := range ws {
+		vs = append(vs, w.v)
+	}
+	n, err := note.Open(signed, note.VerifierList(vs...))
+	if err != nil {
+		t.Fatalf("cosigned checkpoint does not open: %v\n%s", err, signed)
+	}
+	if len(n.Sigs) != 1+len(ws) || len(n.UnverifiedSigs) != 0 {
+		t.Fatalf("checkpoint has %d verified and %d unverified signatures, want %d and 0:\n%s", len(n.Sigs), len(n.UnverifiedSigs), 1+len(ws), signed)
+	}
+}
+
+// getCheckpoint is GET /checkpoint of tl's API.
+func getCheckpoint(t testing.TB, tl *testLog) []byte {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	tl.Handler(Config{}).ServeHTTP(rec, httptest.NewRequest("GET", "/checkpoint", nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET /checkpoint: %d", rec.Code)
+	}
+	return bytes.Clone(rec.Body.Bytes())
+}
+
+func toTLog(p [][]byte) tlog.TreeProof {
+	out := make(tlog.TreeProof, len(p))
+	for i := range p {
+		out[i] = tlog.Hash(p[i])
+	}
+	return out
+}

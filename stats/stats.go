@@ -1,0 +1,254 @@
+// Package stats counts a log's events per customer region and data centre
+// (the event's location): the numbers behind the dashboard's chart and
+// GET /v1/stats.
+//
+// A Counter is fed outside the log's commit path. The log hands it each
+// committed batch (log.Config.OnCommit is Counter.Committed, which only
+// queues the entries); Run, on its own goroutine, decodes and counts them,
+// and reads from the store whatever it was not handed: the entries already
+// in the log when it was opened, those another server appended to a shared
+// store, those of a commit that failed after reaching the disk, and any
+// batch dropped because the queue was full. The sequencer never decodes an
+// event to count it, and never waits for the Counter.
+package stats
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store"
+)
+
+// Bounds of the counts: a token holder who logs events with ever new
+// regions and locations must not grow them without limit.
+const (
+	// MaxRegions is the most distinct regions counted under their own
+	// name; the events of further regions are counted under OtherKey.
+	MaxRegions = 256
+	// MaxPairs is the most distinct (region, location) pairs counted
+	// under their own names. Once it is reached, an event at a location
+	// its region has no count for yet is counted at (region, OtherKey).
+	MaxPairs = 16384
+)
+
+// OtherKey is the region or location under which the events beyond
+// MaxRegions or MaxPairs are counted. It is not a valid region or location
+// name, so it never collides with one.
+const OtherKey = "(other)"
+
+// maxQueued bounds the entries Committed holds for Run. A batch that
+// would go past it is dropped and later read back from the store, so the
+// queue cannot grow without limit when counting falls behind.
+const maxQueued = 1 << 16
+
+// readPage is how many entries one catch-up read asks the store for.
+const readPage = 4096
+
+// Source is where a Counter reads the entries it was not handed: the
+// log's store (store.Store implements it).
+type Source interface {
+	Entries(ctx context.Context, start, end uint64) ([]store.Entry, error)
+}
+
+// Counter counts the log's events per region and location, in index
+// order, each exactly once. Create it with New, hand it the log's commits
+// with Committed and run Run on a goroutine of its own; the counts trail
+// the log (Counted says how far they got).
+//
+// The counts are bounded: at most MaxRegions regions plus OtherKey, and at
+// most MaxPairs pairs plus one (region, OtherKey) pair per region. Which
+// names are kept depends only on the order of the entries (the first ones
+// seen), so it is the same after every restart. The counts always add up
+// to Total.
+type Counter struct {
+	src    Source
+	logger *slog.Logger
+	kick   chan struct{}
+
+	// What the log handed over and Run has not taken yet.
+	qmu    sync.Mutex
+	queue  [][]store.Entry
+	queued int
+	target uint64 // the largest committed size the log announced
+
+	mu     sync.RWMutex
+	counts map[string]map[string]uint64
+	pairs  int // distinct (region, location) pairs counted, OtherKey pairs excluded
+	total  uint64
+	size   uint64 // entries [0, size) are counted
+}
+
+// New returns a Counter that reads missing entries from src and reports
+// failures to logger (nil discards them). It starts nothing: call Run.
+func New(src Source, logger *slog.Logger) *Counter {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Counter{src: src, logger: logger, kick: make(chan struct{}, 1), counts: map[string]map[string]uint64{}}
+}
+
+// Committed tells the Counter that the log's committed tree has cp.Size
+// entries, the last len(es) of which are es (es may be empty: counted
+// from the store). It only queues: it never blocks, reads or decodes, so
+// the log may call it on its commit path (it is log.Config.OnCommit).
+func (c *Counter) Committed(cp store.Checkpoint, es []store.Entry) {
+	c.qmu.Lock()
+	c.target = max(c.target, cp.Size)
+	if len(es) > 0 && c.queued+len(es) <= maxQueued {
+		c.queue = append(c.queue, es)
+		c.queued += len(es)
+	}
+	c.qmu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run counts what Committed announces, until ctx is done. Entries it was
+// handed are counted from memory; the others are read from the store. A
+// store failure is logged and retried at the next Committed.
+func (c *Counter) Run(ctx context.Context) {
+	for {
+		c.qmu.Lock()
+		batches, target := c.queue, c.target
+		c.queue, c.queued = nil, 0
+		c.qmu.Unlock()
+		if err := c.step(ctx, batches, target); err != nil && ctx.Err() == nil {
+			c.logger.Error("counting entries", "err", err)
+		}
+		select {
+		case <-c.kick:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// step counts the queued batches, reading any gap before one from the
+// store, then reads up to target.
+func (c *Counter) step(ctx context.Context, batches [][]store.Entry, target uint64) error {
+	for _, es := range batches {
+		if err := c.catchUp(ctx, es[0].Index); err != nil {
+			return err
+		}
+		if err := c.add(es); err != nil {
+			return err
+		}
+	}
+	return c.catchUp(ctx, target)
+}
+
+// catchUp counts the store's entries from the first uncounted one up to
+// size.
+func (c *Counter) catchUp(ctx context.Context, size uint64) error {
+	for {
+		start := c.Counted()
+		if start >= size {
+			return nil
+		}
+		end := min(start+readPage, size)
+		es, err := c.src.Entries(ctx, start, end)
+		if err != nil {
+			return fmt.Errorf("stats: reading entries %d to %d: %w", start, end, err)
+		}
+		if len(es) == 0 {
+			return fmt.Errorf("stats: the store has no entry %d, want entries up to %d", start, size)
+		}
+		if err := c.add(es); err != nil {
+			return err
+		}
+	}
+}
+
+// add counts the entries of es not counted yet; es must be consecutive
+// and start at or before the first uncounted entry.
+func (c *Counter) add(es []store.Entry) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range es {
+		if e.Index < c.size {
+			continue // counted already
+		}
+		if e.Index != c.size {
+			return fmt.Errorf("stats: entry %d counted out of order (next is %d)", e.Index, c.size)
+		}
+		ev, err := record.DecodeEntry(e.Data)
+		if err != nil {
+			return fmt.Errorf("stats: counting entry %d: %w", e.Index, err)
+		}
+		c.size++
+		c.count(ev.Region, ev.Location)
+	}
+	return nil
+}
+
+// count adds one event at (region, location), within the bounds; c.mu
+// must be held.
+func (c *Counter) count(region, location string) {
+	c.total++
+	m := c.counts[region]
+	if m == nil {
+		if len(c.counts) >= MaxRegions {
+			region = OtherKey
+			m = c.counts[OtherKey]
+		}
+		if m == nil {
+			m = map[string]uint64{}
+			c.counts[region] = m
+		}
+	}
+	if _, ok := m[location]; !ok && location != OtherKey {
+		if c.pairs >= MaxPairs {
+			location = OtherKey
+		} else {
+			c.pairs++
+		}
+	}
+	m[location]++
+}
+
+// Counts returns a copy of the counts: region -> location -> events.
+func (c *Counter) Counts() map[string]map[string]uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make(map[string]map[string]uint64, len(c.counts))
+	for r, m := range c.counts {
+		cm := make(map[string]uint64, len(m))
+		for k, v := range m {
+			cm[k] = v
+		}
+		out[r] = cm
+	}
+	return out
+}
+
+// Counted returns how many entries, from index 0, are counted.
+func (c *Counter) Counted() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.size
+}
+
+// Total returns the number of events counted.
+func (c *Counter) Total() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.total
+}
+
+// Regions returns the regions counted, sorted.
+func (c *Counter) Regions() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []string
+	for r := range c.counts {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
