@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	tlmirror "github.com/custodylog/custody/mirror"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,13 +34,13 @@ func testEventsFor(prefix string, n int) []record.Event {
 }
 
 // runMirror runs custody mirror --json and returns its summary.
-func runMirrorJSON(t *testing.T, args ...string) mirrorSummary {
+func runMirrorJSON(t *testing.T, args ...string) tlmirror.Summary {
 	t.Helper()
 	code, stdout, stderr := run(t, "", append([]string{"mirror", "--json"}, args...)...)
 	if code != exitOK {
 		t.Fatalf("custody mirror %v: exit %d\n%s", args, code, stderr)
 	}
-	var s mirrorSummary
+	var s tlmirror.Summary
 	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
 		t.Fatalf("mirror --json output %q: %v", stdout, err)
 	}
