@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
@@ -290,7 +289,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return wait(err)
 	}
-	audit.WriteReport(e.stdout, rep)
+	printReport(e.stdout, rep)
 	fmt.Fprintf(e.stdout, "\ndashboard:  %s/   <- open this in a browser\n", base)
 	fmt.Fprintf(e.stdout, "log:        %s\n", base)
 	fmt.Fprintf(e.stdout, "checkpoint: %s/checkpoint\n", base)

@@ -12,7 +12,6 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
-	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/verify"
 )
@@ -244,19 +243,19 @@ func TestSampleTamper(t *testing.T) {
 }
 
 // TestFindingsPanel checks the built-in audit reports exactly what
-// audit.Engine reports for the same events.
+// verify.Engine reports for the same events.
 func TestFindingsPanel(t *testing.T) {
 	p := testPolicy(t)
 	s := newSite(t, p)
 	evs := s.workload(3, true)
 	s.add(t, evs...)
 
-	eng := audit.NewEngine(p)
-	var want []audit.Finding
+	eng := verify.NewEngine(p)
+	var want []verify.Finding
 	for i, ev := range evs {
 		ev.Logged = ev.Time // not late: same as the log, which logs them at once
 		for _, f := range eng.Add(uint64(i), ev) {
-			if f.Kind != audit.KindLate {
+			if f.Kind != verify.KindLate {
 				want = append(want, f)
 			}
 		}
