@@ -198,9 +198,13 @@ func (c *Client) check(rs []verify.Receipt, ids [][32]byte, offset int, out *[]R
 	}
 	checked := make([]Receipt, 0, len(rs))
 	for i, r := range rs {
-		cp, ev, err := verify.CheckReceipt(r, c.origin, c.verifiers, c.trust)
+		cp, entry, err := verify.CheckReceipt(r, c.origin, c.verifiers, c.trust)
 		if err != nil {
 			return fmt.Errorf("receipt for event %d: %w", offset+i, err)
+		}
+		ev, err := record.DecodeEntry(entry)
+		if err != nil {
+			return fmt.Errorf("receipt for event %d: %w", offset+i, verify.ReceiptError(r, c.origin, "the entry is not a valid canonical event", err))
 		}
 		if ev.Identity() != ids[i] {
 			return &verify.VerificationError{Evidence: verify.Evidence{

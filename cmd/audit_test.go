@@ -3,10 +3,14 @@ package cmd
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/internal/tiles"
 	"github.com/custodylog/custody/store/sqlite/sqlitetest"
 	"io"
+	"math/bits"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,7 +31,7 @@ import (
 
 // audit runs `custody audit` on the log at src with the audit policy and
 // returns the exit code and output.
-func audit(t *testing.T, src, pub string, extra ...string) (int, string, string) {
+func runAuditCLI(t *testing.T, src, pub string, extra ...string) (int, string, string) {
 	t.Helper()
 	return run(t, "", append([]string{"audit", "--log", src, "--key", pub, "--policy", auditPolicy(t)}, extra...)...)
 }
@@ -42,7 +46,7 @@ func TestAuditExactFindings(t *testing.T) {
 	dirty, dirtyEvents := loadAuditLog(t, key, "dirty.jsonl")
 	_, dirtyLines := readAuditEvents(t, "dirty.jsonl")
 	state := t.TempDir()
-	code, out, stderr := audit(t, dirty.url, dirty.pub, "--state", state, "--json")
+	code, out, stderr := runAuditCLI(t, dirty.url, dirty.pub, "--state", state, "--json")
 	if code != exitFailure {
 		t.Fatalf("audit of dirty.jsonl: exit %d, want 1; stderr:\n%s", code, stderr)
 	}
@@ -65,7 +69,7 @@ func TestAuditExactFindings(t *testing.T) {
 	if evs := evidenceIn(t, state); len(evs) != 0 {
 		t.Errorf("a passing audit wrote evidence: %v", evs)
 	}
-	st, err := readState(state)
+	st, err := audit.ReadState(state)
 	if err != nil || st == nil {
 		t.Fatalf("no audit state written: %v", err)
 	}
@@ -76,7 +80,7 @@ func TestAuditExactFindings(t *testing.T) {
 	clean, cleanEvents := loadAuditLog(t, key, "clean.jsonl")
 	_, cleanLines := readAuditEvents(t, "clean.jsonl")
 	cleanState := t.TempDir()
-	code, out, stderr = audit(t, clean.url, clean.pub, "--state", cleanState, "--json")
+	code, out, stderr = runAuditCLI(t, clean.url, clean.pub, "--state", cleanState, "--json")
 	if code != exitOK || stderr != "custody: audit state in "+cleanState+"\n" {
 		t.Fatalf("audit of clean.jsonl: exit %d, want 0; stderr:\n%s", code, stderr)
 	}
@@ -93,13 +97,13 @@ func TestAuditExactFindings(t *testing.T) {
 
 	// The human report. Key and logged times are fixed, so the root is too.
 	cleanState = t.TempDir()
-	code, out, stderr = audit(t, clean.url, clean.pub, "--state", cleanState)
+	code, out, stderr = runAuditCLI(t, clean.url, clean.pub, "--state", cleanState)
 	if code != exitOK || stderr != "custody: audit state in "+cleanState+"\n" {
 		t.Fatalf("audit of clean.jsonl: exit %d, want 0 and only the state directory on stderr; stderr:\n%s", code, stderr)
 	}
 	golden(t, "audit-clean.txt", out)
 	// Without state, nothing is said about state.
-	code, _, stderr = audit(t, clean.url, clean.pub, "--no-state")
+	code, _, stderr = runAuditCLI(t, clean.url, clean.pub, "--no-state")
 	if code != exitOK || stderr != "" {
 		t.Fatalf("audit --no-state of clean.jsonl: exit %d, want 0 and an empty stderr; stderr:\n%s", code, stderr)
 	}
@@ -116,7 +120,7 @@ func TestAuditStateContinues(t *testing.T) {
 	a.add(t, evs[:first])
 	state := t.TempDir()
 
-	code, out, stderr := audit(t, a.url, a.pub, "--state", state, "--json")
+	code, out, stderr := runAuditCLI(t, a.url, a.pub, "--state", state, "--json")
 	if code != exitFailure {
 		t.Fatalf("first audit: exit %d, stderr:\n%s", code, stderr)
 	}
@@ -126,7 +130,7 @@ func TestAuditStateContinues(t *testing.T) {
 	}
 
 	a.add(t, evs[first:])
-	code, out, stderr = audit(t, a.url, a.pub, "--state", state, "--json")
+	code, out, stderr = runAuditCLI(t, a.url, a.pub, "--state", state, "--json")
 	if code != exitFailure {
 		t.Fatalf("second audit: exit %d, stderr:\n%s", code, stderr)
 	}
@@ -140,12 +144,12 @@ func TestAuditStateContinues(t *testing.T) {
 	if diff := cmp.Diff(countEvents(evs), rep.Counts); diff != "" {
 		t.Errorf("second audit counts (-want +got):\n%s", diff)
 	}
-	_, human, _ := audit(t, a.url, a.pub, "--state", state)
+	_, human, _ := runAuditCLI(t, a.url, a.pub, "--state", state)
 	if !strings.Contains(lines(human)[0], fmt.Sprintf("%d entries verified", len(evs))) || !strings.Contains(lines(human)[0], fmt.Sprintf("continued from %d", len(evs))) {
 		t.Errorf("third audit's first line: %q", lines(human)[0])
 	}
 
-	code, out, stderr = audit(t, a.url, a.pub, "--state", state, "--json", "--full")
+	code, out, stderr = runAuditCLI(t, a.url, a.pub, "--state", state, "--json", "--full")
 	if code != exitFailure {
 		t.Fatalf("--full audit: exit %d, stderr:\n%s", code, stderr)
 	}
@@ -159,7 +163,7 @@ func TestAuditStateContinues(t *testing.T) {
 	if diff := cmp.Diff(rep.Counts, full.Counts); diff != "" {
 		t.Errorf("--full counts (-continued +full):\n%s", diff)
 	}
-	st, err := readState(state)
+	st, err := audit.ReadState(state)
 	if err != nil || st == nil || st.Size != uint64(len(evs)) || len(st.Findings) != len(rep.Findings) {
 		t.Fatalf("state after --full: %+v, %v", st, err)
 	}
@@ -177,7 +181,7 @@ func TestAuditTamper(t *testing.T) {
 		pub := filepath.Join(t.TempDir(), "other.pub")
 		writeFile(t, pub, []byte(other.vkey+"\n"))
 		state := t.TempDir()
-		code, out, stderr := audit(t, a.url, pub, "--state", state, "--json")
+		code, out, stderr := runAuditCLI(t, a.url, pub, "--state", state, "--json")
 		ev := wantFailure(t, code, stderr, state, verify.EvidenceBadSignature)
 		if ev.NewCheckpoint != string(cp.Note) || out != "" {
 			t.Errorf("evidence holds checkpoint %q, want the served one; stdout %q", ev.NewCheckpoint, out)
@@ -189,46 +193,45 @@ func TestAuditTamper(t *testing.T) {
 
 	t.Run("fork", func(t *testing.T) {
 		state := t.TempDir()
-		if code, _, stderr := audit(t, a.url, a.pub, "--state", state); code != exitFailure {
+		if code, _, stderr := runAuditCLI(t, a.url, a.pub, "--state", state); code != exitFailure {
 			t.Fatalf("first audit: exit %d: %s", code, stderr)
 		}
 		// The auditor was shown another tree of the same size earlier: a
 		// state holding its signed checkpoint and compact range.
-		st, err := readState(state)
+		st, err := audit.ReadState(state)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tb := verify.NewTreeBuilder()
+		var other [][]byte
 		for i := range evs {
-			tb.Append([]byte(fmt.Sprintf("another history %d", i)))
+			other = append(other, []byte(fmt.Sprintf("another history %d", i)))
 		}
-		forked := signCheckpoint(t, key, cp.Size, tb.Root())
+		root, tree := compactRange(other)
+		forked := signCheckpoint(t, key, cp.Size, root)
 		st.Checkpoint = string(forked)
-		if st.Tree, err = tb.MarshalBinary(); err != nil {
+		st.Tree = tree
+		if err := audit.WriteState(state, st); err != nil {
 			t.Fatal(err)
 		}
-		if err := writeState(state, st); err != nil {
-			t.Fatal(err)
-		}
-		code, _, stderr := audit(t, a.url, a.pub, "--state", state)
+		code, _, stderr := runAuditCLI(t, a.url, a.pub, "--state", state)
 		ev := wantFailure(t, code, stderr, state, verify.EvidenceFork)
 		if ev.OldCheckpoint != string(forked) || ev.NewCheckpoint != string(cp.Note) || ev.OldSize != cp.Size || ev.NewSize != cp.Size {
 			t.Errorf("fork evidence: %+v", ev)
 		}
-		if after, _ := readState(state); after.Checkpoint != string(forked) {
+		if after, _ := audit.ReadState(state); after.Checkpoint != string(forked) {
 			t.Error("a failed audit replaced the state")
 		}
 	})
 
 	t.Run("rollback", func(t *testing.T) {
 		state := t.TempDir()
-		if code, _, stderr := audit(t, a.url, a.pub, "--state", state); code != exitFailure {
+		if code, _, stderr := runAuditCLI(t, a.url, a.pub, "--state", state); code != exitFailure {
 			t.Fatalf("first audit: exit %d: %s", code, stderr)
 		}
 		// The same log (same key, same first entries) shows fewer entries.
 		short := newAuditLog(t, key)
 		short.add(t, evs[:20])
-		code, _, stderr := audit(t, short.url, a.pub, "--state", state)
+		code, _, stderr := runAuditCLI(t, short.url, a.pub, "--state", state)
 		ev := wantFailure(t, code, stderr, state, verify.EvidenceRollback)
 		if ev.OldSize != cp.Size || ev.NewSize != 20 || ev.OldCheckpoint != string(cp.Note) {
 			t.Errorf("rollback evidence: old size %d new size %d", ev.OldSize, ev.NewSize)
@@ -245,7 +248,7 @@ func TestAuditTamper(t *testing.T) {
 		fake := httptest.NewServer(http.FileServer(http.Dir(dir)))
 		defer fake.Close()
 		state := t.TempDir()
-		code, _, stderr := audit(t, fake.URL, a.pub, "--state", state)
+		code, _, stderr := runAuditCLI(t, fake.URL, a.pub, "--state", state)
 		ev := wantFailure(t, code, stderr, state, verify.EvidenceRootMismatch)
 		if ev.Expected != base64.StdEncoding.EncodeToString(root[:]) || ev.Computed != base64.StdEncoding.EncodeToString(cp.Root[:]) {
 			t.Errorf("root-mismatch evidence: expected %s computed %s", ev.Expected, ev.Computed)
@@ -294,7 +297,7 @@ func TestAuditDirectory(t *testing.T) {
 	}
 	// Before they are added: an audit with state, and the checkpoint.
 	continued := t.TempDir()
-	if code, _, stderr := audit(t, a.url, a.pub, "--state", continued); code != exitFailure {
+	if code, _, stderr := runAuditCLI(t, a.url, a.pub, "--state", continued); code != exitFailure {
 		t.Fatalf("audit of %d entries: exit %d: %s", len(evs), code, stderr)
 	}
 	old := filepath.Join(t.TempDir(), "checkpoint")
@@ -303,7 +306,7 @@ func TestAuditDirectory(t *testing.T) {
 	size := uint64(len(evs) + len(more))
 
 	overHTTP := t.TempDir()
-	code, want, stderr := audit(t, a.url, a.pub, "--state", overHTTP, "--json")
+	code, want, stderr := runAuditCLI(t, a.url, a.pub, "--state", overHTTP, "--json")
 	if code != exitFailure {
 		t.Fatalf("audit over HTTP: exit %d: %s", code, stderr)
 	}
@@ -315,7 +318,7 @@ func TestAuditDirectory(t *testing.T) {
 		t.Errorf("findings (-dirty.findings.json +audit):\n%s", diff)
 	}
 	// Continuing from the middle of the first bundle gives the same.
-	code, out, stderr := audit(t, a.url, a.pub, "--state", continued, "--json")
+	code, out, stderr := runAuditCLI(t, a.url, a.pub, "--state", continued, "--json")
 	if c := parseAuditJSON(t, out); code != exitFailure || c.From != uint64(len(evs)) || c.Root != rep.Root ||
 		!cmp.Equal(c.Findings, rep.Findings) || !cmp.Equal(c.Counts, rep.Counts) {
 		t.Errorf("continued audit: exit %d, from %d, want %d; report:\n%s\nstderr: %s", code, c.From, len(evs), out, stderr)
@@ -330,7 +333,7 @@ func TestAuditDirectory(t *testing.T) {
 			t.Fatalf("mirror lacks %s: %v", p, err)
 		}
 	}
-	code, got, stderr := audit(t, dir, a.pub, "--state", t.TempDir(), "--json")
+	code, got, stderr := runAuditCLI(t, dir, a.pub, "--state", t.TempDir(), "--json")
 	if code != exitFailure {
 		t.Fatalf("audit of the directory: exit %d: %s", code, stderr)
 	}
@@ -378,7 +381,7 @@ func TestAuditDirectory(t *testing.T) {
 	t.Run("bad hash tile", func(t *testing.T) {
 		flip(t, "tile/0/000", 32*100+3)
 		state := t.TempDir()
-		code, _, stderr := audit(t, dir, a.pub, "--state", state)
+		code, _, stderr := runAuditCLI(t, dir, a.pub, "--state", state)
 		ev := wantFailure(t, code, stderr, state, verify.EvidenceBadTile)
 		if ev.Tile != "tile/0/000" {
 			t.Errorf("bad-tile evidence names tile %q", ev.Tile)
@@ -393,7 +396,7 @@ func TestAuditDirectory(t *testing.T) {
 		}
 		flip(t, "tile/entries/000", off+2+len(`{"sample":"smp-dir-0`))
 		state := t.TempDir()
-		code, _, stderr := audit(t, dir, a.pub, "--state", state)
+		code, _, stderr := runAuditCLI(t, dir, a.pub, "--state", state)
 		ev := wantFailure(t, code, stderr, state, verify.EvidenceBadEntry)
 		if ev.Index == nil || *ev.Index != 40 || ev.Tile != "tile/entries/000" {
 			t.Errorf("bad-entry evidence: index %v tile %q", ev.Index, ev.Tile)
@@ -412,14 +415,14 @@ func TestAuditTrustPolicy(t *testing.T) {
 	writeFile(t, policy, []byte("log "+key.vkey+"\nwitness w1 "+w.vkey+"\nquorum w1\n"))
 
 	state := t.TempDir()
-	code, _, stderr := audit(t, a.url, a.pub, "--state", state, "--trust", policy)
+	code, _, stderr := runAuditCLI(t, a.url, a.pub, "--state", state, "--trust", policy)
 	wantFailure(t, code, stderr, state, verify.EvidenceQuorum)
 
 	dir, _ := mirror(t, a.url, key)
 	signed, _ := os.ReadFile(filepath.Join(dir, "checkpoint"))
 	writeFile(t, filepath.Join(dir, "checkpoint"), w.cosign(t, key, signed))
 	state = t.TempDir()
-	code, out, stderr := audit(t, dir, a.pub, "--state", state, "--trust", policy, "--json")
+	code, out, stderr := runAuditCLI(t, dir, a.pub, "--state", state, "--trust", policy, "--json")
 	if code != exitFailure {
 		t.Fatalf("audit of the cosigned mirror: exit %d, want 1: %s", code, stderr)
 	}
@@ -431,10 +434,10 @@ func TestAuditTrustPolicy(t *testing.T) {
 	// uncosigned checkpoint is checked against the log key only, the new
 	// one against the quorum.
 	state = t.TempDir()
-	if code, _, stderr := audit(t, a.url, a.pub, "--state", state); code != exitFailure {
+	if code, _, stderr := runAuditCLI(t, a.url, a.pub, "--state", state); code != exitFailure {
 		t.Fatalf("audit without --trust: exit %d: %s", code, stderr)
 	}
-	code, out, stderr = audit(t, dir, a.pub, "--state", state, "--trust", policy, "--json")
+	code, out, stderr = runAuditCLI(t, dir, a.pub, "--state", state, "--trust", policy, "--json")
 	if code != exitFailure || parseAuditJSON(t, out).From == 0 {
 		t.Fatalf("audit with --trust from earlier uncosigned state: exit %d, want 1 continuing from the state: %s %s", code, out, stderr)
 	}
@@ -460,11 +463,11 @@ func testMonitor(t *testing.T, extra ...string) {
 	want := wantFindings(t, first)
 
 	type hook struct {
-		Kind    string         `json:"kind"`
-		Origin  string         `json:"origin"`
-		Size    uint64         `json:"size"`
-		Finding verify.Finding `json:"finding"`
-		Error   string         `json:"error"`
+		Kind    string        `json:"kind"`
+		Origin  string        `json:"origin"`
+		Size    uint64        `json:"size"`
+		Finding audit.Finding `json:"finding"`
+		Error   string        `json:"error"`
 	}
 	var mu sync.Mutex
 	var hooks []hook
@@ -504,10 +507,10 @@ func testMonitor(t *testing.T, extra ...string) {
 	}()
 
 	waitFor(t, 20*time.Second, "the findings of the first entries at the webhook", func() bool { return len(received()) >= len(want) })
-	check := func(want []verify.Finding, size uint64) {
+	check := func(want []audit.Finding, size uint64) {
 		t.Helper()
 		got := received()
-		var fs []verify.Finding
+		var fs []audit.Finding
 		for _, h := range got {
 			if h.Kind != "finding" || h.Origin != auditOrigin {
 				t.Errorf("webhook body %+v", h)
@@ -527,7 +530,7 @@ func testMonitor(t *testing.T, extra ...string) {
 	at := evs[first-1].Logged.Add(time.Minute)
 	bad := record.Event{Sample: "smp-eu-new1", Action: record.Collected, Location: "ru-mow-1", Region: "EU", Time: at.Add(-10 * time.Second), Logged: at, Actor: "edge-collector/4.2"}
 	a.add(t, []record.Event{bad})
-	newFinding := verify.Finding{Index: first, Sample: bad.Sample, Kind: verify.KindReroute,
+	newFinding := audit.Finding{Index: first, Sample: bad.Sample, Kind: audit.KindReroute,
 		Detail: "collected at ru-mow-1 (RU), not allowed for region EU (allowed: de-fra-1, ch-zrh-1)"}
 	waitFor(t, 20*time.Second, "the new finding at the webhook", func() bool { return len(received()) > len(want) })
 	// Let the monitor run two more rounds: nothing is reported again.
@@ -641,4 +644,24 @@ func TestMonitorFailure(t *testing.T) {
 	if len(evs) == 0 || evs[0].Kind != verify.EvidenceRootMismatch {
 		t.Errorf("evidence: %v", evs)
 	}
+}
+
+// compactRange returns the root of the tree of entries and its compact
+// range as an audit state holds it (AuditState.Tree): "ctb1", the size as
+// 8 bytes big-endian, and the roots of the perfect subtrees that make up
+// the tree, largest first.
+func compactRange(entries [][]byte) (verify.Hash, []byte) {
+	var leaves []verify.Hash
+	for _, e := range entries {
+		leaves = append(leaves, verify.LeafHash(e))
+	}
+	tree := binary.BigEndian.AppendUint64([]byte("ctb1"), uint64(len(leaves)))
+	var roots []verify.Hash
+	for begin := 0; begin < len(leaves); {
+		n := 1 << (bits.Len(uint(len(leaves)-begin)) - 1)
+		roots = append(roots, tiles.SubtreeRoot(leaves[begin:begin+n]))
+		tree = append(tree, roots[len(roots)-1][:]...)
+		begin += n
+	}
+	return tiles.FoldRoot(roots), tree
 }

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
@@ -224,17 +225,17 @@ func loadAuditLog(t *testing.T, key logKey, name string) (*auditLog, []record.Ev
 }
 
 // wantFindings reads dirty.findings.json, optionally only those below size.
-func wantFindings(t testing.TB, below uint64) []verify.Finding {
+func wantFindings(t testing.TB, below uint64) []audit.Finding {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(auditDataDir, "dirty.findings.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fs []verify.Finding
+	var fs []audit.Finding
 	if err := json.Unmarshal(b, &fs); err != nil {
 		t.Fatal(err)
 	}
-	out := []verify.Finding{}
+	out := []audit.Finding{}
 	for _, f := range fs {
 		if f.Index < below {
 			out = append(out, f)
@@ -287,7 +288,7 @@ type auditJSON struct {
 	Size     uint64                       `json:"size"`
 	Root     string                       `json:"root"`
 	From     uint64                       `json:"from"`
-	Findings []verify.Finding             `json:"findings"`
+	Findings []audit.Finding              `json:"findings"`
 	Counts   map[string]map[string]uint64 `json:"counts"`
 }
 

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
@@ -289,7 +290,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return wait(err)
 	}
-	printReport(e.stdout, rep)
+	audit.WriteReport(e.stdout, rep)
 	fmt.Fprintf(e.stdout, "\ndashboard:  %s/   <- open this in a browser\n", base)
 	fmt.Fprintf(e.stdout, "log:        %s\n", base)
 	fmt.Fprintf(e.stdout, "checkpoint: %s/checkpoint\n", base)

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
@@ -429,7 +430,7 @@ func TestDatabaseRollbackIsCaught(t *testing.T) {
 	const n = 15
 	a.add(t, evs[:n])
 	state := t.TempDir()
-	if code, _, stderr := audit(t, a.url, a.pub, "--state", state); code == exitInvalid || code == exitUsageIO {
+	if code, _, stderr := runAuditCLI(t, a.url, a.pub, "--state", state); code == exitInvalid || code == exitUsageIO {
 		t.Fatalf("audit at %d: exit %d: %s", n, code, stderr)
 	}
 
@@ -437,10 +438,10 @@ func TestDatabaseRollbackIsCaught(t *testing.T) {
 	a.reopen(t, func(p string) { copyDB(t, p, saved) }) // closed: WAL checkpointed
 	a.add(t, evs[n:])
 	size := uint64(len(evs))
-	if code, _, stderr := audit(t, a.url, a.pub, "--state", state); code == exitInvalid || code == exitUsageIO {
+	if code, _, stderr := runAuditCLI(t, a.url, a.pub, "--state", state); code == exitInvalid || code == exitUsageIO {
 		t.Fatalf("audit at %d: exit %d: %s", size, code, stderr)
 	}
-	if st, err := readState(state); err != nil || st.Size != size {
+	if st, err := audit.ReadState(state); err != nil || st.Size != size {
 		t.Fatalf("state after the second audit: %+v, %v", st, err)
 	}
 	stateFork := t.TempDir()
@@ -450,12 +451,12 @@ func TestDatabaseRollbackIsCaught(t *testing.T) {
 	if got := a.Checkpoint().Size; got != n {
 		t.Fatalf("restored log has size %d, want %d", got, n)
 	}
-	code, _, stderr := audit(t, a.url, a.pub, "--state", state)
+	code, _, stderr := runAuditCLI(t, a.url, a.pub, "--state", state)
 	ev := wantFailure(t, code, stderr, state, verify.EvidenceRollback)
 	if ev.OldSize != size || ev.NewSize != n {
 		t.Errorf("rollback evidence: old size %d new size %d, want %d and %d", ev.OldSize, ev.NewSize, size, n)
 	}
-	if st, _ := readState(state); st.Size != size {
+	if st, _ := audit.ReadState(state); st.Size != size {
 		t.Errorf("a failed audit moved the state to %d", st.Size)
 	}
 
@@ -467,7 +468,7 @@ func TestDatabaseRollbackIsCaught(t *testing.T) {
 		other = append(other, ev)
 	}
 	a.add(t, other)
-	code, _, stderr = audit(t, a.url, a.pub, "--state", stateFork)
+	code, _, stderr = runAuditCLI(t, a.url, a.pub, "--state", stateFork)
 	wantFailure(t, code, stderr, stateFork, verify.EvidenceFork)
 
 	grown := t.TempDir()
@@ -479,7 +480,7 @@ func TestDatabaseRollbackIsCaught(t *testing.T) {
 	extra := evs[len(evs)-1]
 	extra.Sample += "-extra"
 	a.add(t, []record.Event{extra})
-	code, _, stderr = audit(t, a.url, a.pub, "--state", grown)
+	code, _, stderr = runAuditCLI(t, a.url, a.pub, "--state", grown)
 	if code != exitInvalid {
 		t.Fatalf("audit of a rolled-back log grown past the audited size along another history: exit %d:\n%s", code, stderr)
 	}

@@ -550,7 +550,7 @@ func TestAuditNamesStateOfAnotherKey(t *testing.T) {
 	first.add(t, evs[:3])
 	second.add(t, evs[:4])
 	state := t.TempDir()
-	code, _, stderr := audit(t, first.url, first.pub, "--state", state)
+	code, _, stderr := runAuditCLI(t, first.url, first.pub, "--state", state)
 	if code != exitOK || stderr != "custody: audit state in "+state+"\n" {
 		t.Fatalf("audit of the first log: exit %d; stderr:\n%s", code, stderr)
 	}
@@ -558,7 +558,7 @@ func TestAuditNamesStateOfAnotherKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := audit(t, second.url, second.pub, "--state", state)
+	code, out, stderr := runAuditCLI(t, second.url, second.pub, "--state", state)
 	if code != exitUsageIO || out != "" {
 		t.Fatalf("audit of another log of the same origin with the first's state: exit %d, want 3; stdout %q", code, out)
 	}
@@ -577,10 +577,10 @@ func TestAuditNamesStateOfAnotherKey(t *testing.T) {
 		t.Errorf("evidence written: %s", evs)
 	}
 	// Each way out works.
-	if code, _, stderr := audit(t, second.url, second.pub, "--state", t.TempDir()); code != exitOK {
+	if code, _, stderr := runAuditCLI(t, second.url, second.pub, "--state", t.TempDir()); code != exitOK {
 		t.Errorf("audit with a separate --state: exit %d: %s", code, stderr)
 	}
-	if code, _, stderr := audit(t, second.url, second.pub, "--no-state"); code != exitOK {
+	if code, _, stderr := runAuditCLI(t, second.url, second.pub, "--no-state"); code != exitOK {
 		t.Errorf("audit --no-state: exit %d: %s", code, stderr)
 	}
 }

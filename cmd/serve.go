@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/dashboard"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/lease"
@@ -189,9 +190,9 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	if err != nil {
 		return err
 	}
-	var policy *verify.Policy
+	var policy *audit.Policy
 	if o.policy != "" {
-		if policy, err = verify.LoadPolicy(o.policy); err != nil {
+		if policy, err = audit.LoadPolicy(o.policy); err != nil {
 			return withHint(err, "see testdata/policy.yaml for the format")
 		}
 	}

@@ -3,19 +3,17 @@ package cmd
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/custodylog/custody/internal/termtext"
+	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -84,7 +82,7 @@ func (e *env) checkErr(err error, evidenceDir string) error {
 			hint = "the log (or a stale mirror or cache in front of it) served an older tree than one it signed before"
 		}
 		if evidenceDir != "" {
-			if p, werr := writeEvidence(evidenceDir, ve.Evidence); werr == nil {
+			if p, werr := verify.WriteEvidence(evidenceDir, ve.Evidence); werr == nil {
 				fmt.Fprintf(e.stderr, "custody: evidence written to %s\n", p)
 				hint += "; the evidence holds the signed data: publish or send " + p
 			} else {
@@ -94,43 +92,6 @@ func (e *env) checkErr(err error, evidenceDir string) error {
 		return &cliError{err: err, hint: hint, code: exitInvalid}
 	}
 	return &cliError{err: err, code: exitUsageIO, hint: "this is a network, disk or input problem, not a verdict on the log; fix it and run again"}
-}
-
-// writeEvidence writes ev as JSON into dir and returns the file's path. The
-// name is derived from the evidence without its time, so the same failure
-// seen again (by a monitor, every round) keeps one file. The file is
-// created exclusively with mode 0600 (only its owner decides to publish
-// it); an existing file of that name is kept as is.
-func writeEvidence(dir string, ev verify.Evidence) (string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	timeless := ev
-	timeless.Time = time.Time{}
-	id, _ := json.Marshal(timeless)
-	sum := sha256.Sum256(id)
-	p := filepath.Join(dir, fmt.Sprintf("evidence-%s-%x.json", ev.Kind, sum[:6]))
-	b, err := json.MarshalIndent(ev, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return p, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		os.Remove(p)
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(p)
-		return "", err
-	}
-	return p, nil
 }
 
 // printJSON prints v as indented JSON, with every terminal control
@@ -372,12 +333,18 @@ about the sample was logged: run an audit for that.`,
 				if err != nil {
 					return usageErr(err, "pass the exact entry bytes")
 				}
-				cp, ev, err := verify.CheckTLogProof(data, bytes.TrimSuffix(entry, []byte("\n")), origin, vs, tp)
+				entry = bytes.TrimSuffix(entry, []byte("\n"))
+				cp, index, err := verify.CheckTLogProof(data, entry, origin, vs, tp)
 				if err != nil {
 					return e.checkErr(err, evidence)
 				}
-				tpf, _ := verify.ParseTLogProof(data)
-				results = append(results, result{tpf.Index, cp.Size, ev.Sample, string(ev.Action)})
+				ev, err := record.DecodeEntry(entry)
+				if err != nil {
+					tpf, _ := verify.ParseTLogProof(data)
+					r := verify.Receipt{Index: index, Checkpoint: string(tpf.Checkpoint)}
+					return e.checkErr(verify.ReceiptError(r, origin, "the entry is not a valid canonical event", err), evidence)
+				}
+				results = append(results, result{index, cp.Size, ev.Sample, string(ev.Action)})
 			} else {
 				sc := bufio.NewScanner(bytes.NewReader(data))
 				sc.Buffer(nil, 1<<20)
@@ -392,10 +359,16 @@ about the sample was logged: run an audit for that.`,
 					if err := json.Unmarshal(line, &r); err != nil {
 						return usageErr(fmt.Errorf("%s: receipt %d is not JSON: %v", args[0], n, err), "pass receipts as 'custody append' prints them")
 					}
-					cp, ev, err := verify.CheckReceipt(r, origin, vs, tp)
+					cp, entry, err := verify.CheckReceipt(r, origin, vs, tp)
 					if errors.Is(err, verify.ErrMalformedReceipt) {
 						// Not a receipt at all: an input error, not evidence.
 						return usageErr(fmt.Errorf("%s: receipt %d: %w", args[0], n, err), "pass receipts as 'custody append' prints them (one JSON object per line) or a .tlog-proof file with --entry; nothing was checked against the log")
+					}
+					var ev record.Event
+					if err == nil {
+						if ev, err = record.DecodeEntry(entry); err != nil {
+							err = verify.ReceiptError(r, origin, "the entry is not a valid canonical event", err)
+						}
 					}
 					if err != nil {
 						return e.checkErr(fmt.Errorf("receipt %d (index %d): %w", n, r.Index, err), evidence)

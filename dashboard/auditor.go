@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
-	"github.com/custodylog/custody/verify"
 )
 
 // followEvery is how often the background audit looks for new entries.
@@ -19,24 +19,24 @@ const followEvery = 200 * time.Millisecond
 const auditPage = 4096
 
 // auditor is the dashboard's built-in audit: the same policy engine as
-// `custody audit` (verify.Engine), fed the log's published entries in index
+// `custody audit` (audit.Engine), fed the log's published entries in index
 // order by one goroutine. It reads the server's own store, so it checks the
 // policy and custody chains, not the log's integrity (that is what an
 // independent `custody audit` is for).
 type auditor struct {
-	eng *verify.Engine // owned by follow
+	eng *audit.Engine // owned by follow
 
 	mu      sync.RWMutex
 	next    uint64            // entries [0, next) are audited
 	total   uint64            // findings reported
 	byKind  map[string]uint64 // findings per kind
-	recent  []verify.Finding  // the newest findings, oldest first
+	recent  []audit.Finding   // the newest findings, oldest first
 	keep    int
 	failure string // the last error, cleared by progress
 }
 
-func newAuditor(p *verify.Policy, keep int) *auditor {
-	return &auditor{eng: verify.NewEngine(p), byKind: map[string]uint64{}, keep: keep}
+func newAuditor(p *audit.Policy, keep int) *auditor {
+	return &auditor{eng: audit.NewEngine(p), byKind: map[string]uint64{}, keep: keep}
 }
 
 // follow audits the log up to its published size, then keeps up with it,
@@ -79,7 +79,7 @@ func (a *auditor) step(ctx context.Context, l *log.Log) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var found []verify.Finding
+	var found []audit.Finding
 	for _, e := range es {
 		if e.Index != a.eng.Next() {
 			break // the log returned fewer entries; the next step resumes
@@ -95,7 +95,7 @@ func (a *auditor) step(ctx context.Context, l *log.Log) (int, error) {
 	a.next = a.eng.Next()
 	a.failure = ""
 	for _, f := range found {
-		a.byKind[f.Kind]++
+		a.byKind[string(f.Kind)]++
 		a.total++
 	}
 	a.recent = append(a.recent, found...)
@@ -118,7 +118,7 @@ type findingsView struct {
 	Complete bool
 	Total    uint64
 	ByKind   []kindCount
-	Recent   []verify.Finding // newest first
+	Recent   []audit.Finding // newest first
 	Kept     int
 	Failure  string
 }
@@ -139,7 +139,7 @@ func (a *auditor) view(size uint64) *findingsView {
 		v.ByKind = append(v.ByKind, kindCount{k, n})
 	}
 	sort.Slice(v.ByKind, func(i, j int) bool { return v.ByKind[i].Kind < v.ByKind[j].Kind })
-	v.Recent = make([]verify.Finding, len(a.recent))
+	v.Recent = make([]audit.Finding, len(a.recent))
 	for i, f := range a.recent {
 		v.Recent[len(a.recent)-1-i] = f
 	}

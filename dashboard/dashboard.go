@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store"
@@ -76,7 +77,7 @@ type Config struct {
 	Witnesses []note.Verifier
 	// Policy, if set, is the routing policy: the chart marks the cells it
 	// allows, and a background audit reports findings in a panel.
-	Policy *verify.Policy
+	Policy *audit.Policy
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
 	// Recent is how many of the newest events to list; 0: DefaultRecent.

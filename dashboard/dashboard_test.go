@@ -12,6 +12,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/verify"
 )
@@ -243,19 +244,19 @@ func TestSampleTamper(t *testing.T) {
 }
 
 // TestFindingsPanel checks the built-in audit reports exactly what
-// verify.Engine reports for the same events.
+// audit.Engine reports for the same events.
 func TestFindingsPanel(t *testing.T) {
 	p := testPolicy(t)
 	s := newSite(t, p)
 	evs := s.workload(3, true)
 	s.add(t, evs...)
 
-	eng := verify.NewEngine(p)
-	var want []verify.Finding
+	eng := audit.NewEngine(p)
+	var want []audit.Finding
 	for i, ev := range evs {
 		ev.Logged = ev.Time // not late: same as the log, which logs them at once
 		for _, f := range eng.Add(uint64(i), ev) {
-			if f.Kind != verify.KindLate {
+			if f.Kind != audit.KindLate {
 				want = append(want, f)
 			}
 		}
@@ -268,7 +269,7 @@ func TestFindingsPanel(t *testing.T) {
 		t.Errorf("panel does not total %d findings:\n%s", len(want), regexp.MustCompile(`data-testid="audit-progress"[^>]*`).FindString(body))
 	}
 	for _, f := range want {
-		row := `<tr data-index="` + uitoa(f.Index) + `" data-sample="` + f.Sample + `" data-kind="` + f.Kind + `">`
+		row := `<tr data-index="` + uitoa(f.Index) + `" data-sample="` + f.Sample + `" data-kind="` + string(f.Kind) + `">`
 		if !strings.Contains(body, row) {
 			t.Errorf("finding %s not in the panel", f)
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
@@ -31,9 +32,9 @@ const (
 )
 
 // testPolicy is testdata/policy.yaml, the demo's policy.
-func testPolicy(t testing.TB) *verify.Policy {
+func testPolicy(t testing.TB) *audit.Policy {
 	t.Helper()
-	p, err := verify.LoadPolicy(filepath.Join("..", "testdata", "policy.yaml"))
+	p, err := audit.LoadPolicy(filepath.Join("..", "testdata", "policy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,13 +54,13 @@ type site struct {
 
 // newSite starts a log in a fresh SQLite file, cosigned by a real witness
 // server, with the dashboard (and the policy, if given) mounted at "/".
-func newSite(t testing.TB, policy *verify.Policy) *site {
+func newSite(t testing.TB, policy *audit.Policy) *site {
 	t.Helper()
 	return startSite(t, policy, true)
 }
 
 // startSite is newSite, with or without the witness.
-func startSite(t testing.TB, policy *verify.Policy, witnessed bool) *site {
+func startSite(t testing.TB, policy *audit.Policy, witnessed bool) *site {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

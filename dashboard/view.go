@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/stats"
@@ -429,7 +430,7 @@ type link struct {
 	ProofJoin string // the proof as space-separated hex, for the script
 	Included  bool   // the proof leads to the checkpoint's root
 	Problem   string // why it does not
-	Findings  []verify.Finding
+	Findings  []audit.Finding
 }
 
 // samplePage is the sample lookup's data.
@@ -482,12 +483,12 @@ func (d *Dashboard) samplePage(ctx context.Context, id string) (samplePage, int,
 		known, p.Truncated = known[:MaxChain], true
 		p.More = fmt.Sprintf("%s?after=%d&size=%d", httpapi.SamplePath(id), known[len(known)-1], c.Size)
 	}
-	var eng *verify.Engine
+	var eng *audit.Engine
 	if d.cfg.Policy != nil {
 		// A sample's findings depend only on its own events (and the
 		// policy), so an engine fed just this chain reports exactly what
 		// the full audit reports for it.
-		eng = verify.NewEngine(d.cfg.Policy)
+		eng = audit.NewEngine(d.cfg.Policy)
 	}
 	p.AllOK = true
 	for _, i := range known {

@@ -35,7 +35,7 @@ type Checkpoint struct {
 	// Size is the number of entries in the tree.
 	Size uint64
 	// Root is the RFC 6962 root hash of the first Size entries.
-	Root [32]byte
+	Root Hash
 	// Extensions are the optional extension lines after the root, without
 	// their newlines. Each is non-empty. They carry no meaning here.
 	Extensions []string
@@ -200,8 +200,8 @@ func parseDecimal(s string) (uint64, error) {
 
 // decodeHash decodes the canonical standard base64 encoding of a 32-byte
 // hash: exactly 44 characters, padded, zero trailing bits.
-func decodeHash(s string) ([32]byte, error) {
-	var h [32]byte
+func decodeHash(s string) (Hash, error) {
+	var h Hash
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return h, errors.New("hash is not standard base64")

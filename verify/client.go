@@ -4,19 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/custodylog/custody/internal/tiles"
-	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/custodylog/custody/record"
-
-	"github.com/transparency-dev/merkle/compact"
+	"github.com/custodylog/custody/internal/tiles"
 	merkleproof "github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
@@ -63,7 +58,7 @@ type Client struct {
 
 type treeKey struct {
 	size uint64
-	root [32]byte
+	root Hash
 }
 
 // NewClient returns a Client for the log with the given origin read from
@@ -82,6 +77,12 @@ func NewClient(src Source, origin string, verifiers note.Verifiers, trust *Trust
 
 // Origin returns the origin the Client checks checkpoints against.
 func (c *Client) Origin() string { return c.origin }
+
+// Verifiers returns the log keys the Client checks checkpoints against
+// (without the trust policy's witnesses): what OpenCheckpoint needs to
+// re-check a checkpoint that was fully verified earlier, such as one an
+// auditor stored, when the trust policy may have changed since.
+func (c *Client) Verifiers() note.Verifiers { return c.verifiers }
 
 // Checkpoint reads the log's current checkpoint and returns it with the
 // signed note as served. It guarantees that the note is a valid signed note
@@ -161,7 +162,7 @@ func (c *Client) tree(cp Checkpoint) *treeTiles {
 	if len(c.trees) >= clientMaxTrees {
 		clear(c.trees)
 	}
-	t := &treeTiles{c: c, cp: cp, tiles: map[tileKey][][32]byte{}}
+	t := &treeTiles{c: c, cp: cp, tiles: map[tileKey][]Hash{}}
 	c.trees[k] = t
 	return t
 }
@@ -170,19 +171,19 @@ func (c *Client) tree(cp Checkpoint) *treeTiles {
 // in the tree of cp: 256 hashes for a full tile, W for the tree's partial
 // tile at that level. They are authenticated against cp.Root. A tile that
 // is not part of that tree is an error.
-func (c *Client) TileHashes(ctx context.Context, level uint8, index uint64, cp Checkpoint) ([][32]byte, error) {
+func (c *Client) TileHashes(ctx context.Context, level uint8, index uint64, cp Checkpoint) ([]Hash, error) {
 	hs, err := c.tree(cp).tile(ctx, level, index)
 	if err != nil {
 		return nil, err
 	}
-	return append([][32]byte(nil), hs...), nil
+	return append([]Hash(nil), hs...), nil
 }
 
 // InclusionProof returns the RFC 6962 inclusion proof for the entry at
 // index in the tree of cp, built from hash tiles authenticated against
 // cp.Root, so it verifies with CheckInclusion against cp. An index not below
 // cp.Size is an error wrapping ErrIndexOutOfRange.
-func (c *Client) InclusionProof(ctx context.Context, index uint64, cp Checkpoint) ([][32]byte, error) {
+func (c *Client) InclusionProof(ctx context.Context, index uint64, cp Checkpoint) ([]Hash, error) {
 	if index >= cp.Size {
 		return nil, fmt.Errorf("inclusion proof for index %d in tree of size %d: %w", index, cp.Size, ErrIndexOutOfRange)
 	}
@@ -214,12 +215,12 @@ func (c *Client) InclusionProof(ctx context.Context, index uint64, cp Checkpoint
 // describe it; whether that is the tree of a checkpoint the log signed
 // earlier is for CheckConsistency (or CheckExtends) to say. oldSize above
 // cp.Size is an error wrapping ErrSizeOrder.
-func (c *Client) ConsistencyProof(ctx context.Context, oldSize uint64, cp Checkpoint) ([][32]byte, error) {
+func (c *Client) ConsistencyProof(ctx context.Context, oldSize uint64, cp Checkpoint) ([]Hash, error) {
 	if oldSize > cp.Size {
 		return nil, fmt.Errorf("consistency proof from tree size %d to %d: %w", oldSize, cp.Size, ErrSizeOrder)
 	}
 	if oldSize == 0 || oldSize == cp.Size {
-		return [][32]byte{}, nil
+		return []Hash{}, nil
 	}
 	nodes, err := merkleproof.Consistency(oldSize, cp.Size)
 	if err != nil {
@@ -240,12 +241,12 @@ func (c *Client) ConsistencyProof(ctx context.Context, oldSize uint64, cp Checkp
 	return proof, nil
 }
 
-// TreeRoot returns the root hash of the first size entries of the tree of
+// treeRoot returns the root hash of the first size entries of the tree of
 // cp, computed from hash tiles authenticated against cp.Root. size above
 // cp.Size is an error wrapping ErrSizeOrder.
-func (c *Client) TreeRoot(ctx context.Context, size uint64, cp Checkpoint) ([32]byte, error) {
+func (c *Client) treeRoot(ctx context.Context, size uint64, cp Checkpoint) (Hash, error) {
 	if size > cp.Size {
-		return [32]byte{}, fmt.Errorf("root of tree size %d in tree of size %d: %w", size, cp.Size, ErrSizeOrder)
+		return Hash{}, fmt.Errorf("root of tree size %d in tree of size %d: %w", size, cp.Size, ErrSizeOrder)
 	}
 	return c.tree(cp).root(ctx, size)
 }
@@ -258,11 +259,11 @@ func (c *Client) TreeRoot(ctx context.Context, size uint64, cp Checkpoint) ([32]
 // consistency proof from the log's tiles does not lead to old.Root; the
 // evidence holds both signed notes and the proof. Both checkpoints must
 // have been verified; checkpoints of different origins are a plain error.
-func (c *Client) CheckExtends(ctx context.Context, old Checkpoint, oldNote []byte, cp Checkpoint) ([][32]byte, error) {
+func (c *Client) CheckExtends(ctx context.Context, old Checkpoint, oldNote []byte, cp Checkpoint) ([]Hash, error) {
 	if old.Origin != cp.Origin {
 		return nil, fmt.Errorf("checking consistency: old checkpoint is for %q, new one for %q", old.Origin, cp.Origin)
 	}
-	fail := func(kind, what string, proof [][32]byte, computed *[32]byte, err error) error {
+	fail := func(kind, what string, proof []Hash, computed *Hash, err error) error {
 		ev := c.evidence(kind, what, cp)
 		ev.OldCheckpoint, ev.OldSize = string(oldNote), old.Size
 		ev.Expected = b64(old.Root)
@@ -281,9 +282,9 @@ func (c *Client) CheckExtends(ctx context.Context, old Checkpoint, oldNote []byt
 		if cp.Root != old.Root {
 			return nil, fail(EvidenceFork, fmt.Sprintf("the log signed two checkpoints of size %d with different roots", cp.Size), nil, &cp.Root, nil)
 		}
-		return [][32]byte{}, nil
+		return []Hash{}, nil
 	case old.Size == 0:
-		return [][32]byte{}, nil
+		return []Hash{}, nil
 	}
 	proof, err := c.ConsistencyProof(ctx, old.Size, cp)
 	if err != nil {
@@ -312,9 +313,9 @@ func (c *Client) CheckExtends(ctx context.Context, old Checkpoint, oldNote []byt
 // stops the iteration and is returned as is. fn may keep the entry slice.
 // Bundles are fetched and hashed ahead of fn, several at a time.
 func (c *Client) Entries(ctx context.Context, start, end uint64, cp Checkpoint, fn func(index uint64, entry []byte) error) error {
-	return c.bundles(ctx, start, end, cp, nil, func(bb *entryBundle) error {
-		for j := bb.lo; j < bb.hi; j++ {
-			if err := fn(bb.index*TileWidth+uint64(j), bb.entries[j]); err != nil {
+	return c.ReadBundles(ctx, start, end, cp, nil, func(b *Bundle) error {
+		for j, e := range b.Entries {
+			if err := fn(b.Start+uint64(j), e); err != nil {
 				return err
 			}
 		}
@@ -322,25 +323,62 @@ func (c *Client) Entries(ctx context.Context, start, end uint64, cp Checkpoint, 
 	})
 }
 
-// entryBundle is one entry bundle on its way through Client.bundles. The
-// workers fill in everything but the authentication; the consumer gets it
-// authenticated. A bundle is recycled once consumed, so consume must not
-// keep it (the entries themselves are fresh for every bundle).
-type entryBundle struct {
-	index   uint64     // the bundle's index
-	lo, hi  int        // the entries of the bundle in the range asked for
-	entries [][]byte   // all entries of the bundle (its width in the tree)
-	leaves  [][32]byte // LeafHash of every entry
-	root    [32]byte   // tiles.SubtreeRoot(leaves), for a full bundle
-	tile    [][32]byte // the full level-0 tile as read, unauthenticated; nil if cached or partial
-	err     error      // reading failed
-	ready   chan struct{}
+// A Bundle is the part of one entry bundle of the log that lies in the
+// range given to ReadBundles: at most TileWidth consecutive entries.
+type Bundle struct {
+	// Start is the index in the log of Entries[0].
+	Start uint64
+	// Entries are the entries, in index order. The slices are fresh for
+	// every bundle: they may be kept.
+	Entries [][]byte
+	// LeafHashes[i] is LeafHash(Entries[i]).
+	LeafHashes []Hash
+	// Root is, if Entries is a whole full bundle (TileWidth entries from a
+	// multiple of TileWidth), the RFC 6962 hash of the perfect subtree they
+	// form (a level-8 node of the tree); the zero Hash otherwise.
+	Root Hash
+	// Scratch belongs to the caller of ReadBundles: prepare may store
+	// anything there for consume. ReadBundles never reads it and keeps it
+	// when it reuses the Bundle, so that prepare can reuse what it
+	// allocated for an earlier bundle.
+	Scratch any
+}
 
-	// Filled in by Audit's prepare: the events of entries [lo, hi) up to
-	// the first that does not decode, and that one's index and error.
-	events   []record.Event
-	badEntry int
-	badErr   error
+// entryBundle is one entry bundle on its way through ReadBundles. The
+// workers fill in everything but the authentication; the consumer gets it
+// authenticated. A bundle is recycled once consumed.
+type entryBundle struct {
+	Bundle           // the part in the range asked for, for the callbacks
+	index   uint64   // the bundle's index
+	lo, hi  int      // the entries of the bundle in the range asked for
+	entries [][]byte // all entries of the bundle (its width in the tree)
+	leaves  []Hash   // LeafHash of every entry
+	root    Hash     // tiles.SubtreeRoot(leaves), for a full bundle
+	tile    []Hash   // the full level-0 tile as read, unauthenticated; nil if cached or partial
+	err     error    // reading failed
+	ready   chan struct{}
+}
+
+// ReadBundles is Entries for callers that process many entries: it calls
+// consume, in index order, with the entries of [start, end) of the tree of
+// cp one entry bundle at a time, each authenticated exactly as Entries
+// describes before consume sees it, and with the leaf hashes already
+// computed. An error from consume stops everything and is returned as is.
+//
+// Workers read bundles ahead of consume, several at a time, and hash their
+// entries, one per CPU at a time; prepare, if not nil, is called by the
+// worker right after, so that work on the entries (decoding them, say) runs
+// in parallel on every CPU. prepare sees the entries BEFORE they are
+// authenticated: it may only prepare them for consume (through
+// Bundle.Scratch), never act on them; if the bundle then fails
+// authentication, consume is not called and the error is returned.
+//
+// A Bundle belongs to prepare, then to consume, and is reused for a later
+// bundle once consume returns: neither may keep the *Bundle or its
+// LeafHashes. At most about two bundles per worker are held at a time, so
+// memory does not grow with the range.
+func (c *Client) ReadBundles(ctx context.Context, start, end uint64, cp Checkpoint, prepare func(*Bundle), consume func(*Bundle) error) error {
+	return c.bundles(ctx, start, end, cp, prepare, consume)
 }
 
 // bundles runs the entry bundles of [start, end) of the tree of cp through
@@ -352,7 +390,7 @@ type entryBundle struct {
 // index order, each bundle's tile is then authenticated, the leaf hashes
 // are checked against it as Entries describes, and consume is called. An
 // error from consume stops everything and is returned as is.
-func (c *Client) bundles(ctx context.Context, start, end uint64, cp Checkpoint, prepare func(*entryBundle), consume func(*entryBundle) error) error {
+func (c *Client) bundles(ctx context.Context, start, end uint64, cp Checkpoint, prepare func(*Bundle), consume func(*Bundle) error) error {
 	if start > end || end > cp.Size {
 		return fmt.Errorf("entries [%d, %d) of tree of size %d: not a range within the tree", start, end, cp.Size)
 	}
@@ -411,8 +449,9 @@ func (c *Client) bundles(ctx context.Context, start, end uint64, cp Checkpoint, 
 				if bb.err == nil {
 					cpu <- struct{}{}
 					w.hash(bb)
+					bb.view()
 					if prepare != nil {
-						prepare(bb)
+						prepare(&bb.Bundle)
 					}
 					<-cpu
 				}
@@ -437,10 +476,11 @@ func (c *Client) bundles(ctx context.Context, start, end uint64, cp Checkpoint, 
 		if err := t.checkBundle(ctx, bb); err != nil {
 			return err
 		}
-		if err := consume(bb); err != nil {
+		if err := consume(&bb.Bundle); err != nil {
 			return err
 		}
 		bb.tile = nil
+		bb.Bundle = Bundle{Scratch: bb.Scratch}
 		select {
 		case free <- bb:
 		default:
@@ -466,10 +506,21 @@ func (t *treeTiles) readBundle(ctx context.Context, bb *entryBundle) {
 	}
 }
 
+// view sets bb.Bundle to the entries of the range in bb.
+func (bb *entryBundle) view() {
+	bb.Start = bb.index*TileWidth + uint64(bb.lo)
+	bb.Entries = bb.entries[bb.lo:bb.hi:bb.hi]
+	bb.LeafHashes = bb.leaves[bb.lo:bb.hi:bb.hi]
+	bb.Root = Hash{}
+	if bb.lo == 0 && bb.hi == TileWidth {
+		bb.Root = bb.root
+	}
+}
+
 // bundleWorker holds a worker's scratch space.
 type bundleWorker struct {
-	buf   []byte     // 0x00 || entry, for hashing
-	level [][32]byte // for tiles.SubtreeRootInPlace
+	buf   []byte // 0x00 || entry, for hashing
+	level []Hash // for tiles.SubtreeRootInPlace
 }
 
 // hash computes the leaf hashes of bb's entries and, for a full bundle,
@@ -489,7 +540,7 @@ func (w *bundleWorker) hash(bb *entryBundle) {
 // checkBundle authenticates the level-0 tile of bb (the one bb.tile holds,
 // or the cached or partial one) and checks bb's leaf hashes against it.
 func (t *treeTiles) checkBundle(ctx context.Context, bb *entryBundle) error {
-	var hashes [][32]byte
+	var hashes []Hash
 	var err error
 	switch {
 	case bb.tile != nil && slices.Equal(bb.tile, bb.leaves):
@@ -524,7 +575,7 @@ type treeTiles struct {
 
 	mu    sync.Mutex
 	spine bool // the tree's partial tiles are authenticated and cached
-	tiles map[tileKey][][32]byte
+	tiles map[tileKey][]Hash
 	fifo  [2][]tileKey // cached full tiles of levels 0 and 1, oldest first
 }
 
@@ -555,7 +606,7 @@ func (t *treeTiles) cached(level uint8, index uint64) bool {
 }
 
 // tile returns the authenticated hashes of tile (level, index) of the tree.
-func (t *treeTiles) tile(ctx context.Context, level uint8, index uint64) ([][32]byte, error) {
+func (t *treeTiles) tile(ctx context.Context, level uint8, index uint64) ([]Hash, error) {
 	w := t.width(level, index)
 	if w == 0 {
 		return nil, fmt.Errorf("tile %d/%d is not in the tree of size %d", level, index, t.cp.Size)
@@ -586,7 +637,7 @@ func (t *treeTiles) tile(ctx context.Context, level uint8, index uint64) ([][32]
 // authenticate checks the full tile (level, index) with hashes hs against
 // its parent tile, itself authenticated (recursively, up to the tree's
 // partial tiles, which are checked against the root), and caches it.
-func (t *treeTiles) authenticate(ctx context.Context, level uint8, index uint64, hs [][32]byte) ([][32]byte, error) {
+func (t *treeTiles) authenticate(ctx context.Context, level uint8, index uint64, hs []Hash) ([]Hash, error) {
 	if len(hs) != TileWidth {
 		return nil, fmt.Errorf("internal error: authenticating tile %d/%d of %d hashes as a full tile", level, index, len(hs))
 	}
@@ -595,7 +646,7 @@ func (t *treeTiles) authenticate(ctx context.Context, level uint8, index uint64,
 
 // authenticateRoot is authenticate for a tile whose subtree root, root, the
 // caller computed from hs.
-func (t *treeTiles) authenticateRoot(ctx context.Context, level uint8, index uint64, hs [][32]byte, root [32]byte) ([][32]byte, error) {
+func (t *treeTiles) authenticateRoot(ctx context.Context, level uint8, index uint64, hs []Hash, root Hash) ([]Hash, error) {
 	if len(hs) != TileWidth || t.width(level, index) != TileWidth {
 		return nil, fmt.Errorf("internal error: authenticating tile %d/%d of %d hashes as a full tile", level, index, len(hs))
 	}
@@ -637,7 +688,7 @@ func (t *treeTiles) authenticateSpine(ctx context.Context) error {
 		return nil
 	}
 	partials := PartialTiles(t.cp.Size)
-	got := make(map[uint8][][32]byte, len(partials))
+	got := make(map[uint8][]Hash, len(partials))
 	for _, a := range partials {
 		hs, err := t.readHashTile(ctx, a)
 		if err != nil {
@@ -645,7 +696,7 @@ func (t *treeTiles) authenticateSpine(ctx context.Context) error {
 		}
 		got[a.Level] = hs
 	}
-	root := tiles.RootFromEdges(t.cp.Size, func(level uint8) [][32]byte { return got[level] })
+	root := tiles.RootFromEdges(t.cp.Size, func(level uint8) []Hash { return got[level] })
 	if root != t.cp.Root {
 		ev := t.c.evidence(EvidenceRootMismatch,
 			fmt.Sprintf("the log's partial hash tiles for size %d recompute to a root other than the one in its signed checkpoint", t.cp.Size), t.cp)
@@ -684,7 +735,7 @@ func (t *treeTiles) readWithFallback(ctx context.Context, a TileAddr, what strin
 // readHashTile reads hash tile a (with the width a has in this tree) and
 // checks its length, falling back to the full tile, cut to width, when a
 // partial tile is missing. The hashes are not authenticated.
-func (t *treeTiles) readHashTile(ctx context.Context, a TileAddr) ([][32]byte, error) {
+func (t *treeTiles) readHashTile(ctx context.Context, a TileAddr) ([]Hash, error) {
 	data, read, err := t.readWithFallback(ctx, a, "hash tile")
 	if err != nil {
 		return nil, err
@@ -702,7 +753,7 @@ func (t *treeTiles) readHashTile(ctx context.Context, a TileAddr) ([][32]byte, e
 	if a.Width != 0 {
 		n = a.Width
 	}
-	hs := make([][32]byte, n)
+	hs := make([]Hash, n)
 	for i := range hs {
 		copy(hs[i][:], data[i*HashSize:])
 	}
@@ -734,26 +785,26 @@ func (t *treeTiles) bundle(ctx context.Context, b uint64) ([][]byte, error) {
 
 // node returns the hash of the perfect subtree node at (level, index),
 // which must lie within the tree, from authenticated tiles.
-func (t *treeTiles) node(ctx context.Context, level uint, index uint64) ([32]byte, error) {
+func (t *treeTiles) node(ctx context.Context, level uint, index uint64) (Hash, error) {
 	if level >= 64 || index >= t.cp.Size>>level {
-		return [32]byte{}, fmt.Errorf("internal error: node %d/%d is not within the tree of size %d", level, index, t.cp.Size)
+		return Hash{}, fmt.Errorf("internal error: node %d/%d is not within the tree of size %d", level, index, t.cp.Size)
 	}
 	tl, r := uint8(level/TileHeight), level%TileHeight
 	pos := index << r
 	hs, err := t.tile(ctx, tl, pos/TileWidth)
 	if err != nil {
-		return [32]byte{}, err
+		return Hash{}, err
 	}
 	off, n := pos%TileWidth, uint64(1)<<r
 	if off+n > uint64(len(hs)) {
-		return [32]byte{}, fmt.Errorf("internal error: node %d/%d is beyond tile %d/%d", level, index, tl, pos/TileWidth)
+		return Hash{}, fmt.Errorf("internal error: node %d/%d is beyond tile %d/%d", level, index, tl, pos/TileWidth)
 	}
 	return tiles.SubtreeRoot(hs[off : off+n]), nil
 }
 
 // proof fetches the nodes of a merkle proof.Nodes and rehashes them into the
 // proof.
-func (t *treeTiles) proof(ctx context.Context, nodes merkleproof.Nodes) ([][32]byte, error) {
+func (t *treeTiles) proof(ctx context.Context, nodes merkleproof.Nodes) ([]Hash, error) {
 	hs := make([][]byte, len(nodes.IDs))
 	for i, id := range nodes.IDs {
 		h, err := t.node(ctx, id.Level, id.Index)
@@ -766,23 +817,23 @@ func (t *treeTiles) proof(ctx context.Context, nodes merkleproof.Nodes) ([][32]b
 	if err != nil {
 		return nil, fmt.Errorf("internal error: %v", err)
 	}
-	out := make([][32]byte, len(p))
+	out := make([]Hash, len(p))
 	for i, h := range p {
 		if len(h) != HashSize {
 			return nil, errors.New("internal error: proof hash of wrong size")
 		}
-		out[i] = [32]byte(h)
+		out[i] = Hash(h)
 	}
 	return out, nil
 }
 
 // root returns the root of the first size entries (size <= tree size) from
 // authenticated tiles.
-func (t *treeTiles) root(ctx context.Context, size uint64) ([32]byte, error) {
+func (t *treeTiles) root(ctx context.Context, size uint64) (Hash, error) {
 	if size == 0 {
 		return EmptyRoot, nil
 	}
-	var hs [][32]byte
+	var hs []Hash
 	var begin uint64
 	for level := 63; level >= 0; level-- {
 		if size&(1<<uint(level)) == 0 {
@@ -790,145 +841,10 @@ func (t *treeTiles) root(ctx context.Context, size uint64) ([32]byte, error) {
 		}
 		h, err := t.node(ctx, uint(level), begin>>uint(level))
 		if err != nil {
-			return [32]byte{}, err
+			return Hash{}, err
 		}
 		hs = append(hs, h)
 		begin += 1 << uint(level)
 	}
 	return tiles.FoldRoot(hs), nil
-}
-
-// TreeBuilder recomputes a tree's root by appending its entries one by one,
-// holding only the O(log n) hashes of a compact range (transparency-dev
-// merkle compact.Range). Its state can be saved with MarshalBinary and
-// restored with UnmarshalBinary, so an audit can resume where it stopped
-// and prove consistency with a new checkpoint by appending only the new
-// entries and comparing roots. The zero value is an empty tree.
-type TreeBuilder struct {
-	r *compact.Range
-}
-
-var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
-
-// NewTreeBuilder returns a TreeBuilder for the empty tree.
-func NewTreeBuilder() *TreeBuilder {
-	return &TreeBuilder{r: rangeFactory.NewEmptyRange(0)}
-}
-
-func (b *TreeBuilder) rng() *compact.Range {
-	if b.r == nil {
-		b.r = rangeFactory.NewEmptyRange(0)
-	}
-	return b.r
-}
-
-// Append adds entry (the exact entry bytes, without a bundle length prefix)
-// as the next leaf.
-func (b *TreeBuilder) Append(entry []byte) {
-	b.AppendLeafHash(LeafHash(entry))
-}
-
-// AppendLeafHash adds a leaf by its RFC 6962 leaf hash.
-func (b *TreeBuilder) AppendLeafHash(leaf [32]byte) {
-	h := leaf
-	if err := b.rng().Append(h[:], nil); err != nil {
-		// compact.Range.Append fails only on a corrupted range, which
-		// UnmarshalBinary and NewRange rule out.
-		panic(fmt.Sprintf("verify: TreeBuilder: %v", err))
-	}
-}
-
-// appendSubtree adds the 2^height leaves of a perfect subtree by its root
-// hash. The builder's size must be a multiple of 2^height.
-func (b *TreeBuilder) appendSubtree(height uint, root [32]byte) {
-	r := b.rng()
-	begin := r.End()
-	if begin&(1<<height-1) != 0 {
-		panic(fmt.Sprintf("verify: TreeBuilder: subtree of height %d appended at %d", height, begin))
-	}
-	sub, err := rangeFactory.NewRange(begin, begin+1<<height, [][]byte{root[:]})
-	if err == nil {
-		err = r.AppendRange(sub, nil)
-	}
-	if err != nil {
-		panic(fmt.Sprintf("verify: TreeBuilder: %v", err))
-	}
-}
-
-// Size returns the number of leaves appended (including those of a
-// restored state).
-func (b *TreeBuilder) Size() uint64 { return b.rng().End() }
-
-// Root returns the RFC 6962 root hash of the leaves so far: EmptyRoot for
-// none.
-func (b *TreeBuilder) Root() [32]byte {
-	h, err := b.rng().GetRootHash(nil)
-	if err != nil || len(h) != HashSize {
-		return EmptyRoot
-	}
-	return [32]byte(h)
-}
-
-// treeBuilderMagic starts a marshalled TreeBuilder (format version 1).
-const treeBuilderMagic = "ctb1"
-
-// MarshalBinary returns the builder's state: "ctb1", the size as an 8-byte
-// big-endian number, and the compact range's hashes (one per 1 bit of the
-// size, left to right), 32 bytes each.
-func (b *TreeBuilder) MarshalBinary() ([]byte, error) {
-	r := b.rng()
-	out := make([]byte, 0, len(treeBuilderMagic)+8+len(r.Hashes())*HashSize)
-	out = append(out, treeBuilderMagic...)
-	out = binary.BigEndian.AppendUint64(out, r.End())
-	for _, h := range r.Hashes() {
-		out = append(out, h...)
-	}
-	return out, nil
-}
-
-// UnmarshalBinary restores a state written by MarshalBinary. It rejects
-// data of the wrong version or length for the size it records. It cannot
-// tell whether the hashes are right: a resumed audit learns that when the
-// root it reaches fails to match a signed checkpoint.
-func (b *TreeBuilder) UnmarshalBinary(data []byte) error {
-	rest, ok := bytes.CutPrefix(data, []byte(treeBuilderMagic))
-	if !ok || len(rest) < 8 {
-		return errors.New("tree builder state: not a version 1 state")
-	}
-	size := binary.BigEndian.Uint64(rest)
-	rest = rest[8:]
-	n := bits.OnesCount64(size)
-	if len(rest) != n*HashSize {
-		return fmt.Errorf("tree builder state: %d bytes of hashes for size %d, want %d", len(rest), size, n*HashSize)
-	}
-	hs := make([][]byte, n)
-	for i := range hs {
-		hs[i] = bytes.Clone(rest[i*HashSize : (i+1)*HashSize])
-	}
-	r, err := rangeFactory.NewRange(0, size, hs)
-	if err != nil {
-		return fmt.Errorf("tree builder state: %v", err)
-	}
-	b.r = r
-	return nil
-}
-
-// CheckCheckpoint compares the builder's root with the signed checkpoint
-// cp (signedNote is its note, for the evidence). The builder must have
-// exactly cp.Size leaves, or it is a plain error. A different root is a
-// *VerificationError of kind root-mismatch: the entries the log served do
-// not make the tree it signed.
-func (b *TreeBuilder) CheckCheckpoint(cp Checkpoint, signedNote []byte) error {
-	if b.Size() != cp.Size {
-		return fmt.Errorf("checking recomputed tree against checkpoint: have %d entries, checkpoint has %d", b.Size(), cp.Size)
-	}
-	if root := b.Root(); root != cp.Root {
-		return &VerificationError{Evidence: Evidence{
-			Kind:   EvidenceRootMismatch,
-			What:   fmt.Sprintf("the log's %d entries recompute to a root other than the one in its signed checkpoint", cp.Size),
-			Origin: cp.Origin, NewCheckpoint: string(signedNote), NewSize: cp.Size,
-			Expected: b64(cp.Root), Computed: b64(root), Time: time.Now().UTC(),
-		}}
-	}
-	return nil
 }

@@ -375,7 +375,7 @@ func testClientSize(t *testing.T, l *refLog, size uint64, src Source) {
 		t.Errorf("InclusionProof(size) = %v", err)
 	}
 
-	// Consistency proofs, checked by x/mod, and TreeRoot.
+	// Consistency proofs, checked by x/mod, and treeRoot.
 	for _, old := range []uint64{1, 2, 3, 7, 8, 255, 256, 257, size / 2, size - 1, size, 65536} {
 		if old == 0 || old > size {
 			continue
@@ -392,8 +392,8 @@ func testClientSize(t *testing.T, l *refLog, size uint64, src Source) {
 		if err := tlog.CheckTree(tp, int64(size), root, int64(old), oldRoot); err != nil {
 			t.Errorf("x/mod rejects consistency proof %d -> %d: %v", old, size, err)
 		}
-		if r, err := c.TreeRoot(ctx, old, cp); err != nil || r != oldRoot {
-			t.Errorf("TreeRoot(%d) = %x, %v", old, r, err)
+		if r, err := c.treeRoot(ctx, old, cp); err != nil || r != oldRoot {
+			t.Errorf("treeRoot(%d) = %x, %v", old, r, err)
 		}
 		oldCP, oldNote := l.checkpoint(t, old)
 		if _, err := c.CheckExtends(ctx, oldCP, oldNote, cp); err != nil {
@@ -407,31 +407,13 @@ func testClientSize(t *testing.T, l *refLog, size uint64, src Source) {
 		t.Errorf("ConsistencyProof(size+1) = %v", err)
 	}
 
-	// All entries, and a TreeBuilder over them, saved and restored mid-way.
+	// All entries.
 	var got [][]byte
-	tb := NewTreeBuilder()
-	var resumed *TreeBuilder
 	err = c.Entries(ctx, 0, size, cp, func(i uint64, e []byte) error {
 		if i != uint64(len(got)) {
 			return fmt.Errorf("entry %d out of order", i)
 		}
 		got = append(got, e)
-		tb.Append(e)
-		if i+1 == size/2 {
-			state, err := tb.MarshalBinary()
-			if err != nil {
-				return err
-			}
-			if tb.Root() != l.root(t, size/2) {
-				t.Errorf("TreeBuilder root at %d is wrong", size/2)
-			}
-			resumed = new(TreeBuilder)
-			if err := resumed.UnmarshalBinary(state); err != nil {
-				return err
-			}
-		} else if resumed != nil {
-			resumed.Append(e)
-		}
 		return nil
 	})
 	if err != nil {
@@ -445,14 +427,51 @@ func testClientSize(t *testing.T, l *refLog, size uint64, src Source) {
 			t.Fatalf("entry %d = %q, want %q", i, got[i], l.entries[i])
 		}
 	}
-	if tb.Size() != size || tb.Root() != cp.Root {
-		t.Errorf("TreeBuilder: size %d root %x, want %d %x", tb.Size(), tb.Root(), size, cp.Root)
-	}
-	if err := tb.CheckCheckpoint(cp, signed); err != nil {
-		t.Error(err)
-	}
-	if resumed != nil && (resumed.Size() != size || resumed.Root() != cp.Root) {
-		t.Errorf("resumed TreeBuilder: size %d root %x", resumed.Size(), resumed.Root())
+
+	// The same through ReadBundles, whole and from the middle of a bundle:
+	// the leaf hashes and subtree roots it hands out are the reference
+	// ones and fold to the signed root, and what prepare leaves in Scratch
+	// reaches consume with the same bundle.
+	for _, from := range []uint64{0, size / 3} {
+		var leaves []Hash
+		err = c.ReadBundles(ctx, from, size, cp, func(b *Bundle) {
+			mark, _ := b.Scratch.(*[2]uint64)
+			if mark == nil {
+				mark = new([2]uint64)
+			}
+			*mark = [2]uint64{b.Start, uint64(len(b.Entries))}
+			b.Scratch = mark
+		}, func(b *Bundle) error {
+			if mark, ok := b.Scratch.(*[2]uint64); !ok || *mark != [2]uint64{b.Start, uint64(len(b.Entries))} {
+				return fmt.Errorf("bundle at %d: prepare's scratch is %v", b.Start, b.Scratch)
+			}
+			if b.Start != from+uint64(len(leaves)) || len(b.Entries) == 0 || len(b.Entries) > TileWidth || len(b.LeafHashes) != len(b.Entries) {
+				return fmt.Errorf("bundle at %d of %d entries, %d hashes, after %d entries", b.Start, len(b.Entries), len(b.LeafHashes), len(leaves))
+			}
+			for j, e := range b.Entries {
+				if !bytes.Equal(e, l.entries[b.Start+uint64(j)]) || b.LeafHashes[j] != refLeafHash(e) {
+					return fmt.Errorf("entry %d or its leaf hash wrong", b.Start+uint64(j))
+				}
+			}
+			want := Hash{}
+			if len(b.Entries) == TileWidth {
+				want = refTreeHash(b.LeafHashes)
+			}
+			if b.Root != want {
+				return fmt.Errorf("bundle at %d of %d entries: root %x, want %x", b.Start, len(b.Entries), b.Root, want)
+			}
+			leaves = append(leaves, b.LeafHashes...)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ReadBundles from %d: %v", from, err)
+		}
+		if uint64(len(leaves)) != size-from {
+			t.Fatalf("ReadBundles from %d: %d entries", from, len(leaves))
+		}
+		if from == 0 && refTreeHash(leaves) != cp.Root {
+			t.Errorf("the leaf hashes from ReadBundles do not make the signed root")
+		}
 	}
 
 	// A sub-range.
@@ -723,25 +742,12 @@ func TestClientTamper(t *testing.T) {
 				t.Errorf("%s: %s", name, kindOf(err))
 			}
 		}
-		// An auditor replaying the true entries sees the mismatch too.
-		tb := NewTreeBuilder()
-		for _, e := range l.entries {
-			tb.Append(e)
-		}
-		err := tb.CheckCheckpoint(cp, badNote)
-		if kindOf(err) != EvidenceRootMismatch {
-			t.Fatalf("TreeBuilder: %s", kindOf(err))
-		}
-		ve, _ := IsVerificationError(err)
-		if ve.Evidence.NewCheckpoint != string(badNote) || ve.Evidence.Expected != b64(bad.Root) || ve.Evidence.Computed != b64(cp1000.Root) {
-			t.Errorf("evidence %+v", ve.Evidence)
-		}
 		// And CheckExtends against the true checkpoint shows a fork.
-		_, err = c.CheckExtends(ctx, cp1000, note1000, cp)
+		_, err := c.CheckExtends(ctx, cp1000, note1000, cp)
 		if kindOf(err) != EvidenceFork {
 			t.Errorf("CheckExtends: %s", kindOf(err))
 		}
-		ve, _ = IsVerificationError(err)
+		ve, _ := IsVerificationError(err)
 		if ve.Evidence.OldCheckpoint != string(note1000) || ve.Evidence.NewCheckpoint != string(badNote) {
 			t.Errorf("fork evidence %+v", ve.Evidence)
 		}
@@ -830,9 +836,9 @@ func TestClientTamper(t *testing.T) {
 			ve.Evidence.OldCheckpoint != string(forkedNote) {
 			t.Errorf("evidence %+v", ve.Evidence)
 		}
-		var ce *ConsistencyError
+		var ce *consistencyError
 		if !errors.As(err, &ce) {
-			t.Errorf("error does not wrap the ConsistencyError: %v", err)
+			t.Errorf("error does not wrap the consistencyError: %v", err)
 		}
 		if _, err := c.CheckExtends(ctx, cp500, note500, cp); err != nil {
 			t.Error(err)
@@ -891,60 +897,4 @@ func TestClientTrustPolicy(t *testing.T) {
 	if _, _, err := c.Checkpoint(ctx); kindOf(err) != EvidenceBadSignature {
 		t.Fatalf("bad cosignature: %s", kindOf(err))
 	}
-}
-
-func TestTreeBuilder(t *testing.T) {
-	var zero TreeBuilder
-	if zero.Size() != 0 || zero.Root() != EmptyRoot {
-		t.Errorf("zero TreeBuilder: %d %x", zero.Size(), zero.Root())
-	}
-	l := newRefLog(t, 1000)
-	b := NewTreeBuilder()
-	for i, e := range l.entries[:300] {
-		b.Append(e)
-		if n := uint64(i + 1); n <= 20 || n%37 == 0 {
-			if b.Root() != l.root(t, n) {
-				t.Fatalf("root at %d wrong", n)
-			}
-			state, _ := b.MarshalBinary()
-			if want := 4 + 8 + 32*popcount(n); len(state) != want {
-				t.Fatalf("state at %d is %d bytes, want %d", n, len(state), want)
-			}
-			var r TreeBuilder
-			if err := r.UnmarshalBinary(state); err != nil || r.Root() != b.Root() || r.Size() != n {
-				t.Fatalf("restored at %d: %v", n, err)
-			}
-		}
-	}
-	empty, _ := NewTreeBuilder().MarshalBinary()
-	state, _ := b.MarshalBinary()
-	for name, bad := range map[string][]byte{
-		"nil":            nil,
-		"magic":          append([]byte("ctb2"), state[4:]...),
-		"short":          state[:len(state)-1],
-		"long":           append(bytes.Clone(state), 0),
-		"no size":        []byte("ctb1"),
-		"size no hashes": append([]byte("ctb1"), 0, 0, 0, 0, 0, 0, 0, 1),
-	} {
-		var r TreeBuilder
-		if err := r.UnmarshalBinary(bad); err == nil {
-			t.Errorf("%s: UnmarshalBinary accepted %x", name, bad)
-		}
-	}
-	var r TreeBuilder
-	if err := r.UnmarshalBinary(empty); err != nil || r.Size() != 0 || r.Root() != EmptyRoot {
-		t.Errorf("empty state: %v", err)
-	}
-	cp, _ := l.checkpoint(t, 299)
-	if err := b.CheckCheckpoint(cp, nil); err == nil || kindOf(err) == EvidenceRootMismatch {
-		t.Errorf("size mismatch: %v", err)
-	}
-}
-
-func popcount(n uint64) int {
-	c := 0
-	for ; n > 0; n &= n - 1 {
-		c++
-	}
-	return c
 }

@@ -5,8 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -110,7 +114,7 @@ type VerificationError struct {
 	// Evidence describes the failure and carries the data that proves it.
 	Evidence Evidence
 	// Err is the underlying error, if any (a *note.InvalidSignatureError,
-	// a *ConsistencyError, a parse error …); it may be nil.
+	// a *consistencyError, a parse error …); it may be nil.
 	Err error
 }
 
@@ -158,11 +162,11 @@ func (e *Evidence) setNewCheckpoint(raw []byte) {
 
 // parseNoteCheckpoint parses the text of what claims to be a signed
 // checkpoint note without checking its signature lines: raw must be at most
-// MaxCheckpointSize bytes in the signed-note character set, and the text
+// maxCheckpointSize bytes in the signed-note character set, and the text
 // before its last blank line must be a valid checkpoint (ParseCheckpoint).
 func parseNoteCheckpoint(raw []byte) (Checkpoint, error) {
-	if len(raw) > MaxCheckpointSize {
-		return Checkpoint{}, fmt.Errorf("%d bytes, more than the %d-byte limit", len(raw), MaxCheckpointSize)
+	if len(raw) > maxCheckpointSize {
+		return Checkpoint{}, fmt.Errorf("%d bytes, more than the %d-byte limit", len(raw), maxCheckpointSize)
 	}
 	if err := checkNoteCharset(raw); err != nil {
 		return Checkpoint{}, err
@@ -175,13 +179,52 @@ func parseNoteCheckpoint(raw []byte) (Checkpoint, error) {
 }
 
 // b64 is the standard base64 of a hash, as used in Evidence.
-func b64(h [32]byte) string { return base64.StdEncoding.EncodeToString(h[:]) }
+func b64(h Hash) string { return base64.StdEncoding.EncodeToString(h[:]) }
 
 // b64Proof is the standard base64 of each proof hash.
-func b64Proof(p [][32]byte) []string {
+func b64Proof(p []Hash) []string {
 	out := make([]string, len(p))
 	for i, h := range p {
 		out[i] = b64(h)
 	}
 	return out
+}
+
+// WriteEvidence writes ev as indented JSON into dir, creating dir (mode
+// 0700) if needed, and returns the file's path. The name,
+// evidence-<kind>-<12 hex digits>.json, is derived from the evidence
+// without its time, so that the same failure seen again (by a monitor,
+// every round) keeps one file. The file is created exclusively with mode
+// 0600 (its owner decides whether to publish it); an existing file of that
+// name is kept as it is.
+func WriteEvidence(dir string, ev Evidence) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	timeless := ev
+	timeless.Time = time.Time{}
+	id, _ := json.Marshal(timeless)
+	sum := sha256.Sum256(id)
+	p := filepath.Join(dir, fmt.Sprintf("evidence-%s-%x.json", ev.Kind, sum[:6]))
+	b, err := json.MarshalIndent(ev, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return p, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		os.Remove(p)
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(p)
+		return "", err
+	}
+	return p, nil
 }

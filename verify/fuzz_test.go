@@ -45,7 +45,7 @@ func FuzzParseTilePath(f *testing.F) {
 		xt, xerr := tlog.ParseTilePath(sumdb)
 		comparable := isTile && !strings.HasPrefix(p, "tile/data/") && !strings.HasPrefix(p, "tile/entries/entries")
 		if err != nil {
-			if comparable && xerr == nil && xt.H == TileHeight && xt.L <= MaxTileLevel {
+			if comparable && xerr == nil && xt.H == TileHeight && xt.L <= maxTileLevel {
 				t.Fatalf("ParseTilePath(%q) = %v, but x/mod accepts %q as %+v", p, err, sumdb, xt)
 			}
 			return

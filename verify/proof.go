@@ -10,8 +10,8 @@ import (
 )
 
 // Reasons a proof check fails. Every error from CheckInclusion is an
-// *InclusionError and every error from CheckConsistency is a
-// *ConsistencyError; each wraps exactly one of these.
+// *inclusionError and every error from CheckConsistency is a
+// *consistencyError; each wraps exactly one of these.
 var (
 	// ErrIndexOutOfRange: the leaf index is not below the tree size.
 	ErrIndexOutOfRange = errors.New("leaf index is not below tree size")
@@ -23,59 +23,59 @@ var (
 	ErrRootMismatch = errors.New("proof does not match root hash")
 )
 
-// InclusionError reports a failed inclusion proof check with everything
+// inclusionError reports a failed inclusion proof check with everything
 // that was checked, so that a verifier can publish what it saw.
-type InclusionError struct {
+type inclusionError struct {
 	Index, Size uint64
-	Leaf        [32]byte
-	Proof       [][32]byte
-	Root        [32]byte
+	Leaf        Hash
+	Proof       []Hash
+	Root        Hash
 	// Computed is the root the proof leads to, if it got that far.
-	Computed *[32]byte
+	Computed *Hash
 	Err      error // one of ErrIndexOutOfRange, ErrProofLength, ErrRootMismatch
 }
 
 // Error describes the failure: which index, which size, and the reason.
-func (e *InclusionError) Error() string {
+func (e *inclusionError) Error() string {
 	return fmt.Sprintf("inclusion proof for index %d in tree of size %d: %v", e.Index, e.Size, e.Err)
 }
 
 // Unwrap returns the reason, so errors.Is(err, ErrRootMismatch) and the like
 // work.
-func (e *InclusionError) Unwrap() error { return e.Err }
+func (e *inclusionError) Unwrap() error { return e.Err }
 
-// ConsistencyError reports a failed consistency proof check with everything
+// consistencyError reports a failed consistency proof check with everything
 // that was checked, so that a verifier can publish what it saw.
-type ConsistencyError struct {
+type consistencyError struct {
 	OldSize, NewSize uint64
-	OldRoot, NewRoot [32]byte
-	Proof            [][32]byte
+	OldRoot, NewRoot Hash
+	Proof            []Hash
 	Err              error // one of ErrSizeOrder, ErrProofLength, ErrRootMismatch
 }
 
 // Error describes the failure: which sizes, and the reason.
-func (e *ConsistencyError) Error() string {
+func (e *consistencyError) Error() string {
 	return fmt.Sprintf("consistency proof from tree size %d to %d: %v", e.OldSize, e.NewSize, e.Err)
 }
 
 // Unwrap returns the reason, so errors.Is(err, ErrRootMismatch) and the like
 // work.
-func (e *ConsistencyError) Unwrap() error { return e.Err }
+func (e *consistencyError) Unwrap() error { return e.Err }
 
 // CheckInclusion checks that proof (RFC 6962 PATH, from the leaf's sibling
 // up to the root's child) shows a leaf with hash leaf at index in the tree
 // of size with root hash root. It returns nil only if index < size, the
 // proof has exactly the length those two imply, and it leads to root.
-// Otherwise it returns an *InclusionError.
+// Otherwise it returns an *inclusionError.
 //
 // The proof binds leaf, index and root, but not size on its own: sizes whose
 // paths have the same shape (index 0 in trees of 7 and of 8 leaves) accept
 // the same proof. Take size and root from one verified checkpoint.
-func CheckInclusion(index, size uint64, leaf [32]byte, proof [][32]byte, root [32]byte) error {
+func CheckInclusion(index, size uint64, leaf Hash, proof []Hash, root Hash) error {
 	fail := func(err error, computed []byte) error {
-		e := &InclusionError{Index: index, Size: size, Leaf: leaf, Proof: proof, Root: root, Err: err}
+		e := &inclusionError{Index: index, Size: size, Leaf: leaf, Proof: proof, Root: root, Err: err}
 		if len(computed) == HashSize {
-			e.Computed = (*[32]byte)(computed)
+			e.Computed = (*Hash)(computed)
 		}
 		return e
 	}
@@ -90,13 +90,13 @@ func CheckInclusion(index, size uint64, leaf [32]byte, proof [][32]byte, root [3
 		// Unreachable after the checks above; report it as what it is.
 		return fail(err, nil)
 	}
-	if [32]byte(computed) != root {
+	if Hash(computed) != root {
 		return fail(ErrRootMismatch, computed)
 	}
 	return nil
 }
 
-func proofRootFromInclusion(index, size uint64, leaf [32]byte, p [][32]byte) ([]byte, error) {
+func proofRootFromInclusion(index, size uint64, leaf Hash, p []Hash) ([]byte, error) {
 	return merkleproof.RootFromInclusionProof(rfc6962.DefaultHasher, index, size, leaf[:], hashSlices(p))
 }
 
@@ -107,10 +107,10 @@ func proofRootFromInclusion(index, size uint64, leaf [32]byte, p [][32]byte) ([]
 // When oldSize == newSize the proof must be empty and the roots equal. When
 // oldSize is 0 the proof must be empty and the roots are not examined: every
 // tree extends the empty one (checkpoints of size 0 are held to EmptyRoot by
-// ParseCheckpoint). Otherwise it returns a *ConsistencyError.
-func CheckConsistency(oldSize, newSize uint64, oldRoot, newRoot [32]byte, proof [][32]byte) error {
+// ParseCheckpoint). Otherwise it returns a *consistencyError.
+func CheckConsistency(oldSize, newSize uint64, oldRoot, newRoot Hash, proof []Hash) error {
 	fail := func(err error) error {
-		return &ConsistencyError{OldSize: oldSize, NewSize: newSize, OldRoot: oldRoot, NewRoot: newRoot, Proof: proof, Err: err}
+		return &consistencyError{OldSize: oldSize, NewSize: newSize, OldRoot: oldRoot, NewRoot: newRoot, Proof: proof, Err: err}
 	}
 	if oldSize > newSize {
 		return fail(ErrSizeOrder)
@@ -129,7 +129,7 @@ func CheckConsistency(oldSize, newSize uint64, oldRoot, newRoot [32]byte, proof 
 	return nil
 }
 
-func verifyConsistency(oldSize, newSize uint64, oldRoot, newRoot [32]byte, p [][32]byte) error {
+func verifyConsistency(oldSize, newSize uint64, oldRoot, newRoot Hash, p []Hash) error {
 	return merkleproof.VerifyConsistency(rfc6962.DefaultHasher, oldSize, newSize, hashSlices(p), oldRoot[:], newRoot[:])
 }
 
@@ -156,7 +156,7 @@ func consistencyProofLen(oldSize, newSize uint64) int {
 	return n
 }
 
-func hashSlices(p [][32]byte) [][]byte {
+func hashSlices(p []Hash) [][]byte {
 	s := make([][]byte, len(p))
 	for i := range p {
 		s[i] = p[i][:]

@@ -120,8 +120,8 @@ func TestProofErrorMessages(t *testing.T) {
 	}
 	leaves := testLeaves(4)
 	err = CheckInclusion(1, 4, LeafHash(leaves[1]), refPath(1, leaves), [32]byte{})
-	var ie *InclusionError
+	var ie *inclusionError
 	if !errors.As(err, &ie) || ie.Computed == nil || *ie.Computed != refMTH(leaves) {
-		t.Errorf("CheckInclusion(wrong root) = %#v, want an *InclusionError carrying the computed root %x", err, refMTH(leaves))
+		t.Errorf("CheckInclusion(wrong root) = %#v, want an *inclusionError carrying the computed root %x", err, refMTH(leaves))
 	}
 }

@@ -7,28 +7,28 @@ import (
 	"fmt"
 )
 
-// MaxProofHashes bounds the hashes a proof may carry: 64 levels of a tree
+// maxProofJSONHashes bounds the hashes a proof may carry: 64 levels of a tree
 // of at most 2^64 leaves, and one more for a consistency proof.
-const MaxProofHashes = 65
+const maxProofJSONHashes = 65
 
 // InclusionProofJSON is the body of GET /v1/proof/inclusion.
 type InclusionProofJSON struct {
-	Index    uint64     `json:"index"`
-	Size     uint64     `json:"size"`
-	LeafHash [32]byte   `json:"-"`
-	Proof    [][32]byte `json:"-"`
+	Index    uint64 `json:"index"`
+	Size     uint64 `json:"size"`
+	LeafHash Hash   `json:"-"`
+	Proof    []Hash `json:"-"`
 }
 
 // ConsistencyProofJSON is the body of GET /v1/proof/consistency.
 type ConsistencyProofJSON struct {
-	From  uint64     `json:"from"`
-	To    uint64     `json:"to"`
-	Proof [][32]byte `json:"-"`
+	From  uint64 `json:"from"`
+	To    uint64 `json:"to"`
+	Proof []Hash `json:"-"`
 }
 
 // ParseInclusionProofJSON parses the JSON of an inclusion proof strictly:
 // exactly the fields index, size, leaf_hash and proof, hashes as standard
-// base64 of 32 bytes, at most MaxProofHashes of them, index < size. It does
+// base64 of 32 bytes, at most maxProofJSONHashes of them, index < size. It does
 // not check the proof: use CheckInclusion with a verified checkpoint.
 func ParseInclusionProofJSON(b []byte) (InclusionProofJSON, error) {
 	var raw struct {
@@ -95,8 +95,8 @@ func strictJSON(b []byte, v any) error {
 	return nil
 }
 
-func hashB64(name, s string) ([32]byte, error) {
-	var h [32]byte
+func hashB64(name, s string) (Hash, error) {
+	var h Hash
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != HashSize || base64.StdEncoding.EncodeToString(b) != s {
 		return h, fmt.Errorf("%s %q is not the standard base64 of 32 bytes", name, s)
@@ -105,11 +105,11 @@ func hashB64(name, s string) ([32]byte, error) {
 	return h, nil
 }
 
-func proofB64(ss []string) ([][32]byte, error) {
-	if len(ss) > MaxProofHashes {
-		return nil, fmt.Errorf("proof has %d hashes, more than %d", len(ss), MaxProofHashes)
+func proofB64(ss []string) ([]Hash, error) {
+	if len(ss) > maxProofJSONHashes {
+		return nil, fmt.Errorf("proof has %d hashes, more than %d", len(ss), maxProofJSONHashes)
 	}
-	out := make([][32]byte, len(ss))
+	out := make([]Hash, len(ss))
 	for i, s := range ss {
 		h, err := hashB64(fmt.Sprintf("proof[%d]", i), s)
 		if err != nil {

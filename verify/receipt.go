@@ -1,13 +1,15 @@
 package verify
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"strings"
 	"time"
 
-	"github.com/custodylog/custody/record"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -59,8 +61,13 @@ func (r Receipt) wellFormed() error {
 // of verifiers for the given origin (and the witness quorum, if trust is
 // not nil), the entry's leaf hash, the inclusion proof of the entry at its
 // index against the checkpoint's root, and that the receipt's other views
-// (event, tlog_proof) say the same as its entry, index, proof and
-// checkpoint. It returns the checkpoint and the decoded event.
+// say the same as its entry, index, proof and checkpoint: event, if
+// present, is the same JSON value as the entry, and tlog_proof, if present,
+// has the same index, proof and checkpoint. It returns the checkpoint and
+// the entry, which it has proved the log committed to at r.Index. What the
+// entry means is the application's: custody's callers decode it with
+// record.DecodeEntry, and report an entry that does not decode as a
+// bad-receipt *VerificationError (see ReceiptError).
 //
 // Input that is not a receipt at all (no checkpoint, entry or leaf hash, or
 // a checkpoint that is not a checkpoint note) is a plain error
@@ -68,46 +75,38 @@ func (r Receipt) wellFormed() error {
 // *VerificationError with evidence; the evidence holds the receipt's
 // checkpoint verbatim only if it is a checkpoint note for origin (see
 // Evidence.NewCheckpoint).
-func CheckReceipt(r Receipt, origin string, verifiers note.Verifiers, trust *TrustPolicy) (Checkpoint, record.Event, error) {
+func CheckReceipt(r Receipt, origin string, verifiers note.Verifiers, trust *TrustPolicy) (Checkpoint, []byte, error) {
 	if err := r.wellFormed(); err != nil {
-		return Checkpoint{}, record.Event{}, err
+		return Checkpoint{}, nil, err
 	}
-	bad := func(what string, err error) (Checkpoint, record.Event, error) {
-		idx := r.Index
-		ev := Evidence{Kind: EvidenceBadReceipt, What: what, Origin: origin, Index: &idx, Time: time.Now().UTC()}
-		ev.setNewCheckpoint([]byte(r.Checkpoint))
-		return Checkpoint{}, record.Event{}, &VerificationError{Evidence: ev, Err: err}
+	bad := func(what string, err error) (Checkpoint, []byte, error) {
+		return Checkpoint{}, nil, ReceiptError(r, origin, what, err)
 	}
 	cp, _, err := OpenCheckpoint([]byte(r.Checkpoint), origin, verifiers)
 	if err != nil {
 		return bad("the receipt's checkpoint does not verify with the log's key", err)
 	}
 	if trust != nil {
-		if err := trust.Check([]byte(r.Checkpoint), cp); err != nil {
-			return Checkpoint{}, record.Event{}, err
+		if err := trust.check([]byte(r.Checkpoint), cp); err != nil {
+			return Checkpoint{}, nil, err
 		}
 	}
 	leaf := LeafHash(r.Entry)
-	if len(r.LeafHash) != HashSize || [32]byte(r.LeafHash) != leaf {
+	if len(r.LeafHash) != HashSize || Hash(r.LeafHash) != leaf {
 		return bad("leaf_hash is not the hash of the entry", nil)
 	}
-	proof := make([][32]byte, len(r.Proof))
+	proof := make([]Hash, len(r.Proof))
 	for i, p := range r.Proof {
 		if len(p) != HashSize {
 			return bad(fmt.Sprintf("proof hash %d has %d bytes, want %d", i, len(p), HashSize), nil)
 		}
-		proof[i] = [32]byte(p)
+		proof[i] = Hash(p)
 	}
 	if err := CheckInclusion(r.Index, cp.Size, leaf, proof, cp.Root); err != nil {
 		return bad(fmt.Sprintf("the inclusion proof of entry %d does not lead to the root of the signed tree of size %d", r.Index, cp.Size), err)
 	}
-	ev, err := record.DecodeEntry(r.Entry)
-	if err != nil {
-		return bad("the entry is not a valid canonical event", err)
-	}
 	if len(r.Event) > 0 {
-		shown, err := record.Decode(r.Event)
-		if err != nil || shown != ev {
+		if err := sameJSON(r.Event, r.Entry); err != nil {
 			return bad("the receipt's event is not its entry", err)
 		}
 	}
@@ -124,20 +123,65 @@ func CheckReceipt(r Receipt, origin string, verifiers note.Verifiers, trust *Tru
 			return bad("tlog_proof disagrees with the receipt's index, proof or checkpoint", nil)
 		}
 	}
-	return cp, ev, nil
+	return cp, r.Entry, nil
+}
+
+// ReceiptError returns the *VerificationError of kind bad-receipt that
+// CheckReceipt returns for a failure of r, for checks of the entry that
+// only the application can make (that it decodes, that it is the event the
+// caller submitted): what says what is wrong, err is the cause or nil.
+// The evidence names origin and r.Index, and holds r.Checkpoint verbatim
+// only if it is a checkpoint note for origin.
+func ReceiptError(r Receipt, origin, what string, err error) *VerificationError {
+	idx := r.Index
+	ev := Evidence{Kind: EvidenceBadReceipt, What: what, Origin: origin, Index: &idx, Time: time.Now().UTC()}
+	ev.setNewCheckpoint([]byte(r.Checkpoint))
+	return &VerificationError{Evidence: ev, Err: err}
+}
+
+// sameJSON reports, as an error, whether view and entry are not the same
+// JSON value: objects with the same members in any order, strings equal
+// after unescaping, numbers equal as written.
+func sameJSON(view, entry []byte) error {
+	decode := func(b []byte) (any, error) {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			return nil, err
+		}
+		if _, err := d.Token(); err != io.EOF {
+			return nil, errors.New("data after the JSON value")
+		}
+		return v, nil
+	}
+	v, err := decode(view)
+	if err != nil {
+		return fmt.Errorf("event: %w", err)
+	}
+	e, err := decode(entry)
+	if err != nil {
+		return fmt.Errorf("entry is not JSON: %w", err)
+	}
+	if !reflect.DeepEqual(v, e) {
+		return errors.New("they differ")
+	}
+	return nil
 }
 
 // CheckTLogProof verifies a bare c2sp.org/tlog-proof@v1 for entry offline,
-// like CheckReceipt.
-func CheckTLogProof(text, entry []byte, origin string, verifiers note.Verifiers, trust *TrustPolicy) (Checkpoint, record.Event, error) {
+// like CheckReceipt (without the views a receipt adds), and returns the
+// checkpoint and the proof's index.
+func CheckTLogProof(text, entry []byte, origin string, verifiers note.Verifiers, trust *TrustPolicy) (Checkpoint, uint64, error) {
 	tp, err := ParseTLogProof(text)
 	if err != nil {
-		return Checkpoint{}, record.Event{}, fmt.Errorf("reading tlog-proof: %w", err)
+		return Checkpoint{}, 0, fmt.Errorf("reading tlog-proof: %w", err)
 	}
 	leaf := LeafHash(entry)
 	r := Receipt{Index: tp.Index, LeafHash: leaf[:], Entry: entry, Checkpoint: string(tp.Checkpoint), TLogProof: string(text)}
 	for _, h := range tp.Proof {
 		r.Proof = append(r.Proof, append([]byte(nil), h[:]...))
 	}
-	return CheckReceipt(r, origin, verifiers, trust)
+	cp, _, err := CheckReceipt(r, origin, verifiers, trust)
+	return cp, tp.Index, err
 }

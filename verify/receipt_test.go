@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/custodylog/custody/record"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -27,9 +27,6 @@ func receiptFixture(t testing.TB) (Receipt, note.Verifiers, string) {
 	var entries [][]byte
 	for i, a := range []string{"collected", "stored", "analysed"} {
 		e := []byte(`{"sample":"s1","action":"` + a + `","location":"ch-zrh-1","region":"EU","time":"2026-11-01T12:00:0` + string(rune('0'+i)) + `Z","logged":"2026-11-01T12:00:09Z","actor":"t"}`)
-		if _, err := record.DecodeEntry(e); err != nil {
-			t.Fatal(err)
-		}
 		entries = append(entries, e)
 		leaves = append(leaves, LeafHash(e))
 	}
@@ -68,8 +65,21 @@ func (r fixedReader) Read(p []byte) (int, error) { return copy(p, r.b), nil }
 
 func TestCheckReceipt(t *testing.T) {
 	good, vs, origin := receiptFixture(t)
-	if _, ev, err := CheckReceipt(good, origin, vs, nil); err != nil || ev.Action != record.Stored {
-		t.Fatalf("valid receipt: %v, event %+v", err, ev)
+	if cp, entry, err := CheckReceipt(good, origin, vs, nil); err != nil || !bytes.Equal(entry, good.Entry) || cp.Size != 3 {
+		t.Fatalf("valid receipt: %v, entry %q, checkpoint %+v", err, entry, cp)
+	}
+	// The event view is the entry shown as JSON: another layout, key order
+	// or escaping of the same value is the same view.
+	for name, view := range map[string]string{
+		"indented":  "{\n  \"sample\": \"s1\",\n  \"action\": \"stored\", \"location\": \"ch-zrh-1\", \"region\": \"EU\", \"time\": \"2026-11-01T12:00:01Z\", \"logged\": \"2026-11-01T12:00:09Z\", \"actor\": \"t\"\n}\n",
+		"reordered": `{"actor":"t","logged":"2026-11-01T12:00:09Z","time":"2026-11-01T12:00:01Z","region":"EU","location":"ch-zrh-1","action":"stored","sample":"s1"}`,
+		"escaped":   `{"sample":"\u0073\u0031","action":"stored","location":"ch-zrh-1","region":"EU","time":"2026-11-01T12:00:01Z","logged":"2026-11-01T12:00:09Z","actor":"t"}`,
+	} {
+		r, _, _ := receiptFixture(t)
+		r.Event = []byte(view)
+		if _, _, err := CheckReceipt(r, origin, vs, nil); err != nil {
+			t.Errorf("event view %s: %v", name, err)
+		}
 	}
 	mutate := map[string]func(r *Receipt){
 		"proof byte flipped": func(r *Receipt) { r.Proof[0] = flip(r.Proof[0]) },
@@ -81,11 +91,14 @@ func TestCheckReceipt(t *testing.T) {
 		"checkpoint signature": func(r *Receipt) {
 			r.Checkpoint = strings.Replace(r.Checkpoint, "— example.com/receipt-test ", "— example.com/receipt-test A", 1)
 		},
-		"checkpoint size":       func(r *Receipt) { r.Checkpoint = strings.Replace(r.Checkpoint, "\n3\n", "\n4\n", 1) },
-		"event differs":         func(r *Receipt) { r.Event = []byte(strings.Replace(string(r.Event), "stored", "analysed", 1)) },
-		"tlog_proof index":      func(r *Receipt) { r.TLogProof = strings.Replace(r.TLogProof, "index 1\n", "index 0\n", 1) },
-		"tlog_proof malformed":  func(r *Receipt) { r.TLogProof = "nonsense" },
-		"proof hash wrong size": func(r *Receipt) { r.Proof[1] = r.Proof[1][:31] },
+		"checkpoint size":         func(r *Receipt) { r.Checkpoint = strings.Replace(r.Checkpoint, "\n3\n", "\n4\n", 1) },
+		"event differs":           func(r *Receipt) { r.Event = []byte(strings.Replace(string(r.Event), "stored", "analysed", 1)) },
+		"event has a member more": func(r *Receipt) { r.Event = []byte(strings.Replace(string(r.Event), "{", `{"note":"x",`, 1)) },
+		"event has trailing data": func(r *Receipt) { r.Event = append(bytes.Clone(r.Event), "{}"...) },
+		"event not JSON":          func(r *Receipt) { r.Event = []byte("{") },
+		"tlog_proof index":        func(r *Receipt) { r.TLogProof = strings.Replace(r.TLogProof, "index 1\n", "index 0\n", 1) },
+		"tlog_proof malformed":    func(r *Receipt) { r.TLogProof = "nonsense" },
+		"proof hash wrong size":   func(r *Receipt) { r.Proof[1] = r.Proof[1][:31] },
 	}
 	for name, m := range mutate {
 		t.Run(name, func(t *testing.T) {
@@ -106,14 +119,32 @@ func TestCheckReceipt(t *testing.T) {
 
 func TestCheckTLogProof(t *testing.T) {
 	r, vs, origin := receiptFixture(t)
-	if _, _, err := CheckTLogProof([]byte(r.TLogProof), r.Entry, origin, vs, nil); err != nil {
-		t.Fatalf("valid tlog-proof: %v", err)
+	if cp, index, err := CheckTLogProof([]byte(r.TLogProof), r.Entry, origin, vs, nil); err != nil || index != r.Index || cp.Size != 3 {
+		t.Fatalf("valid tlog-proof: %v (index %d, size %d)", err, index, cp.Size)
 	}
 	other := []byte(strings.Replace(string(r.Entry), "stored", "released", 1))
 	_, _, err := CheckTLogProof([]byte(r.TLogProof), other, origin, vs, nil)
 	var ve *VerificationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("tlog-proof with another entry: %v, want a VerificationError", err)
+	}
+}
+
+// TestReceiptError: the error for an application's check of a receipt is
+// the bad-receipt error CheckReceipt gives, with the checkpoint verbatim
+// only when it is a checkpoint note for the origin.
+func TestReceiptError(t *testing.T) {
+	r, _, origin := receiptFixture(t)
+	cause := errors.New("not an event")
+	err := ReceiptError(r, origin, "the entry is not a valid canonical event", cause)
+	ve, ok := IsVerificationError(err)
+	if !ok || ve.Evidence.Kind != EvidenceBadReceipt || !errors.Is(err, cause) || ve.Evidence.Index == nil || *ve.Evidence.Index != r.Index ||
+		ve.Evidence.NewCheckpoint != r.Checkpoint || ve.Evidence.Origin != origin {
+		t.Fatalf("ReceiptError = %v, evidence %+v", err, ve)
+	}
+	ve = ReceiptError(r, "example.com/other", "x", nil)
+	if ve.Evidence.NewCheckpoint != "" || ve.Evidence.NewCheckpointBytes != len(r.Checkpoint) {
+		t.Errorf("another origin's checkpoint copied into evidence: %+v", ve.Evidence)
 	}
 }
 

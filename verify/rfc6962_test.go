@@ -323,9 +323,9 @@ func TestRFC6962Inclusion(t *testing.T) {
 				if !errors.Is(err, p.wantErr) {
 					t.Errorf("%s: CheckInclusion(%d, %d, …) = %v, want %v", p.name, p.index, p.size, err, p.wantErr)
 				}
-				var ie *InclusionError
+				var ie *inclusionError
 				if err != nil && (!errors.As(err, &ie) || ie.Index != p.index || ie.Size != p.size || ie.Root != p.root || ie.Leaf != p.leaf) {
-					t.Errorf("%s: error %v does not carry the evidence as an *InclusionError", p.name, err)
+					t.Errorf("%s: error %v does not carry the evidence as an *inclusionError", p.name, err)
 				}
 			}
 		})
@@ -401,9 +401,9 @@ func TestRFC6962Consistency(t *testing.T) {
 				if !errors.Is(err, p.wantErr) {
 					t.Errorf("%s: CheckConsistency(%d, %d, …) = %v, want %v", p.name, p.oldSize, p.newSize, err, p.wantErr)
 				}
-				var ce *ConsistencyError
+				var ce *consistencyError
 				if err != nil && (!errors.As(err, &ce) || ce.OldSize != p.oldSize || ce.NewSize != p.newSize) {
-					t.Errorf("%s: error %v does not carry the evidence as a *ConsistencyError", p.name, err)
+					t.Errorf("%s: error %v does not carry the evidence as a *consistencyError", p.name, err)
 				}
 			}
 		})

@@ -19,13 +19,13 @@ import (
 // each with their 2-byte length prefix. Checkpoints are small; the limit only
 // stops a hostile server from exhausting memory.
 const (
-	// MaxCheckpointSize is the largest checkpoint note accepted: 1 MiB.
-	MaxCheckpointSize = 1 << 20
-	// MaxHashTileSize is the size of a full hash tile, 8192 bytes.
-	MaxHashTileSize = TileWidth * HashSize
-	// MaxBundleSize is the largest possible entry bundle,
+	// maxCheckpointSize is the largest checkpoint note accepted: 1 MiB.
+	maxCheckpointSize = 1 << 20
+	// maxHashTileSize is the size of a full hash tile, 8192 bytes.
+	maxHashTileSize = TileWidth * HashSize
+	// maxBundleSize is the largest possible entry bundle,
 	// 256 * (2 + 65535) bytes.
-	MaxBundleSize = TileWidth * (2 + MaxEntrySize)
+	maxBundleSize = TileWidth * (2 + MaxEntrySize)
 )
 
 // ErrTileNotFound is wrapped by the error a Source returns when the tile or
@@ -40,10 +40,10 @@ var ErrTileNotFound = errors.New("tile not found")
 // concurrent use.
 type Source interface {
 	// ReadCheckpoint returns the log's current signed checkpoint note,
-	// at most MaxCheckpointSize bytes.
+	// at most maxCheckpointSize bytes.
 	ReadCheckpoint(ctx context.Context) ([]byte, error)
 	// ReadTile returns the hash tile or entry bundle at a (a.Path()), at
-	// most MaxHashTileSize or MaxBundleSize bytes. Its error wraps
+	// most maxHashTileSize or maxBundleSize bytes. Its error wraps
 	// ErrTileNotFound when the resource does not exist.
 	ReadTile(ctx context.Context, a TileAddr) ([]byte, error)
 }
@@ -51,9 +51,9 @@ type Source interface {
 // tileLimit is the most bytes a Source returns for a.
 func tileLimit(a TileAddr) int64 {
 	if a.Entries {
-		return MaxBundleSize
+		return maxBundleSize
 	}
-	return MaxHashTileSize
+	return maxHashTileSize
 }
 
 type httpSource struct {
@@ -61,11 +61,11 @@ type httpSource struct {
 	c    *http.Client
 }
 
-// ErrCrossOriginRedirect is wrapped by the error an HTTP Source returns when
+// errCrossOriginRedirect is wrapped by the error an HTTP Source returns when
 // the log answers with a redirect to another origin (scheme, host or port).
 // Such redirects are never followed: a log could otherwise make the auditor
 // fetch an internal URL and copy the answer into evidence or a webhook.
-var ErrCrossOriginRedirect = errors.New("redirect to another origin refused")
+var errCrossOriginRedirect = errors.New("redirect to another origin refused")
 
 // maxRedirects is how many same-origin redirects an HTTP Source follows.
 const maxRedirects = 10
@@ -75,11 +75,11 @@ const maxRedirects = 10
 // (a trailing slash on baseURL is ignored). It sends "Accept-Encoding: gzip,
 // identity" and decodes a gzip Content-Encoding itself, since a log may gzip
 // entry bundles unasked. Responses (after decoding) larger than the
-// MaxCheckpointSize, MaxHashTileSize or MaxBundleSize limits are errors, as
+// maxCheckpointSize, maxHashTileSize or maxBundleSize limits are errors, as
 // is any status but 200; errors name the URL and the status, and a 404 for a
 // tile wraps ErrTileNotFound. Redirects are followed only within the origin
 // of the request (same scheme, host and port; at most 10); a redirect
-// elsewhere is an error wrapping ErrCrossOriginRedirect and nothing is read
+// elsewhere is an error wrapping errCrossOriginRedirect and nothing is read
 // from its target. c is not modified (its redirect policy, if any, is applied
 // after this one). A nil c means http.DefaultClient, which has no timeout:
 // pass a client with one, or use contexts with deadlines.
@@ -92,7 +92,7 @@ func NewHTTPSource(baseURL string, c *http.Client) Source {
 	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if len(via) > 0 && !sameOrigin(req.URL, via[0].URL) {
 			return fmt.Errorf("the log redirected %s to %s: %w (a log is read only from the origin it was given)",
-				via[len(via)-1].URL.Redacted(), req.URL.Redacted(), ErrCrossOriginRedirect)
+				via[len(via)-1].URL.Redacted(), req.URL.Redacted(), errCrossOriginRedirect)
 		}
 		if len(via) >= maxRedirects {
 			return fmt.Errorf("stopped after %d redirects", maxRedirects)
@@ -125,7 +125,7 @@ func port(u *url.URL) string {
 }
 
 func (s *httpSource) ReadCheckpoint(ctx context.Context) ([]byte, error) {
-	return s.get(ctx, s.base+"/checkpoint", MaxCheckpointSize, false)
+	return s.get(ctx, s.base+"/checkpoint", maxCheckpointSize, false)
 }
 
 func (s *httpSource) ReadTile(ctx context.Context, a TileAddr) ([]byte, error) {
@@ -179,16 +179,16 @@ func (s *httpSource) get(ctx context.Context, u string, limit int64, tile bool) 
 
 type dirSource struct{ dir string }
 
-// ErrNotRegularFile is wrapped by the error a directory Source returns for a
+// errNotRegularFile is wrapped by the error a directory Source returns for a
 // name that is not a regular file (a FIFO, a device, a socket, a directory).
-var ErrNotRegularFile = errors.New("not a regular file")
+var errNotRegularFile = errors.New("not a regular file")
 
 // NewDirSource returns a Source reading a log laid out on disk exactly as it
 // is served over HTTP: dir/checkpoint, dir/tile/0/000, dir/tile/entries/000.p/5
 // and so on. Every file is read through an [os.Root] at dir, so a symbolic
 // link (or "..") that leads outside dir is an error and nothing outside dir
 // is read; links within dir are followed. Only regular files are read: a
-// FIFO, device, socket or directory is an error wrapping ErrNotRegularFile,
+// FIFO, device, socket or directory is an error wrapping errNotRegularFile,
 // found without blocking (the file is opened non-blocking and checked with
 // fstat before any read). Files larger than the size limits are errors; a
 // missing tile file gives an error wrapping ErrTileNotFound.
@@ -198,7 +198,7 @@ func (s *dirSource) ReadCheckpoint(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return s.read("checkpoint", MaxCheckpointSize, false)
+	return s.read("checkpoint", maxCheckpointSize, false)
 }
 
 func (s *dirSource) ReadTile(ctx context.Context, a TileAddr) ([]byte, error) {
@@ -229,7 +229,7 @@ func (s *dirSource) read(name string, limit int64, tile bool) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s: %w", where, rootErr(err))
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading %s: it is %s, %w: refusing to read it", where, fileKind(fi.Mode()), ErrNotRegularFile)
+		return nil, fmt.Errorf("reading %s: it is %s, %w: refusing to read it", where, fileKind(fi.Mode()), errNotRegularFile)
 	}
 	// Non-blocking, so that a file swapped for a FIFO after the Stat
 	// cannot block the open; fstat then checks what was opened.
@@ -243,7 +243,7 @@ func (s *dirSource) read(name string, limit int64, tile bool) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s: %w", where, err)
 	}
 	if !ofi.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading %s: it is %s, %w: refusing to read it", where, fileKind(ofi.Mode()), ErrNotRegularFile)
+		return nil, fmt.Errorf("reading %s: it is %s, %w: refusing to read it", where, fileKind(ofi.Mode()), errNotRegularFile)
 	}
 	if !os.SameFile(fi, ofi) {
 		return nil, fmt.Errorf("reading %s: the file was replaced while it was opened", where)

@@ -26,8 +26,8 @@ func gzipBytes(b []byte) []byte {
 
 func TestHTTPSource(t *testing.T) {
 	ctx := context.Background()
-	big := bytes.Repeat([]byte{1}, MaxHashTileSize+1)
-	full := bytes.Repeat([]byte{2}, MaxHashTileSize)
+	big := bytes.Repeat([]byte{1}, maxHashTileSize+1)
+	full := bytes.Repeat([]byte{2}, maxHashTileSize)
 	var gotAccept string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotAccept = r.Header.Get("Accept-Encoding")
@@ -52,7 +52,7 @@ func TestHTTPSource(t *testing.T) {
 			w.Header().Set("Content-Encoding", "gzip")
 			w.Write([]byte("not gzip"))
 		case "/prefix/tile/entries/001":
-			w.Write(bytes.Repeat([]byte{3}, MaxHashTileSize+1)) // bundles may be larger
+			w.Write(bytes.Repeat([]byte{3}, maxHashTileSize+1)) // bundles may be larger
 		default:
 			http.NotFound(w, r)
 		}
@@ -83,7 +83,7 @@ func TestHTTPSource(t *testing.T) {
 		if _, err := src.ReadTile(ctx, TileAddr{Entries: true, Index: 0}); err == nil {
 			t.Error("bad gzip accepted")
 		}
-		if b, err := src.ReadTile(ctx, TileAddr{Entries: true, Index: 1}); err != nil || len(b) != MaxHashTileSize+1 {
+		if b, err := src.ReadTile(ctx, TileAddr{Entries: true, Index: 1}); err != nil || len(b) != maxHashTileSize+1 {
 			t.Errorf("bundle: %d bytes, %v", len(b), err)
 		}
 		_, err = src.ReadTile(ctx, TileAddr{Level: 1, Index: 5, Width: 3})
@@ -112,7 +112,7 @@ func TestDirSource(t *testing.T) {
 	dir := writeDir(t, map[string][]byte{
 		"checkpoint":            []byte("cp\n"),
 		"tile/0/x001/234.p/7":   bytes.Repeat([]byte{1}, 7*32),
-		"tile/0/000":            bytes.Repeat([]byte{1}, MaxHashTileSize+1),
+		"tile/0/000":            bytes.Repeat([]byte{1}, maxHashTileSize+1),
 		"tile/entries/x001/234": []byte("bundle"),
 	})
 	src := NewDirSource(dir)
@@ -272,7 +272,7 @@ func TestDirSourceStaysInside(t *testing.T) {
 	// A device node, where the test may create one (as root).
 	dir := t.TempDir()
 	if err := syscall.Mknod(filepath.Join(dir, "checkpoint"), syscall.S_IFCHR|0o644, 1<<8|3); err == nil { // like /dev/null
-		if _, err := NewDirSource(dir).ReadCheckpoint(ctx); !errors.Is(err, ErrNotRegularFile) || !strings.Contains(err.Error(), "character device") {
+		if _, err := NewDirSource(dir).ReadCheckpoint(ctx); !errors.Is(err, errNotRegularFile) || !strings.Contains(err.Error(), "character device") {
 			t.Errorf("device: %v", err)
 		}
 	} else {
@@ -328,14 +328,14 @@ func TestHTTPSourceRedirects(t *testing.T) {
 	client := log.Client()
 	src := NewHTTPSource(log.URL, client)
 	b, err := src.ReadCheckpoint(ctx)
-	if !errors.Is(err, ErrCrossOriginRedirect) || b != nil {
+	if !errors.Is(err, errCrossOriginRedirect) || b != nil {
 		t.Fatalf("checkpoint redirected to another origin: %q, %v", b, err)
 	}
 	if !strings.Contains(err.Error(), "redirect") || !strings.Contains(err.Error(), internal.URL) || strings.Contains(err.Error(), "SECRET") {
 		t.Errorf("error %q does not explain the refused redirect", err)
 	}
 	for _, i := range []uint64{1, 2} {
-		if b, err := src.ReadTile(ctx, TileAddr{Index: i}); !errors.Is(err, ErrCrossOriginRedirect) || b != nil {
+		if b, err := src.ReadTile(ctx, TileAddr{Index: i}); !errors.Is(err, errCrossOriginRedirect) || b != nil {
 			t.Errorf("tile %d redirected to another origin: %q, %v", i, b, err)
 		}
 	}
@@ -353,7 +353,7 @@ func TestHTTPSourceRedirects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := src.ReadCheckpoint(ctx); !errors.Is(err, ErrCrossOriginRedirect) || internalHits.Load() != 0 {
+	if _, err := src.ReadCheckpoint(ctx); !errors.Is(err, errCrossOriginRedirect) || internalHits.Load() != 0 {
 		t.Errorf("OpenSource: %v, internal hits %d", err, internalHits.Load())
 	}
 }

@@ -15,15 +15,15 @@ const (
 	TileWidth  = 1 << TileHeight
 )
 
-// MaxTileLevel is the highest tile level a tile path may name.
-const MaxTileLevel = 63
+// maxTileLevel is the highest tile level a tile path may name.
+const maxTileLevel = 63
 
 // TileAddr names one tile or entry bundle of a tiled log.
 type TileAddr struct {
 	// Entries is true for an entry bundle (tile/entries/…), false for a
 	// hash tile (tile/<Level>/…).
 	Entries bool
-	// Level is the tile level, 0 to MaxTileLevel. It is 0 for bundles.
+	// Level is the tile level, 0 to maxTileLevel. It is 0 for bundles.
 	Level uint8
 	// Index is the tile's position within its level, N in the path.
 	Index uint64
@@ -33,12 +33,12 @@ type TileAddr struct {
 }
 
 // Validate reports whether a is an address that Path can write and
-// ParseTilePath reads back: Level at most MaxTileLevel, Level 0 for an entry
+// ParseTilePath reads back: Level at most maxTileLevel, Level 0 for an entry
 // bundle, and Width from 0 (full) to TileWidth-1.
 func (a TileAddr) Validate() error {
 	switch {
-	case a.Level > MaxTileLevel:
-		return fmt.Errorf("tile level %d is above %d", a.Level, MaxTileLevel)
+	case a.Level > maxTileLevel:
+		return fmt.Errorf("tile level %d is above %d", a.Level, maxTileLevel)
 	case a.Entries && a.Level != 0:
 		return fmt.Errorf("entry bundle has level %d, want 0", a.Level)
 	case a.Width < 0 || a.Width >= TileWidth:
@@ -116,8 +116,8 @@ func parseTilePath(p string) (TileAddr, error) {
 		if err != nil {
 			return TileAddr{}, fmt.Errorf("level %q: %v", first, err)
 		}
-		if level > MaxTileLevel {
-			return TileAddr{}, fmt.Errorf("level %d is above %d", level, MaxTileLevel)
+		if level > maxTileLevel {
+			return TileAddr{}, fmt.Errorf("level %d is above %d", level, maxTileLevel)
 		}
 		a.Level = uint8(level)
 	}

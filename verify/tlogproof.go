@@ -36,7 +36,7 @@ type TLogProof struct {
 	Index uint64
 	// Proof is the RFC 6962 inclusion proof, from the leaf's sibling up to
 	// the root's child.
-	Proof [][32]byte
+	Proof []Hash
 	// Checkpoint is the complete signed checkpoint note, with the log's
 	// signature and any cosignatures, byte for byte.
 	Checkpoint []byte

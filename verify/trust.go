@@ -12,9 +12,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// MaxCosignatureSkew is how far in the future a witness cosignature's
+// maxCosignatureSkew is how far in the future a witness cosignature's
 // timestamp may be before [TrustPolicy.Evaluate] refuses to count it.
-const MaxCosignatureSkew = 10 * time.Minute
+const maxCosignatureSkew = 10 * time.Minute
 
 // TrustPolicy is a parsed c2sp.org/tlog-policy file: the logs a verifier
 // accepts, the witnesses it knows and the quorum of witness cosignatures it
@@ -53,8 +53,8 @@ type policyGroup struct {
 	members   []string
 }
 
-// TrustLog is a log listed in a trust policy.
-type TrustLog struct {
+// trustLog is a log listed in a trust policy.
+type trustLog struct {
 	// VKey is the log's Ed25519 (type 0x01) verifier key.
 	VKey string
 	// URL is the optional URL from the policy line, or "".
@@ -312,11 +312,11 @@ func (p *TrustPolicy) Logs() []note.Verifier {
 	return vs
 }
 
-// LogKeys returns the policy's logs, in file order.
-func (p *TrustPolicy) LogKeys() []TrustLog {
-	out := make([]TrustLog, len(p.logs))
+// logKeys returns the policy's logs, in file order.
+func (p *TrustPolicy) logKeys() []trustLog {
+	out := make([]trustLog, len(p.logs))
 	for i, l := range p.logs {
-		out[i] = TrustLog{VKey: l.vkey, URL: l.url}
+		out[i] = trustLog{VKey: l.vkey, URL: l.url}
 	}
 	return out
 }
@@ -351,8 +351,8 @@ type TrustResult struct {
 	Quorum bool
 }
 
-// Check is Evaluate at the current time, returning only the error.
-func (p *TrustPolicy) Check(signedNote []byte, cp Checkpoint) error {
+// check is Evaluate at the current time, returning only the error.
+func (p *TrustPolicy) check(signedNote []byte, cp Checkpoint) error {
 	_, err := p.Evaluate(signedNote, cp, time.Now())
 	return err
 }
@@ -365,7 +365,7 @@ func (p *TrustPolicy) Check(signedNote []byte, cp Checkpoint) error {
 //   - no signature line from a key the policy knows (log or witness) is
 //     invalid;
 //   - the witnesses whose cosignature/v1 signatures verify, leaving out
-//     those timestamped more than MaxCosignatureSkew after now, satisfy the
+//     those timestamped more than maxCosignatureSkew after now, satisfy the
 //     quorum.
 //
 // Signatures from keys the policy does not know are ignored. A failure of
@@ -445,9 +445,9 @@ func (p *TrustPolicy) Evaluate(signedNote []byte, cp Checkpoint, now time.Time) 
 			// Unreachable: the verifier accepted it.
 			return nil, fail(EvidenceBadSignature, fmt.Sprintf("cosignature from witness %s is malformed", w.name), err)
 		}
-		if t.After(now.Add(MaxCosignatureSkew)) {
+		if t.After(now.Add(maxCosignatureSkew)) {
 			res.Rejected[w.name] = fmt.Sprintf("timestamp %s is more than %s after the current time %s",
-				t.Format(time.RFC3339), MaxCosignatureSkew, now.UTC().Format(time.RFC3339))
+				t.Format(time.RFC3339), maxCosignatureSkew, now.UTC().Format(time.RFC3339))
 			continue
 		}
 		signed[w.name] = true

@@ -122,8 +122,8 @@ quorum X-and-Y
 			if got := len(p.Logs()); got != c.logs {
 				t.Errorf("%d logs, want %d", got, c.logs)
 			}
-			if len(p.LogKeys()) != c.logs {
-				t.Errorf("LogKeys: %v", p.LogKeys())
+			if len(p.logKeys()) != c.logs {
+				t.Errorf("logKeys: %v", p.logKeys())
 			}
 			var names []string
 			for _, w := range p.Witnesses() {
@@ -338,9 +338,9 @@ func TestTrustPolicyQuorum(t *testing.T) {
 			if res.Log != logVkey || res.Quorum != c.ok {
 				t.Errorf("result %+v", res)
 			}
-			// Check uses the real clock, at which now-60 is long past.
-			if c.ok != (p.Check(msg, cp) == nil) {
-				t.Errorf("Check disagrees with Evaluate")
+			// check uses the real clock, at which now-60 is long past.
+			if c.ok != (p.check(msg, cp) == nil) {
+				t.Errorf("check disagrees with Evaluate")
 			}
 		})
 	}
@@ -400,13 +400,13 @@ func TestTrustPolicyEvaluateFailures(t *testing.T) {
 	if err != nil || len(res.Witnesses) != 1 {
 		t.Errorf("unknown witness: %v %+v", err, res)
 	}
-	// A cosignature more than MaxCosignatureSkew in the future does not
+	// A cosignature more than maxCosignatureSkew in the future does not
 	// count; one within it does.
-	res, err = p.Evaluate(cosign(t, text, logSigner, now+int64(MaxCosignatureSkew/time.Second)+1, a), cp, at)
+	res, err = p.Evaluate(cosign(t, text, logSigner, now+int64(maxCosignatureSkew/time.Second)+1, a), cp, at)
 	if kind(err) != EvidenceQuorum || res.Rejected["a"] == "" || len(res.Witnesses) != 0 || !strings.Contains(err.Error(), "not counted: a") {
 		t.Errorf("future cosignature: %v %+v", err, res)
 	}
-	res, err = p.Evaluate(cosign(t, text, logSigner, now+int64(MaxCosignatureSkew/time.Second), a), cp, at)
+	res, err = p.Evaluate(cosign(t, text, logSigner, now+int64(maxCosignatureSkew/time.Second), a), cp, at)
 	if err != nil || len(res.Witnesses) != 1 {
 		t.Errorf("cosignature at the skew limit: %v %+v", err, res)
 	}
@@ -453,8 +453,8 @@ func TestTrustPolicyInterop(t *testing.T) {
 	if !cmp.Equal(res.Witnesses, []string{"w"}) || !res.Times["w"].Equal(time.Unix(interopCosigTime, 0)) || res.Log != interopLogVkey {
 		t.Errorf("result %+v", res)
 	}
-	if err := p.Check(msg, cp); err != nil {
-		t.Errorf("Check: %v", err)
+	if err := p.check(msg, cp); err != nil {
+		t.Errorf("check: %v", err)
 	}
 	// Seen from before the cosignature was made (by more than the skew).
 	if _, err := p.Evaluate(msg, cp, time.Unix(interopCosigTime-3600, 0)); err == nil {
@@ -502,7 +502,7 @@ func FuzzParseTrustPolicy(f *testing.F) {
 		if m2 := q.Marshal(); !bytes.Equal(m, m2) {
 			t.Fatalf("Marshal not stable: %q then %q", m, m2)
 		}
-		if !cmp.Equal(p.Witnesses(), q.Witnesses()) || !cmp.Equal(p.LogKeys(), q.LogKeys()) || p.Quorum() != q.Quorum() {
+		if !cmp.Equal(p.Witnesses(), q.Witnesses()) || !cmp.Equal(p.logKeys(), q.logKeys()) || p.Quorum() != q.Quorum() {
 			t.Fatalf("reparsed policy differs")
 		}
 		r1, e1 := p.Evaluate(msg, cp, at)

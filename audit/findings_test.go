@@ -1,4 +1,4 @@
-package verify
+package audit
 
 import (
 	"bytes"
@@ -727,7 +727,7 @@ func auditEvents(t testing.TB, rows []auditRow) ([]record.Event, []Finding) {
 		events = append(events, e)
 		for _, w := range r.want {
 			kind, detail, _ := strings.Cut(w, ": ")
-			findings = append(findings, Finding{Index: uint64(i), Sample: r.sample, Kind: kind, Detail: detail})
+			findings = append(findings, Finding{Index: uint64(i), Sample: r.sample, Kind: Kind(kind), Detail: detail})
 		}
 	}
 	return events, findings
@@ -836,11 +836,11 @@ func TestAuditTestdata(t *testing.T) {
 	if diff := cmp.Diff(want, dirty); diff != "" {
 		t.Errorf("dirty.jsonl findings (-dirty.findings.json +got):\n%s", diff)
 	}
-	kinds := map[string]bool{}
+	kinds := map[Kind]bool{}
 	for _, f := range want {
 		kinds[f.Kind] = true
 	}
-	for _, k := range []string{KindReroute, KindUnknownLocation, KindUnknownRegion, KindContinuity, KindRegionChange, KindLate} {
+	for _, k := range []Kind{KindReroute, KindUnknownLocation, KindUnknownRegion, KindContinuity, KindRegionChange, KindLate} {
 		if !kinds[k] {
 			t.Errorf("dirty.findings.json has no %s finding", k)
 		}

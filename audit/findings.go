@@ -1,4 +1,4 @@
-package verify
+package audit
 
 import (
 	"bytes"
@@ -19,8 +19,8 @@ type Finding struct {
 	Index uint64 `json:"index"`
 	// Sample is the event's sample identifier.
 	Sample string `json:"sample"`
-	// Kind is one of the Kind constants.
-	Kind string `json:"kind"`
+	// Kind is what is wrong, one of the Kind constants.
+	Kind Kind `json:"kind"`
 	// Detail is one sentence for people; its wording is fixed for a given
 	// event and engine state (tests compare it), but programs should
 	// act on Kind.
@@ -32,29 +32,34 @@ func (f Finding) String() string {
 	return fmt.Sprintf("%d %s %s: %s", f.Index, f.Sample, f.Kind, f.Detail)
 }
 
+// Kind is the kind of a Finding: what is wrong with the event. Its value
+// is the name in the JSON and text reports ("reroute", …); programs should
+// compare it with the constants below, not parse Finding.Detail.
+type Kind string
+
 // The kinds of finding, in the order Engine.Add reports them for one event.
 const (
 	// KindUnknownRegion: the event's region is not in the policy.
-	KindUnknownRegion = "unknown-region"
+	KindUnknownRegion Kind = "unknown-region"
 	// KindUnknownLocation: the event's location, or a transfer's
 	// destination, is not in the policy. One finding per such location;
 	// never also reported as a reroute.
-	KindUnknownLocation = "unknown-location"
+	KindUnknownLocation Kind = "unknown-location"
 	// KindReroute: the event's location, or a transfer's destination, is
 	// in the policy but not allowed for the sample's region. One finding
 	// per such location.
-	KindReroute = "reroute"
+	KindReroute Kind = "reroute"
 	// KindContinuity: the event happened where the sample was not present,
 	// or after the sample had been deleted from every location it was
 	// present in.
-	KindContinuity = "continuity"
+	KindContinuity Kind = "continuity"
 	// KindRegionChange: the event's region differs from the sample's
 	// region, the region of its first event.
-	KindRegionChange = "region-change"
+	KindRegionChange Kind = "region-change"
 	// KindLate: the event was logged more than the policy's MaxLogDelay
 	// after its time, or its time is more than record.MaxFutureSkew after
 	// it was logged.
-	KindLate = "late"
+	KindLate Kind = "late"
 )
 
 // Engine is the policy engine of an audit: it evaluates the events of a log
@@ -326,7 +331,7 @@ func (e *Engine) Next() uint64 { return e.next }
 // subsets carry no such guarantee. Skip panics if index is below Next.
 func (e *Engine) Skip(index uint64) {
 	if index < e.next {
-		panic(fmt.Sprintf("verify: Engine.Skip(%d) backwards: next is %d", index, e.next))
+		panic(fmt.Sprintf("audit: Engine.Skip(%d) backwards: next is %d", index, e.next))
 	}
 	e.next = index
 }
@@ -342,7 +347,7 @@ func (e *Engine) Skip(index uint64) {
 // location or region names are quoted. The returned slice is the caller's.
 func (e *Engine) Add(index uint64, ev record.Event) []Finding {
 	if index != e.next {
-		panic(fmt.Sprintf("verify: Engine.Add(%d, …) out of order: want index %d", index, e.next))
+		panic(fmt.Sprintf("audit: Engine.Add(%d, …) out of order: want index %d", index, e.next))
 	}
 	e.next++
 	e.findings = e.findings[:0]
@@ -445,7 +450,7 @@ func (e *Engine) Add(index uint64, ev record.Event) []Finding {
 	return slices.Clone(e.findings)
 }
 
-func (e *Engine) report(index uint64, ev record.Event, kind, detail string) {
+func (e *Engine) report(index uint64, ev record.Event, kind Kind, detail string) {
 	e.findings = append(e.findings, Finding{Index: index, Sample: ev.Sample, Kind: kind, Detail: detail})
 }
 
@@ -688,13 +693,13 @@ func (e *Engine) UnmarshalState(b []byte) error {
 	dec.DisallowUnknownFields()
 	var s engineState
 	if err := dec.Decode(&s); err != nil {
-		return fmt.Errorf("verify: engine state: %w", err)
+		return fmt.Errorf("audit: engine state: %w", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("verify: engine state: data after the JSON object")
+		return fmt.Errorf("audit: engine state: data after the JSON object")
 	}
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("verify: engine state: "+format, args...)
+		return fmt.Errorf("audit: engine state: "+format, args...)
 	}
 	if s.Version != stateVersion {
 		return bad("version %d, want %d", s.Version, stateVersion)

@@ -1,4 +1,4 @@
-package verify
+package audit
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -26,7 +27,9 @@ type AuditState struct {
 	Size uint64 `json:"size"`
 	// Checkpoint is the signed note of the last verified checkpoint.
 	Checkpoint string `json:"checkpoint"`
-	// Tree is the compact range of the first Size entries (TreeBuilder).
+	// Tree is the compact range of the first Size entries: "ctb1", Size
+	// as 8 bytes big-endian, then the hashes of the perfect subtrees that
+	// make up the tree, largest (leftmost) first, 32 bytes each.
 	Tree []byte `json:"tree"`
 	// Engine is the routing-policy engine's state (Engine.MarshalState).
 	Engine json.RawMessage `json:"engine"`
@@ -86,10 +89,10 @@ type AuditOptions struct {
 // it reads every new entry from authenticated entry bundles, recomputes the
 // root from them and compares it with the signed one. It returns the report
 // and the state to keep for the next run. A *VerificationError (see
-// IsVerificationError) means the log misbehaved and carries the evidence;
+// verify.IsVerificationError) means the log misbehaved and carries the evidence;
 // any other error means the audit could not be done (network, disk, usage).
 // Nothing in opts.State is modified.
-func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *AuditState, error) {
+func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditReport, *AuditState, error) {
 	if opts.Policy == nil {
 		return nil, nil, errors.New("audit: no routing policy")
 	}
@@ -98,7 +101,7 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 		return nil, nil, err
 	}
 	engine := NewEngine(opts.Policy)
-	tree := NewTreeBuilder()
+	tree := newTreeBuilder()
 	var findings []Finding
 	var from uint64
 	var audited uint64 // entries an earlier run audited
@@ -112,20 +115,19 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 		// The stored checkpoint was fully verified when it was stored; it
 		// is checked again against the log's key only, so that adding a
 		// witness trust policy later does not invalidate earlier state.
-		old, _, err := OpenCheckpoint([]byte(st.Checkpoint), c.origin, c.verifiers)
+		old, _, err := verify.OpenCheckpoint([]byte(st.Checkpoint), c.Origin(), c.Verifiers())
 		if err != nil {
 			var unverified *note.UnverifiedNoteError
 			if errors.As(err, &unverified) {
-				return nil, nil, fmt.Errorf("%w: its checkpoint of size %d is signed by a key named %q but not by the given key (%v)", ErrStateOtherKey, st.Size, c.origin, err)
+				return nil, nil, fmt.Errorf("%w: its checkpoint of size %d is signed by a key named %q but not by the given key (%v)", ErrStateOtherKey, st.Size, c.Origin(), err)
 			}
 			return nil, nil, fmt.Errorf("audit state: its checkpoint does not verify with the given key: %w", err)
 		}
-		c.remember(old, []byte(st.Checkpoint))
-		if err := tree.UnmarshalBinary(st.Tree); err != nil {
+		if err := tree.unmarshalBinary(st.Tree); err != nil {
 			return nil, nil, fmt.Errorf("audit state: %w", err)
 		}
-		if tree.Size() != old.Size || tree.Root() != old.Root || st.Size != old.Size {
-			return nil, nil, fmt.Errorf("audit state is inconsistent with itself (tree of %d entries, checkpoint of %d): move it away to start over", tree.Size(), old.Size)
+		if tree.size() != old.Size || tree.root() != old.Root || st.Size != old.Size {
+			return nil, nil, fmt.Errorf("audit state is inconsistent with itself (tree of %d entries, checkpoint of %d): move it away to start over", tree.size(), old.Size)
 		}
 		if err := engine.UnmarshalState(st.Engine); err != nil {
 			return nil, nil, fmt.Errorf("audit state: %w", err)
@@ -138,7 +140,7 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 		}
 		audited = old.Size
 		if opts.Full {
-			engine, tree = NewEngine(opts.Policy), NewTreeBuilder()
+			engine, tree = NewEngine(opts.Policy), newTreeBuilder()
 		} else {
 			findings = append(findings, st.Findings...)
 			from = old.Size
@@ -146,34 +148,40 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 	}
 	var fresh []Finding
 	total := cp.Size - from
-	// Workers decode the entries of each bundle (bundles, prepare) while
-	// the bundles before it go through the engine here (consume), in
-	// index order.
-	prepare := func(bb *entryBundle) {
-		bb.events = slices.Grow(bb.events[:0], bb.hi-bb.lo)
-		bb.badEntry, bb.badErr = -1, nil
-		for j := bb.lo; j < bb.hi; j++ {
-			ev, err := record.DecodeEntry(bb.entries[j])
+	// Workers decode the entries of each bundle (prepare) while the
+	// bundles before it go through the engine here (consume), in index
+	// order; a bundle's entries reach consume only once authenticated.
+	prepare := func(b *verify.Bundle) {
+		d, _ := b.Scratch.(*decoded)
+		if d == nil {
+			d = new(decoded)
+			b.Scratch = d
+		}
+		d.events = slices.Grow(d.events[:0], len(b.Entries))
+		d.bad, d.err = -1, nil
+		for j, e := range b.Entries {
+			ev, err := record.DecodeEntry(e)
 			if err != nil {
-				bb.badEntry, bb.badErr = j, err
+				d.bad, d.err = j, err
 				return
 			}
-			bb.events = append(bb.events, ev)
+			d.events = append(d.events, ev)
 		}
 	}
-	consume := func(bb *entryBundle) error {
-		for j := bb.lo; j < bb.hi; j++ {
-			i := bb.index*TileWidth + uint64(j)
-			if j == bb.badEntry {
+	consume := func(b *verify.Bundle) error {
+		d := b.Scratch.(*decoded)
+		for j := range b.Entries {
+			i := b.Start + uint64(j)
+			if j == d.bad {
 				idx := i
-				return &VerificationError{Evidence: Evidence{
-					Kind:   EvidenceBadEntry,
-					What:   fmt.Sprintf("entry %d, signed into the log, is not a valid canonical event: %v", i, bb.badErr),
+				return &verify.VerificationError{Evidence: verify.Evidence{
+					Kind:   verify.EvidenceBadEntry,
+					What:   fmt.Sprintf("entry %d, signed into the log, is not a valid canonical event: %v", i, d.err),
 					Origin: cp.Origin, NewCheckpoint: string(signed), NewSize: cp.Size,
-					Index: &idx, Computed: base64.StdEncoding.EncodeToString(bb.entries[j]), Time: time.Now().UTC(),
-				}, Err: bb.badErr}
+					Index: &idx, Computed: base64.StdEncoding.EncodeToString(b.Entries[j]), Time: time.Now().UTC(),
+				}, Err: d.err}
 			}
-			if f := engine.Add(i, bb.events[j-bb.lo]); f != nil {
+			if f := engine.Add(i, d.events[j]); f != nil {
 				fresh = append(fresh, f...)
 			}
 			if opts.Progress != nil && (i-from)%4096 == 0 {
@@ -181,23 +189,23 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 			}
 		}
 		// The leaf hashes were computed (and checked against the tile) by
-		// bundles; a whole bundle goes in as the subtree it is.
-		if bb.lo == 0 && bb.hi == TileWidth && tree.Size() == bb.index*TileWidth {
-			tree.appendSubtree(TileHeight, bb.root)
+		// ReadBundles; a whole bundle goes in as the subtree it is.
+		if len(b.Entries) == verify.TileWidth && tree.size() == b.Start {
+			tree.appendSubtree(verify.TileHeight, b.Root)
 		} else {
-			for _, h := range bb.leaves[bb.lo:bb.hi] {
-				tree.AppendLeafHash(h)
+			for _, h := range b.LeafHashes {
+				tree.appendLeafHash(h)
 			}
 		}
 		return nil
 	}
-	if err := c.bundles(ctx, from, cp.Size, cp, prepare, consume); err != nil {
+	if err := c.ReadBundles(ctx, from, cp.Size, cp, prepare, consume); err != nil {
 		return nil, nil, err
 	}
 	if opts.Progress != nil {
 		opts.Progress(total, total)
 	}
-	if err := tree.CheckCheckpoint(cp, signed); err != nil {
+	if err := tree.checkCheckpoint(cp, signed); err != nil {
 		return nil, nil, err
 	}
 	findings = append(findings, fresh...)
@@ -210,7 +218,7 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 			}
 		}
 	}
-	treeBytes, err := tree.MarshalBinary()
+	treeBytes, err := tree.marshalBinary()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -230,4 +238,13 @@ func Audit(ctx context.Context, c *Client, opts AuditOptions) (*AuditReport, *Au
 		Tree: treeBytes, Engine: engineBytes, Findings: findings, Audited: time.Now().UTC(),
 	}
 	return rep, st, nil
+}
+
+// decoded is what Audit's prepare leaves in a verify.Bundle's Scratch: the
+// events of the bundle's entries up to the first that does not decode, and
+// that one's position in the bundle (-1 if none) and error.
+type decoded struct {
+	events []record.Event
+	bad    int
+	err    error
 }

@@ -1,4 +1,4 @@
-package verify
+package audit
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -147,7 +148,7 @@ func writeAuditBenchLogEdited(dir string, n int, signer note.Signer, edit func(i
 		}
 	}
 	suffix := func(w int) string {
-		if w == TileWidth {
+		if w == verify.TileWidth {
 			return ""
 		}
 		return ".p/" + strconv.Itoa(w)
@@ -183,7 +184,7 @@ func writeAuditBenchLogEdited(dir string, n int, signer note.Signer, edit func(i
 		}
 		write("tile/0/"+indexPathRef(bundles)+suffix(w), tile)
 		write("tile/entries/"+indexPathRef(bundles)+suffix(w), bundle)
-		if w == TileWidth {
+		if w == verify.TileWidth {
 			root := refTreeHash(leaves)
 			push(root, 8)
 			if len(levels) < 2 {
@@ -206,7 +207,7 @@ func writeAuditBenchLogEdited(dir string, n int, signer note.Signer, edit func(i
 		bundle = binary.BigEndian.AppendUint16(bundle, uint16(len(e)))
 		bundle = append(bundle, e...)
 		leaves = append(leaves, sha256.Sum256(append([]byte{0}, e...)))
-		if len(leaves) == TileWidth {
+		if len(leaves) == verify.TileWidth {
 			flush()
 		}
 	})
@@ -216,14 +217,14 @@ func writeAuditBenchLogEdited(dir string, n int, signer note.Signer, edit func(i
 	// Levels 1 and up: full tiles, and the partial tile of each level.
 	for L := 1; L < len(levels) && len(levels[L]) > 0; L++ {
 		hs := levels[L]
-		for i := 0; i*TileWidth < len(hs); i++ {
-			part := hs[i*TileWidth : min(len(hs), (i+1)*TileWidth)]
+		for i := 0; i*verify.TileWidth < len(hs); i++ {
+			part := hs[i*verify.TileWidth : min(len(hs), (i+1)*verify.TileWidth)]
 			tile = tile[:0]
 			for _, h := range part {
 				tile = append(tile, h[:]...)
 			}
 			write(fmt.Sprintf("tile/%d/%s%s", L, indexPathRef(uint64(i)), suffix(len(part))), tile)
-			if len(part) == TileWidth {
+			if len(part) == verify.TileWidth {
 				if len(levels) == L+1 {
 					levels = append(levels, nil)
 				}
@@ -238,7 +239,7 @@ func writeAuditBenchLogEdited(dir string, n int, signer note.Signer, edit func(i
 			root = refNodeHash(stack[i].h, root)
 		}
 	}
-	cp := Checkpoint{Origin: auditBenchOrigin, Size: uint64(n), Root: root}
+	cp := verify.Checkpoint{Origin: auditBenchOrigin, Size: uint64(n), Root: root}
 	signed, err := note.Sign(&note.Note{Text: string(cp.Marshal())}, signer)
 	if err != nil {
 		return root, samples, err
@@ -360,7 +361,7 @@ func BenchmarkAuditDir(b *testing.B) {
 				base := heapLive()
 				s := startHeapSampler()
 				b.StartTimer()
-				c := NewClient(NewDirSource(dir), auditBenchOrigin, vs, nil)
+				c := verify.NewClient(verify.NewDirSource(dir), auditBenchOrigin, vs, nil)
 				rep, st, err := Audit(ctx, c, AuditOptions{Policy: pol})
 				b.StopTimer()
 				ph, pl := s.finish()
@@ -445,7 +446,7 @@ func TestAuditBenchLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	signer, vkey := auditBenchKey(t)
-	for _, n := range []int{1, 255, 256, 5*TileWidth + 77, TileWidth*TileWidth + 3} {
+	for _, n := range []int{1, 255, 256, 5*verify.TileWidth + 77, verify.TileWidth*verify.TileWidth + 3} {
 		dir := t.TempDir()
 		root, samples, err := writeAuditBenchLog(dir, n, signer)
 		if err != nil {
@@ -456,7 +457,7 @@ func TestAuditBenchLog(t *testing.T) {
 		if want := refTreeHash(leaves); root != want {
 			t.Fatalf("n=%d: generator root %x, reference %x", n, root, want)
 		}
-		c := NewClient(NewDirSource(dir), auditBenchOrigin, mustVerifiers(t, vkey), nil)
+		c := verify.NewClient(verify.NewDirSource(dir), auditBenchOrigin, mustVerifiers(t, vkey), nil)
 		rep, _, err := Audit(context.Background(), c, AuditOptions{Policy: pol})
 		if err != nil {
 			t.Fatalf("n=%d: %v", n, err)
@@ -488,7 +489,7 @@ func TestAuditBenchLogResumeAndTamper(t *testing.T) {
 	signer, vkey := auditBenchKey(t)
 	ctx := context.Background()
 	audit := func(dir string, st *AuditState) (*AuditReport, *AuditState, error) {
-		c := NewClient(NewDirSource(dir), auditBenchOrigin, mustVerifiers(t, vkey), nil)
+		c := verify.NewClient(verify.NewDirSource(dir), auditBenchOrigin, mustVerifiers(t, vkey), nil)
 		return Audit(ctx, c, AuditOptions{Policy: pol, State: st})
 	}
 	write := func(n int, edit func(int, []byte) []byte) string {
@@ -498,7 +499,7 @@ func TestAuditBenchLogResumeAndTamper(t *testing.T) {
 		}
 		return dir
 	}
-	const n1, n2 = 3*TileWidth + 100, 9*TileWidth + 5
+	const n1, n2 = 3*verify.TileWidth + 100, 9*verify.TileWidth + 5
 	_, st1, err := audit(write(n1, nil), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -525,7 +526,7 @@ func TestAuditBenchLogResumeAndTamper(t *testing.T) {
 		t.Fatal(err)
 	}
 	off := 0
-	for range 600 - 2*TileWidth {
+	for range 600 - 2*verify.TileWidth {
 		off += 2 + int(binary.BigEndian.Uint16(b[off:]))
 	}
 	b[off+2+5] ^= 1
@@ -533,7 +534,7 @@ func TestAuditBenchLogResumeAndTamper(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = audit(dir, nil)
-	if ve, ok := IsVerificationError(err); !ok || ve.Evidence.Kind != EvidenceBadEntry || ve.Evidence.Index == nil ||
+	if ve, ok := verify.IsVerificationError(err); !ok || ve.Evidence.Kind != verify.EvidenceBadEntry || ve.Evidence.Index == nil ||
 		*ve.Evidence.Index != 600 || ve.Evidence.Tile != "tile/entries/002" {
 		t.Errorf("audit with a corrupted bundle: %v", err)
 	}
@@ -546,7 +547,7 @@ func TestAuditBenchLogResumeAndTamper(t *testing.T) {
 		return e
 	})
 	_, _, err = audit(dir, nil)
-	if ve, ok := IsVerificationError(err); !ok || ve.Evidence.Kind != EvidenceBadEntry || ve.Evidence.Index == nil ||
+	if ve, ok := verify.IsVerificationError(err); !ok || ve.Evidence.Kind != verify.EvidenceBadEntry || ve.Evidence.Index == nil ||
 		*ve.Evidence.Index != 1000 || ve.Evidence.Tile != "" {
 		t.Errorf("audit with a non-canonical entry: %v", err)
 	}

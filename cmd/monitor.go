@@ -1,0 +1,154 @@
+package cmd
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/internal/termtext"
+	"github.com/custodylog/custody/verify"
+	"github.com/spf13/cobra"
+)
+
+// Defaults of monitor's webhook delivery (see audit.Webhook).
+const (
+	// defaultWebhookBudget is how long the posts of one round may take in
+	// all (--webhook-budget).
+	defaultWebhookBudget = 30 * time.Second
+	// webhookGrace is the most monitor waits at exit for posts in flight.
+	webhookGrace = 5 * time.Second
+)
+
+func (e *env) monitorCmd() *cobra.Command {
+	var o auditOptions
+	var every, budget time.Duration
+	var webhook string
+	c := &cobra.Command{
+		Use:   "monitor --log URL|DIR --key K --policy FILE --every DURATION [--webhook URL]",
+		Short: "Audit again and again; report only what is new",
+		Long: `monitor runs the audit every DURATION, continuing from its state each time,
+and prints only new findings and new verification failures. With --webhook,
+each new finding or failure is also POSTed there as JSON:
+{"kind": "finding"|"failure", "time", "origin", "size", "finding"|"error",
+"evidence"} (evidence with failures of verification). With --json, the
+same objects are printed, one per line.
+
+Webhook posts never hold up the audits: they are sent in the background,
+in order, each round's within --webhook-budget (at most 10s per post).
+Posts that fail, or are not sent within the budget, are dropped and
+counted on stderr ("custody: webhook: …") after the round.
+It stops cleanly on SIGINT or SIGTERM.`,
+		Example: `  custody monitor --log http://127.0.0.1:8080 --key mylog/log.pub --policy testdata/policy.yaml --every 1m`,
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if every <= 0 {
+				return usageError("pass how often to audit, e.g. --every 1m", "missing --every")
+			}
+			if budget <= 0 {
+				return usageError("pass how long one round's webhook posts may take, e.g. --webhook-budget 30s", "bad --webhook-budget %v", budget)
+			}
+			if o.noState {
+				return usageError("monitor needs state to know what is new", "--no-state is not allowed here")
+			}
+			// Check the keys, the policy and the log argument once: a
+			// mistake there is for the user, not for the webhook.
+			if o.log == "" || o.policy == "" {
+				return usageError("pass --log URL|DIR, --key K and --policy FILE", "missing --log or --policy")
+			}
+			if _, err := audit.LoadPolicy(o.policy); err != nil {
+				return usageErr(err, "fix the policy file; see testdata/policy.yaml for an example")
+			}
+			if _, err := e.client(&o.trust, o.log); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			var hook *audit.Webhook
+			if webhook != "" {
+				hook = audit.NewWebhook(webhook, budget)
+				defer func() {
+					hook.Close(min(budget, webhookGrace))
+					e.reportWebhook(hook)
+				}()
+			}
+			post := func(v any) {
+				if hook != nil {
+					b, _ := json.Marshal(v)
+					hook.Add(b)
+				}
+			}
+			lastFailure := ""
+			for {
+				rep, err := e.runAudit(ctx, &o, false)
+				switch {
+				case ctx.Err() != nil:
+					return nil
+				case err != nil:
+					if msg := err.Error(); msg != lastFailure {
+						lastFailure = msg
+						ev := map[string]any{"kind": "failure", "time": now(), "error": termtext.Clean(msg)}
+						if ve, ok := verify.IsVerificationError(err); ok {
+							ev["origin"], ev["size"], ev["evidence"] = ve.Evidence.Origin, ve.Evidence.NewSize, ve.Evidence
+						}
+						e.report(o.asJSON, ev, fmt.Sprintf("%s failure: %s", now(), termtext.Clean(msg)))
+						post(ev)
+					}
+				default:
+					lastFailure = ""
+					for _, f := range rep.New {
+						ev := map[string]any{"kind": "finding", "time": now(), "origin": rep.Origin, "size": rep.Size, "finding": f}
+						e.report(o.asJSON, ev, fmt.Sprintf("%s finding: %s", now(), termtext.Clean(f.String())))
+						post(ev)
+					}
+				}
+				if hook != nil {
+					hook.EndRound()
+					e.reportWebhook(hook)
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(every):
+				}
+			}
+		},
+	}
+	o.flags(c)
+	c.Flags().DurationVar(&every, "every", 0, "time between audits, e.g. 30s or 5m")
+	c.Flags().StringVar(&webhook, "webhook", "", "URL to POST each new finding or failure to (JSON)")
+	c.Flags().DurationVar(&budget, "webhook-budget", defaultWebhookBudget, "how long the webhook posts of one round may take in all; the rest are dropped and counted")
+	return c
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339) }
+
+// report prints one monitor event: a JSON line, or a line for people.
+func (e *env) report(asJSON bool, v any, line string) {
+	if asJSON {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(e.stdout, "%s\n", termtext.CleanJSON(b))
+		return
+	}
+	fmt.Fprintln(e.stdout, line)
+}
+
+// reportWebhook prints, on stderr, what the webhook could not be sent
+// since the last report: nothing if every post was delivered.
+func (e *env) reportWebhook(h *audit.Webhook) {
+	st := h.Take()
+	if st.Failed == 0 && st.Dropped == 0 {
+		return
+	}
+	msg := fmt.Sprintf("custody: webhook: %d posts delivered, %d failed, %d dropped unsent", st.Delivered, st.Failed, st.Dropped)
+	if st.LastErr != "" {
+		msg += "; last failure: " + termtext.Clean(st.LastErr)
+	}
+	if st.Dropped > 0 {
+		msg += fmt.Sprintf(" (a round's posts get %v in all, and at most %d rounds wait; the findings are still in the audit state and on stdout)", h.Budget(), audit.WebhookQueue)
+	}
+	fmt.Fprintln(e.stderr, msg)
+}
