@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
@@ -447,5 +449,35 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// hungStore's Append hangs until its context is done.
+type hungStore struct{ store.Store }
+
+func (h hungStore) Append(ctx context.Context, b store.Batch) error {
+	<-ctx.Done()
+	return fmt.Errorf("injected: hung: %w", ctx.Err())
+}
+
+// TestCommitTimeoutAnswers503: a write whose commit times out in the store
+// is answered like any storage failure (503, Retry-After: 1, "storage
+// unavailable"), not as a request the client cancelled, although the
+// error's chain holds context.DeadlineExceeded.
+func TestCommitTimeoutAnswers503(t *testing.T) {
+	tl := newBareLog(t)
+	tl.open(t, log.Config{Store: hungStore{tl.st}, CommitTimeout: 20 * time.Millisecond})
+	srv := httptest.NewServer(tl.Handler(Config{Tokens: []string{testToken}}))
+	defer srv.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/events", bytes.NewReader(eventLines(0, 2)))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(b), "storage unavailable") {
+		t.Fatalf("POST with a hung store: %d, Retry-After %q, %s; want 503, 1, storage unavailable", resp.StatusCode, resp.Header.Get("Retry-After"), b)
 	}
 }

@@ -1,5 +1,11 @@
 // Package log is the writer side of custody: the sequencer that turns
-// submitted events into durable, signed, tiled log entries.
+// submitted events into durable, signed, tiled log entries. It knows no
+// HTTP (package httpapi serves it) and decodes no committed event (package
+// stats counts them, fed by Config.OnCommit).
+//
+// Open starts the log: its sequencer and committer goroutines (and, with
+// optional witnessing, the witness loop) run under a context of the log's
+// own lifetime until Shutdown (or Close) ends it.
 //
 // Add and AddMany may be called from any number of goroutines. Their events
 // are batched (group commit): each batch becomes one store transaction with
@@ -31,6 +37,10 @@ import (
 const (
 	DefaultMaxBatch = 1024
 	DefaultMaxWait  = 2 * time.Millisecond
+	// DefaultCommitTimeout bounds the store calls of one batch.
+	DefaultCommitTimeout = 30 * time.Second
+	// DefaultShutdownTimeout is how long Close lets Shutdown wait.
+	DefaultShutdownTimeout = 30 * time.Second
 )
 
 // ErrClosed is returned by Add after Close.
@@ -61,6 +71,14 @@ type Config struct {
 	// one, before committing a batch that is not full. 0: DefaultMaxWait;
 	// negative: do not wait (commit what has arrived).
 	MaxWait time.Duration
+	// CommitTimeout bounds the store calls of one batch: the identity
+	// look-up, the commit (store.Append) and a reload. A commit that does
+	// not finish in time fails like any failed commit: its callers get
+	// ErrUnavailable (wrapping context.DeadlineExceeded), nothing of it is
+	// published, and the log reloads from the store before the next batch.
+	// It relies on the store returning once its context is done, as both
+	// stores do. 0: DefaultCommitTimeout.
+	CommitTimeout time.Duration
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics, if non-nil, is updated as batches commit.
@@ -100,7 +118,8 @@ type Config struct {
 	OnCommit func(cp store.Checkpoint, entries []store.Entry)
 }
 
-// Log is an open, running log. Create it with Open; stop it with Close.
+// Log is an open, running log. Create it with Open; stop it with
+// Shutdown or Close.
 type Log struct {
 	cfg    Config
 	origin string
@@ -108,11 +127,16 @@ type Log struct {
 	cache  *tileCache
 	logger *slog.Logger
 
+	// ctx is the log's lifetime: every store call of the background work
+	// runs under it, and Shutdown cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	reqs   chan *pending
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
 	stop   chan struct{}
-	done   chan struct{}
+	done   chan struct{} // closed when the sequencer and the committer have stopped
 
 	// Owned by the sequencer goroutine: the newest prepared state, which
 	// may be ahead of the published (committed) one.
@@ -128,7 +152,7 @@ type Log struct {
 	inflightMu sync.Mutex
 	inflight   map[store.Hash]slot // prepared, not yet committed
 
-	syncs chan chan error // Sync requests, served by the sequencer
+	syncs chan syncRequest // Sync requests, served by the sequencer
 
 	witnesses   []*witnessClient
 	witnessKick chan struct{} // optional mode: wakes witnessLoop
@@ -184,7 +208,11 @@ func signCheckpoint(signer note.Signer, size uint64, root store.Hash) ([]byte, e
 
 // Open loads the log from cfg.Store, checks that the stored tiles reproduce
 // the latest checkpoint's root and that the checkpoint verifies with
-// cfg.Verifier, and starts the sequencer.
+// cfg.Verifier, and starts the log: the sequencer and the committer run
+// until Shutdown. (Open rather than a separate Run, because an open log
+// that is not running would only queue submissions: there is nothing to
+// do with it but start it.) ctx bounds the loading only; the log's own
+// work runs under a context of its own, which keeps ctx's values.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Store == nil || cfg.Signer == nil || cfg.Verifier == nil {
 		return nil, errors.New("log: Store, Signer and Verifier are required")
@@ -197,6 +225,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = DefaultMaxWait
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = DefaultCommitTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -217,12 +248,13 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		commits:   make(chan *prepared, 1),
 		committed: make(chan struct{}),
 		inflight:  map[store.Hash]slot{},
-		syncs:     make(chan chan error),
+		syncs:     make(chan syncRequest),
 	}
 	l.initWitnesses()
 	if err := l.reload(ctx); err != nil {
 		return nil, err
 	}
+	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if l.witnessRequired() && !l.snap.Load().cosigned {
 		// The stored note lacks the quorum's cosignatures: have it
 		// cosigned now; if that fails, the next batch tries again.
@@ -416,7 +448,11 @@ func (r *Receipts) Receipt(ctx context.Context, i int) (verify.Receipt, error) {
 	if data == nil {
 		es, err := r.l.st.Entries(ctx, s.index, s.index+1)
 		if err != nil || len(es) != 1 {
-			err = fmt.Errorf("%w: reading existing entry %d: %v", ErrUnavailable, s.index, err)
+			if err != nil {
+				err = fmt.Errorf("%w: reading existing entry %d: %w", ErrUnavailable, s.index, err)
+			} else {
+				err = fmt.Errorf("%w: existing entry %d is not in the store", ErrUnavailable, s.index)
+			}
 			r.l.logger.Error("building receipt", "err", err)
 			return verify.Receipt{}, err
 		}
@@ -429,20 +465,56 @@ func (r *Receipts) Receipt(ctx context.Context, i int) (verify.Receipt, error) {
 	return rc, err
 }
 
-// Close stops accepting events, commits every event already accepted,
-// answers its caller and stops the sequencer. It does not close the store.
-func (l *Log) Close() error {
+// Shutdown stops accepting events (Submit returns ErrClosed), commits
+// every event already accepted, answers its caller, and stops the log's
+// goroutines; then it ends the log's context. It does not close the store.
+//
+// If ctx ends first, Shutdown ends the log's context at once, so that the
+// store calls in flight are cancelled (their callers get ErrUnavailable),
+// and returns an error wrapping ctx's error without waiting any longer: a
+// hung store cannot hold it past ctx. Calling it again waits again.
+func (l *Log) Shutdown(ctx context.Context) error {
 	l.mu.Lock()
 	if !l.closed {
 		l.closed = true
 		close(l.stop)
 	}
 	l.mu.Unlock()
-	<-l.done
-	if l.witnessDone != nil {
-		<-l.witnessDone
+	defer l.cancel()
+	for _, done := range []chan struct{}{l.done, l.witnessDone} {
+		if done == nil {
+			continue
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("log: shutting down: the batches in flight were not committed in time (%w); they are cancelled", ctx.Err())
+		}
 	}
 	return nil
+}
+
+// Close is Shutdown bounded by DefaultShutdownTimeout.
+func (l *Log) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultShutdownTimeout)
+	defer cancel()
+	return l.Shutdown(ctx)
+}
+
+// batchContext bounds the store calls of one batch: the log's lifetime
+// and Config.CommitTimeout.
+func (l *Log) batchContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(l.ctx, l.cfg.CommitTimeout)
+}
+
+// storeFailed wraps a failed store call of the pipeline (what was being
+// done, and the store's error) with ErrUnavailable, saying so when it ran
+// out of Config.CommitTimeout.
+func (l *Log) storeFailed(ctx context.Context, what string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return fmt.Errorf("%w: %s: the store did not answer within the commit timeout (%s): %w", ErrUnavailable, what, l.cfg.CommitTimeout, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
 }
 
 // run is the sequencer: it gathers requests into batches and integrates them.
@@ -454,8 +526,8 @@ func (l *Log) run() {
 		var first *pending
 		select {
 		case first = <-l.reqs:
-		case reply := <-l.syncs:
-			reply <- l.sync(context.Background())
+		case req := <-l.syncs:
+			req.reply <- l.syncWithin(req.ctx)
 			continue
 		case <-l.stop:
 			// No sender is left (Close holds the lock until closed is set):
@@ -533,7 +605,8 @@ type prepared struct {
 // the failed one then fails too, and the next integrate drains the pipeline
 // and reloads the state from the store before going on.
 func (l *Log) integrate(batch []*pending) {
-	ctx := context.Background()
+	ctx, cancel := l.batchContext()
+	defer cancel()
 	fail := func(err error) {
 		for _, p := range batch {
 			p.done <- result{err: err}
@@ -545,7 +618,7 @@ func (l *Log) integrate(batch []*pending) {
 		if err := l.reload(ctx); err != nil {
 			l.state = nil
 			l.logger.Error("reloading the log after a failed commit", "err", err)
-			fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
+			fail(l.storeFailed(ctx, "reloading after a failed commit", err))
 			return
 		}
 		l.broken.Store(false)
@@ -574,7 +647,7 @@ func (l *Log) integrate(batch []*pending) {
 	existing, err := l.st.ByIdentity(ctx, ask)
 	if err != nil {
 		l.logger.Error("looking up event identities", "err", err, "events", len(ask))
-		fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
+		fail(l.storeFailed(ctx, fmt.Sprintf("looking up %d event identities", len(ask)), err))
 		return
 	}
 	logged := l.cfg.Now().UTC().Truncate(time.Second)
@@ -620,14 +693,17 @@ func (l *Log) integrate(batch []*pending) {
 		signed, err := signCheckpoint(l.cfg.Signer, next.size, root)
 		if err != nil {
 			l.logger.Error("signing checkpoint", "size", next.size, "err", err)
-			fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
+			fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
 			return
 		}
 		// Check the new checkpoint with the auditors' parser before it
 		// goes anywhere.
 		if c, err := l.openCheckpoint(signed); err != nil || c.Size != next.size || c.Root != root {
 			l.logger.Error("a freshly signed checkpoint does not verify", "size", next.size, "err", err)
-			fail(fmt.Errorf("%w: new checkpoint of size %d does not verify: %v", ErrUnavailable, next.size, err))
+			if err == nil {
+				err = fmt.Errorf("it holds size %d root %x, want size %d root %x", c.Size, c.Root, next.size, root)
+			}
+			fail(fmt.Errorf("%w: new checkpoint of size %d does not verify: %w", ErrUnavailable, next.size, err))
 			return
 		}
 		pr.tiles, pr.next = tiles, next
@@ -663,14 +739,13 @@ func (l *Log) clearInflight() {
 // submitter where its events are and the snapshot to prove them against.
 func (l *Log) commit() {
 	defer close(l.committed)
-	ctx := context.Background()
 	for pr := range l.commits {
 		if pr.barrier != nil {
 			close(pr.barrier)
 			continue
 		}
 		if len(pr.entries) > 0 || l.broken.Load() {
-			if err := l.commitBatch(ctx, pr); err != nil {
+			if err := l.commitBatch(pr); err != nil {
 				for _, p := range pr.batch {
 					p.done <- result{err: err}
 				}
@@ -683,7 +758,7 @@ func (l *Log) commit() {
 		// so that a retry gets receipts against a cosigned checkpoint.
 		if l.witnessRequired() {
 			if s := l.snap.Load(); !s.cosigned || s.cp.Size < pr.cp.Size {
-				if err := l.witnessAndPublish(ctx, pr.next, pr.cp); err != nil {
+				if err := l.witnessAndPublish(l.ctx, pr.next, pr.cp); err != nil {
 					for _, p := range pr.batch {
 						p.done <- result{err: err}
 					}
@@ -700,8 +775,9 @@ func (l *Log) commit() {
 	}
 }
 
-// commitBatch writes one batch durably and publishes its checkpoint.
-func (l *Log) commitBatch(ctx context.Context, pr *prepared) error {
+// commitBatch writes one batch durably, within Config.CommitTimeout, and
+// publishes its checkpoint.
+func (l *Log) commitBatch(pr *prepared) error {
 	defer func() {
 		l.inflightMu.Lock()
 		for _, e := range pr.entries {
@@ -714,6 +790,8 @@ func (l *Log) commitBatch(ctx context.Context, pr *prepared) error {
 		return fmt.Errorf("%w: an earlier batch failed to commit", ErrUnavailable)
 	}
 	start := time.Now()
+	ctx, cancel := l.batchContext()
+	defer cancel()
 	err := l.st.Append(ctx, store.Batch{Prev: &pr.prev, Entries: pr.entries, Tiles: pr.tiles, Checkpoint: pr.cp})
 	if err != nil {
 		// The store may or may not hold the batch (a commit can fail after
@@ -724,7 +802,7 @@ func (l *Log) commitBatch(ctx context.Context, pr *prepared) error {
 		if l.cfg.Metrics != nil {
 			l.cfg.Metrics.CommitErrors.Inc()
 		}
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return l.storeFailed(ctx, fmt.Sprintf("committing %d entries on top of size %d", len(pr.entries), pr.prev.Size), err)
 	}
 	if m := l.cfg.Metrics; m != nil {
 		m.Commit.Observe(time.Since(start).Seconds())

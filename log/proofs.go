@@ -26,7 +26,7 @@ func (l *Log) inclusion(ctx context.Context, snap *snapshot, index, size uint64)
 	}
 	hashes, err := snap.src.nodes(ctx, n.IDs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: inclusion proof of %d in %d: %v", ErrUnavailable, index, size, err)
+		return nil, fmt.Errorf("%w: inclusion proof of %d in %d: %w", ErrUnavailable, index, size, err)
 	}
 	return n.Rehash(hashes, hashChildren)
 }
@@ -53,7 +53,7 @@ func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, 
 	}
 	hashes, err := snap.src.nodes(ctx, n.IDs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: consistency proof %d to %d: %v", ErrUnavailable, from, to, err)
+		return nil, fmt.Errorf("%w: consistency proof %d to %d: %w", ErrUnavailable, from, to, err)
 	}
 	return n.Rehash(hashes, hashChildren)
 }

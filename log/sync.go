@@ -49,7 +49,7 @@ func (l *Log) Sync(ctx context.Context) error {
 		return ErrClosed
 	}
 	select {
-	case l.syncs <- reply:
+	case l.syncs <- syncRequest{ctx: ctx, reply: reply}:
 	case <-ctx.Done():
 		l.mu.RUnlock()
 		return ctx.Err()
@@ -61,6 +61,22 @@ func (l *Log) Sync(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// syncRequest is one Sync call, served by the sequencer.
+type syncRequest struct {
+	ctx   context.Context
+	reply chan error
+}
+
+// syncWithin is sync under the caller's ctx, cut short by the log's
+// Shutdown too.
+func (l *Log) syncWithin(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(l.ctx, cancel)
+	defer stop()
+	return l.sync(ctx)
 }
 
 // Invalidate makes the sequencer reload its state from the store before
@@ -88,8 +104,10 @@ func (l *Log) sync(ctx context.Context) error {
 		}
 		// The same tree head, now with the witnesses' cosignatures (the
 		// quorum, if one is required).
-		if c, err := l.openCheckpoint(cp.Note); err != nil || c.Size != cp.Size || c.Root != cp.Root {
-			return fmt.Errorf("log: the store's cosigned checkpoint of size %d does not verify with the log's key: %v", cp.Size, err)
+		if c, err := l.openCheckpoint(cp.Note); err != nil {
+			return fmt.Errorf("log: the store's cosigned checkpoint of size %d does not verify with the log's key: %w", cp.Size, err)
+		} else if c.Size != cp.Size || c.Root != cp.Root {
+			return fmt.Errorf("%w: the store's cosigned checkpoint row of size %d holds a note for size %d", errCorrupt, cp.Size, c.Size)
 		}
 		l.snap.Store(&snapshot{cp: cp, src: old.src, cosigned: true})
 		return nil
@@ -129,7 +147,7 @@ func (l *Log) sync(ctx context.Context) error {
 		}
 		if err := verify.CheckConsistency(old.cp.Size, cp.Size, old.cp.Root, cp.Root, ps); err != nil {
 			l.logger.Error("the shared store holds a checkpoint that does not extend the published one", "published", old.cp.Size, "stored", cp.Size, "err", err)
-			return fmt.Errorf("log: %w: %v", ErrFork, err)
+			return fmt.Errorf("log: %w: %w", ErrFork, err)
 		}
 	}
 	l.clearInflight()
@@ -165,11 +183,14 @@ func (l *Log) storedQuorum(cp store.Checkpoint) bool {
 // made from the store and a copy all carry the cosignatures). The write is
 // an Append without entries, a compare-and-swap on cp's size and root that
 // only replaces a note the new one extends (store.CheckNoteExtends): it can
-// never change the tree, nor drop a signature already stored. If the store
+// never change the tree, nor drop a signature already stored. It is bounded
+// by Config.CommitTimeout. If the store
 // refuses it (store.ErrConflict) because another server sharing the store
 // stored its own cosigned note of the same tree head first, and that note
 // carries the quorum, that note is returned instead.
 func (l *Log) storeCosigned(ctx context.Context, cp store.Checkpoint) (store.Checkpoint, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.CommitTimeout)
+	defer cancel()
 	err := l.st.Append(ctx, store.Batch{Prev: &cp, Checkpoint: cp})
 	if err == nil {
 		return cp, nil

@@ -180,7 +180,7 @@ func (l *Log) witnessAndPublish(ctx context.Context, t *treeState, cp store.Chec
 	stored, err := l.storeCosigned(ctx, cp)
 	if err != nil {
 		l.logger.Error("the cosigned checkpoint could not be stored: it is not published", "size", cp.Size, "err", err)
-		return fmt.Errorf("%w: %v; the events are stored, retry to get receipts", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w; the events are stored, retry to get receipts", ErrUnavailable, err)
 	}
 	l.snap.Store(&snapshot{cp: stored, src: src, cosigned: true})
 	if l.cfg.Metrics != nil {
@@ -204,7 +204,7 @@ func (l *Log) kickWitnesses() {
 // kicked and, if it is still the published one, swaps in the cosigned note.
 func (l *Log) witnessLoop() {
 	defer close(l.witnessDone)
-	ctx := context.Background()
+	ctx := l.ctx
 	for {
 		select {
 		case <-l.witnessKick:
