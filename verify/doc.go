@@ -2,15 +2,38 @@
 // witness or the holder of a receipt needs to check what a custody log
 // publishes, and nothing else.
 //
+// It knows nothing of what the entries mean: custody's events (package
+// record), the routing policy and the audit of every event against it are
+// in package audit, which reads entries through this package's [Client]
+// ([Client.ReadBundles]).
+//
 // It is deliberately dependency-light. It imports only the standard library,
-// custody's record package (the event format), golang.org/x/mod/sumdb/note
-// (signed notes), github.com/transparency-dev/merkle (RFC 6962 proofs and
-// compact ranges) and go.yaml.in/yaml/v3 (the routing policy). It never uses
+// golang.org/x/mod/sumdb/note (signed notes), github.com/transparency-dev/merkle
+// (RFC 6962 proofs) and custody's internal tree engine. It never uses
 // cgo, a database, a command-line framework or an HTTP server, so that an
 // auditor can install it, read it and build it with CGO_ENABLED=0
 // (TestDependencies enforces this). The log
 // (the writer side) uses this same package to check every checkpoint before
 // publishing it, so writer and readers share one parser.
+//
+// # What is here
+//
+//   - Formats: [Checkpoint] ([ParseCheckpoint], [OpenCheckpoint]), signed
+//     notes and keys ([NewVerifier], [LoadVerifierKey]), tile paths
+//     ([TileAddr]), entry bundles ([ParseBundle]), proofs ([CheckInclusion],
+//     [CheckConsistency], [ParseInclusionProofJSON]) and offline proofs
+//     ([TLogProof]).
+//   - Reading a log: a [Client] over a [Source] (a base URL or a
+//     directory, [OpenSource]) verifies checkpoints, authenticates every
+//     tile against the signed root, builds proofs ([Client.CheckExtends])
+//     and streams authenticated entries ([Client.Entries],
+//     [Client.ReadBundles]).
+//   - Receipts: [CheckReceipt] checks one offline.
+//   - Witnesses: a [TrustPolicy] says whose cosignatures a checkpoint needs
+//     ([NewCosignatureVerifier]).
+//   - Failures: a log that misbehaves yields a *[VerificationError] with
+//     publishable [Evidence] ([WriteEvidence]); anything else is a plain
+//     error.
 //
 // The format layer (checkpoints, tiles, bundles, proofs) is strict. Every parser is strict and canonical:
 // a value has exactly one accepted encoding, and for every input a parser
