@@ -62,6 +62,8 @@ type Client struct {
 	retries   int
 	maxWait   time.Duration
 	sleep     func(context.Context, time.Duration) error
+	// unverified is set by NewUnverified: receipts are not checked.
+	unverified bool
 }
 
 // Option configures a Client.
@@ -91,6 +93,33 @@ func WithMaxBackoff(d time.Duration) Option { return func(c *Client) { c.maxWait
 // verify with the log's key. It fails on a URL that is not http(s), an
 // empty token or a nil key, or an option out of range.
 func New(baseURL, token string, logKey note.Verifier, opts ...Option) (*Client, error) {
+	if logKey == nil {
+		return nil, errors.New("client: no log key: receipts cannot be verified without it")
+	}
+	c, err := build(baseURL, token, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.origin, c.verifiers = logKey.Name(), note.VerifierList(logKey)
+	return c, nil
+}
+
+// NewUnverified returns a Client that does NOT verify receipts: Append and
+// AppendJSON check only that the log answered one receipt per event, and
+// return receipts whose Checked and Logged fields are zero. It is for
+// tools that pass receipts on to be verified elsewhere (custody append
+// without --key) and for load generators (see Send); software that relies
+// on its receipts uses New.
+func NewUnverified(baseURL, token string, opts ...Option) (*Client, error) {
+	c, err := build(baseURL, token, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.unverified = true
+	return c, nil
+}
+
+func build(baseURL, token string, opts []Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("client: log URL %q is not an http(s) URL with a host", baseURL)
@@ -98,19 +127,14 @@ func New(baseURL, token string, logKey note.Verifier, opts ...Option) (*Client, 
 	if token == "" {
 		return nil, errors.New("client: no token: appends need the bearer token the log was started with")
 	}
-	if logKey == nil {
-		return nil, errors.New("client: no log key: receipts cannot be verified without it")
-	}
 	c := &Client{
-		base:      strings.TrimRight(baseURL, "/"),
-		token:     token,
-		origin:    logKey.Name(),
-		verifiers: note.VerifierList(logKey),
-		hc:        &http.Client{Timeout: 2 * time.Minute},
-		batch:     DefaultBatch,
-		retries:   DefaultRetries,
-		maxWait:   DefaultMaxBackoff,
-		sleep:     sleepCtx,
+		base:    strings.TrimRight(baseURL, "/"),
+		token:   token,
+		hc:      &http.Client{Timeout: 2 * time.Minute},
+		batch:   DefaultBatch,
+		retries: DefaultRetries,
+		maxWait: DefaultMaxBackoff,
+		sleep:   sleepCtx,
 	}
 	for _, o := range opts {
 		o(c)
@@ -198,6 +222,10 @@ func (c *Client) check(rs []verify.Receipt, ids [][32]byte, offset int, out *[]R
 	}
 	checked := make([]Receipt, 0, len(rs))
 	for i, r := range rs {
+		if c.unverified {
+			checked = append(checked, Receipt{Receipt: r})
+			continue
+		}
 		cp, entry, err := verify.CheckReceipt(r, c.origin, c.verifiers, c.trust)
 		if err != nil {
 			return fmt.Errorf("receipt for event %d: %w", offset+i, err)
@@ -239,12 +267,38 @@ func (e *StatusError) Temporary() bool {
 	return e.Code == http.StatusTooManyRequests || e.Code >= 500
 }
 
+// Send posts events (JSON lines, sent byte for byte, at most MaxBatch) in
+// one request, retrying transient failures as Append does, and returns how
+// many receipt lines the log answered, without decoding or verifying them.
+// It is for load generators, which measure the server and must not spend
+// the client's CPU on receipts: a receipt Send counts proves nothing.
+// Anything that keeps or relies on receipts uses Append.
+func (c *Client) Send(ctx context.Context, lines [][]byte) (int, error) {
+	if len(lines) == 0 || len(lines) > MaxBatch {
+		return 0, fmt.Errorf("client: %d events in one request, want 1 to %d", len(lines), MaxBatch)
+	}
+	return post(c, ctx, lines, func(r io.Reader) (int, error) {
+		b, err := io.ReadAll(io.LimitReader(r, maxAnswer))
+		if err != nil {
+			return 0, fmt.Errorf("reading the receipts: %w", err)
+		}
+		return bytes.Count(b, []byte("\n")), nil
+	})
+}
+
 // post sends one batch, retrying transient failures.
 func (c *Client) post(ctx context.Context, lines [][]byte) ([]verify.Receipt, error) {
+	return post(c, ctx, lines, func(r io.Reader) ([]verify.Receipt, error) { return readReceipts(r, len(lines)) })
+}
+
+// post sends one batch, retrying transient failures, and reads a 200
+// answer's body with read.
+func post[T any](c *Client, ctx context.Context, lines [][]byte, read func(io.Reader) (T, error)) (T, error) {
+	var zero T
 	body := append(bytes.Join(lines, []byte("\n")), '\n')
 	backoff := 250 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		rs, err := c.postOnce(ctx, body, len(lines))
+		rs, err := postOnce(c, ctx, body, read)
 		if err == nil {
 			return rs, nil
 		}
@@ -254,29 +308,30 @@ func (c *Client) post(ctx context.Context, lines [][]byte) ([]verify.Receipt, er
 			if attempt > 0 {
 				err = fmt.Errorf("after %d attempts: %w", attempt+1, err)
 			}
-			return nil, err
+			return zero, err
 		}
 		wait := backoff/2 + rand.N(backoff/2+1) // jitter
 		if se != nil && se.RetryAfter > 0 {
 			wait = se.RetryAfter
 		}
 		if err := c.sleep(ctx, min(wait, c.maxWait)); err != nil {
-			return nil, err
+			return zero, err
 		}
 		backoff = min(2*backoff, c.maxWait)
 	}
 }
 
-func (c *Client) postOnce(ctx context.Context, body []byte, n int) ([]verify.Receipt, error) {
+func postOnce[T any](c *Client, ctx context.Context, body []byte, read func(io.Reader) (T, error)) (T, error) {
+	var zero T
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/events", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -290,9 +345,14 @@ func (c *Client) postOnce(ctx context.Context, body []byte, n int) ([]verify.Rec
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
 			se.RetryAfter = time.Duration(s) * time.Second
 		}
-		return nil, se
+		return zero, se
 	}
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer))
+	return read(resp.Body)
+}
+
+// readReceipts decodes the n receipts of an answer.
+func readReceipts(body io.Reader, n int) ([]verify.Receipt, error) {
+	dec := json.NewDecoder(io.LimitReader(body, maxAnswer))
 	out := make([]verify.Receipt, 0, n)
 	for {
 		var r verify.Receipt

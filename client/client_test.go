@@ -343,3 +343,72 @@ func TestAppendRejectsBadEventsLocally(t *testing.T) {
 		t.Fatal("AppendJSON accepted a malformed event")
 	}
 }
+
+// TestUnverified: a client made by NewUnverified hands receipts on as the
+// log sent them (a tampered one included: verifying is left to whoever
+// keeps them), but still requires one receipt per event.
+func TestUnverified(t *testing.T) {
+	tl := newTestLog(t)
+	p := proxy(t, tl, nil, rewriteReceipts(func(i int, r *verify.Receipt) {
+		if i == 1 && len(r.Proof) > 0 {
+			r.Proof[0][0] ^= 1
+		}
+	}))
+	c, err := NewUnverified(p.URL, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := c.Append(context.Background(), events(3, "u"))
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("unverified Append = %d receipts, %v; want 3 and no error", len(rs), err)
+	}
+	if _, _, err := verify.CheckReceipt(rs[1].Receipt, tl.key.Name(), note.VerifierList(tl.key), nil); err == nil {
+		t.Error("the tampered receipt was not handed on as sent")
+	}
+	if rs[0].Checked.Size != 0 || !rs[0].Logged.Time.IsZero() {
+		t.Error("an unverified receipt carries a checked checkpoint or event")
+	}
+	short := proxy(t, tl, nil, func(b []byte) []byte { return b[:bytes.IndexByte(b, '\n')+1] })
+	c, _ = NewUnverified(short.URL, testToken)
+	if _, err := c.Append(context.Background(), events(3, "v")); err == nil || !strings.Contains(err.Error(), "1 receipts for 3 events") {
+		t.Errorf("unverified Append with receipts missing = %v, want an error", err)
+	}
+}
+
+// TestSend: Send counts the receipt lines of one request without decoding
+// them, retries as Append does, and reports refusals as a *StatusError.
+func TestSend(t *testing.T) {
+	tl := newTestLog(t)
+	ctx := context.Background()
+	lines := make([][]byte, 5)
+	for i, e := range events(5, "s") {
+		lines[i] = e.Canonical()
+	}
+	p := proxy(t, tl, func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if n == 1 {
+			w.Header().Set("Retry-After", "2")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}, nil)
+	c, waits := newClient(t, p.URL, tl.key)
+	if n, err := c.Send(ctx, lines); n != 5 || err != nil || len(*waits) != 1 || (*waits)[0] != 2*time.Second {
+		t.Fatalf("Send() = %d, %v after waits %v; want 5 receipts after one 2 s wait", n, err, *waits)
+	}
+	if got := tl.l.Checkpoint().Size; got != 5 {
+		t.Fatalf("the log holds %d entries after Send, want 5", got)
+	}
+	refuse := proxy(t, tl, func(w http.ResponseWriter, r *http.Request, n int) bool {
+		http.Error(w, "slow down", http.StatusTooManyRequests)
+		return true
+	}, nil)
+	c, _ = newClient(t, refuse.URL, tl.key, WithRetries(0))
+	var se *StatusError
+	if _, err := c.Send(ctx, lines); !errors.As(err, &se) || se.Code != http.StatusTooManyRequests {
+		t.Errorf("Send() refused = %v, want a *StatusError 429", err)
+	}
+	if _, err := c.Send(ctx, nil); err == nil {
+		t.Error("Send() of no events succeeded")
+	}
+}

@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
+	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/note"
 )
 
 func (e *env) appendCmd() *cobra.Command {
@@ -44,18 +45,19 @@ it is printed.`,
 			if err != nil {
 				return err
 			}
-			cl, err := newClient(logURL, token)
-			if err != nil {
-				return err
-			}
-			var vs note.Verifiers
-			var origin string
+			opts := []client.Option{client.WithBatch(batch), client.WithRetries(retries)}
+			var cl *client.Client
 			if key != "" {
 				v, err := loadVerifier(key)
 				if err != nil {
 					return usageErr(fmt.Errorf("--key: %w", err), keyHint("--key", err, "pass the log's verifier key or its .pub file"))
 				}
-				vs, origin = note.VerifierList(v), v.Name()
+				cl, err = client.New(logURL, token, v, opts...)
+			} else {
+				cl, err = client.NewUnverified(logURL, token, opts...)
+			}
+			if err != nil {
+				return usageError("pass the server's base URL, e.g. --log http://127.0.0.1:8080", "%v", err)
 			}
 			in := e.stdin
 			name := "standard input"
@@ -71,24 +73,22 @@ it is printed.`,
 			defer out.Flush()
 			var lines [][]byte
 			var lineNo, sent int
-			var size uint64
 			flush := func() error {
 				if len(lines) == 0 {
 					return nil
 				}
-				rs, err := cl.postEvents(c.Context(), lines, retries)
+				rs, err := cl.AppendJSON(c.Context(), lines)
 				if err != nil {
-					return withHint(fmt.Errorf("appending events %d to %d of %s: %w", sent+1, sent+len(lines), name, err), "fix the input or the server and run the same command again: events already logged are not added twice")
-				}
-				for i, r := range rs {
-					if vs != nil {
-						if err := checkReceipt(r, origin, vs); err != nil {
-							return &cliError{err: fmt.Errorf("receipt for event %d does not verify: %w", sent+i+1, err), code: exitInvalid, hint: "the server handed out a bad receipt: keep it as evidence"}
-						}
+					// The client numbers the events of this call from 0.
+					err = fmt.Errorf("appending events %d to %d of %s: %w", sent+1, sent+len(lines), name, errors.Unwrap(err))
+					if _, bad := verify.IsVerificationError(err); bad || errors.Is(err, verify.ErrMalformedReceipt) {
+						return &cliError{err: err, code: exitInvalid, hint: "the server handed out a bad receipt: keep it as evidence"}
 					}
-					b, _ := json.Marshal(r)
+					return withHint(err, "fix the input or the server and run the same command again: events already logged are not added twice")
+				}
+				for _, r := range rs {
+					b, _ := json.Marshal(r.Receipt)
 					out.Write(append(b, '\n'))
-					size = max(size, r.Index+1)
 				}
 				sent += len(lines)
 				lines = lines[:0]
@@ -131,23 +131,4 @@ it is printed.`,
 	c.Flags().IntVar(&batch, "batch", 1000, "events per request")
 	c.Flags().IntVar(&retries, "retries", 8, "retries of a batch after a network error or 503 (with backoff)")
 	return c
-}
-
-// checkReceipt checks a receipt's checkpoint signature and inclusion proof.
-func checkReceipt(r verify.Receipt, origin string, vs note.Verifiers) error {
-	cp, _, err := verify.OpenCheckpoint([]byte(r.Checkpoint), origin, vs)
-	if err != nil {
-		return err
-	}
-	if len(r.LeafHash) != 32 || verify.LeafHash(r.Entry) != [32]byte(r.LeafHash) {
-		return fmt.Errorf("leaf hash does not match the entry")
-	}
-	proof := make([][32]byte, len(r.Proof))
-	for i, p := range r.Proof {
-		if len(p) != 32 {
-			return fmt.Errorf("proof hash %d has %d bytes", i, len(p))
-		}
-		proof[i] = [32]byte(p)
-	}
-	return verify.CheckInclusion(r.Index, cp.Size, verify.LeafHash(r.Entry), proof, cp.Root)
 }

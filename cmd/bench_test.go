@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,42 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/custodylog/custody/verify"
+	"github.com/custodylog/custody/loadgen"
 )
-
-func TestBenchHelpers(t *testing.T) {
-	size, err := parseCheckpointSize([]byte("example.com/x\n1234\nAAAA\n\n— sig\n"))
-	if err != nil || size != 1234 {
-		t.Fatalf("parseCheckpointSize = %d, %v", size, err)
-	}
-	if _, err := parseCheckpointSize([]byte("example.com/x\n12x\n")); err == nil {
-		t.Fatal("parseCheckpointSize accepted a bad checkpoint")
-	}
-	if v, ok := rssFromMetrics([]byte("# HELP x\nprocess_resident_memory_bytes 1.6482304e+07\n")); !ok || v != 16482304 {
-		t.Fatalf("rssFromMetrics = %d, %v", v, ok)
-	}
-	r := mrand.New(mrand.NewPCG(1, 2))
-	for _, size := range []uint64{1, 255, 256, 257, 65536, 65537, 1 << 24, 123456789} {
-		for range 200 {
-			for _, entries := range []bool{false, true} {
-				a, ok := randomTile(r, size, entries)
-				if !ok {
-					t.Fatalf("no tile for size %d", size)
-				}
-				if _, err := verify.ParseTilePath(a.Path()); err != nil {
-					t.Fatal(err)
-				}
-				full, w := verify.FullTiles(a.Level, size), verify.PartialWidth(a.Level, size)
-				if a.Index > full || (a.Index == full && (a.Width != w || w == 0)) || (a.Index < full && a.Width != 0) {
-					t.Fatalf("size %d: tile %s is not in the tree", size, a.Path())
-				}
-			}
-		}
-	}
-	if _, ok := randomTile(r, 0, false); ok {
-		t.Fatal("a tile for the empty tree")
-	}
-}
 
 // TestBenchDrill runs bench with readers against a real server: no errors,
 // every read kind exercised, RSS sampled.
@@ -62,14 +27,14 @@ func TestBenchDrill(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("bench: %d %s %s", code, out, stderr)
 	}
-	var res benchResult
+	var res loadgen.BenchResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Events == 0 || res.TotalErrors != 0 || res.RSSSamples == 0 || res.RSSMaxBytes < res.RSSMinBytes {
 		t.Fatalf("bench result: %+v", res)
 	}
-	for _, k := range readKinds {
+	for _, k := range loadgen.ReadKinds {
 		if res.Reads[k] == nil || res.Reads[k].Requests == 0 {
 			t.Errorf("no %s reads: %s", k, out)
 		}
@@ -101,7 +66,7 @@ func TestBenchErrorsExit1(t *testing.T) {
 	defer fake.Close()
 	t.Setenv("CUSTODY_TOKEN", "x")
 	code, out, stderr := run(t, "", "bench", "--log", fake.URL, "--clients", "1", "--readers", "2", "--batch", "3", "--duration", "1200ms", "--json")
-	var res benchResult
+	var res loadgen.BenchResult
 	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Refusals == 0 || res.Events == 0 || res.TotalErrors != 0 || res.RSSMaxBytes != 1000 {
 		t.Fatalf("refused writes and reads of an empty tree: %d %s %s", code, out, stderr)
 	}

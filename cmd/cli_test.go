@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/custodylog/custody/client"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,7 +153,7 @@ func TestServeAppendGet(t *testing.T) {
 		if r.Index != uint64(i) {
 			t.Fatalf("receipt %d has index %d", i, r.Index)
 		}
-		if err := checkReceipt(r, v.Name(), note.VerifierList(v)); err != nil {
+		if _, _, err := verify.CheckReceipt(r, v.Name(), note.VerifierList(v), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -164,7 +165,7 @@ func TestServeAppendGet(t *testing.T) {
 		}
 	}
 	var cp struct{ Size uint64 }
-	cl, _ := newClient(srv.url, "")
+	cl, _ := newAPIClient(srv.url)
 	cl.getJSON(context.Background(), "/v1/stats", &cp)
 	if cp.Size != uint64(len(lines)) {
 		t.Fatalf("size %d after appending twice, want %d", cp.Size, len(lines))
@@ -214,16 +215,16 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	run(t, "", "init", "--dir", logDir, "--origin", "example.com/term")
 	tokens := writeTokens(t, dir)
 	srv := startServer(t, "--dir", logDir, "--token-file", tokens, "--max-wait", "20ms")
-	cl, _ := newClient(srv.url, testToken)
+	cl, _ := client.NewUnverified(srv.url, testToken, client.WithRetries(0))
 	receipts := map[uint64][]byte{}
-	got := make(chan []verify.Receipt, 64)
+	got := make(chan []client.Receipt, 64)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for c := 0; c < 4; c++ {
 		go func(c int) {
 			for n := 0; ctx.Err() == nil; n++ {
 				lines := [][]byte{[]byte(eventLine("term-"+itoa(uint64(c))+"-"+itoa(uint64(n)), "collected", n))}
-				rs, err := cl.postEvents(ctx, lines, 0)
+				rs, err := cl.AppendJSON(ctx, lines)
 				if err != nil {
 					return
 				}

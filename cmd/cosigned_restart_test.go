@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bytes"
+	"github.com/custodylog/custody/loadgen"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,7 +44,7 @@ func TestCosignedCheckpointSurvivesRestart(t *testing.T) {
 	trust := filepath.Join(dir, "trust.policy")
 	writeFile(t, trust, []byte("log "+strings.TrimSpace(string(vkey))+"\nwitness w "+strings.TrimSpace(string(wvkey))+"\nquorum w\n"))
 	policy := filepath.Join(dir, "policy.yaml")
-	writeFile(t, policy, []byte(demoPolicy))
+	writeFile(t, policy, []byte(loadgen.DemoPolicy))
 
 	w := startChild(t, "witness", "serve", "--dir", filepath.Join(dir, "wstate"), "--key", wit+".key", "--log", pub, "--listen", "127.0.0.1:0")
 	tokens := writeTokens(t, dir)
@@ -51,10 +52,10 @@ func TestCosignedCheckpointSurvivesRestart(t *testing.T) {
 	srv := startServer(t, serveArgs...)
 
 	// A workload the routing policy finds nothing wrong with.
-	evs, _ := demoWorkload(7, 300, false, time.Now())
+	evs, _ := loadgen.Demo(7, 300, false, time.Now())
 	var lines []string
 	for _, ev := range evs {
-		lines = append(lines, string(demoJSON(ev)))
+		lines = append(lines, string(ev.Canonical()))
 	}
 	if code, _, stderr := run(t, strings.Join(lines, "\n")+"\n", "append", "--log", srv.url, "--token-file", tokens, "--batch", "64", "-"); code != 0 {
 		t.Fatalf("append with a witness quorum: exit %d\n%s", code, stderr)

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"github.com/custodylog/custody/client"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -42,7 +43,7 @@ func TestCrashKeepsEveryReceipt(t *testing.T) {
 		if code, out, stderr := run(t, "", "fsck", "--dir", logDir); code != 0 {
 			t.Fatalf("fsck after kill %d: exit %d\n%s%s", k, code, out, stderr)
 		}
-		cl, err := newClient(srv.url, testToken)
+		cl, err := client.NewUnverified(srv.url, testToken, client.WithRetries(0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +55,7 @@ func TestCrashKeepsEveryReceipt(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				book.load(t, ctx, func() *client { return cl }, "crash", got)
+				book.load(t, ctx, func() *client.Client { return cl }, "crash", got)
 			}()
 		}
 		for n := 0; n < killAfter; {
@@ -96,7 +97,7 @@ func newReceiptBook(v note.Verifier) *receiptBook {
 // client pick returns, records the receipts, and sends the number received
 // to got (if it has room). Failed requests are skipped: the server may be
 // being killed.
-func (b *receiptBook) load(t *testing.T, ctx context.Context, pick func() *client, prefix string, got chan<- int) {
+func (b *receiptBook) load(t *testing.T, ctx context.Context, pick func() *client.Client, prefix string, got chan<- int) {
 	for ctx.Err() == nil {
 		b.mu.Lock()
 		base := b.seq
@@ -106,7 +107,7 @@ func (b *receiptBook) load(t *testing.T, ctx context.Context, pick func() *clien
 		for i := range lines {
 			lines[i] = []byte(eventLine(fmt.Sprintf("%s-%d", prefix, base+i), "collected", base+i))
 		}
-		rs, err := pick().postEvents(ctx, lines, 0)
+		rs, err := pick().AppendJSON(ctx, lines)
 		if err != nil {
 			continue
 		}
@@ -138,8 +139,8 @@ func (b *receiptBook) load(t *testing.T, ctx context.Context, pick func() *clien
 func checkAfterRestart(t *testing.T, url string, v note.Verifier, receipts map[uint64][]byte, cps map[uint64][32]byte) int {
 	t.Helper()
 	ctx := context.Background()
-	cl, _ := newClient(url, "")
-	b, err := cl.do(ctx, "GET", "/checkpoint", nil)
+	cl, _ := newAPIClient(url)
+	b, err := cl.get(ctx, "/checkpoint")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,65 +3,32 @@ package cmd
 import (
 	"context"
 	crand "crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/httpapi"
+	"github.com/custodylog/custody/loadgen"
 	"github.com/custodylog/custody/log"
-	"github.com/custodylog/custody/record"
 	wsrv "github.com/custodylog/custody/witness"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 )
 
-// demoPolicy is testdata/policy.yaml: the demo's workload follows it.
-const demoPolicy = `# Example routing policy (the auditor's file; see docs/ and DESIGN.md).
-locations:                 # every data centre and its jurisdiction
-  us-ash-1: {country: US}
-  de-fra-1: {country: DE}
-  uk-lon-1: {country: GB}
-  sg-sin-1: {country: SG}
-  ch-zrh-1: {country: CH}
-  ru-mow-1: {country: RU}
-regions:                   # where each customer region's samples may be handled
-  US:  {allowed: [us-ash-1, ch-zrh-1]}
-  EU:  {allowed: [de-fra-1, ch-zrh-1]}
-  UK:  {allowed: [uk-lon-1, ch-zrh-1]}
-  ROW: {allowed: [sg-sin-1, ch-zrh-1, ru-mow-1]}
-max_log_delay: 1h          # an event logged later than this after it happened is a finding
-`
-
 const (
 	demoOrigin  = "demo.custody.local/log"
 	demoWitness = "witness.demo.custody.local"
-	demoLab     = "ch-zrh-1"
 	demoBatch   = 256
-	demoSpan    = 50 * time.Minute // events happen within this long before now
 	demoRetries = 5
 )
-
-// demoRegions are the customer regions with their edge data centres and
-// their share of the samples (in percent).
-var demoRegions = []struct {
-	region, edge string
-	weight       int
-}{
-	{"US", "us-ash-1", 35},
-	{"EU", "de-fra-1", 35},
-	{"UK", "uk-lon-1", 15},
-	{"ROW", "sg-sin-1", 15},
-}
 
 type demoOptions struct {
 	dir, listen string
@@ -174,7 +141,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	policyFile := filepath.Join(o.dir, "policy.yaml")
-	if err := os.WriteFile(policyFile, []byte(demoPolicy), 0o644); err != nil {
+	if err := os.WriteFile(policyFile, []byte(loadgen.DemoPolicy), 0o644); err != nil {
 		return err
 	}
 
@@ -244,9 +211,9 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 
-	// The workload, through the HTTP API.
-	events, injected := demoWorkload(o.seed, o.events, o.violations, time.Now())
-	cl, err := newClient(base, token)
+	// The workload, through the HTTP API, every receipt verified (client).
+	events, injected := loadgen.Demo(o.seed, o.events, o.violations, time.Now())
+	cl, err := client.New(base, token, logVerifier, client.WithBatch(demoBatch), client.WithRetries(demoRetries))
 	if err != nil {
 		return wait(err)
 	}
@@ -258,22 +225,19 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	}
 	defer rf.Close()
 	for i := 0; i < len(events); i += demoBatch {
-		batch := events[i:min(i+demoBatch, len(events))]
-		lines := make([][]byte, len(batch))
-		for j, ev := range batch {
-			lines[j] = demoJSON(ev)
-		}
-		b, err := cl.postEventsRaw(ctx, lines, demoRetries)
+		rs, err := cl.Append(ctx, events[i:min(i+demoBatch, len(events))])
 		if err != nil {
 			return wait(fmt.Errorf("appending events: %w", err))
 		}
-		if len(b) > 0 && b[len(b)-1] != '\n' {
-			b = append(b, '\n')
+		var b []byte
+		for _, r := range rs {
+			j, _ := json.Marshal(r.Receipt)
+			b = append(append(b, j...), '\n')
 		}
 		if _, err := rf.Write(b); err != nil {
 			return wait(fmt.Errorf("writing %s: %w", receiptsFile, err))
 		}
-		e.progress("appended %d/%d events", i+len(batch), len(events))
+		e.progress("appended %d/%d events", i+len(rs), len(events))
 	}
 	if err := rf.Close(); err != nil {
 		return wait(fmt.Errorf("writing %s: %w", receiptsFile, err))
@@ -320,109 +284,4 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 // progress prints one progress line on stderr.
 func (e *env) progress(format string, args ...any) {
 	fmt.Fprintf(e.stderr, "custody demo: "+format+"\n", args...)
-}
-
-// demoEvent is a generated event with its generation order (the tie-break
-// between events of the same second).
-type demoEvent struct {
-	ev  record.Event
-	seq int
-}
-
-// demoWorkload generates n events, sorted by time, all before now and after
-// now−demoSpan. With violations it also returns a description of each
-// injected violation.
-func demoWorkload(seed uint64, n int, violations bool, now time.Time) ([]record.Event, []string) {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	now = now.UTC().Truncate(time.Second)
-	start := now.Add(-demoSpan)
-	var out []demoEvent
-	var injected []string
-	counts := map[string]int{}
-	euBad, noTransfer := 0, false
-	add := func(ev record.Event) {
-		if len(out) < n {
-			out = append(out, demoEvent{ev, len(out)})
-		}
-	}
-	for s := 0; len(out) < n; s++ {
-		pick := r.IntN(100)
-		reg := demoRegions[len(demoRegions)-1]
-		for _, c := range demoRegions {
-			if pick < c.weight {
-				reg = c
-				break
-			}
-			pick -= c.weight
-		}
-		counts[reg.region]++
-		sample := fmt.Sprintf("smp-%s-%05d", strings.ToLower(reg.region), counts[reg.region])
-		cust := sha256.Sum256(fmt.Appendf(nil, "customer %s-%03d", reg.region, r.IntN(200)))
-		base := record.Event{Sample: sample, Region: reg.region, Customer: hex.EncodeToString(cust[:])}
-		// The lifecycle takes at most about 9 minutes and starts in the
-		// first 40 of the span, so every event is at least a minute old.
-		t := start.Add(time.Duration(r.IntN(40*60)) * time.Second)
-		step := func(lo, hi int) time.Time {
-			t = t.Add(time.Duration(lo+r.IntN(hi-lo+1)) * time.Second)
-			return t
-		}
-		ev := func(a record.Action, loc, to, actor string, at time.Time) record.Event {
-			e := base
-			e.Action, e.Location, e.To, e.Actor, e.Time = a, loc, to, actor, at
-			return e
-		}
-		skipTransfer, badLab := false, ""
-		if violations {
-			switch {
-			case reg.region == "EU" && euBad < 3:
-				euBad++
-				badLab = "ru-mow-1"
-				injected = append(injected, sample+" analysed at ru-mow-1 with no transfer there")
-			case reg.region != "EU" && !noTransfer:
-				noTransfer, skipTransfer = true, true
-				injected = append(injected, sample+" stored at "+demoLab+" with no logged transfer")
-			}
-		}
-		add(ev(record.Collected, reg.edge, "", "collector/1.4", step(0, 0)))
-		tt := step(10, 60)
-		if !skipTransfer {
-			add(ev(record.Transferred, reg.edge, demoLab, "mover/2.1", tt))
-		}
-		add(ev(record.Stored, demoLab, "", "vault/3.0", step(5, 30)))
-		at := step(30, 240)
-		add(ev(record.Analysed, demoLab, "", "analyser/5.2", at))
-		if badLab != "" {
-			add(ev(record.Analysed, badLab, "", "analyser/5.2", at.Add(time.Second)))
-		}
-		add(ev(record.Deleted, reg.edge, "", "janitor/1.0", step(30, 120)))
-		add(ev(record.Deleted, demoLab, "", "janitor/1.0", step(30, 120)))
-	}
-	slices.SortStableFunc(out, func(a, b demoEvent) int {
-		if c := a.ev.Time.Compare(b.ev.Time); c != 0 {
-			return c
-		}
-		return a.seq - b.seq
-	})
-	evs := make([]record.Event, len(out))
-	for i, d := range out {
-		evs[i] = d.ev
-	}
-	return evs, injected
-}
-
-// demoJSON is the submission form of ev (no logged time).
-func demoJSON(ev record.Event) []byte {
-	m := map[string]string{
-		"sample": ev.Sample, "action": string(ev.Action), "location": ev.Location,
-		"region": ev.Region, "customer": ev.Customer, "actor": ev.Actor,
-		"time": ev.Time.UTC().Format(time.RFC3339),
-	}
-	if ev.To != "" {
-		m["to"] = ev.To
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }

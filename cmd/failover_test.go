@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"github.com/custodylog/custody/client"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -46,17 +47,17 @@ func TestFailoverPostgres(t *testing.T) {
 		t.Fatalf("the first server should hold the lease: a %v, b %v", leaseHeld(t, a.url), leaseHeld(t, b.url))
 	}
 
-	clA, err := newClient(a.url, testToken)
+	clA, err := client.NewUnverified(a.url, testToken, client.WithRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	clB, err := newClient(b.url, testToken)
+	clB, err := client.NewUnverified(b.url, testToken, client.WithRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var aDead atomic.Bool
 	var turn atomic.Uint64
-	pick := func() *client { // both servers in turn, then only the survivor
+	pick := func() *client.Client { // both servers in turn, then only the survivor
 		if !aDead.Load() && turn.Add(1)%2 == 0 {
 			return clA
 		}
@@ -111,13 +112,14 @@ func TestFailoverPostgres(t *testing.T) {
 	if leaseHeld(t, a2.url) {
 		t.Error("the restarted server took the lease from a live holder")
 	}
-	want, err := clB.do(context.Background(), "GET", "/checkpoint", nil)
+	rdB, _ := newAPIClient(b.url)
+	want, err := rdB.get(context.Background(), "/checkpoint")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl2, _ := newClient(a2.url, "")
+	cl2, _ := newAPIClient(a2.url)
 	for end := time.Now().Add(10 * time.Second); ; {
-		got, err := cl2.do(context.Background(), "GET", "/checkpoint", nil)
+		got, err := cl2.get(context.Background(), "/checkpoint")
 		if err == nil && string(got) == string(want) {
 			break
 		}

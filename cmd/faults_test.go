@@ -526,3 +526,23 @@ func copyDir(t *testing.T, from, to string) {
 }
 
 func slogJSON(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
+
+// parseReceipts decodes the receipts of an answer to POST /v1/events and
+// requires want of them.
+func parseReceipts(b []byte, want int) ([]verify.Receipt, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var out []verify.Receipt
+	for {
+		var r verify.Receipt
+		if err := dec.Decode(&r); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("server sent a malformed receipt: %w", err)
+		}
+		out = append(out, r)
+	}
+	if len(out) != want {
+		return nil, fmt.Errorf("server sent %d receipts for %d events", len(out), want)
+	}
+	return out, nil
+}

@@ -37,7 +37,7 @@ terminal as they are.`,
 			if (len(args) == 1) == (sample != "") {
 				return usageError("give either an index or --sample ID", "need exactly one of INDEX and --sample")
 			}
-			cl, err := newClient(logURL, "")
+			cl, err := newAPIClient(logURL)
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ terminal as they are.`,
 // published size, the others at that same size, each after the last index
 // of the one before. The cursor is computed here, not taken from the
 // server's "next" link, and must advance on every page.
-func getSample(c *cobra.Command, cl *client, sample string) (httpapi.SamplePage, error) {
+func getSample(c *cobra.Command, cl *apiClient, sample string) (httpapi.SamplePage, error) {
 	var all httpapi.SamplePage
 	path := httpapi.SamplePath(sample)
 	for page := 1; ; page++ {
