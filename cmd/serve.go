@@ -262,7 +262,7 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		holder := holderID()
 		leaderGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "custody_sequencer_lease_held", Help: "1 while this server holds the shared store's sequencer lease."})
 		reg.MustRegister(leaderGauge)
-		k, err := lease.Start(ctx, lease.Config{
+		k, err := lease.New(lease.Config{
 			Leaser: leaser, Log: l, Holder: holder, Addr: addr, TTL: o.leaseTTL, Logger: logger, Peers: o.peers,
 			OnChange: func(held bool) { leaderGauge.Set(map[bool]float64{true: 1}[held]) },
 		})
@@ -271,7 +271,12 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 			l.Close()
 			return err
 		}
-		defer k.Stop()
+		// Held until serve returns (after the log has drained), not cut at ctx.
+		lctx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
+		leased := make(chan struct{})
+		go func() { defer close(leased); k.Run(lctx) }()
+		defer func() { stopLease(); <-leased }() // releases the lease
+		<-k.Ready()
 		leader = k.Leader
 		_, self := k.Leader()
 		logger.Info("shared store: sequencer lease", "holder", holder, "advertise", addr, "held", self, "ttl", o.leaseTTL)
@@ -287,7 +292,10 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 			l.Close()
 			return err
 		}
-		defer dash.Close()
+		dctx, stopDash := context.WithCancel(ctx)
+		audited := make(chan struct{})
+		go func() { defer close(audited); dash.Run(dctx) }()
+		defer func() { stopDash(); <-audited }()
 	}
 	h := httpapi.New(l, httpapi.Config{
 		Tokens: tokens, Metrics: httpapi.NewMetrics(reg), Gatherer: reg, Logger: logger, Extra: handlerOrNil(dash),

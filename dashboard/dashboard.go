@@ -17,8 +17,8 @@
 // A page view costs the same on a log of ten entries or of ten million: the
 // region × data centre counts are kept incrementally (stats.Counter, fed by
 // the log's commits),
-// the findings by a background follower, and a page reads only the newest
-// entries.
+// the findings by a background follower (Run), and a page reads only the
+// newest entries.
 package dashboard
 
 import (
@@ -94,8 +94,8 @@ type Counts interface {
 	Counts() map[string]map[string]uint64
 }
 
-// Dashboard serves the pages. Create it with New; stop its background audit
-// with Close. It is safe for concurrent use.
+// Dashboard serves the pages. Create it with New; with a policy, run its
+// background audit with Run. It is safe for concurrent use.
 type Dashboard struct {
 	cfg       Config
 	verifiers note.Verifiers
@@ -103,8 +103,6 @@ type Dashboard struct {
 	static    http.Handler
 	auditor   *auditor // nil without a policy
 	logger    *slog.Logger
-	stop      context.CancelFunc
-	done      sync.WaitGroup
 
 	// index is the front page as last built, and what it was built from.
 	index struct {
@@ -115,8 +113,8 @@ type Dashboard struct {
 	}
 }
 
-// New returns a dashboard for cfg.Log. With a policy it starts the
-// background audit, which reads the whole log once and then follows it.
+// New returns a dashboard for cfg.Log. It starts nothing: with a policy,
+// the findings panel stays empty until Run audits the log.
 func New(cfg Config) (*Dashboard, error) {
 	if cfg.Log == nil || cfg.Stats == nil || cfg.Verifier == nil {
 		return nil, errors.New("dashboard: Config.Log, Config.Stats and Config.Verifier are required")
@@ -146,23 +144,19 @@ func New(cfg Config) (*Dashboard, error) {
 		static:    http.StripPrefix("/static/", http.FileServerFS(sub)),
 		logger:    logger,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d.stop = cancel
 	if cfg.Policy != nil {
 		d.auditor = newAuditor(cfg.Policy, DefaultKeptFindings)
-		d.done.Add(1)
-		go func() {
-			defer d.done.Done()
-			d.auditor.follow(ctx, cfg.Log, logger)
-		}()
 	}
 	return d, nil
 }
 
-// Close stops the background audit and waits for it.
-func (d *Dashboard) Close() {
-	d.stop()
-	d.done.Wait()
+// Run is the background audit of a dashboard with a policy: it reads the
+// whole log once and then follows it, until ctx is done. Without a policy
+// there is nothing to run: it returns at once.
+func (d *Dashboard) Run(ctx context.Context) {
+	if d.auditor != nil {
+		d.auditor.follow(ctx, d.cfg.Log, d.logger)
+	}
 }
 
 // ServeHTTP serves GET (and HEAD) /, /sample?id=SAMPLE and /static/….

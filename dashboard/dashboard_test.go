@@ -1,19 +1,20 @@
 package dashboard
 
 import (
-	"database/sql"
+	"context"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-
-	_ "github.com/mattn/go-sqlite3"
+	"time"
 
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store/sqlite/sqlitetest"
 	"github.com/custodylog/custody/verify"
 )
 
@@ -213,23 +214,14 @@ func TestSampleTamper(t *testing.T) {
 	s := newSite(t, testPolicy(t))
 	evs := s.workload(2, false)
 	s.add(t, evs...)
-	db, err := sql.Open("sqlite3", s.dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	// Entry 2 is "stored at ch-zrh-1" of smp-US-000: make it say us-ash-1.
 	var data []byte
-	if err := db.QueryRow("SELECT data FROM entries WHERE idx = 2").Scan(&data); err != nil {
-		t.Fatal(err)
-	}
+	sqlitetest.QueryRow(t, s.dbPath, "SELECT data FROM entries WHERE idx = 2", nil, &data)
 	forged := strings.Replace(string(data), "ch-zrh-1", "de-fra-1", 1)
 	if forged == string(data) {
 		t.Fatalf("entry 2 has no ch-zrh-1 to forge: %s", data)
 	}
-	if _, err := db.Exec("UPDATE entries SET data = ? WHERE idx = 2", []byte(forged)); err != nil {
-		t.Fatal(err)
-	}
+	sqlitetest.Exec(t, s.dbPath, "UPDATE entries SET data = ? WHERE idx = 2", []byte(forged))
 	_, body, _ := s.get(t, "/sample?id=smp-US-000")
 	if !strings.Contains(body, `data-index="2" data-action="stored" data-location="de-fra-1" data-to="" data-included="false"`) {
 		t.Errorf("the forged entry is not shown as failing its proof:\n%s", body)
@@ -332,4 +324,33 @@ func TestNum(t *testing.T) {
 			t.Errorf("num(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// TestNewStartsNothing: New starts no goroutine, even with a policy (the
+// audit runs in Run), and Run returns once its context is done.
+func TestNewStartsNothing(t *testing.T) {
+	s := startSite(t, testPolicy(t), false)
+	s.add(t, s.workload(1, false)...)
+	before := runtime.NumGoroutine()
+	d, err := New(Config{Log: s.log, Stats: s.stats, Verifier: s.dash.cfg.Verifier, Policy: testPolicy(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Fatalf("New started %d goroutines", after-before)
+	}
+	if next, _, _ := d.auditor.progress(); next != 0 {
+		t.Fatalf("the audit ran without Run: %d entries audited", next)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	size := s.log.Checkpoint().Size
+	for deadline := time.Now().Add(30 * time.Second); !d.auditor.view(size).Complete; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not audit the log within 30 s")
+		}
+	}
+	cancel()
+	<-done
 }

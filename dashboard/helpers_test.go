@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,15 +97,17 @@ func startSite(t testing.TB, policy *audit.Policy, witnessed bool) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sctx, stopCounter := context.WithCancel(ctx)
-	counted := make(chan struct{})
-	go func() { defer close(counted); counter.Run(sctx) }()
+	// The counts and the dashboard's audit run until the site closes.
+	bctx, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	background.Add(2)
+	go func() { defer background.Done(); counter.Run(bctx) }()
+	go func() { defer background.Done(); d.Run(bctx) }()
 	srv := httptest.NewServer(httpapi.New(l, httpapi.Config{Extra: d, Stats: counter}))
 	t.Cleanup(func() {
 		srv.Close()
-		stopCounter()
-		<-counted
-		d.Close()
+		stopBackground()
+		background.Wait()
 		l.Close()
 		st.Close()
 		if closeWitness != nil {

@@ -64,12 +64,12 @@ type Config struct {
 }
 
 // Keeper keeps trying to hold the lease and follows the store while it
-// does not. Create it with Start; stop it with Stop.
+// does not. Create it with New; run it with Run, which releases the lease
+// when its context ends.
 type Keeper struct {
 	cfg    Config
 	logger *slog.Logger
-	cancel context.CancelFunc
-	done   chan struct{}
+	ready  chan struct{} // closed after Run's first attempt
 
 	mu     sync.RWMutex
 	held   bool
@@ -78,10 +78,9 @@ type Keeper struct {
 	epoch  uint64
 }
 
-// Start starts the lease loop. It returns at once; the first attempt to
-// take the lease happens before Start returns, so a lone server is the
-// sequencer from the start.
-func Start(ctx context.Context, cfg Config) (*Keeper, error) {
+// New checks cfg and returns a Keeper. It starts nothing: Run does the
+// work.
+func New(cfg Config) (*Keeper, error) {
 	if cfg.Leaser == nil || cfg.Log == nil || cfg.Holder == "" {
 		return nil, errors.New("lease: Leaser, Log and Holder are required")
 	}
@@ -95,11 +94,24 @@ func Start(ctx context.Context, cfg Config) (*Keeper, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	k := &Keeper{cfg: cfg, logger: logger, cancel: cancel, done: make(chan struct{})}
+	return &Keeper{cfg: cfg, logger: logger, ready: make(chan struct{})}, nil
+}
+
+// Ready returns a channel closed once Run's first attempt to take the lease
+// has finished: a server that waits for it before serving is the sequencer
+// from the start when it is alone.
+func (k *Keeper) Ready() <-chan struct{} { return k.ready }
+
+// Run takes or renews the lease every TTL/3 and, while another server
+// holds it, syncs the log with the store every SyncEvery, until ctx is
+// done. Then, if this server holds the lease, it releases it (within 5 s)
+// so that another server can take over at once, and returns; afterwards
+// Leader reports no leader. Run must be called once.
+func (k *Keeper) Run(ctx context.Context) {
 	k.attempt(ctx)
-	go k.loop(ctx)
-	return k, nil
+	close(k.ready)
+	k.loop(ctx)
+	k.release(context.WithoutCancel(ctx))
 }
 
 // Leader reports where writes go: self is true while this server holds
@@ -117,18 +129,15 @@ func (k *Keeper) Leader() (addr string, self bool) {
 	return k.leader, false
 }
 
-// Stop stops the loop and, if this server holds the lease, releases it so
-// another server can take over at once. Afterwards Leader reports no
-// leader.
-func (k *Keeper) Stop() {
-	k.cancel()
-	<-k.done
+// release gives up the lease if this server holds it; afterwards Leader
+// reports no leader.
+func (k *Keeper) release(ctx context.Context) {
 	k.mu.Lock()
 	held := k.held
 	k.held, k.leader = false, ""
 	k.mu.Unlock()
 	if held {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if err := k.cfg.Leaser.ReleaseLease(ctx, k.cfg.Holder); err != nil {
 			k.logger.Warn("releasing the sequencer lease", "err", err)
@@ -139,7 +148,6 @@ func (k *Keeper) Stop() {
 }
 
 func (k *Keeper) loop(ctx context.Context) {
-	defer close(k.done)
 	renew := time.NewTicker(k.cfg.TTL / 3)
 	defer renew.Stop()
 	sync := time.NewTicker(k.cfg.SyncEvery)

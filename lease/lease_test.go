@@ -21,9 +21,26 @@ const ttl = 600 * time.Millisecond
 
 // server is one custody server on the shared PostgreSQL store.
 type server struct {
-	st  *postgres.Store
-	log *log.Log
-	k   *Keeper
+	st     *postgres.Store
+	log    *log.Log
+	k      *Keeper
+	leaser *mortalLeaser
+	cancel context.CancelFunc // ends the keeper's Run
+	done   chan struct{}      // closed when Run has returned
+}
+
+// mortalLeaser is a store's lease that a killed process can no longer
+// release.
+type mortalLeaser struct {
+	store.Leaser
+	dead atomic.Bool
+}
+
+func (m *mortalLeaser) ReleaseLease(ctx context.Context, holder string) error {
+	if m.dead.Load() {
+		return errors.New("the process is dead")
+	}
+	return m.Leaser.ReleaseLease(ctx, holder)
 }
 
 func startServer(t *testing.T, dsn string, signer note.Signer, verifier note.Verifier, name string, leaser func(*postgres.Store) store.Leaser, peers ...string) *server {
@@ -41,20 +58,30 @@ func startServer(t *testing.T, dsn string, signer note.Signer, verifier note.Ver
 	if leaser != nil {
 		ls = leaser(st)
 	}
-	k, err := Start(ctx, Config{Leaser: ls, Log: l, Holder: name, Addr: "http://" + name, TTL: ttl, SyncEvery: 20 * time.Millisecond, Peers: peers})
+	ml := &mortalLeaser{Leaser: ls}
+	k, err := New(Config{Leaser: ml, Log: l, Holder: name, Addr: "http://" + name, TTL: ttl, SyncEvery: 20 * time.Millisecond, Peers: peers})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{st: st, log: l, k: k}
-	t.Cleanup(func() { s.k.Stop(); s.log.Close(); s.st.Close() })
+	kctx, cancel := context.WithCancel(ctx)
+	s := &server{st: st, log: l, k: k, leaser: ml, cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(s.done); k.Run(kctx) }()
+	<-k.Ready()
+	t.Cleanup(func() { s.stop(); s.log.Close(); s.st.Close() })
 	return s
 }
 
-// die stops the keeper's loop without releasing the lease, as a killed
-// process would.
+// stop ends the keeper's Run and waits for it (it releases the lease).
+func (s *server) stop() {
+	s.cancel()
+	<-s.done
+}
+
+// die stops the keeper without releasing the lease, as a killed process
+// would.
 func (s *server) die() {
-	s.k.cancel()
-	<-s.k.done
+	s.leaser.dead.Store(true)
+	s.stop()
 }
 
 func newLog(t *testing.T) (string, note.Signer, note.Verifier) {
@@ -130,15 +157,15 @@ func TestTakeoverAfterDeath(t *testing.T) {
 	}
 }
 
-// TestReleaseOnStop: a holder that stops releases the lease, so the other
-// takes it on its next attempt.
+// TestReleaseOnStop: a holder whose Run ends releases the lease, so the
+// other takes it on its next attempt.
 func TestReleaseOnStop(t *testing.T) {
 	dsn, signer, verifier := newLog(t)
 	a := startServer(t, dsn, signer, verifier, "a", nil)
 	b := startServer(t, dsn, signer, verifier, "b", nil)
-	a.k.Stop()
+	a.stop()
 	if addr, self := a.k.Leader(); self || addr != "" {
-		t.Errorf("after Stop, a: Leader() = %q, %v; want no leader", addr, self)
+		t.Errorf("after Run returned, a: Leader() = %q, %v; want no leader", addr, self)
 	}
 	eventually(t, "b takes the released lease", func() bool { _, self := b.k.Leader(); return self })
 }
