@@ -2,40 +2,27 @@ package cmd
 
 import (
 	"context"
-	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/pprof"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/custodylog/custody/audit"
-	"github.com/custodylog/custody/dashboard"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/lease"
 	"github.com/custodylog/custody/log"
-	"github.com/custodylog/custody/stats"
-	"github.com/custodylog/custody/store"
+	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/verify"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/note"
 )
 
-// Server timeouts: a slow client cannot hold a connection for long.
-const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 60 * time.Second
-	idleTimeout       = 120 * time.Second
-	shutdownTimeout   = 30 * time.Second
-)
+// shutdownTimeout bounds finishing the requests in flight (custody witness
+// serve and demo use it too).
+const shutdownTimeout = logserver.ShutdownTimeout
 
 type serveOptions struct {
 	dir, listen, tokenFile, dsn, logLevel, pprof string
@@ -186,19 +173,18 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.pub(), err)
 	}
-	wcfg, err := witnessConfig(o, logger)
-	if err != nil {
+	cfg := logserver.Config{Listen: o.listen, NoDashboard: o.noDashboard, Advertise: o.advertise, Peers: o.peers, LeaseTTL: o.leaseTTL, Pprof: o.pprof, Logger: logger}
+	if cfg.Log, err = witnessConfig(o, logger); err != nil {
 		return err
 	}
-	var policy *audit.Policy
 	if o.policy != "" {
-		if policy, err = audit.LoadPolicy(o.policy); err != nil {
+		if cfg.Policy, err = audit.LoadPolicy(o.policy); err != nil {
 			return withHint(err, "see testdata/policy.yaml for the format")
 		}
 	}
-	var tokens []string
+	cfg.API = httpapi.Config{MaxConcurrentWrites: o.maxConcurrentWrites, MaxConcurrentWritesPerToken: o.maxWritesPerToken, BodyTimeout: o.bodyTimeout, TokenRate: o.tokenRate, TokenBurst: o.tokenBurst}
 	if o.tokenFile != "" {
-		if tokens, err = loadTokens(o.tokenFile); err != nil {
+		if cfg.API.Tokens, err = loadTokens(o.tokenFile); err != nil {
 			return err
 		}
 	} else {
@@ -215,158 +201,33 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 			return err
 		}
 		defer release()
-	}
-	if isPostgres(o.dsn) {
-		if err := pgHoldsLog(ctx, o.dsn); err != nil {
-			return err
-		}
+	} else if err := pgHoldsLog(ctx, o.dsn); err != nil {
+		return err
 	}
 	st, err := openStore(o.dsn, f)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	leaser, shared := st.(store.Leaser)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := log.NewMetrics(reg)
-	counter := stats.New(st, logger)
-	l, err := log.Open(ctx, log.Config{
-		Store: st, Signer: signer, Verifier: verifier,
-		MaxBatch: o.maxBatch, MaxWait: o.maxWait,
-		Logger: logger, Metrics: metrics,
-		Witnesses: wcfg.Witnesses, Quorum: wcfg.Quorum, QuorumFunc: wcfg.QuorumFunc,
-		WitnessTimeout: o.witnessTimeout,
-		Shared:         shared,
-		OnCommit:       counter.Committed,
-	})
-	if err != nil {
-		return err
-	}
-	cctx, stopCounter := context.WithCancel(ctx)
-	counted := make(chan struct{})
-	go func() { defer close(counted); counter.Run(cctx) }()
-	defer func() { stopCounter(); <-counted }()
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		l.Close()
-		return withHint(err, "is another server on %s? pick another --listen address", o.listen)
-	}
-	var leader func() (string, bool)
-	if shared {
-		addr := o.advertise
-		if addr == "" {
-			addr = "http://" + ln.Addr().String()
-		}
-		holder := holderID()
-		leaderGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "custody_sequencer_lease_held", Help: "1 while this server holds the shared store's sequencer lease."})
-		reg.MustRegister(leaderGauge)
-		k, err := lease.New(lease.Config{
-			Leaser: leaser, Log: l, Holder: holder, Addr: addr, TTL: o.leaseTTL, Logger: logger, Peers: o.peers,
-			OnChange: func(held bool) { leaderGauge.Set(map[bool]float64{true: 1}[held]) },
-		})
-		if err != nil {
-			ln.Close()
-			l.Close()
-			return err
-		}
-		// Held until serve returns (after the log has drained), not cut at ctx.
-		lctx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
-		leased := make(chan struct{})
-		go func() { defer close(leased); k.Run(lctx) }()
-		defer func() { stopLease(); <-leased }() // releases the lease
-		<-k.Ready()
-		leader = k.Leader
-		_, self := k.Leader()
-		logger.Info("shared store: sequencer lease", "holder", holder, "advertise", addr, "held", self, "ttl", o.leaseTTL)
-	}
-	var dash *dashboard.Dashboard
-	if !o.noDashboard {
-		var wv []note.Verifier
-		for _, w := range wcfg.Witnesses {
-			wv = append(wv, w.Verifier)
-		}
-		dash, err = dashboard.New(dashboard.Config{Log: l, Stats: counter, Verifier: verifier, Witnesses: wv, Policy: policy, Logger: logger})
-		if err != nil {
-			l.Close()
-			return err
-		}
-		dctx, stopDash := context.WithCancel(ctx)
-		audited := make(chan struct{})
-		go func() { defer close(audited); dash.Run(dctx) }()
-		defer func() { stopDash(); <-audited }()
-	}
-	h := httpapi.New(l, httpapi.Config{
-		Tokens: tokens, Metrics: httpapi.NewMetrics(reg), Gatherer: reg, Logger: logger, Extra: handlerOrNil(dash),
-		MaxConcurrentWrites:         o.maxConcurrentWrites,
-		MaxConcurrentWritesPerToken: o.maxWritesPerToken,
-		BodyTimeout:                 o.bodyTimeout,
-		TokenRate:                   o.tokenRate, TokenBurst: o.tokenBurst,
-		Leader: leader, Stats: counter,
-	})
-	srv := newHTTPServer(h, logger)
-	cp := l.Checkpoint()
-	logger.Info("serving", "origin", l.Origin(), "addr", ln.Addr().String(), "size", cp.Size)
+	cfg.Log.Store, cfg.Log.Signer, cfg.Log.Verifier = st, signer, verifier
+	cfg.Log.MaxBatch, cfg.Log.MaxWait, cfg.Log.WitnessTimeout = o.maxBatch, o.maxWait, o.witnessTimeout
 	if ready != nil {
-		ready <- ln.Addr().String()
+		cfg.Ready = func(addr string) { ready <- addr }
 	}
-	if o.pprof != "" {
-		go servePprof(o.pprof, logger)
+	err = logserver.Run(ctx, cfg)
+	var le *logserver.ListenError
+	switch {
+	case errors.As(err, &le):
+		err = withHint(le.Err, "is another server on %s? pick another --listen address", o.listen)
+	case errors.Is(err, logserver.ErrNotDrained):
+		return err // the store may still be in a call: closing it could hang
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		l.Close()
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	serr := srv.Shutdown(sctx)
-	l.Close()
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	logger.Info("stopped", "size", l.Checkpoint().Size)
-	return serr
+	st.Close()
+	return err
 }
 
 // isPostgres reports whether dsn names a PostgreSQL database.
 func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
-}
-
-// holderID is a lease holder ID unique to this process: host, PID and 8
-// random bytes.
-func holderID() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 8)
-	crand.Read(b)
-	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
-}
-
-// handlerOrNil keeps a nil *Dashboard from becoming a non-nil http.Handler.
-func handlerOrNil(d *dashboard.Dashboard) http.Handler {
-	if d == nil {
-		return nil
-	}
-	return d
-}
-
-// servePprof serves the Go profiler on its own address, never on the public one.
-func servePprof(addr string, logger *slog.Logger) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	logger.Info("profiling", "addr", addr)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
-	if err := srv.ListenAndServe(); err != nil {
-		logger.Error("pprof server", "err", err)
-	}
 }
 
 // witnessConfig turns --witness, --quorum and --trust into the log's
@@ -391,24 +252,8 @@ func witnessConfig(o serveOptions, logger *slog.Logger) (log.Config, error) {
 			}
 			return cfg, fmt.Errorf("%s: %w", o.trust, err)
 		}
-		for _, w := range p.Witnesses() {
-			if w.URL == "" {
-				logger.Warn("trust policy witness has no URL: not asked to cosign", "witness", w.Name)
-				continue
-			}
-			v, err := verify.NewCosignatureVerifier(w.VKey)
-			if err != nil {
-				return cfg, fmt.Errorf("%s: witness %s: %w", o.trust, w.Name, err)
-			}
-			cfg.Witnesses = append(cfg.Witnesses, log.Witness{URL: w.URL, Verifier: v})
-		}
-		if p.Quorum() != "none" {
-			cfg.QuorumFunc = func(signed []byte, cp verify.Checkpoint) bool {
-				_, err := p.Evaluate(signed, cp, time.Now())
-				return err == nil
-			}
-		}
-		return cfg, nil
+		cfg.Witnesses, cfg.QuorumFunc, err = logserver.TrustWitnesses(o.trust, p, logger)
+		return cfg, err
 	}
 	for _, arg := range o.witnesses {
 		i := strings.LastIndex(arg, "=")
@@ -419,7 +264,7 @@ func witnessConfig(o serveOptions, logger *slog.Logger) (log.Config, error) {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			return cfg, usageError("the witness URL must be an absolute http(s) URL", "bad --witness URL %q", u)
 		}
-		v, err := loadCosignatureVerifier(key)
+		v, err := logserver.LoadCosignatureVerifier(key)
 		if err != nil {
 			return cfg, usageErr(fmt.Errorf("--witness %s: %w", u, err), keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
 		}
@@ -432,50 +277,8 @@ func witnessConfig(o serveOptions, logger *slog.Logger) (log.Config, error) {
 	return cfg, nil
 }
 
-// loadCosignatureVerifier reads a cosignature/v1 verifier key, given as the
-// key itself or as a file holding it. Its errors never quote key material:
-// s is named only when it is an existing file, and a private key (given or
-// in the file) wraps verify.ErrPrivateKey.
-func loadCosignatureVerifier(s string) (note.Verifier, error) {
-	v, err := verify.NewCosignatureVerifier(s)
-	if err == nil {
-		return v, nil
-	}
-	if errors.Is(err, verify.ErrPrivateKey) {
-		return nil, fmt.Errorf("the key given: %w", err)
-	}
-	fi, ferr := os.Stat(s)
-	if ferr != nil {
-		if strings.Contains(s, "+") {
-			return nil, err // looks like a key, not a path: the key error is the useful one
-		}
-		return nil, errors.New("neither a cosignature verifier key (name+keyid+base64) nor the name of an existing file")
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > 64<<10 {
-		return nil, fmt.Errorf("key file %s is not a regular file of at most 64 KiB", s)
-	}
-	b, ferr := os.ReadFile(s)
-	if ferr != nil {
-		return nil, fmt.Errorf("reading key file %s: %v", s, errors.Unwrap(ferr))
-	}
-	v, err = verify.NewCosignatureVerifier(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", s, err)
-	}
-	return v, nil
-}
-
-// newHTTPServer returns the http.Server every custody server uses: header,
-// read, write and idle timeouts (a slow client cannot hold a connection),
-// a header size limit, and the server's own errors in the structured log.
+// newHTTPServer is logserver.NewHTTPServer (custody witness serve and demo
+// use it too).
 func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	return logserver.NewHTTPServer(h, logger)
 }
