@@ -79,8 +79,13 @@ it is printed.`,
 				}
 				rs, err := cl.AppendJSON(c.Context(), lines)
 				if err != nil {
-					// The client numbers the events of this call from 0.
-					err = fmt.Errorf("appending events %d to %d of %s: %w", sent+1, sent+len(lines), name, errors.Unwrap(err))
+					// The client numbers the events of this call from 0; a
+					// refusal is quoted as the server sent it.
+					cause := errors.Unwrap(err)
+					if se := (*client.StatusError)(nil); errors.As(err, &se) {
+						cause = &httpError{code: se.Code, msg: se.Message}
+					}
+					err = fmt.Errorf("appending events %d to %d of %s: %w", sent+1, sent+len(lines), name, cause)
 					if _, bad := verify.IsVerificationError(err); bad || errors.Is(err, verify.ErrMalformedReceipt) {
 						return &cliError{err: err, code: exitInvalid, hint: "the server handed out a bad receipt: keep it as evidence"}
 					}
