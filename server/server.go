@@ -71,6 +71,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Ready, if set, is called with the bound address once serving.
 	Ready func(addr string)
+	// ShutdownTimeout bounds each step of shutting down (0:
+	// ShutdownTimeout).
+	ShutdownTimeout time.Duration
 }
 
 // ListenError is Run's error when it cannot listen on Config.Listen.
@@ -89,9 +92,10 @@ var ErrNotDrained = errors.New("the log did not stop in time")
 
 // Run opens the log on cfg.Log.Store, serves it on cfg.Listen until ctx is
 // done, and then shuts down: it stops accepting requests and finishes those
-// in flight (at most ShutdownTimeout), commits the batches in flight (at
-// most ShutdownTimeout again), stops the background work and, last,
-// releases the sequencer lease. It does not close the store.
+// in flight (at most Config.ShutdownTimeout), commits the batches in
+// flight (at most Config.ShutdownTimeout again; past it, the error wraps
+// ErrNotDrained), stops the background work and, last, releases the
+// sequencer lease. It does not close the store.
 func Run(ctx context.Context, cfg Config) error {
 	logger := cfg.Logger
 	if logger == nil {
@@ -160,10 +164,14 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	timeout := cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = ShutdownTimeout
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	serr := srv.Shutdown(sctx)
-	lctx, lcancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	lctx, lcancel := context.WithTimeout(context.Background(), timeout)
 	defer lcancel()
 	if err := l.Shutdown(lctx); err != nil {
 		logger.Error("the log did not stop in time: the store did not finish the batches in flight", "err", err)
