@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/custodylog/custody/internal/keyfile"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -112,7 +113,7 @@ func TestInitRefusesSymlinks(t *testing.T) {
 		t.Fatal("writeKeyPair left k.key behind")
 	}
 	// createFile's own O_NOFOLLOW|O_EXCL, should a link appear after the check.
-	if err := createFile(filepath.Join(dir, "k.pub"), "x\n", 0o644); err == nil {
+	if err := keyfile.CreateFile(filepath.Join(dir, "k.pub"), "x\n", 0o644); err == nil {
 		t.Fatal("createFile wrote through a dangling link")
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "elsewhere")); !os.IsNotExist(err) {

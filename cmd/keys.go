@@ -1,114 +1,61 @@
 package cmd
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
+	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 )
 
-// writeKeyPair writes prefix.key (0600, never overwritten) and prefix.pub.
-func writeKeyPair(prefix, origin string) (vkey string, err error) {
-	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
-	if err != nil {
-		return "", withHint(err, "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody")
-	}
-	return writeKeyFiles(prefix, skey, vkey)
+// writeKeyPair writes prefix.key (0600, never overwritten) and prefix.pub
+// of a log named origin (keyfile.WriteLog).
+func writeKeyPair(prefix, origin string) (string, error) {
+	vkey, err := keyfile.WriteLog(prefix, origin)
+	return vkey, keyErr(err, "", "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody")
 }
 
-// writeKeyFiles writes the private key skey to prefix.key (mode 0600) and
-// vkey to prefix.pub, refusing to overwrite either. Both are created
-// exclusively and without following symbolic links (O_EXCL|O_NOFOLLOW):
-// a symlink planted at either name, dangling or not, is refused, never
-// written through. Both are synced. It returns vkey.
-func writeKeyFiles(prefix, skey, vkey string) (string, error) {
-	keyPath, pubPath := prefix+".key", prefix+".pub"
-	for _, p := range []string{keyPath, pubPath} {
-		if err := refuseExisting(p); err != nil {
-			return "", err
-		}
-	}
-	if err := createFile(keyPath, skey+"\n", 0o600); err != nil {
-		return "", err
-	}
-	if err := createFile(pubPath, vkey+"\n", 0o644); err != nil {
-		os.Remove(keyPath)
-		return "", err
-	}
-	return vkey, nil
+// writeWitnessKeyPair writes prefix.key and prefix.pub (the cosignature/v1
+// verifier key) of a witness (keyfile.WriteWitness).
+func writeWitnessKeyPair(prefix, name string) (string, error) {
+	vkey, err := keyfile.WriteWitness(prefix, name)
+	return vkey, keyErr(err, "", "the name must be non-empty without spaces or '+', e.g. witness.example.com")
 }
 
-// refuseExisting fails if anything is at p, a symbolic link included
-// (dangling or not): key files are never written over or through.
-func refuseExisting(p string) error {
-	fi, err := os.Lstat(p)
-	switch {
-	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
-		return withHint(fmt.Errorf("%s is a symbolic link: refusing to write a key through it", p), "remove the link, or choose another --dir/--out")
-	case err == nil:
-		return withHint(fmt.Errorf("%s already exists", p), "refusing to overwrite a key; choose another --out or remove it yourself")
-	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("checking %s: %w", p, err)
-	}
-	return nil
-}
-
-// createFile creates p exclusively, not following a symbolic link at p,
-// writes data and syncs it. On failure it removes what it created.
-func createFile(p, data string, mode os.FileMode) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ELOOP) {
-			// Appeared since refuseExisting looked (a race, or a link).
-			return withHint(fmt.Errorf("%s appeared while the keys were being written: refusing to write over or through it", p), "remove it, or choose another --dir/--out")
-		}
-		return fmt.Errorf("creating %s: %w", p, err)
-	}
-	if _, err := f.WriteString(data); err != nil {
-		f.Close()
-		os.Remove(p)
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(p)
-		return fmt.Errorf("syncing %s: %w", p, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(p)
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	return nil
-}
-
-// loadSigner reads a PRIVATE+KEY file, refusing one that group or others can
-// read. The key is never printed.
+// loadSigner reads a log's PRIVATE+KEY file (keyfile.LoadSigner).
 func loadSigner(path string) (note.Signer, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading private key: %w", err)
+	s, err := keyfile.LoadSigner(path)
+	return s, keyErr(err, path, "create one with 'custody keygen' or 'custody init'")
+}
+
+// loadCosigner reads a witness's PRIVATE+KEY file (keyfile.LoadCosigner).
+func loadCosigner(path string) (note.Signer, string, error) {
+	s, vkey, err := keyfile.LoadCosigner(path)
+	return s, vkey, keyErr(err, path, "create one with 'custody keygen --witness --origin NAME'")
+}
+
+// keyErr adds the fix to an error of package keyfile about path; create
+// is the hint for a bad name or a file that holds no key.
+func keyErr(err error, path, create string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, keyfile.ErrMode):
+		return withHint(err, "chmod 600 %s", path)
+	case errors.Is(err, keyfile.ErrExists) && strings.HasSuffix(err.Error(), "already exists"):
+		return withHint(err, "refusing to overwrite a key; choose another --out or remove it yourself")
+	case errors.Is(err, keyfile.ErrExists):
+		return withHint(err, "remove the link, or choose another --dir/--out")
+	case errors.Is(err, keyfile.ErrBadName), errors.Is(err, keyfile.ErrNotKey):
+		return withHint(err, "%s", create)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, withHint(fmt.Errorf("private key %s is readable by group or others (mode %04o)", path, fi.Mode().Perm()), "chmod 600 %s", path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading private key: %w", err)
-	}
-	s, err := note.NewSigner(strings.TrimSpace(string(b)))
-	if err != nil {
-		// Do not echo the file's contents.
-		return nil, withHint(fmt.Errorf("%s does not hold a signing key (PRIVATE+KEY+…)", path), "create one with 'custody keygen' or 'custody init'")
-	}
-	return s, nil
+	return err
 }
 
 // keyHint returns the hint for an error loading the verifier key given to

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,9 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 
-	"github.com/custodylog/custody/verify"
 	wsrv "github.com/custodylog/custody/witness"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -81,28 +78,6 @@ SIGINT or SIGTERM finishes the requests in flight and stops.`,
 	return c
 }
 
-// loadCosigner reads a witness PRIVATE+KEY file, refusing one that group or
-// others can read, and returns a cosignature/v1 signer and its vkey.
-func loadCosigner(path string) (note.Signer, string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, "", fmt.Errorf("reading private key: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, "", withHint(fmt.Errorf("private key %s is readable by group or others (mode %04o)", path, fi.Mode().Perm()), "chmod 600 %s", path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, "", fmt.Errorf("reading private key: %w", err)
-	}
-	s, vkey, err := verify.NewCosignatureSignerFromKey(strings.TrimSpace(string(b)), nil)
-	if err != nil {
-		// The error never includes the key.
-		return nil, "", withHint(fmt.Errorf("%s: %w", path, err), "create one with 'custody keygen --witness --origin NAME'")
-	}
-	return s, vkey, nil
-}
-
 func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
@@ -163,19 +138,4 @@ func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- s
 	}
 	logger.Info("stopped")
 	return serr
-}
-
-// writeWitnessKeyPair writes prefix.key (0600, never overwritten: an x/mod
-// PRIVATE+KEY of type 0x01) and prefix.pub (the cosignature/v1 verifier key,
-// type 0x04) and returns the latter.
-func writeWitnessKeyPair(prefix, name string) (string, error) {
-	skey, _, err := note.GenerateKey(rand.Reader, name)
-	if err != nil {
-		return "", withHint(err, "the name must be non-empty without spaces or '+', e.g. witness.example.com")
-	}
-	_, vkey, err := verify.NewCosignatureSignerFromKey(skey, nil)
-	if err != nil {
-		return "", err
-	}
-	return writeKeyFiles(prefix, skey, vkey)
 }
