@@ -94,6 +94,10 @@ type Options struct {
 	BloomBits int
 }
 
+// ErrLocked is returned by Open when another Index (in this process or
+// another) has the directory open: one directory has one writer.
+var ErrLocked = errors.New("index is open elsewhere")
+
 // ErrLayout is returned by Open when the index on disk was made with
 // another table layout: remove the directory and re-index.
 var ErrLayout = errors.New("index was created with another table layout")
@@ -111,15 +115,18 @@ type Index struct {
 	err    error        // a background failure: the index is unusable
 	flushC *sync.Cond   // signalled when imm is cleared
 
-	mem  []*buffer // the newest entries, per table (written by Add only)
-	next uint64    // entries [0, next) are indexed
-	wm   uint64    // entries [0, wm) are in runs named by the MANIFEST
+	mem      []*buffer // the newest entries, per table (written by Add only)
+	next     uint64    // entries [0, next) are indexed
+	lastKeys []uint64  // the keys of entry next-1
+	wm       uint64    // entries [0, wm) are in runs named by the MANIFEST
+	wmKeys   []uint64  // the keys of entry wm-1
+	unlock   func()
 
 	seqMu   sync.Mutex
 	nextSeq uint64
 	manMu   sync.Mutex
 
-	flushq  chan uint64   // end of the buffers handed to the flusher
+	flushq  chan flushJob // the buffers handed to the flusher
 	kick    chan struct{} // wakes the merger
 	flushed chan struct{} // closed when the flusher has stopped
 	merged  chan struct{} // closed when the merger has stopped
@@ -127,13 +134,16 @@ type Index struct {
 }
 
 type manifestFile struct {
-	Version   int       `json:"version"`
-	Tables    int       `json:"tables"`
-	Bloom     []bool    `json:"bloom"`
-	Seed      uint64    `json:"seed"`
-	Watermark uint64    `json:"watermark"`
-	NextSeq   uint64    `json:"next_seq"`
-	Runs      []runMeta `json:"runs"`
+	Version   int    `json:"version"`
+	Tables    int    `json:"tables"`
+	Bloom     []bool `json:"bloom"`
+	Seed      uint64 `json:"seed"`
+	Watermark uint64 `json:"watermark"`
+	// WatermarkKeys are the keys of entry Watermark-1, one per table: the
+	// owner checks them against its log to tell an index of another log.
+	WatermarkKeys []uint64  `json:"watermark_keys,omitempty"`
+	NextSeq       uint64    `json:"next_seq"`
+	Runs          []runMeta `json:"runs"`
 }
 
 type runMeta struct {
@@ -162,8 +172,22 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("runindex: %w", err)
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("runindex: %s: %w", dir, err)
+	}
+	x, err := open(dir, opts)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	x.unlock = unlock
+	return x, nil
+}
+
+func open(dir string, opts Options) (*Index, error) {
 	x := &Index{dir: dir, opts: opts, runs: make([][]*run, opts.Tables), seed: rand.Uint64(),
-		flushq: make(chan uint64, 1), kick: make(chan struct{}, 1), flushed: make(chan struct{}), merged: make(chan struct{})}
+		flushq: make(chan flushJob, 1), kick: make(chan struct{}, 1), flushed: make(chan struct{}), merged: make(chan struct{})}
 	x.flushC = sync.NewCond(&x.mu)
 	var m manifestFile
 	b, err := os.ReadFile(filepath.Join(dir, manifest))
@@ -180,7 +204,10 @@ func Open(dir string, opts Options) (*Index, error) {
 			return nil, fmt.Errorf("runindex: %s: %w", dir, ErrLayout)
 		}
 	}
-	x.seed, x.wm, x.next, x.nextSeq = m.Seed, m.Watermark, m.Watermark, m.NextSeq
+	if m.Watermark > 0 && len(m.WatermarkKeys) != opts.Tables {
+		return nil, fmt.Errorf("runindex: %s/%s has no keys for its watermark: remove the directory to re-index", dir, manifest)
+	}
+	x.seed, x.wm, x.next, x.nextSeq, x.wmKeys = m.Seed, m.Watermark, m.Watermark, m.NextSeq, m.WatermarkKeys
 	live := map[string]bool{manifest: true}
 	for _, rm := range m.Runs {
 		if rm.Table < 0 || rm.Table >= opts.Tables {
@@ -255,6 +282,12 @@ func (x *Index) Add(first uint64, keys [][]uint64) error {
 			x.mem[t].add(mix(k^x.seed), first+uint64(i))
 		}
 	}
+	if n > 0 {
+		x.lastKeys = make([]uint64, len(keys))
+		for t := range keys {
+			x.lastKeys[t] = keys[t][n-1]
+		}
+	}
 	x.next = first + uint64(n)
 	full := x.mem[0].len() >= x.opts.BufferEntries
 	x.mu.Unlock()
@@ -292,10 +325,17 @@ func (x *Index) rotate() error {
 		return x.err
 	}
 	x.imm, x.mem = x.mem, x.newBuffers()
-	end := x.next
+	job := flushJob{end: x.next, keys: x.lastKeys}
 	x.mu.Unlock()
-	x.flushq <- end
+	x.flushq <- job
 	return nil
+}
+
+// flushJob is a set of buffers to write: they end at entry end-1, whose
+// keys are keys.
+type flushJob struct {
+	end  uint64
+	keys []uint64
 }
 
 func (x *Index) failed() error {
@@ -350,7 +390,21 @@ func (x *Index) Close() error {
 		err = e
 	}
 	x.closeRuns()
+	if x.unlock != nil {
+		x.unlock()
+	}
 	return err
+}
+
+// WatermarkKeys returns the keys, one per table, of entry Watermark()-1
+// (nil when Watermark() is 0). Whoever re-opens an index checks them
+// against entry Watermark()-1 of its log: a mismatch means the index was
+// built for another log (a database restored from a backup, or replaced),
+// and must be removed and rebuilt.
+func (x *Index) WatermarkKeys() []uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return slices.Clone(x.wmKeys)
 }
 
 // stop stops the flusher, then the merger (which the flusher wakes).
@@ -387,11 +441,11 @@ func (x *Index) newSeq() uint64 {
 // flusher writes rotated buffers as level-0 runs.
 func (x *Index) flusher() {
 	defer close(x.flushed)
-	for end := range x.flushq {
+	for job := range x.flushq {
 		if x.failed() != nil {
 			continue
 		}
-		if err := x.flush(end); err != nil {
+		if err := x.flush(job); err != nil {
 			x.fail(err)
 			continue
 		}
@@ -402,7 +456,7 @@ func (x *Index) flusher() {
 	}
 }
 
-func (x *Index) flush(end uint64) error {
+func (x *Index) flush(job flushJob) error {
 	x.mu.RLock()
 	imm := x.imm
 	x.mu.RUnlock()
@@ -429,7 +483,7 @@ func (x *Index) flush(end uint64) error {
 		x.runs[t] = append(slices.Clone(x.runs[t]), r)
 	}
 	x.imm = nil
-	x.wm = end
+	x.wm, x.wmKeys = job.end, job.keys
 	x.flushC.Broadcast()
 	x.mu.Unlock()
 	return x.writeManifest()
@@ -539,7 +593,7 @@ func (x *Index) writeManifest() error {
 	next := x.nextSeq
 	x.seqMu.Unlock()
 	x.mu.RLock()
-	m := manifestFile{Version: manifestVer, Tables: x.opts.Tables, Bloom: x.opts.Bloom, Seed: x.seed, Watermark: x.wm, NextSeq: next}
+	m := manifestFile{Version: manifestVer, Tables: x.opts.Tables, Bloom: x.opts.Bloom, Seed: x.seed, Watermark: x.wm, WatermarkKeys: x.wmKeys, NextSeq: next}
 	for t := range x.runs {
 		for _, r := range x.runs[t] {
 			m.Runs = append(m.Runs, runMeta{Table: t, Level: r.level, Seq: r.seq})

@@ -118,6 +118,7 @@ func TestAddLookupAcrossFlushesMergesAndReopen(t *testing.T) {
 func (x *Index) abandon() {
 	x.stop()
 	x.closeRuns()
+	x.unlock() // the process is gone, and with it the lock
 }
 
 func TestCrashLosesOnlyTheBufferedTail(t *testing.T) {
@@ -153,6 +154,9 @@ func TestCrashLosesOnlyTheBufferedTail(t *testing.T) {
 		}
 		next += 700
 	}
+	if _, err := Open(dir, testOpts); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a second Open of a directory in use: %v, want ErrLocked", err)
+	}
 	x.abandon()
 
 	x, err = Open(dir, testOpts)
@@ -163,6 +167,13 @@ func TestCrashLosesOnlyTheBufferedTail(t *testing.T) {
 	wm := x.Watermark()
 	if wm < synced || wm > next {
 		t.Fatalf("watermark after the crash %d, want between %d and %d", wm, synced, next)
+	}
+	// The watermark's keys are those of entry wm-1.
+	wk := x.WatermarkKeys()
+	last := all[(wm-1)/700]
+	j := (wm - 1) % 700
+	if len(wk) != 3 || wk[0] != last[0][j] || wk[1] != last[1][j] || wk[2] != last[2][j] {
+		t.Fatalf("WatermarkKeys %x are not those of entry %d", wk, wm-1)
 	}
 	// The caller re-adds the tail from the watermark, from the log.
 	var pos uint64
