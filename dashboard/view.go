@@ -493,8 +493,10 @@ func (d *Dashboard) samplePage(ctx context.Context, id string) (samplePage, int,
 	p.AllOK = true
 	for _, i := range known {
 		es, err := d.cfg.Log.Entries(ctx, i, i+1)
-		if err != nil || len(es) != 1 {
-			return p, 0, fmt.Errorf("dashboard: reading entry %d of sample %q: %v", i, id, err)
+		if err != nil {
+			return p, 0, fmt.Errorf("dashboard: reading entry %d of sample %q: %w", i, id, err)
+		} else if len(es) != 1 {
+			return p, 0, fmt.Errorf("dashboard: entry %d of sample %q is not in the store", i, id)
 		}
 		ev, err := record.DecodeEntry(es[0].Data)
 		if err != nil {

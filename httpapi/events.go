@@ -343,7 +343,7 @@ func (a *api) parseEvents(body []byte) ([]record.Event, int, error) {
 		evs = append(evs, ev)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("reading JSON lines: %v", err)
+		return nil, http.StatusBadRequest, fmt.Errorf("reading JSON lines: %w", err)
 	}
 	return evs, 0, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
@@ -151,7 +152,7 @@ func (a *api) inclusion(w http.ResponseWriter, r *http.Request) {
 	if leaf == nil {
 		es, err := a.l.Entries(r.Context(), index, index+1)
 		if err != nil || len(es) != 1 {
-			a.fail(w, r, fmt.Errorf("reading entry %d: %v", index, err))
+			a.fail(w, r, storeError(fmt.Sprintf("reading entry %d", index), 1, len(es), err))
 			return
 		}
 		leaf = es[0].LeafHash[:]
@@ -313,7 +314,7 @@ func (a *api) sample(w http.ResponseWriter, r *http.Request) {
 		}
 		es, err := a.l.Entries(r.Context(), idx[0], idx[0]+uint64(n))
 		if err != nil || len(es) != n {
-			a.fail(w, r, fmt.Errorf("reading entries %d to %d of sample %q: got %d: %v", idx[0], idx[0]+uint64(n), id, len(es), err))
+			a.fail(w, r, storeError(fmt.Sprintf("reading entries %d to %d of sample %q", idx[0], idx[0]+uint64(n), id), n, len(es), err))
 			return
 		}
 		for _, e := range es {
@@ -345,4 +346,14 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]any{"status": "ok", "size": a.l.Checkpoint().Size})
+}
+
+// storeError is the error of a read of want published entries that gave
+// got, or failed with err: a storage failure (log.ErrUnavailable, answered
+// 503 whatever err wraps), keeping err in the chain.
+func storeError(what string, want, got int, err error) error {
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", log.ErrUnavailable, what, err)
+	}
+	return fmt.Errorf("%w: %s: the store returned %d entries, want %d", log.ErrUnavailable, what, got, want)
 }
