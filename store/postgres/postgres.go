@@ -270,10 +270,13 @@ func initSchema(ctx context.Context, pool *pgxpool.Pool) (err error) {
 }
 
 // isCreateRace reports whether err is what CREATE TABLE returns when another
-// session created the same table concurrently.
+// session created the same table concurrently: duplicate_table (42P07),
+// unique_violation (23505, on the catalog), serialization_failure (40001),
+// or duplicate_object (42710: "type schema_version already exists", the
+// table's row type, seen in TestConcurrentOpen).
 func isCreateRace(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "42P07" || pe.Code == "23505" || pe.Code == "40001")
+	return errors.As(err, &pe) && (pe.Code == "42P07" || pe.Code == "23505" || pe.Code == "40001" || pe.Code == "42710")
 }
 
 // rollback ends tx, even when ctx is already canceled.
