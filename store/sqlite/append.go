@@ -74,7 +74,9 @@ func (s *Store) append(ctx context.Context, b store.Batch, size uint64) (err err
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
-	// Only now, with the batch committed, may lookups find it.
+	// Only now, with the batch committed, may lookups find it. The batch is
+	// durable whatever happens to the index: an index failure is reported
+	// by the next lookup, and reopening rebuilds the index.
 	s.idx.add(b.Entries, sampleKeys)
 	return nil
 }

@@ -4,47 +4,202 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/bits"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/hashindex"
+	"github.com/custodylog/custody/store/runindex"
 )
 
-// indexes are the in-memory lookup structures of a Store: for each entry,
-// the 64-bit prefix of its identity, of its leaf hash and of SHA-256 of its
-// sample, mapped to its index. A lookup yields candidates, which are always
+// indexes are the lookup structures of a Store: for each entry, the 64-bit
+// prefix of its identity, of its leaf hash and of SHA-256 of its sample,
+// mapped to its index. A lookup yields candidates, which are always
 // confirmed against the stored row, so a prefix collision costs a read and
 // never a wrong answer.
 //
-// Identities are unique and leaf hashes nearly so (equal leaves have equal
-// identities), so those two are plain hashindex tables. A sample has many
-// entries, and a hash table with m pairs of one key makes every insert of
-// that key probe all m; so the sample index is a chain per sample instead
-// (see sampleIndex).
+// The Store that first opens a database owns its on-disk index, a
+// store/runindex in the directory beside it (custody.db.idx): memory stays
+// bounded and opening reads only the entries the index had not yet made
+// durable (at most two buffers' worth) whatever the log's size. Any other
+// Store of the same file, in this process or another (a running server's
+// fsck, a second writer), finds the index locked and keeps in-memory
+// tables instead, built only when it first looks something up, so tools
+// that never look up (fsck, mirror, copy's source) pay nothing.
 //
 // The indexes hold exactly the entries 0 to indexed-1, all committed. They
 // grow in two ways, both under mu: Append adds its batch after the commit,
-// and catchUp reads entries that another Store (or process) committed.
+// and catchUp reads entries that another Store (or process) committed, or
+// that the on-disk index had not made durable before a crash.
 type indexes struct {
 	mu      sync.Mutex
 	indexed atomic.Uint64 // written only under mu
 
-	ids, leaves *hashindex.Index
+	disk *runindex.Index // when this Store owns the on-disk index
+
+	ids, leaves *hashindex.Index // otherwise, in memory
 	samples     sampleIndex
 }
 
-func newIndexes(n uint64) *indexes {
-	size := int(min(n, 1<<40))
-	return &indexes{
-		ids:    hashindex.New(size),
-		leaves: hashindex.New(size),
-		// A guess of 8 entries a sample; heads grows if there are more samples.
-		samples: sampleIndex{heads: hashindex.New(size / 8), prev: make([]uint64, 0, size)},
+// Tables of the on-disk index.
+const (
+	tableIdentity = iota
+	tableLeaf
+	tableSample
+)
+
+// indexDir is where the on-disk index of the database at path lives.
+func indexDir(path string) string { return path + ".idx" }
+
+// indexOptions are the on-disk index's settings: a Bloom filter for
+// identities only, which are looked up for every appended entry and are
+// almost always absent.
+var indexOptions = runindex.Options{Tables: 3, Bloom: []bool{true, false, false}}
+
+// openIndexes opens the on-disk index of the database at path (creating
+// it, or rebuilding it if it belongs to another log) and brings it up to
+// the log's size, or, when another Store owns it, returns empty in-memory
+// indexes to be built on first use.
+func openIndexes(ctx context.Context, path string, r *sql.DB) (*indexes, error) {
+	dir := indexDir(path)
+	disk, err := runindex.Open(dir, indexOptions)
+	if errors.Is(err, runindex.ErrLocked) {
+		return newMemIndexes(), nil
 	}
+	if err != nil {
+		// Another layout, or a damaged index: it is derived data, so it
+		// is rebuilt from the entries.
+		disk, err = rebuildIndex(dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the index %s: %w", dir, err)
+	}
+	ok, err := indexMatches(ctx, r, disk)
+	if err != nil {
+		disk.Close()
+		return nil, err
+	}
+	if !ok {
+		disk.Close()
+		if disk, err = rebuildIndex(dir); err != nil {
+			return nil, fmt.Errorf("rebuilding the index %s: %w", dir, err)
+		}
+	}
+	x := &indexes{disk: disk}
+	x.indexed.Store(disk.Next())
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := x.catchUp(ctx, r); err != nil {
+		disk.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
+// rebuildIndex removes the index in dir and opens an empty one.
+func rebuildIndex(dir string) (*runindex.Index, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	return runindex.Open(dir, indexOptions)
+}
+
+// indexMatches reports whether the on-disk index was built from this log:
+// the log has at least its watermark's entries, and entry watermark-1 has
+// the keys the index recorded for it. (A database restored from a backup,
+// or replaced by another log, fails this, and its index is rebuilt.)
+func indexMatches(ctx context.Context, r *sql.DB, disk *runindex.Index) (bool, error) {
+	wm := disk.Watermark()
+	if wm == 0 {
+		return true, nil
+	}
+	var identity, leaf []byte
+	var sample string
+	err := r.QueryRowContext(ctx, "SELECT identity, leaf_hash, sample FROM entries WHERE idx = ?", int64(wm-1)).Scan(&identity, &leaf, &sample)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("checking the index against entry %d: %w", wm-1, err)
+	}
+	keys := disk.WatermarkKeys()
+	return len(identity) == store.HashSize && len(leaf) == store.HashSize &&
+		slices.Equal(keys, []uint64{uint64(hashindex.KeyOf(identity)), uint64(hashindex.KeyOf(leaf)), uint64(sampleKey([]byte(sample)))}), nil
+}
+
+func newMemIndexes() *indexes {
+	return &indexes{
+		ids:     hashindex.New(0),
+		leaves:  hashindex.New(0),
+		samples: sampleIndex{heads: hashindex.New(0)},
+	}
+}
+
+// close writes the on-disk index's buffers so that the next Open reads no
+// entries. The in-memory indexes need nothing.
+func (x *indexes) close() error {
+	if x.disk == nil {
+		return nil
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.disk.Close()
+}
+
+// addKeys records entries first, first+1, ... with the given keys. The
+// caller holds x.mu.
+func (x *indexes) addKeys(first uint64, ids, leaves, samples []hashindex.Key) error {
+	if x.disk != nil {
+		k := func(ks []hashindex.Key) []uint64 {
+			out := make([]uint64, len(ks))
+			for i, v := range ks {
+				out[i] = uint64(v)
+			}
+			return out
+		}
+		if err := x.disk.Add(first, [][]uint64{k(ids), k(leaves), k(samples)}); err != nil {
+			return err
+		}
+	} else {
+		idxs := make([]uint64, len(ids))
+		for i := range idxs {
+			idxs[i] = first + uint64(i)
+		}
+		x.ids.AddMany(ids, idxs)
+		x.leaves.AddMany(leaves, idxs)
+		x.samples.add(samples)
+	}
+	x.indexed.Store(first + uint64(len(ids)))
+	return nil
+}
+
+// identityCandidates appends the indexes that may hold identity id.
+func (x *indexes) identityCandidates(dst []uint64, id []byte) ([]uint64, error) {
+	if x.disk != nil {
+		return x.disk.Lookup(tableIdentity, uint64(hashindex.KeyOf(id)), dst)
+	}
+	return x.ids.Lookup(dst, hashindex.KeyOf(id)), nil
+}
+
+// leafCandidates appends the indexes that may hold leaf hash h.
+func (x *indexes) leafCandidates(dst []uint64, h []byte) ([]uint64, error) {
+	if x.disk != nil {
+		return x.disk.Lookup(tableLeaf, uint64(hashindex.KeyOf(h)), dst)
+	}
+	return x.leaves.Lookup(dst, hashindex.KeyOf(h)), nil
+}
+
+// sampleCandidates appends the indexes that may hold entries of sample.
+func (x *indexes) sampleCandidates(dst []uint64, sample []byte) ([]uint64, error) {
+	if x.disk != nil {
+		return x.disk.Lookup(tableSample, uint64(sampleKey(sample)), dst)
+	}
+	return append(dst, x.samples.lookup(sampleKey(sample))...), nil
 }
 
 // sampleIndex finds the entries of a sample: heads maps each sample key to
@@ -117,12 +272,15 @@ func (x *indexes) catchUp(ctx context.Context, q querier) error {
 		idxs    = make([]uint64, 0, catchUpChunk)
 		next    = from
 	)
-	flush := func() {
-		x.ids.AddMany(ids, idxs)
-		x.leaves.AddMany(leaves, idxs)
-		x.samples.add(samples)
-		x.indexed.Store(next)
+	flush := func() error {
+		if len(idxs) == 0 {
+			return nil
+		}
+		if err := x.addKeys(idxs[0], ids, leaves, samples); err != nil {
+			return fmt.Errorf("indexing entries from %d: %w", idxs[0], err)
+		}
 		ids, leaves, samples, idxs = ids[:0], leaves[:0], samples[:0], idxs[:0]
+		return nil
 	}
 	for rows.Next() {
 		var (
@@ -144,14 +302,15 @@ func (x *indexes) catchUp(ctx context.Context, q querier) error {
 		idxs = append(idxs, next)
 		next++
 		if len(idxs) == catchUpChunk {
-			flush()
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("indexing entries from %d: %w", from, err)
 	}
-	flush()
-	return nil
+	return flush()
 }
 
 // refresh makes sure the indexes hold every entry committed before it was
@@ -177,31 +336,28 @@ func (s *Store) refresh(ctx context.Context) error {
 // add records entries, just committed at consecutive indexes, in the
 // indexes. Entries that catchUp already read are skipped. If catchUp has
 // not reached the first of them (which Append's catching up inside its
-// transaction rules out), nothing is added: catchUp will read them all.
-func (x *indexes) add(entries []store.Entry, sampleKeys []hashindex.Key) {
+// transaction rules out), nothing is added: catchUp will read them all. An
+// error means the on-disk index failed: lookups fail from then on, and
+// reopening the store rebuilds what is missing.
+func (x *indexes) add(entries []store.Entry, sampleKeys []hashindex.Key) error {
 	if len(entries) == 0 {
-		return
+		return nil
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	first, end, indexed := entries[0].Index, entries[0].Index+uint64(len(entries)), x.indexed.Load()
 	if indexed < first || indexed >= end {
-		return
+		return nil
 	}
 	skip := indexed - first
 	entries, sampleKeys = entries[skip:], sampleKeys[skip:]
 	ids := make([]hashindex.Key, len(entries))
 	leaves := make([]hashindex.Key, len(entries))
-	idxs := make([]uint64, len(entries))
 	for i := range entries {
 		ids[i] = hashindex.KeyOf(entries[i].Identity[:])
 		leaves[i] = hashindex.KeyOf(entries[i].LeafHash[:])
-		idxs[i] = entries[i].Index
 	}
-	x.ids.AddMany(ids, idxs)
-	x.leaves.AddMany(leaves, idxs)
-	x.samples.add(sampleKeys)
-	x.indexed.Store(end)
+	return x.addKeys(indexed, ids, leaves, sampleKeys)
 }
 
 // idxPerQuery is the most candidates one "idx IN (...)" query reads. Shorter
@@ -248,7 +404,10 @@ func readColumn(ctx context.Context, q querier, col string, idxs []uint64, f fun
 func (x *indexes) lookupIdentities(ctx context.Context, q querier, ids []store.Hash, found map[store.Hash]uint64) error {
 	var cands []uint64
 	for i := range ids {
-		cands = x.ids.Lookup(cands, hashindex.KeyOf(ids[i][:]))
+		var err error
+		if cands, err = x.identityCandidates(cands, ids[i][:]); err != nil {
+			return err
+		}
 	}
 	if len(cands) == 0 {
 		return nil

@@ -235,25 +235,41 @@ func TestErrorMessages(t *testing.T) {
 	storetest.CheckErrorMessages(t, openTemp(t), "sqlite")
 }
 
-// checkIndexed fails t unless the in-memory indexes of s hold each of the
-// first size entries exactly once.
+// checkIndexed fails t unless the indexes of s (on disk or in memory)
+// hold the first size entries, each exactly once under each of its keys.
 func checkIndexed(t *testing.T, s *Store, size uint64) {
 	t.Helper()
 	if got := s.idx.indexed.Load(); got != size {
 		t.Errorf("indexed = %d, want %d", got, size)
 	}
-	if got := s.idx.ids.Len(); uint64(got) != size {
-		t.Errorf("identity index has %d pairs, want %d", got, size)
+	es, err := s.Entries(context.Background(), 0, size)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := s.idx.leaves.Len(); uint64(got) != size {
-		t.Errorf("leaf hash index has %d pairs, want %d", got, size)
+	once := func(what string, e store.Entry, cands []uint64, err error) {
+		t.Helper()
+		if n := countOf(cands, e.Index); err != nil || n != 1 {
+			t.Errorf("%s index: entry %d found %d times (%v)", what, e.Index, n, err)
+		}
 	}
-	s.idx.samples.mu.RLock()
-	n := len(s.idx.samples.prev)
-	s.idx.samples.mu.RUnlock()
-	if uint64(n) != size {
-		t.Errorf("sample index has %d entries, want %d", n, size)
+	for _, e := range es {
+		c, err := s.idx.identityCandidates(nil, e.Identity[:])
+		once("identity", e, c, err)
+		c, err = s.idx.leafCandidates(nil, e.LeafHash[:])
+		once("leaf hash", e, c, err)
+		c, err = s.idx.sampleCandidates(nil, []byte(e.Sample))
+		once("sample", e, c, err)
 	}
+}
+
+func countOf(xs []uint64, v uint64) int {
+	n := 0
+	for _, x := range xs {
+		if x == v {
+			n++
+		}
+	}
+	return n
 }
 
 // collide returns h with bits of its last byte flipped: the same index key
@@ -318,6 +334,20 @@ func TestPrefixCollisions(t *testing.T) {
 
 	// A sample whose key collides with another's (forced here by pointing
 	// its chain at an entry of another sample) finds only its own entries.
+	// The collision is planted in the in-memory index of a second Store of
+	// the same file (the first owns the on-disk index).
+	s2, err := Open(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.idx.disk != nil {
+		t.Fatal("a second Store of one file opened the on-disk index")
+	}
+	if _, err := s2.Sample(ctx, "S-absent"); err != nil { // builds its indexes
+		t.Fatal(err)
+	}
+	s = s2
 	s.idx.samples.heads.Add(sampleKey([]byte("S-absent")), 12)
 	if got, err := s.Sample(ctx, "S-absent"); err != nil || len(got) != 0 {
 		t.Errorf("Sample(colliding absent sample) = %v, %v, want empty", got, err)
@@ -466,5 +496,99 @@ func TestTwoStoresLookups(t *testing.T) {
 			checkLookups(t, s, all)
 			checkIndexed(t, s, g.Size)
 		})
+	}
+}
+
+// TestIndexIsKeptAndChecked checks the on-disk index: a clean reopen reads
+// no entries; a database restored from an older copy (fewer entries than
+// the index holds) or replaced by another log gets its index rebuilt, and
+// lookups stay exact in each case.
+func TestIndexIsKeptAndChecked(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "custody.db")
+	copyDB := func(from, to string) {
+		t.Helper()
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sfx := range []string{"-wal", "-shm"} {
+			os.Remove(to + sfx)
+		}
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := new(storetest.BenchLog)
+	g.MustAppend(t, s, 0, "genesis")
+	var all []store.Entry
+	for range 3 {
+		all = append(all, g.MustAppend(t, s, 700, "kept").Entries...)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copyDB(path, filepath.Join(dir, "old.db")) // a backup at 2,100 entries
+
+	// A clean reopen: the index holds every entry already.
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	if s.idx.disk == nil || s.idx.disk.Watermark() != g.Size {
+		t.Fatalf("after a clean close the index's watermark is %v, want %d", s.idx.disk, g.Size)
+	}
+	checkIndexed(t, s, g.Size)
+	newer := g.MustAppend(t, s, 500, "newer").Entries
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restored from the backup: the index holds 500 entries the log does
+	// not; it is rebuilt, and an identity of those 500 is free again.
+	copyDB(filepath.Join(dir, "old.db"), path)
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	checkIndexed(t, s, 2100)
+	checkLookups(t, s, all)
+	if got, err := s.ByIdentity(ctx, []store.Hash{newer[0].Identity}); err != nil || len(got) != 0 {
+		t.Fatalf("ByIdentity(an entry the restored log lacks) = %v, %v", got, err)
+	}
+	g.Size, g.Prev = 2100, nil
+	if cp, err := s.Latest(ctx); err == nil {
+		g.Prev = &cp
+	}
+	regrown := g.MustAppend(t, s, 10, "regrown").Entries
+	checkIndexed(t, s, 2110)
+	checkLookups(t, s, append(all, regrown...))
+	s.Close()
+
+	// Replaced by another log of the same size: rebuilt too.
+	other := filepath.Join(dir, "other.db")
+	o, err := Open(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2 := new(storetest.BenchLog)
+	g2.MustAppend(t, o, 0, "genesis")
+	var oall []store.Entry
+	for range 3 {
+		oall = append(oall, g2.MustAppend(t, o, 700, "other").Entries...)
+	}
+	o.Close()
+	copyDB(other, path)
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkIndexed(t, s, 2100)
+	checkLookups(t, s, oall)
+	if got, _ := s.ByIdentity(ctx, []store.Hash{all[0].Identity}); len(got) != 0 {
+		t.Fatalf("the replaced log's index still finds the old log's entries: %v", got)
 	}
 }
