@@ -14,7 +14,7 @@ import (
 // time, bytes allocated, and the live heap the request holds when its
 // answer starts (which used to be all 10,000 receipts and their JSON).
 //
-//	go test ./log -run NONE -bench PostDuplicates -benchtime 20x
+//	go test ./httpapi -run NONE -bench PostDuplicates -benchtime 20x
 func BenchmarkPostDuplicates(b *testing.B) {
 	const n = DefaultMaxEvents
 	tl := newTestLog(b, log.Config{MaxBatch: n})
