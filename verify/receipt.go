@@ -106,7 +106,7 @@ func CheckReceipt(r Receipt, origin string, verifiers note.Verifiers, trust *Tru
 		return bad(fmt.Sprintf("the inclusion proof of entry %d does not lead to the root of the signed tree of size %d", r.Index, cp.Size), err)
 	}
 	if len(r.Event) > 0 {
-		if err := sameJSON(r.Event, r.Entry); err != nil {
+		if same, err := sameJSON(r.Event, r.Entry); err != nil || !same {
 			return bad("the receipt's event is not its entry", err)
 		}
 	}
@@ -139,10 +139,10 @@ func ReceiptError(r Receipt, origin, what string, err error) *VerificationError 
 	return &VerificationError{Evidence: ev, Err: err}
 }
 
-// sameJSON reports, as an error, whether view and entry are not the same
-// JSON value: objects with the same members in any order, strings equal
-// after unescaping, numbers equal as written.
-func sameJSON(view, entry []byte) error {
+// sameJSON reports whether view and entry are the same JSON value: objects
+// with the same members in any order, strings equal after unescaping,
+// numbers equal as written. It fails if either is not one JSON value.
+func sameJSON(view, entry []byte) (bool, error) {
 	decode := func(b []byte) (any, error) {
 		d := json.NewDecoder(bytes.NewReader(b))
 		d.UseNumber()
@@ -157,16 +157,13 @@ func sameJSON(view, entry []byte) error {
 	}
 	v, err := decode(view)
 	if err != nil {
-		return fmt.Errorf("event: %w", err)
+		return false, fmt.Errorf("event: %w", err)
 	}
 	e, err := decode(entry)
 	if err != nil {
-		return fmt.Errorf("entry is not JSON: %w", err)
+		return false, fmt.Errorf("entry is not JSON: %w", err)
 	}
-	if !reflect.DeepEqual(v, e) {
-		return errors.New("they differ")
-	}
-	return nil
+	return reflect.DeepEqual(v, e), nil
 }
 
 // CheckTLogProof verifies a bare c2sp.org/tlog-proof@v1 for entry offline,
