@@ -9,81 +9,41 @@ import (
 	"math/bits"
 	"time"
 
+	"github.com/custodylog/custody/internal/tiles"
 	"github.com/custodylog/custody/verify"
-	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // treeBuilder recomputes a tree's root by appending its entries one by one,
-// holding only the O(log n) hashes of a compact range (transparency-dev
-// merkle compact.Range). Its state can be saved with marshalBinary and
-// restored with unmarshalBinary (AuditState.Tree), so an audit can resume where it stopped
-// and prove consistency with a new checkpoint by appending only the new
-// entries and comparing roots. The zero value is an empty tree.
+// holding only the O(log n) hashes of a compact range (internal/tiles
+// Range). Its state can be saved with marshalBinary and restored with
+// unmarshalBinary (AuditState.Tree), so an audit can resume where it
+// stopped and prove consistency with a new checkpoint by appending only
+// the new entries and comparing roots. The zero value is an empty tree.
 type treeBuilder struct {
-	r *compact.Range
+	r tiles.Range
 }
-
-var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 
 // newTreeBuilder returns a treeBuilder for the empty tree.
-func newTreeBuilder() *treeBuilder {
-	return &treeBuilder{r: rangeFactory.NewEmptyRange(0)}
-}
-
-func (b *treeBuilder) rng() *compact.Range {
-	if b.r == nil {
-		b.r = rangeFactory.NewEmptyRange(0)
-	}
-	return b.r
-}
+func newTreeBuilder() *treeBuilder { return &treeBuilder{} }
 
 // append adds entry (the exact entry bytes, without a bundle length prefix)
 // as the next leaf.
-func (b *treeBuilder) append(entry []byte) {
-	b.appendLeafHash(verify.LeafHash(entry))
-}
+func (b *treeBuilder) append(entry []byte) { b.r.Append(verify.LeafHash(entry)) }
 
 // appendLeafHash adds a leaf by its RFC 6962 leaf hash.
-func (b *treeBuilder) appendLeafHash(leaf verify.Hash) {
-	h := leaf
-	if err := b.rng().Append(h[:], nil); err != nil {
-		// compact.Range.Append fails only on a corrupted range, which
-		// unmarshalBinary and NewRange rule out.
-		panic(fmt.Sprintf("audit: tree builder: %v", err))
-	}
-}
+func (b *treeBuilder) appendLeafHash(leaf verify.Hash) { b.r.Append(leaf) }
 
 // appendSubtree adds the 2^height leaves of a perfect subtree by its root
 // hash. The builder's size must be a multiple of 2^height.
-func (b *treeBuilder) appendSubtree(height uint, root verify.Hash) {
-	r := b.rng()
-	begin := r.End()
-	if begin&(1<<height-1) != 0 {
-		panic(fmt.Sprintf("audit: tree builder: subtree of height %d appended at %d", height, begin))
-	}
-	sub, err := rangeFactory.NewRange(begin, begin+1<<height, [][]byte{root[:]})
-	if err == nil {
-		err = r.AppendRange(sub, nil)
-	}
-	if err != nil {
-		panic(fmt.Sprintf("audit: tree builder: %v", err))
-	}
-}
+func (b *treeBuilder) appendSubtree(height uint, root verify.Hash) { b.r.AppendSubtree(height, root) }
 
 // size returns the number of leaves appended (including those of a
 // restored state).
-func (b *treeBuilder) size() uint64 { return b.rng().End() }
+func (b *treeBuilder) size() uint64 { return b.r.Size() }
 
-// root returns the RFC 6962 root hash of the leaves so far: verify.EmptyRoot for
-// none.
-func (b *treeBuilder) root() verify.Hash {
-	h, err := b.rng().GetRootHash(nil)
-	if err != nil || len(h) != verify.HashSize {
-		return verify.EmptyRoot
-	}
-	return verify.Hash(h)
-}
+// root returns the RFC 6962 root hash of the leaves so far: verify.EmptyRoot
+// for none.
+func (b *treeBuilder) root() verify.Hash { return b.r.Root() }
 
 // treeBuilderMagic starts a marshalled treeBuilder (format version 1).
 const treeBuilderMagic = "ctb1"
@@ -92,12 +52,12 @@ const treeBuilderMagic = "ctb1"
 // big-endian number, and the compact range's hashes (one per 1 bit of the
 // size, left to right), 32 bytes each.
 func (b *treeBuilder) marshalBinary() ([]byte, error) {
-	r := b.rng()
-	out := make([]byte, 0, len(treeBuilderMagic)+8+len(r.Hashes())*verify.HashSize)
+	hs := b.r.Hashes()
+	out := make([]byte, 0, len(treeBuilderMagic)+8+len(hs)*verify.HashSize)
 	out = append(out, treeBuilderMagic...)
-	out = binary.BigEndian.AppendUint64(out, r.End())
-	for _, h := range r.Hashes() {
-		out = append(out, h...)
+	out = binary.BigEndian.AppendUint64(out, b.r.Size())
+	for _, h := range hs {
+		out = append(out, h[:]...)
 	}
 	return out, nil
 }
@@ -117,15 +77,15 @@ func (b *treeBuilder) unmarshalBinary(data []byte) error {
 	if len(rest) != n*verify.HashSize {
 		return fmt.Errorf("tree builder state: %d bytes of hashes for size %d, want %d", len(rest), size, n*verify.HashSize)
 	}
-	hs := make([][]byte, n)
+	hs := make([]verify.Hash, n)
 	for i := range hs {
-		hs[i] = bytes.Clone(rest[i*verify.HashSize : (i+1)*verify.HashSize])
+		hs[i] = verify.Hash(rest[i*verify.HashSize : (i+1)*verify.HashSize])
 	}
-	r, err := rangeFactory.NewRange(0, size, hs)
+	r, err := tiles.NewRange(size, hs)
 	if err != nil {
 		return fmt.Errorf("tree builder state: %v", err)
 	}
-	b.r = r
+	b.r = *r
 	return nil
 }
 

@@ -464,3 +464,83 @@ func (e *Expanded) Data(w int) []byte {
 	}
 	return out
 }
+
+// Range is a tree reduced to its root: the O(log n) hashes of the perfect
+// subtrees of its leaves (a compact range), without tiles. Auditors use it
+// to recompute a root from entries, append whole subtrees whose roots they
+// already authenticated, and save and restore the state. The zero value is
+// the empty tree.
+type Range struct {
+	r *compact.Range
+}
+
+// NewRange returns the Range of a tree of size leaves whose compact range
+// is hashes: one per 1 bit of size, left (largest subtree) to right. It
+// fails if the count does not match size. It cannot tell right hashes from
+// wrong ones: compare Root with a trusted root.
+func NewRange(size uint64, hashes []Hash) (*Range, error) {
+	hs := make([][]byte, len(hashes))
+	for i := range hashes {
+		h := hashes[i]
+		hs[i] = h[:]
+	}
+	r, err := rangeFactory.NewRange(0, size, hs)
+	if err != nil {
+		return nil, fmt.Errorf("tiles: a tree of size %d from %d hashes: %w", size, len(hashes), err)
+	}
+	return &Range{r: r}, nil
+}
+
+func (r *Range) rng() *compact.Range {
+	if r.r == nil {
+		r.r = rangeFactory.NewEmptyRange(0)
+	}
+	return r.r
+}
+
+// Append adds a leaf by its leaf hash.
+func (r *Range) Append(leaf Hash) {
+	if err := r.rng().Append(leaf[:], nil); err != nil {
+		panic(fmt.Sprintf("tiles: Range.Append: %v", err)) // invariant: the range starts at 0
+	}
+}
+
+// AppendSubtree adds the 2^height leaves of a perfect subtree by its root.
+// The tree's size must be a multiple of 2^height; otherwise it panics.
+func (r *Range) AppendSubtree(height uint, root Hash) {
+	c := r.rng()
+	begin := c.End()
+	if height >= 64 || begin&(1<<height-1) != 0 {
+		panic(fmt.Sprintf("tiles: subtree of height %d appended at %d", height, begin))
+	}
+	sub, err := rangeFactory.NewRange(begin, begin+1<<height, [][]byte{root[:]})
+	if err == nil {
+		err = c.AppendRange(sub, nil)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("tiles: Range.AppendSubtree: %v", err))
+	}
+}
+
+// Size returns the number of leaves.
+func (r *Range) Size() uint64 { return r.rng().End() }
+
+// Root returns the tree's root: EmptyRoot for no leaves.
+func (r *Range) Root() Hash {
+	h, err := r.rng().GetRootHash(nil)
+	if err != nil || len(h) != HashSize {
+		return EmptyRoot
+	}
+	return Hash(h)
+}
+
+// Hashes returns the compact range: one hash per 1 bit of Size, left to
+// right (what NewRange takes back).
+func (r *Range) Hashes() []Hash {
+	hs := r.rng().Hashes()
+	out := make([]Hash, len(hs))
+	for i, h := range hs {
+		out[i] = Hash(h)
+	}
+	return out
+}

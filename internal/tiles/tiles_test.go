@@ -401,3 +401,55 @@ func TestExpanded(t *testing.T) {
 		t.Fatal("Width or Data wrong")
 	}
 }
+
+func TestRange(t *testing.T) {
+	var data [][]byte
+	var r Range // the zero value is the empty tree
+	if r.Root() != EmptyRoot || r.Size() != 0 {
+		t.Fatal("zero Range is not the empty tree")
+	}
+	for n := 1; n <= 600; n++ {
+		e := entry(uint64(n))
+		data = append(data, e)
+		r.Append(LeafHash(e))
+		if r.Root() != mth(data) {
+			t.Fatalf("size %d: Range root differs from MTH", n)
+		}
+		if n%97 == 0 { // save and restore
+			c, err := NewRange(r.Size(), r.Hashes())
+			if err != nil || c.Root() != r.Root() {
+				t.Fatalf("size %d: restored range: %v", n, err)
+			}
+			r = *c
+		}
+	}
+	// A subtree appended by its root equals its leaves appended.
+	var a, b Range
+	for i := range 512 {
+		a.Append(LeafHash(entry(uint64(i))))
+	}
+	var hs []Hash
+	for i := 512; i < 768; i++ {
+		hs = append(hs, LeafHash(entry(uint64(i))))
+		a.Append(hs[len(hs)-1])
+	}
+	for i := range 512 {
+		b.Append(LeafHash(entry(uint64(i))))
+	}
+	b.AppendSubtree(8, SubtreeRoot(hs))
+	if a.Root() != b.Root() || a.Size() != b.Size() {
+		t.Fatal("AppendSubtree differs from appending the leaves")
+	}
+	if _, err := NewRange(5, []Hash{{}}); err == nil {
+		t.Fatal("NewRange accepted 1 hash for size 5")
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("a misaligned subtree was accepted")
+			}
+		}()
+		b.Append(EmptyRoot)
+		b.AppendSubtree(8, EmptyRoot)
+	}()
+}
