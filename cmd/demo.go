@@ -18,6 +18,7 @@ import (
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/loadgen"
 	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/store/witnessdb"
 	wsrv "github.com/custodylog/custody/witness"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -161,8 +162,13 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	w, err := wsrv.Open(wsrv.Config{Dir: wdir, Signer: wsigner, Logs: []note.Verifier{logVerifier}, Logger: logger})
+	wst, err := witnessdb.Open(filepath.Join(wdir, witnessdb.FileName))
 	if err != nil {
+		return err
+	}
+	w, err := wsrv.Open(wsrv.Config{State: wst, Signer: wsigner, Logs: []note.Verifier{logVerifier}, Logger: logger})
+	if err != nil {
+		wst.Close()
 		return err
 	}
 	defer w.Close()

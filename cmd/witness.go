@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/custodylog/custody/store/witnessdb"
 	wsrv "github.com/custodylog/custody/witness"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -99,13 +100,18 @@ func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- s
 	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
-	release, err := lockFile(filepath.Join(o.dir, wsrv.DBName+".lock"))
+	release, err := lockFile(filepath.Join(o.dir, witnessdb.FileName+".lock"))
 	if err != nil {
 		return err
 	}
 	defer release()
-	w, err := wsrv.Open(wsrv.Config{Dir: o.dir, Signer: signer, Logs: logs, Logger: logger})
+	st, err := witnessdb.Open(filepath.Join(o.dir, witnessdb.FileName))
 	if err != nil {
+		return err
+	}
+	w, err := wsrv.Open(wsrv.Config{State: st, Signer: signer, Logs: logs, Logger: logger})
+	if err != nil {
+		st.Close()
 		return err
 	}
 	defer w.Close()

@@ -22,6 +22,7 @@ import (
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store/sqlite"
+	"github.com/custodylog/custody/store/witnessdb"
 	"github.com/custodylog/custody/verify"
 	"github.com/custodylog/custody/witness"
 	"golang.org/x/mod/sumdb/note"
@@ -135,7 +136,11 @@ func startWitness(t testing.TB, dir string, logKey note.Verifier) (testWitness, 
 	if err := os.MkdirAll(wdir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	w, err := witness.Open(witness.Config{Dir: wdir, Signer: wsigner, Logs: []note.Verifier{logKey}})
+	st, err := witnessdb.Open(filepath.Join(wdir, witnessdb.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.Open(witness.Config{State: st, Signer: wsigner, Logs: []note.Verifier{logKey}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/sqlite"
+	"github.com/custodylog/custody/store/witnessdb"
 	"github.com/custodylog/custody/verify"
 	"github.com/custodylog/custody/witness"
 	"golang.org/x/mod/sumdb/note"
@@ -233,7 +234,11 @@ func newTestWitness(t testing.TB, name string, logV note.Verifier) *testWitness 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := witness.Open(witness.Config{Dir: t.TempDir(), Signer: signer, Logs: []note.Verifier{logV}})
+	st, err := witnessdb.Open(filepath.Join(t.TempDir(), witnessdb.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := witness.Open(witness.Config{State: st, Signer: signer, Logs: []note.Verifier{logV}})
 	if err != nil {
 		t.Fatal(err)
 	}

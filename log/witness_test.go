@@ -19,6 +19,7 @@ import (
 
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store/sqlite"
+	"github.com/custodylog/custody/store/witnessdb"
 	"github.com/custodylog/custody/verify"
 	"github.com/custodylog/custody/witness"
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,7 +77,11 @@ func newTestWitness(t testing.TB, name string, logV note.Verifier) *testWitness 
 // reset replaces the witness's state with an empty one (same key).
 func (w *testWitness) reset(t testing.TB) {
 	t.Helper()
-	ws, err := witness.Open(witness.Config{Dir: t.TempDir(), Signer: w.signer, Logs: []note.Verifier{w.logV}})
+	st, err := witnessdb.Open(filepath.Join(t.TempDir(), witnessdb.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := witness.Open(witness.Config{State: st, Signer: w.signer, Logs: []note.Verifier{w.logV}})
 	if err != nil {
 		t.Fatal(err)
 	}

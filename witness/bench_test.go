@@ -25,7 +25,7 @@ func BenchmarkAddCheckpoint(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := Open(Config{Dir: b.TempDir(), Signer: signer, Logs: []note.Verifier{logVK}})
+	w, err := Open(Config{State: openState(b, b.TempDir()), Signer: signer, Logs: []note.Verifier{logVK}})
 	if err != nil {
 		b.Fatal(err)
 	}

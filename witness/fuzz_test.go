@@ -76,7 +76,7 @@ func FuzzAddCheckpointBody(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	w, err := Open(Config{Dir: f.TempDir(), Signer: witSigner, Logs: []note.Verifier{logVK}, Now: now})
+	w, err := Open(Config{State: openState(f, f.TempDir()), Signer: witSigner, Logs: []note.Verifier{logVK}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -35,6 +35,7 @@ import (
 	custodylog "github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store/sqlite"
+	"github.com/custodylog/custody/store/witnessdb"
 	"github.com/custodylog/custody/verify"
 	"github.com/custodylog/custody/witness"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -405,8 +406,13 @@ func TestOmniwitnessCosignsOurCheckpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := witness.Open(witness.Config{Dir: t.TempDir(), Signer: oursSigner, Logs: []note.Verifier{logVerifier}})
+	st, err := witnessdb.Open(filepath.Join(t.TempDir(), witnessdb.FileName))
 	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.Open(witness.Config{State: st, Signer: oursSigner, Logs: []note.Verifier{logVerifier}})
+	if err != nil {
+		st.Close()
 		t.Fatal(err)
 	}
 	defer w.Close()

@@ -7,8 +7,8 @@
 //
 // For each configured log (identified by its origin, the name of its key) the
 // witness keeps exactly one state, the size and root hash of the latest
-// checkpoint it cosigned, in a SQLite database (WAL mode, synchronous=FULL).
-// It promises:
+// checkpoint it cosigned, in a [StateStore] (custody witness serve uses
+// store/witnessdb: a SQLite file in WAL mode, synchronous=FULL). It promises:
 //
 //   - It cosigns a checkpoint only if it carries a valid signature from a
 //     configured key for its origin, and no configured key's signature on it
@@ -18,11 +18,12 @@
 //     stored state to (N, R). Hence every root it ever cosigned for a log is
 //     a prefix of every later one, and it never cosigns two different roots
 //     for the same size of one log.
-//   - The new state is written by compare-and-swap on the previous size and
-//     root (UPDATE … WHERE origin=? AND size=? AND root=?) and committed
-//     durably before the cosignature leaves the process. Concurrent requests,
-//     in this process or in others sharing the database, and restarts
-//     (including crashes) cannot roll the state back or fork it.
+//   - The new state is written by [StateStore.CompareAndSwap] on the
+//     previous size and root and committed durably before the cosignature
+//     leaves the process; if the store fails, the witness answers 500 and
+//     sends no cosignature. Concurrent requests, in this process or in
+//     others sharing the store, and restarts (including crashes) cannot roll
+//     the state back or fork it.
 //
 // A cosignature is a timestamped Ed25519 cosignature/v1 (c2sp.org/
 // tlog-cosignature) by the configured signer: "at this time, this was the
@@ -50,23 +51,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/custodylog/custody/verify"
-	_ "github.com/mattn/go-sqlite3"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -75,16 +70,15 @@ const (
 	MaxRequestBodyBytes = 16 << 10
 	// MaxProofLines is the most consistency-proof lines a request may carry.
 	MaxProofLines = 63
-	// DBName is the name of the state database inside Config.Dir.
-	DBName = "witness.db"
 	// SizeContentType is the Content-Type of a 409 answer.
 	SizeContentType = "text/x.tlog.size"
 )
 
 // Config configures a Witness.
 type Config struct {
-	// Dir is the directory holding the SQLite state (DBName). It must exist.
-	Dir string
+	// State keeps the witness's state. Open takes it over: Witness.Close
+	// closes it (if Open fails, the caller still owns it).
+	State StateStore
 	// Signer produces the witness's cosignatures; it must be a
 	// cosignature/v1 signer such as verify.NewCosignatureSignerFromKey
 	// returns. Its name is the witness name.
@@ -94,18 +88,41 @@ type Config struct {
 	Logs []note.Verifier
 	// Logger receives request failures worth keeping (default: discard).
 	Logger *slog.Logger
-	// Now is the clock used for the state's update time (default time.Now).
-	Now func() time.Time
+}
+
+// StateStore keeps a witness's state: for each log, by origin, the latest
+// checkpoint the witness cosigned (as GET /<hash>/checkpoint serves it),
+// with its size and root hash. store/witnessdb implements it in SQLite.
+//
+// An implementation must be safe for concurrent use, make each
+// CompareAndSwap atomic against every other one on the same state (other
+// processes sharing its storage included), and make the new state durable
+// before CompareAndSwap returns true: the witness sends the cosignature only
+// then, and a state that a crash could roll back would let it cosign a fork.
+type StateStore interface {
+	// Get returns the size and root hash of origin's state; ok is false if
+	// origin has none yet.
+	Get(ctx context.Context, origin string) (size uint64, root [32]byte, ok bool, err error)
+	// Checkpoint returns origin's stored checkpoint, byte for byte as
+	// stored; ok is false if origin has none yet.
+	Checkpoint(ctx context.Context, origin string) (checkpoint []byte, ok bool, err error)
+	// CompareAndSwap replaces origin's state by (size, root, checkpoint) if
+	// it is still (oldSize, oldRoot), where a log without a state counts as
+	// size 0 with the empty tree's root SHA-256(""). It reports whether it
+	// replaced it (false with a nil error: the state was another one, and
+	// nothing changed); true means the new state is durable.
+	CompareAndSwap(ctx context.Context, origin string, oldSize uint64, oldRoot [32]byte, size uint64, root [32]byte, checkpoint []byte) (swapped bool, err error)
+	// Close releases the store.
+	Close() error
 }
 
 // Witness is a running witness. It is safe for concurrent use.
 type Witness struct {
-	db     *sql.DB
+	state  StateStore
 	signer note.Signer
 	logs   map[string]*logState // by origin, read-only after Open
 	byHash map[string]string    // hex SHA-256(origin) -> origin
 	logger *slog.Logger
-	now    func() time.Time
 }
 
 // logState holds what is fixed about one log, and the lock that serialises
@@ -116,18 +133,10 @@ type logState struct {
 	mu        sync.Mutex
 }
 
-const schema = `CREATE TABLE IF NOT EXISTS log (
-	origin     TEXT PRIMARY KEY,
-	size       INTEGER NOT NULL,
-	root       BLOB NOT NULL,
-	checkpoint BLOB NOT NULL,
-	updated    INTEGER NOT NULL
-)`
-
-// Open opens (creating it if needed) the witness state in cfg.Dir.
+// Open returns a witness keeping its state in cfg.State.
 func Open(cfg Config) (*Witness, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("witness: no state directory")
+	if cfg.State == nil {
+		return nil, errors.New("witness: no state store")
 	}
 	if cfg.Signer == nil {
 		return nil, errors.New("witness: no signer")
@@ -136,17 +145,14 @@ func Open(cfg Config) (*Witness, error) {
 		return nil, errors.New("witness: no trusted logs configured")
 	}
 	w := &Witness{
+		state:  cfg.State,
 		signer: cfg.Signer,
 		logs:   map[string]*logState{},
 		byHash: map[string]string{},
 		logger: cfg.Logger,
-		now:    cfg.Now,
 	}
 	if w.logger == nil {
 		w.logger = slog.New(slog.DiscardHandler)
-	}
-	if w.now == nil {
-		w.now = time.Now
 	}
 	perOrigin := map[string][]note.Verifier{}
 	seen := map[string]bool{}
@@ -166,67 +172,12 @@ func Open(cfg Config) (*Witness, error) {
 		sum := sha256.Sum256([]byte(origin))
 		w.byHash[hex.EncodeToString(sum[:])] = origin
 	}
-	fi, err := os.Stat(cfg.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("witness: state directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("witness: %s is not a directory", cfg.Dir)
-	}
-	abs, err := filepath.Abs(filepath.Join(cfg.Dir, DBName))
-	if err != nil {
-		return nil, fmt.Errorf("witness: %w", err)
-	}
-	params := url.Values{
-		"_journal_mode": {"WAL"},
-		"_synchronous":  {"FULL"},
-		"_busy_timeout": {"5000"},
-		"_txlock":       {"immediate"},
-	}
-	dsn := "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + params.Encode()
-	db, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("witness: opening %s: %w", abs, err)
-	}
-	// One connection: every statement is serialised, and the pragmas of the
-	// DSN are in effect on it.
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	if err := checkDB(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("witness: opening %s: %w", abs, err)
-	}
-	w.db = db
 	return w, nil
 }
 
-func checkDB(db *sql.DB) error {
-	ctx := context.Background()
-	var mode string
-	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fmt.Errorf("reading journal_mode: %w", err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		return fmt.Errorf("journal_mode is %q, want \"wal\"", mode)
-	}
-	var syncMode int
-	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncMode); err != nil {
-		return fmt.Errorf("reading synchronous: %w", err)
-	}
-	if syncMode != 2 {
-		return fmt.Errorf("synchronous is %d, want 2 (FULL)", syncMode)
-	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		return fmt.Errorf("creating schema: %w", err)
-	}
-	return nil
-}
-
-// Close closes the state database.
+// Close closes the state store.
 func (w *Witness) Close() error {
-	return w.db.Close()
+	return w.state.Close()
 }
 
 // Name is the witness name (the signer's key name).
@@ -240,54 +191,21 @@ func (w *Witness) Handler() http.Handler {
 	return mux
 }
 
-// state is a log's stored state.
+// state is a log's stored state; a log without one is at the empty tree.
 type state struct {
-	size   uint64
-	root   [32]byte
-	exists bool
+	size uint64
+	root [32]byte
 }
 
 func (w *Witness) readState(ctx context.Context, origin string) (state, error) {
-	var size int64
-	var root []byte
-	err := w.db.QueryRowContext(ctx, "SELECT size, root FROM log WHERE origin = ?", origin).Scan(&size, &root)
-	if errors.Is(err, sql.ErrNoRows) {
-		return state{root: verify.EmptyRoot}, nil
-	}
+	size, root, ok, err := w.state.Get(ctx, origin)
 	if err != nil {
 		return state{}, err
 	}
-	if len(root) != 32 {
-		return state{}, fmt.Errorf("stored root of %q is %d bytes", origin, len(root))
+	if !ok {
+		return state{root: verify.EmptyRoot}, nil
 	}
-	s := state{size: uint64(size), exists: true}
-	copy(s.root[:], root)
-	return s, nil
-}
-
-// casState replaces prev with the new state; it reports false if the stored
-// state was not prev any more.
-func (w *Witness) casState(ctx context.Context, origin string, prev state, size uint64, root [32]byte, checkpoint []byte) (bool, error) {
-	now := w.now().Unix()
-	var res sql.Result
-	var err error
-	if prev.exists {
-		res, err = w.db.ExecContext(ctx,
-			"UPDATE log SET size = ?, root = ?, checkpoint = ?, updated = ? WHERE origin = ? AND size = ? AND root = ?",
-			int64(size), root[:], checkpoint, now, origin, int64(prev.size), prev.root[:])
-	} else {
-		res, err = w.db.ExecContext(ctx,
-			"INSERT INTO log (origin, size, root, checkpoint, updated) VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
-			origin, int64(size), root[:], checkpoint, now)
-	}
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, err
-	}
-	return n == 1, nil
+	return state{size: size, root: root}, nil
 }
 
 // request is a parsed add-checkpoint body.
@@ -440,7 +358,7 @@ func (w *Witness) addCheckpoint(rw http.ResponseWriter, r *http.Request) {
 	}
 	stored.Write(lines)
 
-	ok, err = w.casState(ctx, ls.origin, st, cp.Size, cp.Root, stored.Bytes())
+	ok, err = w.state.CompareAndSwap(ctx, ls.origin, st.size, st.root, cp.Size, cp.Root, stored.Bytes())
 	if err != nil {
 		log.Error("storing state", "error", err)
 		httpError(rw, http.StatusInternalServerError, "internal error")
@@ -494,15 +412,14 @@ func (w *Witness) getCheckpoint(rw http.ResponseWriter, r *http.Request) {
 		httpError(rw, http.StatusNotFound, "unknown log")
 		return
 	}
-	var cp []byte
-	err := w.db.QueryRowContext(r.Context(), "SELECT checkpoint FROM log WHERE origin = ?", origin).Scan(&cp)
-	if errors.Is(err, sql.ErrNoRows) {
-		httpError(rw, http.StatusNotFound, "no checkpoint cosigned for this log yet")
-		return
-	}
+	cp, ok, err := w.state.Checkpoint(r.Context(), origin)
 	if err != nil {
 		w.logger.Error("reading checkpoint", "origin", origin, "error", err)
 		httpError(rw, http.StatusInternalServerError, "internal error")
+		return
+	}
+	if !ok {
+		httpError(rw, http.StatusNotFound, "no checkpoint cosigned for this log yet")
 		return
 	}
 	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")

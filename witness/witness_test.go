@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/store/witnessdb"
 	"github.com/custodylog/custody/verify"
 	formatsnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
@@ -127,12 +129,23 @@ func (f *fixture) open() {
 		f.t.Fatal(err)
 	}
 	f.witVKey = vkey
-	w, err := Open(Config{Dir: f.dir, Signer: signer, Logs: []note.Verifier{f.logVK}, Now: f.now})
+	w, err := Open(Config{State: openState(f.t, f.dir), Signer: signer, Logs: []note.Verifier{f.logVK}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	f.w, f.h = w, w.Handler()
 	f.t.Cleanup(func() { w.Close() })
+}
+
+// openState opens the SQLite witness state in dir, as custody witness
+// serve does.
+func openState(tb testing.TB, dir string) StateStore {
+	tb.Helper()
+	st, err := witnessdb.Open(filepath.Join(dir, witnessdb.FileName))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
 }
 
 func (f *fixture) restart() {
@@ -551,17 +564,21 @@ func TestOpenErrors(t *testing.T) {
 	v, _ := note.NewVerifier(vkey)
 	ws, _, _ := note.GenerateKey(rand.Reader, "w")
 	signer, _, _ := verify.NewCosignatureSignerFromKey(ws, nil)
+	st := newMemState()
 	for name, cfg := range map[string]Config{
-		"no dir":      {Signer: signer, Logs: []note.Verifier{v}},
-		"no signer":   {Dir: t.TempDir(), Logs: []note.Verifier{v}},
-		"no logs":     {Dir: t.TempDir(), Signer: signer},
-		"duplicate":   {Dir: t.TempDir(), Signer: signer, Logs: []note.Verifier{v, v}},
-		"missing dir": {Dir: t.TempDir() + "/nope", Signer: signer, Logs: []note.Verifier{v}},
+		"no state":  {Signer: signer, Logs: []note.Verifier{v}},
+		"no signer": {State: st, Logs: []note.Verifier{v}},
+		"no logs":   {State: st, Signer: signer},
+		"duplicate": {State: st, Signer: signer, Logs: []note.Verifier{v, v}},
+		"nil log":   {State: st, Signer: signer, Logs: []note.Verifier{v, nil}},
 	} {
 		if w, err := Open(cfg); err == nil {
 			w.Close()
 			t.Errorf("%s: Open succeeded", name)
 		}
+	}
+	if st.closed {
+		t.Error("a failed Open closed the state store it was given")
 	}
 }
 
