@@ -119,7 +119,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		if err != nil {
 			var unverified *note.UnverifiedNoteError
 			if errors.As(err, &unverified) {
-				return nil, nil, fmt.Errorf("%w: its checkpoint of size %d is signed by a key named %q but not by the given key (%v)", ErrStateOtherKey, st.Size, c.Origin(), err)
+				return nil, nil, fmt.Errorf("%w: its checkpoint of size %d is signed by a key named %q but not by the given key (%w)", ErrStateOtherKey, st.Size, c.Origin(), err)
 			}
 			return nil, nil, fmt.Errorf("audit state: its checkpoint does not verify with the given key: %w", err)
 		}

@@ -52,7 +52,7 @@ func (r Receipt) wellFormed() error {
 		return fmt.Errorf("%w: it has no %s", ErrMalformedReceipt, strings.Join(missing, ", no "))
 	}
 	if _, err := parseNoteCheckpoint([]byte(r.Checkpoint)); err != nil {
-		return fmt.Errorf("%w: its checkpoint is not a checkpoint note: %v", ErrMalformedReceipt, err)
+		return fmt.Errorf("%w: its checkpoint is not a checkpoint note: %w", ErrMalformedReceipt, err)
 	}
 	return nil
 }
