@@ -2,12 +2,8 @@ package cmd
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,11 +11,10 @@ import (
 
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/client"
+	"github.com/custodylog/custody/demo"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/loadgen"
 	"github.com/custodylog/custody/log"
-	"github.com/custodylog/custody/store/witnessdb"
-	wsrv "github.com/custodylog/custody/witness"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -135,10 +130,8 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 
 	// Files: tokens and policy.
 	tokenFile := filepath.Join(o.dir, "tokens.txt")
-	tok := make([]byte, 32)
-	crand.Read(tok)
-	token := hex.EncodeToString(tok)
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+	token, err := demo.WriteToken(tokenFile)
+	if err != nil {
 		return err
 	}
 	policyFile := filepath.Join(o.dir, "policy.yaml")
@@ -157,35 +150,12 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	wdir := filepath.Join(o.dir, "witness.d")
-	if err := os.MkdirAll(wdir, 0o700); err != nil {
-		return err
-	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	wst, err := witnessdb.Open(filepath.Join(wdir, witnessdb.FileName))
+	witnessURL, stopWitness, err := demo.StartWitness(o.dir, wsigner, []note.Verifier{logVerifier}, logger)
 	if err != nil {
 		return err
 	}
-	w, err := wsrv.Open(wsrv.Config{State: wst, Signer: wsigner, Logs: []note.Verifier{logVerifier}, Logger: logger})
-	if err != nil {
-		wst.Close()
-		return err
-	}
-	defer w.Close()
-	wln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	wsv := newHTTPServer(w.Handler(), logger)
-	werrc := make(chan error, 1)
-	go func() { werrc <- wsv.Serve(wln) }()
-	witnessURL := "http://" + wln.Addr().String()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		wsv.Shutdown(sctx)
-		<-werrc
-	}()
+	defer stopWitness()
 
 	// The log server, with the witness and a quorum of 1.
 	e.progress("starting the log server (witness %s, quorum 1)", witnessURL)
@@ -223,30 +193,12 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return wait(err)
 	}
-	// Every receipt, one JSON object a line, in the order of the events.
 	receiptsFile := filepath.Join(o.dir, "receipts.jsonl")
-	rf, err := os.OpenFile(receiptsFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	err = demo.AppendAll(ctx, cl, events, demoBatch, receiptsFile, func(done int) {
+		e.progress("appended %d/%d events", done, len(events))
+	})
 	if err != nil {
-		return wait(fmt.Errorf("creating %s: %w", receiptsFile, err))
-	}
-	defer rf.Close()
-	for i := 0; i < len(events); i += demoBatch {
-		rs, err := cl.Append(ctx, events[i:min(i+demoBatch, len(events))])
-		if err != nil {
-			return wait(fmt.Errorf("appending events: %w", err))
-		}
-		var b []byte
-		for _, r := range rs {
-			j, _ := json.Marshal(r.Receipt)
-			b = append(append(b, j...), '\n')
-		}
-		if _, err := rf.Write(b); err != nil {
-			return wait(fmt.Errorf("writing %s: %w", receiptsFile, err))
-		}
-		e.progress("appended %d/%d events", i+len(rs), len(events))
-	}
-	if err := rf.Close(); err != nil {
-		return wait(fmt.Errorf("writing %s: %w", receiptsFile, err))
+		return wait(err)
 	}
 	e.progress("wrote %d receipts to %s", len(events), receiptsFile)
 	if o.violations {

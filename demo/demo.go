@@ -1,0 +1,104 @@
+// Package demo is the orchestration of custody demo: the files it writes,
+// the witness it runs in process and the workload it appends through the
+// HTTP API. The command keeps the flags, the output and the exit codes.
+package demo
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/custodylog/custody/client"
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/server"
+	"github.com/custodylog/custody/store/witnessdb"
+	wsrv "github.com/custodylog/custody/witness"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// WriteToken writes a new random bearer token (32 bytes, hex) to path,
+// mode 0600, and returns it.
+func WriteToken(path string) (string, error) {
+	tok := make([]byte, 32)
+	crand.Read(tok)
+	token := hex.EncodeToString(tok)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// StartWitness serves a witness signing with signer, cosigning the logs
+// whose keys are logs, on a free port of 127.0.0.1, its state in
+// DIR/witness.d. It returns the witness's URL and stop, which shuts the
+// witness down (bounded by server.ShutdownTimeout) and closes its state;
+// stop must be called once StartWitness succeeded.
+func StartWitness(dir string, signer note.Signer, logs []note.Verifier, logger *slog.Logger) (url string, stop func(), err error) {
+	wdir := filepath.Join(dir, "witness.d")
+	if err := os.MkdirAll(wdir, 0o700); err != nil {
+		return "", nil, err
+	}
+	wst, err := witnessdb.Open(filepath.Join(wdir, witnessdb.FileName))
+	if err != nil {
+		return "", nil, err
+	}
+	w, err := wsrv.Open(wsrv.Config{State: wst, Signer: signer, Logs: logs, Logger: logger})
+	if err != nil {
+		wst.Close()
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		w.Close()
+		return "", nil, err
+	}
+	sv := server.NewHTTPServer(w.Handler(), logger)
+	errc := make(chan error, 1)
+	go func() { errc <- sv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), server.ShutdownTimeout)
+		defer cancel()
+		sv.Shutdown(ctx)
+		<-errc
+		w.Close()
+	}, nil
+}
+
+// AppendAll appends events through cl, batch at a time, and writes every
+// receipt to path (created or truncated), one JSON object a line, in the
+// order of the events. progress, if set, is called after each batch with
+// the number of events appended so far.
+func AppendAll(ctx context.Context, cl *client.Client, events []record.Event, batch int, path string, progress func(done int)) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", path, err)
+	}
+	defer f.Close()
+	for i := 0; i < len(events); i += batch {
+		rs, err := cl.Append(ctx, events[i:min(i+batch, len(events))])
+		if err != nil {
+			return fmt.Errorf("appending events: %w", err)
+		}
+		var b []byte
+		for _, r := range rs {
+			j, _ := json.Marshal(r.Receipt)
+			b = append(append(b, j...), '\n')
+		}
+		if _, err := f.Write(b); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		if progress != nil {
+			progress(i + len(rs))
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
