@@ -159,13 +159,10 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 
 	// The log server, with the witness and a quorum of 1.
 	e.progress("starting the log server (witness %s, quorum 1)", witnessURL)
-	so := serveOptions{
-		dir: o.dir, listen: o.listen, tokenFile: tokenFile, logLevel: "warn",
-		maxBatch: log.DefaultMaxBatch, maxWait: log.DefaultMaxWait,
-		witnesses: []string{witnessURL + "=" + wvkey}, quorum: 1, policy: policyFile,
-		witnessTimeout:      log.DefaultWitnessTimeout,
-		maxConcurrentWrites: httpapi.DefaultMaxConcurrentWrites,
-	}
+	so := serveOptions{dir: o.dir, tokenFile: tokenFile, logLevel: "warn", policy: policyFile,
+		witnesses: []string{witnessURL + "=" + wvkey}, quorum: 1}
+	so.cfg.Listen, so.cfg.API.MaxConcurrentWrites = o.listen, httpapi.DefaultMaxConcurrentWrites
+	so.cfg.Log = log.Config{MaxBatch: log.DefaultMaxBatch, MaxWait: log.DefaultMaxWait, WitnessTimeout: log.DefaultWitnessTimeout}
 	sctx, stopServer := context.WithCancel(ctx)
 	defer stopServer()
 	ready := make(chan string, 1)

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/httpapi"
@@ -24,24 +23,13 @@ import (
 // serve and demo use it too).
 const shutdownTimeout = logserver.ShutdownTimeout
 
+// serveOptions are serve's flags; those the server takes as they are are
+// bound straight into cfg.
 type serveOptions struct {
-	dir, listen, tokenFile, dsn, logLevel, pprof string
-	maxBatch                                     int
-	maxWait                                      time.Duration
+	cfg                                          logserver.Config
+	dir, tokenFile, dsn, logLevel, trust, policy string
 	witnesses                                    []string // URL=VKEY
 	quorum                                       int
-	trust                                        string
-	witnessTimeout                               time.Duration
-	maxConcurrentWrites                          int
-	maxWritesPerToken                            int
-	bodyTimeout                                  time.Duration
-	tokenRate                                    float64
-	tokenBurst                                   int
-	policy                                       string
-	noDashboard                                  bool
-	advertise                                    string
-	leaseTTL                                     time.Duration
-	peers                                        []string
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -118,43 +106,44 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 		},
 	}
 	c.Flags().StringVar(&o.dir, "dir", "", "log directory made by 'custody init'")
-	c.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on")
+	c.Flags().StringVar(&o.cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
 	c.Flags().StringVar(&o.tokenFile, "token-file", "", "file of bearer tokens allowed to append (one per line); without it appends are refused")
 	c.Flags().StringVar(&o.dsn, "store", "", "database: empty for DIR/custody.db (SQLite)")
-	c.Flags().IntVar(&o.maxBatch, "max-batch", log.DefaultMaxBatch, "most events per batch (one commit and checkpoint each)")
-	c.Flags().DurationVar(&o.maxWait, "max-wait", log.DefaultMaxWait, "longest wait for more events before committing a batch")
+	c.Flags().IntVar(&o.cfg.Log.MaxBatch, "max-batch", log.DefaultMaxBatch, "most events per batch (one commit and checkpoint each)")
+	c.Flags().DurationVar(&o.cfg.Log.MaxWait, "max-wait", log.DefaultMaxWait, "longest wait for more events before committing a batch")
 	c.Flags().StringArrayVar(&o.witnesses, "witness", nil, "a witness as URL=VKEY (VKEY: cosignature verifier key or key file); repeatable")
 	c.Flags().IntVar(&o.quorum, "quorum", 0, "publish a checkpoint only once this many --witness witnesses cosigned it (0: do not wait)")
 	c.Flags().StringVar(&o.trust, "trust", "", "c2sp.org/tlog-policy file: witnesses (with URLs) and quorum, instead of --witness/--quorum")
-	c.Flags().DurationVar(&o.witnessTimeout, "witness-timeout", log.DefaultWitnessTimeout, "longest wait for the witnesses on one checkpoint")
-	c.Flags().IntVar(&o.maxConcurrentWrites, "max-concurrent-writes", httpapi.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
-	c.Flags().IntVar(&o.maxWritesPerToken, "max-concurrent-writes-per-token", 0, "most POST /v1/events requests of one token served at once (0: a quarter of --max-concurrent-writes, 16 of 64, when the token file has several tokens; all with one); beyond it 429")
-	c.Flags().DurationVar(&o.bodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "longest time a POST /v1/events may take to send its body; beyond it 408 and the slot is freed")
-	c.Flags().Float64Var(&o.tokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
-	c.Flags().IntVar(&o.tokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")
-	c.Flags().StringVar(&o.advertise, "advertise", "", "with a shared PostgreSQL store: this server's base URL as the others reach it (default http://<listen address>)")
-	c.Flags().StringArrayVar(&o.peers, "peer", nil, "with a shared PostgreSQL store: a server's --advertise URL that writes may be forwarded to (repeatable; default: any the lease names)")
-	c.Flags().DurationVar(&o.leaseTTL, "lease-ttl", lease.DefaultTTL, "with a shared PostgreSQL store: sequencer lease duration; a dead holder is replaced within about 4/3 of it")
+	c.Flags().DurationVar(&o.cfg.Log.WitnessTimeout, "witness-timeout", log.DefaultWitnessTimeout, "longest wait for the witnesses on one checkpoint")
+	c.Flags().IntVar(&o.cfg.API.MaxConcurrentWrites, "max-concurrent-writes", httpapi.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
+	c.Flags().IntVar(&o.cfg.API.MaxConcurrentWritesPerToken, "max-concurrent-writes-per-token", 0, "most POST /v1/events requests of one token served at once (0: a quarter of --max-concurrent-writes, 16 of 64, when the token file has several tokens; all with one); beyond it 429")
+	c.Flags().DurationVar(&o.cfg.API.BodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "longest time a POST /v1/events may take to send its body; beyond it 408 and the slot is freed")
+	c.Flags().Float64Var(&o.cfg.API.TokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
+	c.Flags().IntVar(&o.cfg.API.TokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")
+	c.Flags().StringVar(&o.cfg.Advertise, "advertise", "", "with a shared PostgreSQL store: this server's base URL as the others reach it (default http://<listen address>)")
+	c.Flags().StringArrayVar(&o.cfg.Peers, "peer", nil, "with a shared PostgreSQL store: a server's --advertise URL that writes may be forwarded to (repeatable; default: any the lease names)")
+	c.Flags().DurationVar(&o.cfg.LeaseTTL, "lease-ttl", lease.DefaultTTL, "with a shared PostgreSQL store: sequencer lease duration; a dead holder is replaced within about 4/3 of it")
 	c.Flags().StringVar(&o.policy, "policy", "", "routing policy (YAML): the dashboard marks allowed cells and audits events as they arrive")
-	c.Flags().BoolVar(&o.noDashboard, "no-dashboard", false, "do not serve the dashboard at GET /")
+	c.Flags().BoolVar(&o.cfg.NoDashboard, "no-dashboard", false, "do not serve the dashboard at GET /")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	c.Flags().StringVar(&o.pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off by default")
+	c.Flags().StringVar(&o.cfg.Pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off by default")
 	return c
 }
 
 // serve runs until ctx is done. ready, if non-nil, receives the bound address.
 func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) error {
-	if o.maxConcurrentWrites < 0 {
-		return usageError("pass a positive number, e.g. --max-concurrent-writes 64", "bad --max-concurrent-writes %d", o.maxConcurrentWrites)
+	cfg := o.cfg
+	if cfg.API.MaxConcurrentWrites < 0 {
+		return usageError("pass a positive number, e.g. --max-concurrent-writes 64", "bad --max-concurrent-writes %d", cfg.API.MaxConcurrentWrites)
 	}
-	if o.maxWritesPerToken < 0 {
-		return usageError("pass a positive number, e.g. --max-concurrent-writes-per-token 16, or 0 for a quarter of --max-concurrent-writes", "bad --max-concurrent-writes-per-token %d", o.maxWritesPerToken)
+	if cfg.API.MaxConcurrentWritesPerToken < 0 {
+		return usageError("pass a positive number, e.g. --max-concurrent-writes-per-token 16, or 0 for a quarter of --max-concurrent-writes", "bad --max-concurrent-writes-per-token %d", cfg.API.MaxConcurrentWritesPerToken)
 	}
-	if o.bodyTimeout < 0 {
-		return usageError("pass a positive duration, e.g. --body-timeout 10s", "bad --body-timeout %s", o.bodyTimeout)
+	if cfg.API.BodyTimeout < 0 {
+		return usageError("pass a positive duration, e.g. --body-timeout 10s", "bad --body-timeout %s", cfg.API.BodyTimeout)
 	}
-	if o.tokenRate < 0 || o.tokenRate != o.tokenRate || o.tokenBurst < 0 {
-		return usageError("pass --token-rate >= 0 events per second and --token-burst >= 0 events", "bad --token-rate %g / --token-burst %d", o.tokenRate, o.tokenBurst)
+	if r := cfg.API.TokenRate; r < 0 || r != r || cfg.API.TokenBurst < 0 {
+		return usageError("pass --token-rate >= 0 events per second and --token-burst >= 0 events", "bad --token-rate %g / --token-burst %d", r, cfg.API.TokenBurst)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
@@ -173,8 +162,8 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.pub(), err)
 	}
-	cfg := logserver.Config{Listen: o.listen, NoDashboard: o.noDashboard, Advertise: o.advertise, Peers: o.peers, LeaseTTL: o.leaseTTL, Pprof: o.pprof, Logger: logger}
-	if cfg.Log, err = witnessConfig(o, logger); err != nil {
+	cfg.Logger = logger
+	if err := witnessConfig(o, &cfg.Log, logger); err != nil {
 		return err
 	}
 	if o.policy != "" {
@@ -182,7 +171,6 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 			return withHint(err, "see testdata/policy.yaml for the format")
 		}
 	}
-	cfg.API = httpapi.Config{MaxConcurrentWrites: o.maxConcurrentWrites, MaxConcurrentWritesPerToken: o.maxWritesPerToken, BodyTimeout: o.bodyTimeout, TokenRate: o.tokenRate, TokenBurst: o.tokenBurst}
 	if o.tokenFile != "" {
 		if cfg.API.Tokens, err = loadTokens(o.tokenFile); err != nil {
 			return err
@@ -209,7 +197,6 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		return err
 	}
 	cfg.Log.Store, cfg.Log.Signer, cfg.Log.Verifier = st, signer, verifier
-	cfg.Log.MaxBatch, cfg.Log.MaxWait, cfg.Log.WitnessTimeout = o.maxBatch, o.maxWait, o.witnessTimeout
 	if ready != nil {
 		cfg.Ready = func(addr string) { ready <- addr }
 	}
@@ -217,7 +204,7 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	var le *logserver.ListenError
 	switch {
 	case errors.As(err, &le):
-		err = withHint(le.Err, "is another server on %s? pick another --listen address", o.listen)
+		err = withHint(le.Err, "is another server on %s? pick another --listen address", cfg.Listen)
 	case errors.Is(err, logserver.ErrNotDrained):
 		return err // the store may still be in a call: closing it could hang
 	}
@@ -230,51 +217,50 @@ func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
-// witnessConfig turns --witness, --quorum and --trust into the log's
-// witness settings (only the witness fields of the result are set).
-func witnessConfig(o serveOptions, logger *slog.Logger) (log.Config, error) {
-	var cfg log.Config
+// witnessConfig sets the witness fields of cfg from --witness, --quorum
+// and --trust.
+func witnessConfig(o serveOptions, cfg *log.Config, logger *slog.Logger) error {
 	if o.quorum < 0 {
-		return cfg, usageError("pass how many witnesses must cosign, e.g. --quorum 2", "bad --quorum %d", o.quorum)
+		return usageError("pass how many witnesses must cosign, e.g. --quorum 2", "bad --quorum %d", o.quorum)
 	}
 	if o.trust != "" {
 		if len(o.witnesses) > 0 || o.quorum != 0 {
-			return cfg, usageError("the policy file names the witnesses and the quorum", "--trust cannot be combined with --witness or --quorum")
+			return usageError("the policy file names the witnesses and the quorum", "--trust cannot be combined with --witness or --quorum")
 		}
 		b, err := os.ReadFile(o.trust)
 		if err != nil {
-			return cfg, err
+			return err
 		}
 		p, err := verify.ParseTrustPolicy(b)
 		if err != nil {
 			if errors.Is(err, verify.ErrPrivateKey) {
-				return cfg, withHint(fmt.Errorf("%s: %w", o.trust, err), "%s", keyHint("a trust policy", err, ""))
+				return withHint(fmt.Errorf("%s: %w", o.trust, err), "%s", keyHint("a trust policy", err, ""))
 			}
-			return cfg, fmt.Errorf("%s: %w", o.trust, err)
+			return fmt.Errorf("%s: %w", o.trust, err)
 		}
 		cfg.Witnesses, cfg.QuorumFunc, err = logserver.TrustWitnesses(o.trust, p, logger)
-		return cfg, err
+		return err
 	}
 	for _, arg := range o.witnesses {
 		i := strings.LastIndex(arg, "=")
 		if i <= 0 {
-			return cfg, usageError("use --witness URL=VKEY, e.g. --witness https://witness.example/=./wit.pub", "bad --witness %q", arg)
+			return usageError("use --witness URL=VKEY, e.g. --witness https://witness.example/=./wit.pub", "bad --witness %q", arg)
 		}
 		u, key := arg[:i], arg[i+1:]
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return cfg, usageError("the witness URL must be an absolute http(s) URL", "bad --witness URL %q", u)
+			return usageError("the witness URL must be an absolute http(s) URL", "bad --witness URL %q", u)
 		}
 		v, err := logserver.LoadCosignatureVerifier(key)
 		if err != nil {
-			return cfg, usageErr(fmt.Errorf("--witness %s: %w", u, err), keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
+			return usageErr(fmt.Errorf("--witness %s: %w", u, err), keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
 		}
 		cfg.Witnesses = append(cfg.Witnesses, log.Witness{URL: u, Verifier: v})
 	}
 	if o.quorum > len(cfg.Witnesses) {
-		return cfg, usageError("pass at most as many as there are --witness flags", "--quorum %d with %d witnesses", o.quorum, len(cfg.Witnesses))
+		return usageError("pass at most as many as there are --witness flags", "--quorum %d with %d witnesses", o.quorum, len(cfg.Witnesses))
 	}
 	cfg.Quorum = o.quorum
-	return cfg, nil
+	return nil
 }
 
 // newHTTPServer is logserver.NewHTTPServer (custody witness serve and demo
