@@ -83,7 +83,7 @@ it is printed.`,
 					// refusal is quoted as the server sent it.
 					cause := errors.Unwrap(err)
 					if se := (*client.StatusError)(nil); errors.As(err, &se) {
-						cause = &httpError{code: se.Code, msg: se.Message}
+						cause = &client.HTTPError{Code: se.Code, Message: se.Message}
 					}
 					err = fmt.Errorf("appending events %d to %d of %s: %w", sent+1, sent+len(lines), name, cause)
 					if _, bad := verify.IsVerificationError(err); bad || errors.Is(err, verify.ErrMalformedReceipt) {

@@ -166,7 +166,7 @@ func TestServeAppendGet(t *testing.T) {
 	}
 	var cp struct{ Size uint64 }
 	cl, _ := newAPIClient(srv.url)
-	cl.getJSON(context.Background(), "/v1/stats", &cp)
+	cl.GetJSON(context.Background(), "/v1/stats", &cp)
 	if cp.Size != uint64(len(lines)) {
 		t.Fatalf("size %d after appending twice, want %d", cp.Size, len(lines))
 	}
@@ -186,7 +186,7 @@ func TestServeAppendGet(t *testing.T) {
 	if code != exitUsageIO || !strings.Contains(stderr, "line 2") || !strings.Contains(stderr, `"to"`) {
 		t.Fatalf("bad input: %d %s", code, stderr)
 	}
-	cl.getJSON(context.Background(), "/v1/stats", &cp)
+	cl.GetJSON(context.Background(), "/v1/stats", &cp)
 	if cp.Size != uint64(len(lines)) {
 		t.Fatalf("a rejected file changed the log: size %d", cp.Size)
 	}

@@ -140,7 +140,7 @@ func checkAfterRestart(t *testing.T, url string, v note.Verifier, receipts map[u
 	t.Helper()
 	ctx := context.Background()
 	cl, _ := newAPIClient(url)
-	b, err := cl.get(ctx, "/checkpoint")
+	b, err := cl.Get(ctx, "/checkpoint")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func checkAfterRestart(t *testing.T, url string, v note.Verifier, receipts map[u
 			t.Fatalf("receipt %d handed out, but the restarted log has size %d", i, now.Size)
 		}
 		var e struct{ Entry []byte }
-		if err := cl.getJSON(ctx, "/v1/entries/"+itoa(i), &e); err != nil {
+		if err := cl.GetJSON(ctx, "/v1/entries/"+itoa(i), &e); err != nil {
 			t.Fatalf("entry %d after restart: %v", i, err)
 		}
 		if string(e.Entry) != string(want) {
@@ -162,7 +162,7 @@ func checkAfterRestart(t *testing.T, url string, v note.Verifier, receipts map[u
 	}
 	for size, root := range cps {
 		var p struct{ Proof [][]byte }
-		if err := cl.getJSON(ctx, fmt.Sprintf("/v1/proof/consistency?from=%d&to=%d", size, now.Size), &p); err != nil {
+		if err := cl.GetJSON(ctx, fmt.Sprintf("/v1/proof/consistency?from=%d&to=%d", size, now.Size), &p); err != nil {
 			t.Fatal(err)
 		}
 		proof := make(tlog.TreeProof, len(p.Proof))

@@ -113,13 +113,13 @@ func TestFailoverPostgres(t *testing.T) {
 		t.Error("the restarted server took the lease from a live holder")
 	}
 	rdB, _ := newAPIClient(b.url)
-	want, err := rdB.get(context.Background(), "/checkpoint")
+	want, err := rdB.Get(context.Background(), "/checkpoint")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl2, _ := newAPIClient(a2.url)
 	for end := time.Now().Add(10 * time.Second); ; {
-		got, err := cl2.get(context.Background(), "/checkpoint")
+		got, err := cl2.Get(context.Background(), "/checkpoint")
 		if err == nil && string(got) == string(want) {
 			break
 		}

@@ -47,7 +47,7 @@ terminal as they are.`,
 				if err := record.CheckSample(sample); err != nil {
 					return usageError("a sample ID is 1–128 characters of A-Z a-z 0-9 : . _ -", "bad --sample %q: %v", sample, err)
 				}
-				out, err := getSample(c, cl, sample)
+				out, err := httpapi.ReadSample(c.Context(), cl.GetJSON, sample)
 				if err != nil {
 					return termErr(err)
 				}
@@ -58,7 +58,7 @@ terminal as they are.`,
 					return usageError("INDEX is a decimal entry number, from 0", "bad index %q", args[0])
 				}
 				var out httpapi.EntryJSON
-				if err := cl.getJSON(c.Context(), "/v1/entries/"+itoa(i), &out); err != nil {
+				if err := cl.GetJSON(c.Context(), "/v1/entries/"+itoa(i), &out); err != nil {
 					return termErr(err)
 				}
 				entries, raw = []httpapi.EntryJSON{out}, out
@@ -76,46 +76,6 @@ terminal as they are.`,
 	c.Flags().StringVar(&sample, "sample", "", "show this sample's custody chain")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
-}
-
-// getSample reads every page of a sample's events: the first page at the
-// published size, the others at that same size, each after the last index
-// of the one before. The cursor is computed here, not taken from the
-// server's "next" link, and must advance on every page.
-func getSample(c *cobra.Command, cl *apiClient, sample string) (httpapi.SamplePage, error) {
-	var all httpapi.SamplePage
-	path := httpapi.SamplePath(sample)
-	for page := 1; ; page++ {
-		var p httpapi.SamplePage
-		if err := cl.getJSON(c.Context(), path, &p); err != nil {
-			if page > 1 {
-				return all, fmt.Errorf("reading page %d of sample %s: %w", page, sample, err)
-			}
-			return all, err
-		}
-		if page == 1 {
-			all = httpapi.SamplePage{Sample: p.Sample, Size: p.Size}
-		}
-		if p.Sample != sample || p.Size != all.Size {
-			return all, fmt.Errorf("page %d of sample %s is for sample %q at tree size %d, want %q at %d", page, sample, p.Sample, p.Size, sample, all.Size)
-		}
-		for _, ev := range p.Events {
-			if n := len(all.Events); n > 0 && ev.Index <= all.Events[n-1].Index {
-				return all, fmt.Errorf("page %d of sample %s: entry %d does not come after entry %d", page, sample, ev.Index, all.Events[n-1].Index)
-			}
-			if ev.Index >= all.Size {
-				return all, fmt.Errorf("page %d of sample %s: entry %d is beyond the tree size %d", page, sample, ev.Index, all.Size)
-			}
-			all.Events = append(all.Events, ev)
-		}
-		if p.Next == "" {
-			return all, nil
-		}
-		if len(p.Events) == 0 {
-			return all, fmt.Errorf("page %d of sample %s is empty but says more follow", page, sample)
-		}
-		path = fmt.Sprintf("%s?after=%d&size=%d", httpapi.SamplePath(sample), all.Events[len(all.Events)-1].Index, all.Size)
-	}
 }
 
 // printEntries prints entries as a table, one line each. Every field is

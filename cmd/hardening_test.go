@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/record"
 )
@@ -243,7 +244,7 @@ func TestGetEscapesServerText(t *testing.T) {
 	// A huge error body is quoted only in part.
 	code, _, stderr := run(t, "", "get", "--log", srv.URL, "3")
 	checkTerminalSafe(t, "stderr of get 3", stderr)
-	if code != exitFailure || len(stderr) > 4*maxErrorText || !strings.Contains(stderr, "server answered 502: <html>") || !strings.Contains(stderr, "bytes in all)") {
+	if code != exitFailure || len(stderr) > 4*client.MaxErrorText || !strings.Contains(stderr, "server answered 502: <html>") || !strings.Contains(stderr, "bytes in all)") {
 		t.Errorf("get of a huge error page: exit %d, %d bytes on stderr: %.300q", code, len(stderr), stderr)
 	}
 	// --json keeps the text: decoding it gives back the hostile bytes.
