@@ -163,26 +163,13 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 		witnesses: []string{witnessURL + "=" + wvkey}, quorum: 1}
 	so.cfg.Listen, so.cfg.API.MaxConcurrentWrites = o.listen, httpapi.DefaultMaxConcurrentWrites
 	so.cfg.Log = log.Config{MaxBatch: log.DefaultMaxBatch, MaxWait: log.DefaultMaxWait, WitnessTimeout: log.DefaultWitnessTimeout}
-	sctx, stopServer := context.WithCancel(ctx)
-	defer stopServer()
-	ready := make(chan string, 1)
-	serrc := make(chan error, 1)
-	go func() { serrc <- e.serve(sctx, so, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-serrc:
+	srv, addr, err := demo.Start(ctx, func(ctx context.Context, ready chan<- string) error { return e.serve(ctx, so, ready) })
+	if err != nil {
 		return err
 	}
 	base := "http://" + addr
 	// From here on, stop the server and wait for it before returning.
-	wait := func(err error) error {
-		stopServer()
-		if serr := <-serrc; err == nil {
-			err = serr
-		}
-		return err
-	}
+	wait := srv.Stop
 
 	// The workload, through the HTTP API, every receipt verified (client).
 	events, injected := loadgen.Demo(o.seed, o.events, o.violations, time.Now())
@@ -228,12 +215,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if o.reported != nil {
 		o.reported(base)
 	}
-	select {
-	case <-ctx.Done():
-		return wait(nil)
-	case err := <-serrc:
-		return err
-	}
+	return srv.Wait(ctx)
 }
 
 // progress prints one progress line on stderr.

@@ -102,3 +102,49 @@ func AppendAll(ctx context.Context, cl *client.Client, events []record.Event, ba
 	}
 	return nil
 }
+
+// Server is a server Start runs in the background.
+type Server struct {
+	cancel context.CancelFunc
+	errc   chan error
+}
+
+// Start runs run in a goroutine, with a context derived from ctx that
+// Stop cancels, and returns once run sent the address it serves on to
+// ready (Start returns it) or returned (Start returns its error, and the
+// server is gone). After a nil error the caller must call Stop or Wait.
+func Start(ctx context.Context, run func(ctx context.Context, ready chan<- string) error) (*Server, string, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	s := &Server{cancel: cancel, errc: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() { s.errc <- run(sctx, ready) }()
+	select {
+	case addr := <-ready:
+		return s, addr, nil
+	case err := <-s.errc:
+		cancel()
+		return nil, "", err
+	}
+}
+
+// Stop stops the server and waits for run to return; it returns err if
+// not nil, else run's error.
+func (s *Server) Stop(err error) error {
+	s.cancel()
+	if serr := <-s.errc; err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Wait serves until ctx is done (then it is Stop(nil)) or run returns
+// (then it is run's error).
+func (s *Server) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return s.Stop(nil)
+	case err := <-s.errc:
+		s.cancel()
+		return err
+	}
+}
