@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/internal/termtext"
-	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
@@ -60,15 +60,9 @@ about the sample was logged: run an audit for that.`,
 					return usageErr(err, "pass the exact entry bytes")
 				}
 				entry = bytes.TrimSuffix(entry, []byte("\n"))
-				cp, index, err := verify.CheckTLogProof(data, entry, origin, vs, tp)
+				cp, index, ev, err := audit.CheckTLogProof(data, entry, origin, vs, tp)
 				if err != nil {
 					return e.checkErr(err, evidence)
-				}
-				ev, err := record.DecodeEntry(entry)
-				if err != nil {
-					tpf, _ := verify.ParseTLogProof(data)
-					r := verify.Receipt{Index: index, Checkpoint: string(tpf.Checkpoint)}
-					return e.checkErr(verify.ReceiptError(r, origin, "the entry is not a valid canonical event", err), evidence)
 				}
 				results = append(results, result{index, cp.Size, ev.Sample, string(ev.Action)})
 			} else {
@@ -85,16 +79,10 @@ about the sample was logged: run an audit for that.`,
 					if err := json.Unmarshal(line, &r); err != nil {
 						return usageErr(fmt.Errorf("%s: receipt %d is not JSON: %v", args[0], n, err), "pass receipts as 'custody append' prints them")
 					}
-					cp, entry, err := verify.CheckReceipt(r, origin, vs, tp)
+					cp, ev, err := audit.CheckReceipt(r, origin, vs, tp)
 					if errors.Is(err, verify.ErrMalformedReceipt) {
 						// Not a receipt at all: an input error, not evidence.
 						return usageErr(fmt.Errorf("%s: receipt %d: %w", args[0], n, err), "pass receipts as 'custody append' prints them (one JSON object per line) or a .tlog-proof file with --entry; nothing was checked against the log")
-					}
-					var ev record.Event
-					if err == nil {
-						if ev, err = record.DecodeEntry(entry); err != nil {
-							err = verify.ReceiptError(r, origin, "the entry is not a valid canonical event", err)
-						}
 					}
 					if err != nil {
 						return e.checkErr(fmt.Errorf("receipt %d (index %d): %w", n, r.Index, err), evidence)
