@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/internal/termtext"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -76,22 +74,17 @@ func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*au
 		}
 	}
 	opts := audit.AuditOptions{Policy: pol, State: st, Full: o.full}
-	var bar *progressbar.ProgressBar
+	var bar copyProgress
 	if progress && isTerminal(e.stderr) {
 		opts.Progress = func(done, total uint64) {
-			if bar == nil {
-				bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(e.stderr),
-					progressbar.OptionSetDescription("auditing entries"), progressbar.OptionShowCount(),
-					progressbar.OptionShowIts(), progressbar.OptionSetItsString("entries"),
-					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+			if bar.bar == nil {
+				bar = e.copyBar("auditing entries", total)
 			}
-			bar.Set64(int64(done))
+			bar.set(done)
 		}
 	}
 	rep, next, err := audit.Audit(ctx, cl, opts)
-	if bar != nil {
-		bar.Finish()
-	}
+	bar.finish()
 	if errors.Is(err, audit.ErrStateOtherKey) {
 		return nil, usageErr(fmt.Errorf("audit state in %s: %w", dir, err),
 			fmt.Sprintf("if this is another log with the same origin, or the log changed its key, keep a separate state with --state DIR, audit without state with --no-state, or remove %s to start over (this log is then trusted on first use); if the key should not have changed, check --key", dir))

@@ -134,8 +134,8 @@ func redactDSN(dsn string) string {
 	return dsn
 }
 
-// copyProgress is a progress bar over entries, or nothing when stderr is
-// not a terminal.
+// copyProgress is a progress bar over entries (copy, prefill, audit,
+// mirror), or nothing when stderr is not a terminal or there are none.
 type copyProgress struct{ bar *progressbar.ProgressBar }
 
 func (e *env) copyBar(what string, total uint64) copyProgress {

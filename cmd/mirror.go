@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	tlmirror "github.com/custodylog/custody/mirror"
 	"github.com/custodylog/custody/verify"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -116,24 +114,15 @@ func (e *env) runMirror(ctx context.Context, o *mirrorOptions) (*tlmirror.Summar
 		defer st.Close()
 		cl = verify.NewClient(tlmirror.StoreSource(st), origin, vs, tp)
 	}
-	var bar *progressbar.ProgressBar
-	defer func() {
-		if bar != nil {
-			bar.Finish()
-		}
-	}()
+	var bar copyProgress
+	defer func() { bar.finish() }()
 	sum, err := tlmirror.Update(ctx, cl, o.dir, tlmirror.Options{
 		Warn: func(msg string) { fmt.Fprintf(e.stderr, "custody: warning: %s\n", msg) },
 		Progress: func(done, total uint64) {
-			if bar == nil && isTerminal(e.stderr) {
-				bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(e.stderr),
-					progressbar.OptionSetDescription("mirroring entries"), progressbar.OptionShowCount(),
-					progressbar.OptionShowIts(), progressbar.OptionSetItsString("entries"),
-					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+			if bar.bar == nil {
+				bar = e.copyBar("mirroring entries", total)
 			}
-			if bar != nil {
-				bar.Set64(int64(done))
-			}
+			bar.set(done)
 		},
 	})
 	var de *tlmirror.DirError
