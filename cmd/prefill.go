@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/custodylog/custody/loadgen"
@@ -47,19 +46,11 @@ the events it writes are synthetic and stay in the log forever.`,
 			if err != nil {
 				return usageError("the log directory needs its log.pub", "%v", err)
 			}
-			if !isPostgres(dsn) {
-				lockPath := f.db() + ".lock"
-				if dsn != "" {
-					lockPath = strings.TrimPrefix(dsn, "sqlite:") + ".lock"
-				}
-				release, err := lockFile(lockPath)
-				if err != nil {
-					return err
-				}
-				defer release()
-			} else if err := pgHoldsLog(c.Context(), dsn); err != nil {
+			release, err := holdLog(c.Context(), dsn, f)
+			if err != nil {
 				return err
 			}
+			defer release()
 			st, err := openStore(dsn, f)
 			if err != nil {
 				return ioError(err)

@@ -178,20 +178,11 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	} else {
 		logger.Warn("no --token-file: POST /v1/events will refuse every request")
 	}
-	if !isPostgres(o.dsn) {
-		// One server per SQLite file; PostgreSQL servers share by lease.
-		lockPath := f.db() + ".lock"
-		if o.dsn != "" {
-			lockPath = strings.TrimPrefix(o.dsn, "sqlite:") + ".lock"
-		}
-		release, err := lockFile(lockPath)
-		if err != nil {
-			return err
-		}
-		defer release()
-	} else if err := pgHoldsLog(ctx, o.dsn); err != nil {
+	release, err := holdLog(ctx, o.dsn, f)
+	if err != nil {
 		return err
 	}
+	defer release()
 	st, err := openStore(o.dsn, f)
 	if err != nil {
 		return err

@@ -34,6 +34,21 @@ func openStore(dsn string, f logFiles) (store.Store, error) {
 	return sqlite.Open(path)
 }
 
+// holdLog takes what a writer of the log (serve, prefill) needs before it
+// opens the store: the lock of a SQLite database, which has one writer, or
+// the check that a PostgreSQL database holds the log (its servers share it
+// by lease). On success the caller must call release.
+func holdLog(ctx context.Context, dsn string, f logFiles) (release func(), err error) {
+	if isPostgres(dsn) {
+		return func() {}, pgHoldsLog(ctx, dsn)
+	}
+	lockPath := f.db() + ".lock"
+	if dsn != "" {
+		lockPath = strings.TrimPrefix(dsn, "sqlite:") + ".lock"
+	}
+	return lockFile(lockPath)
+}
+
 // mustExist refuses, without writing anything, a store that holds no log:
 // a SQLite file that does not exist, or a PostgreSQL schema without the
 // log's tables (opening either would create an empty store).
