@@ -1,12 +1,9 @@
 package audit
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
+
+	"github.com/custodylog/custody/internal/depstest"
 )
 
 // TestDependencies enforces that audit, which auditors install, depends
@@ -15,15 +12,7 @@ import (
 // parser (the routing policy): no cgo, no database, no CLI framework, no
 // server code of custody's own (log, store, dashboard).
 func TestDependencies(t *testing.T) {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if p, err := exec.LookPath("go"); err == nil {
-		gobin = p
-	}
-	out, err := exec.Command(gobin, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list -deps: %v\n%s", err, out)
-	}
-	allowed := []string{
+	depstest.Check(t, "audit", []string{
 		"github.com/custodylog/custody/audit",
 		"github.com/custodylog/custody/verify",
 		"github.com/custodylog/custody/record",
@@ -32,34 +21,5 @@ func TestDependencies(t *testing.T) {
 		"golang.org/x/mod/sumdb/note",
 		"github.com/transparency-dev/merkle",
 		"go.yaml.in/yaml/v3",
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		ok := false
-		for _, a := range allowed {
-			if dep == a || strings.HasPrefix(dep, a+"/") {
-				ok = true
-			}
-		}
-		if !ok {
-			t.Errorf("audit depends on %s; allowed are the standard library and %v", dep, allowed[1:])
-		}
-	}
-	std, err := exec.Command(gobin, "list", "-deps", "-f", "{{if .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list -deps: %v\n%s", err, std)
-	}
-	for _, dep := range strings.Fields(string(std)) {
-		if dep == "database/sql" || dep == "net/http/httptest" || dep == "os/user" {
-			t.Errorf("audit depends on %s", dep)
-		}
-	}
-	list := exec.Command(gobin, "list", "-deps", "-f", "{{if .CgoFiles}}{{.ImportPath}}{{end}}", ".")
-	list.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err = list.CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list -deps: %v\n%s", err, out)
-	}
-	if s := strings.TrimSpace(string(out)); s != "" {
-		t.Errorf("audit depends on packages with cgo files: %s", s)
-	}
+	}, []string{"database/sql", "net/http/httptest", "os/user"})
 }
