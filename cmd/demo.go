@@ -110,20 +110,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if _, err := writeKeyPair(strings.TrimSuffix(f.key(), ".key"), demoOrigin); err != nil {
 		return err
 	}
-	signer, err := loadSigner(f.key())
-	if err != nil {
-		return err
-	}
-	st, err := openStore("", f)
-	if err != nil {
-		return err
-	}
-	err = log.Create(ctx, st, signer)
-	st.Close()
-	if err != nil {
-		return fmt.Errorf("writing the first checkpoint: %w", err)
-	}
-	logVerifier, err := loadVerifier(f.pub())
+	logVerifier, err := demo.CreateLog(ctx, o.dir)
 	if err != nil {
 		return err
 	}
