@@ -4,6 +4,7 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/custodylog/custody/internal/termtext"
+	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -136,4 +138,49 @@ func commandPath(root *cobra.Command, args []string) []string {
 		return nil
 	}
 	return strings.Fields(strings.TrimPrefix(c.CommandPath(), "custody"))
+}
+
+// usageErr wraps an I/O or usage error (exit 3).
+func usageErr(err error, hint string) error {
+	return &cliError{err: err, hint: hint, code: exitUsageIO}
+}
+
+// checkErr turns a verification failure into exit 2 (writing the evidence
+// to evidenceDir, if not empty) and anything else into exit 3.
+func (e *env) checkErr(err error, evidenceDir string) error {
+	if err == nil {
+		return nil
+	}
+	var ce *cliError
+	if errors.As(err, &ce) {
+		return err
+	}
+	if ve, ok := verify.IsVerificationError(err); ok {
+		hint := "the log failed verification: keep the evidence and report it"
+		switch ve.Evidence.Kind {
+		case verify.EvidenceBadSignature:
+			hint = "first make sure --key is the log's real key and the checkpoint file is unaltered; if so, the log signed badly"
+		case verify.EvidenceBadReceipt:
+			hint = "the receipt was altered, damaged or is for another log; only its checkpoint is signed by the log"
+		case verify.EvidenceRollback:
+			hint = "the log (or a stale mirror or cache in front of it) served an older tree than one it signed before"
+		}
+		if evidenceDir != "" {
+			if p, werr := verify.WriteEvidence(evidenceDir, ve.Evidence); werr == nil {
+				fmt.Fprintf(e.stderr, "custody: evidence written to %s\n", p)
+				hint += "; the evidence holds the signed data: publish or send " + p
+			} else {
+				fmt.Fprintf(e.stderr, "custody: could not write evidence: %v\n", werr)
+			}
+		}
+		return &cliError{err: err, hint: hint, code: exitInvalid}
+	}
+	return &cliError{err: err, code: exitUsageIO, hint: "this is a network, disk or input problem, not a verdict on the log; fix it and run again"}
+}
+
+// printJSON prints v as indented JSON, with every terminal control
+// character escaped (termtext.CleanJSON): the values come from the log.
+func printJSON(w interface{ Write([]byte) (int, error) }, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	w.Write(append(termtext.CleanJSON(b), '\n'))
 }
