@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/custodylog/custody/logcopy"
@@ -115,23 +114,6 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 		return nil, withHint(err, "another process wrote to the destination during the copy: start again with an empty destination")
 	}
 	return nil, ioError(err)
-}
-
-// storeOpenErr explains a store that does not open.
-func storeOpenErr(err error, flag, dsn string) error {
-	var ce *cliError
-	if errors.As(err, &ce) {
-		return err
-	}
-	return usageErr(fmt.Errorf("opening %s %s: %w", flag, redactDSN(dsn), err), "pass sqlite:PATH, a path, or a PostgreSQL URL the store accepts")
-}
-
-// redactDSN hides a password in a URL DSN, for messages.
-func redactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return dsn
 }
 
 // copyProgress is a progress bar over entries (copy, prefill, audit,

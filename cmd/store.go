@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -83,4 +84,21 @@ func pgHoldsLog(ctx context.Context, dsn string) error {
 		return usageError(hint, "--store %s holds no custody log (schema %s has no schema_version table); create one with 'custody init --store DSN'", redactDSN(dsn), nl.Schema)
 	}
 	return ioError(fmt.Errorf("--store %s: %w", redactDSN(dsn), err))
+}
+
+// storeOpenErr explains a store that does not open.
+func storeOpenErr(err error, flag, dsn string) error {
+	var ce *cliError
+	if errors.As(err, &ce) {
+		return err
+	}
+	return usageErr(fmt.Errorf("opening %s %s: %w", flag, redactDSN(dsn), err), "pass sqlite:PATH, a path, or a PostgreSQL URL the store accepts")
+}
+
+// redactDSN hides a password in a URL DSN, for messages.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
 }
