@@ -107,7 +107,7 @@ entry bundle and printed.`,
 				return err
 			}
 			ctx := c.Context()
-			cp, signed, err := cl.Checkpoint(ctx)
+			cp, _, err := cl.Checkpoint(ctx)
 			if err != nil {
 				return e.checkErr(err, evidence)
 			}
@@ -128,12 +128,9 @@ entry bundle and printed.`,
 					return &cliError{err: fmt.Errorf("entry %d of the log is not the bytes in %s", i, entryFile), code: exitInvalid}
 				}
 			}
-			proof, err := cl.InclusionProof(ctx, i, cp)
+			proof, err := cl.ProveEntry(ctx, i, entry, cp)
 			if err != nil {
 				return e.checkErr(err, evidence)
-			}
-			if err := verify.CheckInclusion(i, cp.Size, verify.LeafHash(entry), proof, cp.Root); err != nil {
-				return e.checkErr(&verify.VerificationError{Evidence: verify.Evidence{Kind: verify.EvidenceRootMismatch, What: "inclusion proof from the log's tiles fails", Origin: cp.Origin, NewCheckpoint: string(signed), NewSize: cp.Size, Time: time.Now().UTC()}, Err: err}, evidence)
 			}
 			if asJSON {
 				printJSON(e.stdout, map[string]any{"valid": true, "index": i, "size": cp.Size, "entry": json.RawMessage(entry)})
