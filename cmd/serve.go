@@ -20,7 +20,7 @@ import (
 )
 
 // shutdownTimeout bounds finishing the requests in flight (custody witness
-// serve and demo use it too).
+// serve uses it).
 const shutdownTimeout = logserver.ShutdownTimeout
 
 // serveOptions are serve's flags; those the server takes as they are are
@@ -254,8 +254,8 @@ func witnessConfig(o serveOptions, cfg *log.Config, logger *slog.Logger) error {
 	return nil
 }
 
-// newHTTPServer is logserver.NewHTTPServer (custody witness serve and demo
-// use it too).
+// newHTTPServer is logserver.NewHTTPServer (custody witness serve uses
+// it).
 func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	return logserver.NewHTTPServer(h, logger)
 }
