@@ -357,7 +357,12 @@ func (x *Index) fail(err error) {
 // with that key, and (rarely) indexes of other keys with the same 64-bit
 // prefix, which the caller must rule out. The order is unspecified.
 func (x *Index) Lookup(t int, k uint64, dst []uint64) ([]uint64, error) {
-	var buf [blockBytes]byte
+	var buf []byte // a block buffer, taken from the pool only if a run is read
+	defer func() {
+		if buf != nil {
+			blockPool.Put(&buf)
+		}
+	}()
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if x.err != nil {
@@ -370,7 +375,7 @@ func (x *Index) Lookup(t int, k uint64, dst []uint64) ([]uint64, error) {
 	}
 	var err error
 	for _, r := range x.runs[t] {
-		if dst, err = r.get(h, buf[:], dst); err != nil {
+		if dst, err = r.get(h, &buf, dst); err != nil {
 			return dst, fmt.Errorf("runindex: %w", err)
 		}
 	}
@@ -808,10 +813,18 @@ func (r *run) mayContain(h uint64) bool {
 	return true
 }
 
-// get appends the values of the records with mixed key h.
-func (r *run) get(h uint64, buf []byte, dst []uint64) ([]uint64, error) {
+// blockPool holds block buffers for lookups: most lookups of an absent
+// identity read no block at all, and should not pay for clearing one.
+var blockPool = sync.Pool{New: func() any { b := make([]byte, blockBytes); return &b }}
+
+// get appends the values of the records with mixed key h, reading blocks
+// into *buf (taken from blockPool when nil).
+func (r *run) get(h uint64, buf *[]byte, dst []uint64) ([]uint64, error) {
 	if r.n == 0 || !r.mayContain(h) {
 		return dst, nil
+	}
+	if *buf == nil {
+		*buf = *blockPool.Get().(*[]byte)
 	}
 	// The first block that may hold h: the last whose first key is < h
 	// (records of h may start at the end of the block before the first
@@ -822,7 +835,7 @@ func (r *run) get(h uint64, buf []byte, dst []uint64) ([]uint64, error) {
 	}
 	for ; b < len(r.fences) && (r.fences[b] <= h || b == 0); b++ {
 		lo, hi := uint64(b)*blockRecs, min(r.n, uint64(b+1)*blockRecs)
-		blk := buf[:(hi-lo)*recSize]
+		blk := (*buf)[:(hi-lo)*recSize]
 		if _, err := r.f.ReadAt(blk, int64(lo*recSize)); err != nil {
 			return dst, err
 		}
