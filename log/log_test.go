@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/internal/logtest"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
@@ -18,7 +19,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-var testTime = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+var testTime = logtest.Time
 
 type testLog struct {
 	*Log
@@ -96,62 +97,14 @@ func (tl *testLog) reopen(t testing.TB) {
 	tl.open(t, Config{})
 }
 
-func testEvent(i int) record.Event {
-	return record.Event{
-		Sample:   fmt.Sprintf("s-%06d", i),
-		Action:   record.Collected,
-		Location: "ch-zrh-1",
-		Region:   "EU",
-		Time:     testTime,
-		Actor:    "test-sensor",
-	}
-}
+func testEvent(i int) record.Event { return logtest.Event(i) }
 
-func testEvents(from, n int) []record.Event {
-	evs := make([]record.Event, n)
-	for i := range evs {
-		evs[i] = testEvent(from + i)
-	}
-	return evs
-}
+func testEvents(from, n int) []record.Event { return logtest.Events(from, n) }
 
 // checkReceipt verifies a receipt with x/mod's note and tlog, not our code.
 func checkReceipt(t testing.TB, vkey string, r verify.Receipt) tlog.Tree {
 	t.Helper()
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := note.Open([]byte(r.Checkpoint), note.VerifierList(v))
-	if err != nil {
-		t.Fatalf("receipt %d: checkpoint does not open with x/mod note: %v", r.Index, err)
-	}
-	c, err := verify.ParseCheckpoint([]byte(n.Text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree := tlog.Tree{N: int64(c.Size), Hash: tlog.Hash(c.Root)}
-	proof := make(tlog.RecordProof, len(r.Proof))
-	for i, p := range r.Proof {
-		proof[i] = tlog.Hash(p)
-	}
-	if got := tlog.RecordHash(r.Entry); got != tlog.Hash(r.LeafHash) {
-		t.Fatalf("receipt %d: leaf hash %x, x/mod RecordHash of entry %x", r.Index, r.LeafHash, got)
-	}
-	if err := tlog.CheckRecord(proof, tree.N, tree.Hash, int64(r.Index), tlog.RecordHash(r.Entry)); err != nil {
-		t.Fatalf("receipt %d: x/mod CheckRecord in tree %d: %v", r.Index, tree.N, err)
-	}
-	tp, err := verify.ParseTLogProof([]byte(r.TLogProof))
-	if err != nil {
-		t.Fatalf("receipt %d: tlog_proof: %v", r.Index, err)
-	}
-	if tp.Index != r.Index || string(tp.Checkpoint) != r.Checkpoint || len(tp.Proof) != len(r.Proof) {
-		t.Fatalf("receipt %d: tlog_proof disagrees with the receipt", r.Index)
-	}
-	if string(r.Event) != string(r.Entry) {
-		t.Fatalf("receipt %d: event %s != entry %s", r.Index, r.Event, r.Entry)
-	}
-	return tree
+	return logtest.CheckReceipt(t, vkey, r)
 }
 
 func TestAddReceiptsVerifyWithXMod(t *testing.T) {
