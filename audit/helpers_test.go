@@ -5,9 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -82,69 +79,4 @@ func testLogKey(t testing.TB, name string) (note.Signer, string) {
 		t.Fatal(err)
 	}
 	return s, vkey
-}
-
-// readCorpusFile reads the "go test fuzz v1" values this package's seeds
-// use: []byte("…") and string("…").
-func readCorpusFile(name string) ([]any, error) {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if lines[0] != "go test fuzz v1" {
-		return nil, fmt.Errorf("first line %q, want %q", lines[0], "go test fuzz v1")
-	}
-	var args []any
-	for _, l := range lines[1:] {
-		typ, rest, ok := strings.Cut(l, "(")
-		if !ok || !strings.HasSuffix(rest, ")") || (typ != "[]byte" && typ != "string") {
-			return nil, fmt.Errorf("cannot read value %q", l)
-		}
-		s, err := strconv.Unquote(strings.TrimSuffix(rest, ")"))
-		if err != nil {
-			return nil, fmt.Errorf("value %q: %v", l, err)
-		}
-		if typ == "string" {
-			args = append(args, s)
-		} else {
-			args = append(args, []byte(s))
-		}
-	}
-	return args, nil
-}
-
-// checkFuzzSeeds checks every fuzz target's checked-in seed corpus: at least
-// 8 seeds, seeds named valid-* accepted by fn, every other seed rejected.
-func checkFuzzSeeds(t *testing.T, try map[string]func(args []any) error) {
-	t.Helper()
-	for target, fn := range try {
-		files, err := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(files) < 8 {
-			t.Errorf("%s has %d seeds, want at least 8", target, len(files))
-		}
-		valid := 0
-		for _, file := range files {
-			args, err := readCorpusFile(file)
-			if err != nil {
-				t.Errorf("%s: %v", file, err)
-				continue
-			}
-			err = fn(args)
-			if strings.HasPrefix(filepath.Base(file), "valid-") {
-				valid++
-				if err != nil {
-					t.Errorf("%s: seed named valid is rejected: %v", file, err)
-				}
-			} else if err == nil {
-				t.Errorf("%s: seed not named valid is accepted", file)
-			}
-		}
-		if valid == 0 {
-			t.Errorf("%s has no valid-* seed", target)
-		}
-	}
 }

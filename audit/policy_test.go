@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/custodylog/custody/internal/fuzzseeds"
 )
 
 func TestParsePolicyExample(t *testing.T) {
@@ -277,7 +279,7 @@ func FuzzParsePolicy(f *testing.F) {
 }
 
 func TestPolicyFuzzSeeds(t *testing.T) {
-	checkFuzzSeeds(t, map[string]func(args []any) error{
+	fuzzseeds.Check(t, map[string]func(args []any) error{
 		"FuzzParsePolicy": func(a []any) error { _, err := ParsePolicy(a[0].([]byte)); return err },
 	})
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custodylog/custody/internal/fuzzseeds"
 )
 
 // interop.md 3.1: the witness's signer key, in x/mod's 0x01 form, and the
@@ -337,5 +339,5 @@ func TestVerifyFuzzSeeds(t *testing.T) {
 			return nil
 		},
 	}
-	checkFuzzSeeds(t, try)
+	fuzzseeds.Check(t, try)
 }

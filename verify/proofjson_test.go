@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/custodylog/custody/internal/fuzzseeds"
 )
 
 func TestParseProofJSON(t *testing.T) {
@@ -68,7 +70,7 @@ func proofBytes(p [][32]byte) [][]byte {
 }
 
 func TestProofJSONFuzzSeeds(t *testing.T) {
-	checkFuzzSeeds(t, map[string]func(args []any) error{
+	fuzzseeds.Check(t, map[string]func(args []any) error{
 		"FuzzParseProofJSON": func(a []any) error {
 			_, err1 := ParseInclusionProofJSON(a[0].([]byte))
 			_, err2 := ParseConsistencyProofJSON(a[0].([]byte))

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custodylog/custody/internal/fuzzseeds"
 )
 
 // receiptFixture builds a valid receipt for a 3-entry log by hand (x/mod
@@ -181,7 +183,7 @@ func FuzzCheckReceipt(f *testing.F) {
 
 func TestReceiptFuzzSeeds(t *testing.T) {
 	_, vs, origin := receiptFixture(t)
-	checkFuzzSeeds(t, map[string]func(args []any) error{
+	fuzzseeds.Check(t, map[string]func(args []any) error{
 		"FuzzCheckReceipt": func(a []any) error {
 			var r Receipt
 			if err := json.Unmarshal(a[0].([]byte), &r); err != nil {
