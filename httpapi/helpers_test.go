@@ -43,21 +43,7 @@ type testLog struct {
 	vkey     string
 }
 
-func newKeys(t testing.TB) (note.Signer, note.Verifier, string) {
-	skey, vkey, err := note.GenerateKey(rand.Reader, "example.com/custody-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, v, vkey
-}
+func newKeys(t testing.TB) (note.Signer, note.Verifier, string) { return logtest.Keys(t) }
 
 // newBareLog creates a log in a fresh SQLite file without opening it.
 func newBareLog(t testing.TB) *testLog {
@@ -206,17 +192,11 @@ func (w *testWitness) config() log.Witness { return log.Witness{URL: w.srv.URL, 
 // signature and a valid cosignature from each of ws, and no other line.
 func checkCosigned(t testing.TB, tl *testLog, signed []byte, ws ...*testWitness) {
 	t.Helper()
-	vs := []note.Verifier{tl.verifier}
+	var vs []note.Verifier
 	for _, w := range ws {
 		vs = append(vs, w.v)
 	}
-	n, err := note.Open(signed, note.VerifierList(vs...))
-	if err != nil {
-		t.Fatalf("cosigned checkpoint does not open: %v\n%s", err, signed)
-	}
-	if len(n.Sigs) != 1+len(ws) || len(n.UnverifiedSigs) != 0 {
-		t.Fatalf("checkpoint has %d verified and %d unverified signatures, want %d and 0:\n%s", len(n.Sigs), len(n.UnverifiedSigs), 1+len(ws), signed)
-	}
+	logtest.CheckCosigned(t, signed, tl.verifier, vs...)
 }
 
 // getCheckpoint is GET /checkpoint of tl's API.

@@ -2,7 +2,6 @@ package log
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -31,21 +30,7 @@ type testLog struct {
 	vkey     string
 }
 
-func newKeys(t testing.TB) (note.Signer, note.Verifier, string) {
-	skey, vkey, err := note.GenerateKey(rand.Reader, "example.com/custody-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, v, vkey
-}
+func newKeys(t testing.TB) (note.Signer, note.Verifier, string) { return logtest.Keys(t) }
 
 // newTestLog creates and opens a log in a fresh SQLite file.
 func newTestLog(t testing.TB, cfg Config) *testLog {

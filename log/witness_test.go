@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/internal/logtest"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store/sqlite"
 	"github.com/custodylog/custody/store/witnessdb"
@@ -129,17 +130,11 @@ func newBareLog(t testing.TB) *testLog {
 // signature and a valid cosignature from each of ws, and no other line.
 func checkCosigned(t testing.TB, tl *testLog, signed []byte, ws ...*testWitness) {
 	t.Helper()
-	vs := []note.Verifier{tl.verifier}
+	var vs []note.Verifier
 	for _, w := range ws {
 		vs = append(vs, w.v)
 	}
-	n, err := note.Open(signed, note.VerifierList(vs...))
-	if err != nil {
-		t.Fatalf("cosigned checkpoint does not open: %v\n%s", err, signed)
-	}
-	if len(n.Sigs) != 1+len(ws) || len(n.UnverifiedSigs) != 0 {
-		t.Fatalf("checkpoint has %d verified and %d unverified signatures, want %d and 0:\n%s", len(n.Sigs), len(n.UnverifiedSigs), 1+len(ws), signed)
-	}
+	logtest.CheckCosigned(t, signed, tl.verifier, vs...)
 }
 
 // getCheckpoint is what the log publishes (GET /checkpoint serves its note).

@@ -5,6 +5,7 @@
 package logtest
 
 import (
+	"crypto/rand"
 	"fmt"
 	"testing"
 	"time"
@@ -80,4 +81,40 @@ func CheckReceipt(t testing.TB, vkey string, r verify.Receipt) tlog.Tree {
 		t.Fatalf("receipt %d: event %s != entry %s", r.Index, r.Event, r.Entry)
 	}
 	return tree
+}
+
+// Origin is the origin of the logs Keys makes.
+const Origin = "example.com/custody-test"
+
+// Keys returns a new log key pair for Origin: the signer, the verifier and
+// the verifier key string.
+func Keys(t testing.TB) (note.Signer, note.Verifier, string) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, v, vkey
+}
+
+// CheckCosigned checks with x/mod's note that signed carries the log's
+// signature (logKey) and a valid cosignature from each of witnesses, and
+// no other signature line.
+func CheckCosigned(t testing.TB, signed []byte, logKey note.Verifier, witnesses ...note.Verifier) {
+	t.Helper()
+	n, err := note.Open(signed, note.VerifierList(append([]note.Verifier{logKey}, witnesses...)...))
+	if err != nil {
+		t.Fatalf("cosigned checkpoint does not open: %v\n%s", err, signed)
+	}
+	if len(n.Sigs) != 1+len(witnesses) || len(n.UnverifiedSigs) != 0 {
+		t.Fatalf("checkpoint has %d verified and %d unverified signatures, want %d and 0:\n%s", len(n.Sigs), len(n.UnverifiedSigs), 1+len(witnesses), signed)
+	}
 }
