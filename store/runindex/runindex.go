@@ -42,6 +42,7 @@ package runindex
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -694,22 +695,13 @@ func (b *buffer) sorted() []record {
 	out := slices.Clone(b.recs)
 	slices.SortFunc(out, func(a, c record) int {
 		if a.h != c.h {
-			return cmp64(a.h, c.h)
+			return cmp.Compare(a.h, c.h)
 		}
-		return cmp64(a.v, c.v)
+		return cmp.Compare(a.v, c.v)
 	})
 	return out
 }
 
-func cmp64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // run is one immutable run file: n records (mixed key, value), sorted,
 // in blocks of blockRecs; the first mixed key of each block in fences; an
