@@ -702,7 +702,6 @@ func (b *buffer) sorted() []record {
 	return out
 }
 
-
 // run is one immutable run file: n records (mixed key, value), sorted,
 // in blocks of blockRecs; the first mixed key of each block in fences; an
 // optional Bloom filter over the mixed keys.
