@@ -584,7 +584,9 @@ func (x *Index) mergeOnce() (bool, error) {
 		// No lookup holds the old runs now: lookups hold x.mu.RLock.
 		for _, r := range in {
 			r.close()
-			os.Remove(r.f.Name())
+			// By its final name: r.f.Name() is the temporary name the run
+			// was written under when this process wrote it.
+			os.Remove(runPath(x.dir, r.table, r.seq))
 		}
 		return true, nil
 	}

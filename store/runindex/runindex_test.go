@@ -95,6 +95,19 @@ func TestAddLookupAcrossFlushesMergesAndReopen(t *testing.T) {
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Merged runs are deleted as they are replaced, not left for the next
+	// Open to clean up: the directory holds exactly the live runs.
+	live := 0
+	for tb := range x.runs {
+		live += len(x.runs[tb])
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != live {
+		t.Fatalf("after merges and Close: %d run files on disk, %d live runs", len(files), live)
+	}
 	x, err = Open(dir, testOpts)
 	if err != nil {
 		t.Fatal(err)
