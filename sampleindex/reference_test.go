@@ -1,9 +1,9 @@
 package sampleindex
 
 import (
-	"crypto/sha256"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -88,10 +88,10 @@ func randHash(rng *rand.Rand) Hash {
 func TestMapRootMatchesReference(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name             string
+		name              string
 		batches, perBatch int
-		cache            int
-		flushEvery       int
+		cache             int
+		flushEvery        int
 	}{
 		{"one-change batches", 60, 1, 1, 1},
 		{"small batches", 40, 7, 4, 3},

@@ -152,8 +152,8 @@ type tile struct {
 	id    TileID
 	slots []slot // non-empty slots, by increasing idx
 	root  Hash
-	stale bool // root must be recomputed
-	dirty bool // changed since the last flush
+	stale bool   // root must be recomputed
+	dirty bool   // changed since the last flush
 	epoch uint64 // the last Update that touched it
 }
 
