@@ -10,19 +10,6 @@ import (
 	"time"
 )
 
-// # Entry kinds
-//
-// A log entry is one of two kinds, told apart by its first bytes:
-//
-//	kind         first bytes                  decoder
-//	event        '{'                          DecodeEntry (unchanged since v0)
-//	attestation  "custody-attestation/v1\n"   DecodeAttestation
-//
-// Logs written before attestations existed hold only events and stay valid
-// and readable byte for byte. A future format is a new first line
-// ("custody-attestation/v2\n", or another "custody-…/vN\n" kind), which
-// older readers see as EntryUnknown and refuse rather than misread.
-
 // EntryKind says how to decode a log entry.
 type EntryKind uint8
 

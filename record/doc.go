@@ -54,4 +54,13 @@
 // The canonical form of a valid event is never longer than about 1.2 KiB, so
 // adding logged to a submission that fitted MaxEventSize always gives an entry
 // that fits too.
+//
+// # Entry kinds
+//
+// A log entry is an event, as above, or an attestation: a site's signed
+// statement (a signed note, see Attestation) that vouches for the events
+// immediately before it. KindOf tells them apart by the first bytes ('{'
+// for an event, AttestationHeader for an attestation), so logs written
+// before attestations existed stay valid byte for byte, and a later version
+// of either kind gets a new first line that older readers refuse.
 package record
