@@ -415,8 +415,19 @@ func (m *Map) Value(ctx context.Context, key Hash) (Value, bool, error) {
 // Prove returns the map proof for key against the current root: membership
 // with the key's list state, or absence.
 func (m *Map) Prove(ctx context.Context, key Hash) (*MapProof, error) {
+	p, _, err := m.proveAt(ctx, key)
+	return p, err
+}
+
+// proveAt is Prove, also returning the map size the proof is for.
+func (m *Map) proveAt(ctx context.Context, key Hash) (*MapProof, uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	p, err := m.prove(ctx, key)
+	return p, m.size, err
+}
+
+func (m *Map) prove(ctx context.Context, key Hash) (*MapProof, error) {
 	if err := m.resolve(ctx, []Hash{key}); err != nil {
 		return nil, err
 	}
