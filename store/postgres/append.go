@@ -68,12 +68,14 @@ func (s *Store) append(ctx context.Context, b store.Batch) (err error) {
 	if err := swapHead(ctx, tx, b.Prev, b.Checkpoint); err != nil {
 		return err
 	}
+	if err := s.checkIdentities(ctx, tx, b.Entries, b.PrevSize()); err != nil {
+		return err
+	}
 	if err := insertEntries(ctx, tx, b.Entries); err != nil {
 		if sqlState(err) == "23505" {
-			// The transaction is aborted: name the duplicate from outside it.
-			rollback(ctx, tx)
-			done = true // rolled back
-			return s.explainDuplicate(ctx, b.Entries, err)
+			// Only the primary key is unique: an index taken, which
+			// swapHead rules out unless other software wrote entries.
+			return fmt.Errorf("%w: %w", err, store.ErrConflict)
 		}
 		return err
 	}
@@ -94,7 +96,42 @@ func (s *Store) append(ctx context.Context, b store.Batch) (err error) {
 	if err := tx.Commit(cctx); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
+	// Only now, with the batch committed, may lookups find it. The batch is
+	// durable whatever happens to the index: an index failure is reported
+	// by the next lookup (and the next Append's identity check), and
+	// reopening the store rebuilds what is missing.
+	s.idx.add(b.Entries)
 	return nil
+}
+
+// checkIdentities returns an error wrapping store.ErrConflict if the
+// identity of one of entries, the batch to be appended at size, is already
+// in the log. It runs in the write transaction after swapHead: the log has
+// exactly size entries, all visible to tx, and no writer in any process
+// can add any until the transaction ends. So it first brings the lookup
+// index up to size (if another server appended since this Store last
+// looked), and then its answer holds until the commit. (store.CheckBatch
+// has refused identities repeated in the batch.)
+func (s *Store) checkIdentities(ctx context.Context, tx pgx.Tx, entries []store.Entry, size uint64) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	x := s.idx
+	x.mu.Lock()
+	err := x.upTo(ctx, tx, size)
+	indexed := x.indexed.Load()
+	x.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if indexed != size {
+		return fmt.Errorf("the log has %d entries but %d are indexed: the database is damaged or was changed by other software", size, indexed)
+	}
+	found := make(map[store.Hash]uint64)
+	if err := x.byIdentity(ctx, tx, store.Identities(entries), found); err != nil {
+		return fmt.Errorf("checking the identities of the batch: %w", err)
+	}
+	return store.CheckIdentitiesFree(entries, found)
 }
 
 // swapHead is the compare-and-swap: it moves the head row from prev (size -1
@@ -154,18 +191,6 @@ func insertEntries(ctx context.Context, tx pgx.Tx, entries []store.Entry) error 
 		return fmt.Errorf("inserting entries %d to %d: %w", entries[0].Index, entries[len(entries)-1].Index, err)
 	}
 	return nil
-}
-
-// explainDuplicate turns the unique violation err of inserting entries into
-// an error wrapping store.ErrConflict that names the entry at fault.
-func (s *Store) explainDuplicate(ctx context.Context, entries []store.Entry, err error) error {
-	found := make(map[store.Hash]uint64)
-	if byIdentity(ctx, s.pool, store.Identities(entries), found) == nil {
-		if err := store.CheckIdentitiesFree(entries, found); err != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("%w: %w", err, store.ErrConflict)
 }
 
 type tileKey struct {

@@ -36,9 +36,19 @@ var bench = storetest.NewBench(func(b *testing.B) (store.Store, func()) {
 	}
 })
 
+// TestMain keeps the lookup indexes of the stores the tests open with the
+// default options (in the user's cache directory) in a temporary
+// directory, removed at the end.
 func TestMain(m *testing.M) {
+	cache, err := os.MkdirTemp("", "custody-postgres-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	os.Setenv("XDG_CACHE_HOME", cache)
 	code := m.Run()
 	bench.Close()
+	os.RemoveAll(cache)
 	os.Exit(code)
 }
 

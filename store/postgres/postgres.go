@@ -51,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,26 +59,26 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/store/hashindex"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // schemaVersion is the version of schema.sql, stored in schema_version.
-const schemaVersion = 1
+// Version 1 had database indexes on entries' identity, leaf hash and
+// sample; Open migrates it (migrate1).
+const schemaVersion = 2
 
 //go:embed schema.sql
 var schemaSQL string
 
 // tables are the tables of schema.sql.
-var tables = []string{"schema_version", "head", "entries", "tiles", "checkpoints", "lease"}
+var tables = []string{"schema_version", "head", "entries", "tiles", "checkpoints", "lease", "aggregates"}
 
 const (
 	// defaultMaxConns is the pool size when the DSN has no pool_max_conns.
 	defaultMaxConns = 16
-
-	// idsPerQuery bounds the identities one ByIdentity query sends.
-	idsPerQuery = 8192
 
 	// tilesPerStatement bounds the tiles one SELECT or INSERT names (3
 	// parameters a tile, far below PostgreSQL's 65535).
@@ -95,8 +96,10 @@ type Store struct {
 	dsn  string // as given to Open (for tests that reopen)
 	name string // the database, for messages (no password)
 	pool *pgxpool.Pool
+	idx  *lookups
 
 	closeOnce sync.Once
+	closeErr  error
 }
 
 var (
@@ -104,14 +107,37 @@ var (
 	_ store.Leaser = (*Store)(nil)
 )
 
-// Open connects to the PostgreSQL database named by dsn (a postgres:// URL
-// or a "key=value ..." string, as pgx accepts them, optionally with a
-// search_path parameter) and returns the log stored in it, creating the
-// schema if the tables do not exist. It fails if the server is unreachable,
-// if the database's schema version is not the one this package writes, if
-// some but not all of the tables exist, or if commits would not be durable
-// (fsync=off, synchronous_commit=off).
+// Options are the settings of OpenOptions beyond the DSN.
+type Options struct {
+	// IndexDir is the local directory under which this process keeps the
+	// lookup index of the log (by identity, leaf hash and sample; see
+	// "Lookups" in the package documentation), in a subdirectory named
+	// after the schema, the database and a hash of where it is, so that
+	// one IndexDir serves any number of logs. Empty means
+	// DefaultIndexDir(). Each server needs its own: a subdirectory that
+	// another Store has open (another server on this machine, or a tool
+	// next to a running server) is not shared, and that Store keeps its
+	// index in a temporary directory instead, built from the entries on
+	// first use and removed at Close.
+	IndexDir string
+}
+
+// Open is OpenOptions with the default Options.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenOptions(ctx, dsn, Options{})
+}
+
+// OpenOptions connects to the PostgreSQL database named by dsn (a
+// postgres:// URL or a "key=value ..." string, as pgx accepts them,
+// optionally with a search_path parameter) and returns the log stored in
+// it, creating the schema if the tables do not exist and migrating a
+// schema of version 1 (see the package documentation). It opens the
+// lookup index under opts.IndexDir and brings it up to the log's size. It
+// fails if the server is unreachable, if the database's schema version is
+// neither this package's nor 1, if some but not all of the tables exist,
+// if commits would not be durable (fsync=off, synchronous_commit=off), or
+// if the lookup index cannot be opened or built.
+func OpenOptions(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parsing DSN: %w (want postgres://USER@HOST:PORT/DATABASE?sslmode=...)", err)
@@ -137,11 +163,24 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: opening %s: %w", name, err)
 	}
-	if err := initialize(ctx, pool); err != nil {
+	schema, err := initialize(ctx, pool)
+	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: opening %s: %w", name, err)
 	}
-	return &Store{dsn: dsn, name: name, pool: pool}, nil
+	dir := opts.IndexDir
+	if dir == "" {
+		dir, _ = DefaultIndexDir() // none: a temporary index
+	}
+	if dir != "" {
+		dir = filepath.Join(dir, indexDirName(cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, schema))
+	}
+	idx, err := openLookups(ctx, pool, dir)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: opening %s: %w", name, err)
+	}
+	return &Store{dsn: dsn, name: name, pool: pool, idx: idx}, nil
 }
 
 // describe names the database of cfg for messages, without the password.
@@ -166,22 +205,21 @@ func hostPort(host string, port uint16) string {
 
 // initialize checks the connection and the durability settings, and creates
 // or checks the schema.
-func initialize(ctx context.Context, pool *pgxpool.Pool) error {
+func initialize(ctx context.Context, pool *pgxpool.Pool) (schema string, err error) {
 	if err := pool.Ping(ctx); err != nil {
-		return fmt.Errorf("connecting: %w (is the server running, and are the DSN's host, port, user and database right?)", err)
+		return "", fmt.Errorf("connecting: %w (is the server running, and are the DSN's host, port, user and database right?)", err)
 	}
 	if err := checkDurability(ctx, pool); err != nil {
-		return err
+		return "", err
 	}
 	// Two processes creating the schema at once: the second one's CREATE
 	// TABLE fails once the first commits; then it finds the schema made.
-	var err error
 	for range 3 {
-		if err = initSchema(ctx, pool); err == nil || !isCreateRace(err) {
-			return err
+		if schema, err = initSchema(ctx, pool); err == nil || !isCreateRace(err) {
+			return schema, err
 		}
 	}
-	return err
+	return "", err
 }
 
 // checkDurability fails unless a commit waits for the server's WAL flush.
@@ -202,12 +240,13 @@ func checkDurability(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// initSchema creates the schema if none of its tables exists, or checks the
-// version of an existing one, in one transaction.
-func initSchema(ctx context.Context, pool *pgxpool.Pool) (err error) {
+// initSchema creates the schema if none of its tables exists, checks the
+// version of an existing one, or migrates one of version 1, in one
+// transaction. It returns the name of the schema.
+func initSchema(ctx context.Context, pool *pgxpool.Pool) (_ string, err error) {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("beginning schema transaction: %w", err)
+		return "", fmt.Errorf("beginning schema transaction: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -217,39 +256,46 @@ func initSchema(ctx context.Context, pool *pgxpool.Pool) (err error) {
 
 	var schema *string
 	if err := tx.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
-		return fmt.Errorf("reading current schema: %w", err)
+		return "", fmt.Errorf("reading current schema: %w", err)
 	}
 	if schema == nil {
-		return errors.New("no schema of the search_path exists, so there is nowhere to create the tables: create the schema (CREATE SCHEMA name) or fix the search_path parameter of the DSN")
+		return "", errors.New("no schema of the search_path exists, so there is nowhere to create the tables: create the schema (CREATE SCHEMA name) or fix the search_path parameter of the DSN")
 	}
 	rows, err := tx.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name = ANY($2)", *schema, tables)
 	if err != nil {
-		return fmt.Errorf("reading schema %s: %w", *schema, err)
+		return "", fmt.Errorf("reading schema %s: %w", *schema, err)
 	}
 	existing, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return fmt.Errorf("reading schema %s: %w", *schema, err)
+		return "", fmt.Errorf("reading schema %s: %w", *schema, err)
 	}
 	if slices.Contains(existing, "schema_version") {
 		var version int64
 		err := tx.QueryRow(ctx, "SELECT version FROM schema_version WHERE id = 1").Scan(&version)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("schema %s: schema_version table has no row: the log is damaged or was not created by custody; use another database or schema (search_path)", *schema)
+			return "", fmt.Errorf("schema %s: schema_version table has no row: the log is damaged or was not created by custody; use another database or schema (search_path)", *schema)
 		}
 		if err != nil {
-			return fmt.Errorf("reading schema version: %w", err)
+			return "", fmt.Errorf("reading schema version: %w", err)
 		}
-		if version != schemaVersion {
-			return fmt.Errorf("schema %s: schema version is %d, want %d: the log was created by another version of custody; run that version, or give a new database or schema (search_path)", *schema, version, schemaVersion)
+		if version == 1 {
+			if err := migrate1(ctx, tx); err != nil {
+				return "", fmt.Errorf("schema %s: migrating from version 1 to %d: %w", *schema, schemaVersion, err)
+			}
+		} else if version != schemaVersion {
+			return "", fmt.Errorf("schema %s: schema version is %d, want %d: the log was created by another version of custody; run that version, or give a new database or schema (search_path)", *schema, version, schemaVersion)
 		}
-		return tx.Commit(ctx)
+		if err := tx.Commit(ctx); err != nil {
+			return "", fmt.Errorf("committing schema in %s: %w", *schema, err)
+		}
+		return *schema, nil
 	}
 	if len(existing) != 0 {
 		slices.Sort(existing)
-		return fmt.Errorf("schema %s has tables %s but no schema_version: it is not a custody log, or a damaged one; use another database or schema (search_path)", *schema, strings.Join(existing, ", "))
+		return "", fmt.Errorf("schema %s has tables %s but no schema_version: it is not a custody log, or a damaged one; use another database or schema (search_path)", *schema, strings.Join(existing, ", "))
 	}
 	if _, err := tx.Exec(ctx, schemaSQL); err != nil {
-		return fmt.Errorf("creating schema in %s: %w", *schema, err)
+		return "", fmt.Errorf("creating schema in %s: %w", *schema, err)
 	}
 	for _, q := range []struct {
 		sql  string
@@ -260,11 +306,34 @@ func initSchema(ctx context.Context, pool *pgxpool.Pool) (err error) {
 		{"INSERT INTO lease (id, holder, addr, expires, epoch) VALUES (1, '', '', $1, 0)", []any{time.Unix(0, 0).UTC()}},
 	} {
 		if _, err := tx.Exec(ctx, q.sql, q.args...); err != nil {
-			return fmt.Errorf("initialising schema in %s: %w", *schema, err)
+			return "", fmt.Errorf("initialising schema in %s: %w", *schema, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("committing schema in %s: %w", *schema, err)
+		return "", fmt.Errorf("committing schema in %s: %w", *schema, err)
+	}
+	return *schema, nil
+}
+
+// migrate1 turns a schema of version 1 into the current one, in tx: it
+// drops the database indexes on entries' identity (the UNIQUE constraint),
+// leaf hash and sample, which the lookup index replaces, and adds the
+// aggregates table. It first locks the head row, so it waits for an
+// Append in flight and none starts until the migration commits. (A server
+// of version 1 still running refuses nothing at that point, but its next
+// Open refuses version 2: upgrade all servers of a log together.)
+func migrate1(ctx context.Context, tx pgx.Tx) error {
+	for _, q := range []string{
+		"SELECT size FROM head WHERE id = 1 FOR UPDATE",
+		"ALTER TABLE entries DROP CONSTRAINT IF EXISTS entries_identity_key",
+		"DROP INDEX IF EXISTS entries_leaf_hash",
+		"DROP INDEX IF EXISTS entries_sample",
+		aggregatesSQL,
+		"UPDATE schema_version SET version = " + strconv.Itoa(schemaVersion) + " WHERE id = 1",
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", strings.SplitN(q, "(", 2)[0], err)
+		}
 	}
 	return nil
 }
@@ -289,8 +358,13 @@ func rollback(ctx context.Context, tx pgx.Tx) {
 // Close closes the store's connections. Everything Append committed stays in
 // the database. Close is idempotent; the Store must not be used after it.
 func (s *Store) Close() error {
-	s.closeOnce.Do(s.pool.Close)
-	return nil
+	s.closeOnce.Do(func() {
+		s.pool.Close()
+		if err := s.idx.close(); err != nil {
+			s.closeErr = fmt.Errorf("postgres: closing the lookup index of %s: %w (it is rebuilt from the entries at the next Open)", s.name, err)
+		}
+	})
+	return s.closeErr
 }
 
 // Latest returns the checkpoint of the largest size, or an error wrapping
@@ -413,24 +487,47 @@ func (s *Store) Entries(ctx context.Context, start, end uint64) ([]store.Entry, 
 }
 
 // ByLeafHash returns the smallest index of an entry with leaf hash h, or an
-// error wrapping store.ErrNotFound.
+// error wrapping store.ErrNotFound. It finds the candidates in the lookup
+// index and confirms them against the stored rows.
 func (s *Store) ByLeafHash(ctx context.Context, h store.Hash) (uint64, error) {
-	var idx int64
-	err := s.pool.QueryRow(ctx, "SELECT idx FROM entries WHERE leaf_hash = $1 ORDER BY idx LIMIT 1", h[:]).Scan(&idx)
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = store.ErrNotFound
-	}
+	idx, err := s.byLeafHash(ctx, h)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: looking up leaf hash %x: %w", h, err)
 	}
-	return uint64(idx), nil
+	return idx, nil
 }
 
-// ByIdentity returns the index of each given identity that is in the log,
-// up to idsPerQuery identities a query.
+func (s *Store) byLeafHash(ctx context.Context, h store.Hash) (uint64, error) {
+	if err := s.refresh(ctx); err != nil {
+		return 0, err
+	}
+	cands, err := s.idx.candidates(tableLeaf, uint64(hashindex.KeyOf(h[:])), nil)
+	if err != nil {
+		return 0, err
+	}
+	found, err := matching(ctx, s.pool, cands, "leaf_hash", h[:], true)
+	if err != nil {
+		return 0, err
+	}
+	if len(found) == 0 {
+		return 0, store.ErrNotFound
+	}
+	return found[0], nil
+}
+
+// ByIdentity returns the index of each given identity that is in the log.
+// It finds the candidates in the lookup index and confirms them against
+// the stored rows, up to 8192 a query.
 func (s *Store) ByIdentity(ctx context.Context, ids []store.Hash) (map[store.Hash]uint64, error) {
 	found := make(map[store.Hash]uint64, len(ids))
-	if err := byIdentity(ctx, s.pool, ids, found); err != nil {
+	if len(ids) == 0 {
+		return found, nil
+	}
+	err := s.refresh(ctx)
+	if err == nil {
+		err = s.idx.byIdentity(ctx, s.pool, ids, found)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("postgres: looking up %d identities: %w", len(ids), err)
 	}
 	return found, nil
@@ -441,51 +538,27 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-func byIdentity(ctx context.Context, q querier, ids []store.Hash, found map[store.Hash]uint64) error {
-	for chunk := range slices.Chunk(ids, idsPerQuery) {
-		keys := make([][]byte, len(chunk))
-		for i := range chunk {
-			keys[i] = chunk[i][:]
-		}
-		rows, err := q.Query(ctx, "SELECT identity, idx FROM entries WHERE identity = ANY($1)", keys)
-		if err != nil {
-			return err
-		}
-		var (
-			id  []byte
-			idx int64
-		)
-		_, err = pgx.ForEachRow(rows, []any{&id, &idx}, func() error {
-			if len(id) != store.HashSize || idx < 0 {
-				return fmt.Errorf("corrupt entry row at index %d", idx)
-			}
-			found[store.Hash(id)] = uint64(idx)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Sample returns the indexes of the sample's entries in increasing order,
-// and an empty slice for a sample with no entries.
+// and an empty slice for a sample with no entries. It finds the
+// candidates in the lookup index and confirms them against the stored
+// rows.
 func (s *Store) Sample(ctx context.Context, sample string) ([]uint64, error) {
-	rows, err := s.pool.Query(ctx, "SELECT idx FROM entries WHERE sample = $1 ORDER BY idx", sample)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: reading sample %q: %w", sample, err)
-	}
-	indexes := []uint64{}
-	var idx int64
-	_, err = pgx.ForEachRow(rows, []any{&idx}, func() error {
-		indexes = append(indexes, uint64(idx))
-		return nil
-	})
+	indexes, err := s.sample(ctx, sample)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: reading sample %q: %w", sample, err)
 	}
 	return indexes, nil
+}
+
+func (s *Store) sample(ctx context.Context, sample string) ([]uint64, error) {
+	if err := s.refresh(ctx); err != nil {
+		return nil, err
+	}
+	cands, err := s.idx.candidates(tableSample, sampleKey(sample), nil)
+	if err != nil {
+		return nil, err
+	}
+	return matching(ctx, s.pool, cands, "sample", sample, false)
 }
 
 // sqlState returns the SQLSTATE of err, or "".

@@ -26,22 +26,25 @@ CREATE TABLE head (
     root BYTEA   NOT NULL CHECK (length(root) IN (0, 32))
 );
 
--- The log's leaves. idx is the leaf index; identity de-duplicates
--- submissions (UNIQUE: a second entry with the same identity is refused by
--- the database); leaf_hash is SHA-256(0x00 || data); data is the exact leaf.
+-- The log's leaves. idx is the leaf index (entries are inserted in idx
+-- order, so the primary key only ever grows at its right edge); identity
+-- de-duplicates submissions; leaf_hash is SHA-256(0x00 || data); data is
+-- the exact leaf.
+--
+-- There is deliberately no index on identity, leaf_hash or sample (and no
+-- UNIQUE constraint, which would be one): their keys are random, so every
+-- new entry would dirty about one page of each such B-tree. Each Store
+-- keeps those lookups in a local on-disk index derived from this table
+-- (index.go), and enforces the uniqueness of identities itself in Append,
+-- under the lock of the head row. (Schema version 1 had them; Open drops
+-- them.)
 CREATE TABLE entries (
     idx       BIGINT PRIMARY KEY CHECK (idx >= 0),
-    identity  BYTEA  NOT NULL UNIQUE CHECK (length(identity) = 32),
+    identity  BYTEA  NOT NULL CHECK (length(identity) = 32),
     leaf_hash BYTEA  NOT NULL CHECK (length(leaf_hash) = 32),
     sample    TEXT   NOT NULL,
     data      BYTEA  NOT NULL
 );
-
--- ByLeafHash: the first index of a leaf hash.
-CREATE INDEX entries_leaf_hash ON entries (leaf_hash, idx);
-
--- Sample: the indexes of a sample, in order.
-CREATE INDEX entries_sample ON entries (sample, idx);
 
 -- Hash tiles of c2sp.org/tlog-tiles (height 8): the newest data of tile
 -- (level, idx), 1 to 256 hashes.
@@ -67,4 +70,13 @@ CREATE TABLE lease (
     addr    TEXT        NOT NULL,
     expires TIMESTAMPTZ NOT NULL,
     epoch   BIGINT      NOT NULL CHECK (epoch >= 0)
+);
+
+-- Aggregates derived from the log (such as the per-region counts of
+-- package stats), saved now and then with the tree size they cover, so
+-- that a restart reads only the entries after it (aggregates.go).
+CREATE TABLE aggregates (
+    name TEXT   PRIMARY KEY,
+    size BIGINT NOT NULL CHECK (size >= 0),
+    data BYTEA  NOT NULL
 );

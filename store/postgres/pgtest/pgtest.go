@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -118,9 +119,26 @@ func NewSchema(ctx context.Context, server string) (dsn string, drop func(contex
 		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
 			return fmt.Errorf("dropping schema %s: %w", name, err)
 		}
+		removeIndexDirs(name)
 		return nil
 	}
 	return dsn, drop, nil
+}
+
+// removeIndexDirs removes the lookup indexes that stores opened with the
+// default options keep for schema in the user's cache directory
+// (postgres.DefaultIndexDir, in subdirectories named "<schema>-..."; this
+// package cannot import package postgres, whose tests import it). The
+// schema's name is random, so nothing else matches.
+func removeIndexDirs(schema string) {
+	c, err := os.UserCacheDir()
+	if err != nil {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join(c, "custody", "postgres-index", schema+"-*"))
+	for _, d := range dirs {
+		os.RemoveAll(d)
+	}
 }
 
 // WithSearchPath returns dsn (a URL or a "key=value ..." string) with its
