@@ -350,7 +350,7 @@ func VerifyProof(p *Proof, sample string, since uint64, t Trusted) (*Chain, erro
 		return nil, fmt.Errorf("%w: list element %d (the last before since %d) has index %d", ErrBadConsistency, p.OldSize-1, p.Since, p.OldLast.Index)
 	}
 	for i, e := range p.Entries {
-		ev, err := record.Decode(e.Data)
+		ev, err := record.DecodeEntry(e.Data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry %d (index %d) does not decode: %v", ErrWrongEntry, i, e.Index, err)
 		}
