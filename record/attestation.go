@@ -346,18 +346,22 @@ func parseKeyID(v string) (uint32, error) {
 }
 
 // decodeB64 decodes the canonical standard base64 of exactly len(dst)
-// bytes.
+// bytes (at most 68).
 func decodeB64(dst []byte, s string) error {
 	if len(s) != base64.StdEncoding.EncodedLen(len(dst)) {
 		return fmt.Errorf("%d characters", len(s))
 	}
-	n, err := base64.StdEncoding.Strict().Decode(dst, []byte(s))
+	// Decode may write up to DecodedLen(len(s)) bytes (more than len(dst)
+	// when the padding is missing), so it decodes into a buffer of that size.
+	var buf [72]byte
+	n, err := base64.StdEncoding.Strict().Decode(buf[:base64.StdEncoding.DecodedLen(len(s))], []byte(s))
 	if err != nil {
 		return err
 	}
 	if n != len(dst) {
 		return fmt.Errorf("%d bytes", n)
 	}
+	copy(dst, buf[:n])
 	return nil
 }
 

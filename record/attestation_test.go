@@ -102,6 +102,7 @@ func TestDecodeAttestationMalformed(t *testing.T) {
 		{"count plus", replace("count 256", "count +256"), "count", "without leading zeros"},
 		{"count too big", replace("count 256", "count 1025"), "count", "1..1024"},
 		{"root short", replace("Hh8=", "Hh=="), "root", "32 bytes"},
+		{"root unpadded, 33 bytes", replace("Hh8=", "Hh8A"), "root", "33 bytes"},
 		{"root not canonical", replace("Hh8=", "Hh9="), "root", "illegal"},
 		{"root url base64", replace("root AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "root AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8_"), "root", ""},
 		{"no empty line", replace("\n\n\u2014", "\n\u2014"), "signature", "empty line"},

@@ -2,6 +2,7 @@ package site
 
 import (
 	"bytes"
+	"encoding/base64"
 	"crypto/ed25519"
 	"fmt"
 	"testing"
@@ -99,3 +100,7 @@ func kinds(fs []Finding) []string {
 	}
 	return out
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func decodeB64Sig(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
