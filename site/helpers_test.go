@@ -2,8 +2,8 @@ package site
 
 import (
 	"bytes"
-	"encoding/base64"
 	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 	"testing"
 	"time"
