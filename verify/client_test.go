@@ -324,8 +324,10 @@ func TestClientSizes(t *testing.T) {
 	for _, size := range []uint64{0, 1, 255, 256, 257, 1000, 70000} {
 		files := big.files(t, size)
 		srv, reqs := serveFiles(t, files)
+		gz := NewHTTPSource(srv.URL+"/log/", srv.Client()).(*httpSource)
+		gz.accept = acceptGzip // as to a log elsewhere: serveFiles wants it
 		sources := map[string]Source{
-			"http": NewHTTPSource(srv.URL+"/log/", srv.Client()),
+			"http": gz,
 			"dir":  NewDirSource(writeDir(t, files)),
 		}
 		for name, src := range sources {

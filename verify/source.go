@@ -8,10 +8,12 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Size limits on what a Source returns. A hash tile is at most TileWidth
@@ -59,7 +61,35 @@ func tileLimit(a TileAddr) int64 {
 type httpSource struct {
 	base string
 	c    *http.Client
+	// accept is the Accept-Encoding header sent: "gzip, identity", or
+	// "identity" for a log on the loopback interface (see NewHTTPSource).
+	accept string
 }
+
+// Accept-Encoding values an HTTP Source sends.
+const (
+	acceptGzip     = "gzip, identity"
+	acceptIdentity = "identity"
+)
+
+// httpIdleConns is how many idle connections to one log an HTTP Source
+// keeps open when the caller's client has no Transport of its own: more
+// than a Client's bundle workers (entriesPrefetch, or one per CPU), so
+// that reading a log never closes and redials connections between
+// requests. net/http's default keeps only 2 per host, which made every
+// audit over HTTP dial a new TCP connection for most requests.
+const httpIdleConns = 64
+
+// defaultTransport is the Transport of an HTTP Source whose client has
+// none: http.DefaultTransport's settings with httpIdleConns idle
+// connections per host. It is shared, so that connections are reused
+// across Sources of the same log.
+var defaultTransport = sync.OnceValue(func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = httpIdleConns
+	t.MaxIdleConns = max(t.MaxIdleConns, httpIdleConns)
+	return t
+})
 
 // errCrossOriginRedirect is wrapped by the error an HTTP Source returns when
 // the log answers with a redirect to another origin (scheme, host or port).
@@ -73,8 +103,11 @@ const maxRedirects = 10
 // NewHTTPSource returns a Source reading a log over HTTP(S) from baseURL,
 // the log's URL prefix: GET <baseURL>/checkpoint and GET <baseURL>/<a.Path()>
 // (a trailing slash on baseURL is ignored). It sends "Accept-Encoding: gzip,
-// identity" and decodes a gzip Content-Encoding itself, since a log may gzip
-// entry bundles unasked. Responses (after decoding) larger than the
+// identity", except to a log on the loopback interface (a host of
+// "localhost", 127.0.0.0/8 or ::1), where compression saves no bandwidth
+// and costs CPU on both ends, so it sends "Accept-Encoding: identity"; in
+// both cases it decodes a gzip Content-Encoding itself, since a log may
+// gzip entry bundles unasked. Responses (after decoding) larger than the
 // maxCheckpointSize, maxHashTileSize or maxBundleSize limits are errors, as
 // is any status but 200; errors name the URL and the status, and a 404 for a
 // tile wraps ErrTileNotFound. Redirects are followed only within the origin
@@ -82,12 +115,18 @@ const maxRedirects = 10
 // elsewhere is an error wrapping errCrossOriginRedirect and nothing is read
 // from its target. c is not modified (its redirect policy, if any, is applied
 // after this one). A nil c means http.DefaultClient, which has no timeout:
-// pass a client with one, or use contexts with deadlines.
+// pass a client with one, or use contexts with deadlines. A client without
+// a Transport of its own (nil, or http.DefaultTransport) gets one that
+// keeps enough idle connections to the log for a Client's concurrent
+// reads (net/http's default keeps 2 per host).
 func NewHTTPSource(baseURL string, c *http.Client) Source {
 	if c == nil {
 		c = http.DefaultClient
 	}
 	cc := *c
+	if cc.Transport == nil || cc.Transport == http.DefaultTransport {
+		cc.Transport = defaultTransport()
+	}
 	next := c.CheckRedirect
 	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if len(via) > 0 && !sameOrigin(req.URL, via[0].URL) {
@@ -102,7 +141,21 @@ func NewHTTPSource(baseURL string, c *http.Client) Source {
 		}
 		return nil
 	}
-	return &httpSource{base: strings.TrimRight(baseURL, "/"), c: &cc}
+	accept := acceptGzip
+	if u, err := url.Parse(baseURL); err == nil && isLoopback(u.Hostname()) {
+		accept = acceptIdentity
+	}
+	return &httpSource{base: strings.TrimRight(baseURL, "/"), c: &cc, accept: accept}
+}
+
+// isLoopback reports whether host (a URL's Hostname) is "localhost" or a
+// loopback IP address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // sameOrigin reports whether a and b have the same scheme, host and port
@@ -140,7 +193,7 @@ func (s *httpSource) get(ctx context.Context, u string, limit int64, tile bool) 
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %v", u, err)
 	}
-	req.Header.Set("Accept-Encoding", "gzip, identity")
+	req.Header.Set("Accept-Encoding", s.accept)
 	resp, err := s.c.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", u, err)
@@ -167,7 +220,14 @@ func (s *httpSource) get(ctx context.Context, u string, limit int64, tile bool) 
 	default:
 		return nil, fmt.Errorf("GET %s: unsupported Content-Encoding %q", u, enc)
 	}
-	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	// Read into a buffer of the announced length (and a byte more, to
+	// see the end) rather than growing one from 512 bytes: an audit reads
+	// every bundle of the log. The length is only a hint, capped by limit.
+	hint := int64(512)
+	if body == resp.Body && resp.ContentLength > 0 {
+		hint = min(resp.ContentLength, limit) + 1
+	}
+	data, err := readAllHint(io.LimitReader(body, limit+1), hint)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: reading body: %w", u, err)
 	}
@@ -175,6 +235,24 @@ func (s *httpSource) get(ctx context.Context, u string, limit int64, tile bool) 
 		return nil, fmt.Errorf("GET %s: response is larger than the %d-byte limit", u, limit)
 	}
 	return data, nil
+}
+
+// readAllHint is io.ReadAll starting with a buffer of capacity hint.
+func readAllHint(r io.Reader, hint int64) ([]byte, error) {
+	data := make([]byte, 0, hint)
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return data, err
+		}
+	}
 }
 
 type dirSource struct{ dir string }
@@ -251,20 +329,9 @@ func (s *dirSource) read(name string, limit int64, tile bool) ([]byte, error) {
 	// Read into a buffer of the file's size (and a byte more, to see the
 	// end), as os.ReadFile does, rather than growing one from 512 bytes:
 	// an audit reads every bundle of the log.
-	data := make([]byte, 0, min(ofi.Size(), limit)+1)
-	r := io.LimitReader(f, limit+1)
-	for {
-		if len(data) == cap(data) {
-			data = append(data, 0)[:len(data)]
-		}
-		n, err := r.Read(data[len(data):cap(data)])
-		data = data[:len(data)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", where, err)
-		}
+	data, err := readAllHint(io.LimitReader(f, limit+1), min(ofi.Size(), limit)+1)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", where, err)
 	}
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("reading %s: file is larger than the %d-byte limit", where, limit)
