@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 
@@ -80,6 +81,11 @@ type Counter struct {
 	pairs  int // distinct (region, location) pairs counted, OtherKey pairs excluded
 	total  uint64
 	size   uint64 // entries [0, size) are counted
+	last   []byte // the data of entry size-1 (for Snapshot)
+
+	// progress is signalled (without blocking) after Run counted some
+	// entries, for Persist.
+	progress chan struct{}
 }
 
 // New returns a Counter that reads missing entries from src and reports
@@ -88,7 +94,7 @@ func New(src Source, logger *slog.Logger) *Counter {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Counter{src: src, logger: logger, kick: make(chan struct{}, 1), counts: map[string]map[string]uint64{}}
+	return &Counter{src: src, logger: logger, kick: make(chan struct{}, 1), progress: make(chan struct{}, 1), counts: map[string]map[string]uint64{}}
 }
 
 // Committed tells the Counter that the log's committed tree has cp.Size
@@ -120,6 +126,10 @@ func (c *Counter) Run(ctx context.Context) {
 		c.qmu.Unlock()
 		if err := c.step(ctx, batches, target); err != nil && ctx.Err() == nil {
 			c.logger.Error("counting entries", "err", err)
+		}
+		select {
+		case c.progress <- struct{}{}:
+		default:
 		}
 		select {
 		case <-c.kick:
@@ -167,9 +177,15 @@ func (c *Counter) catchUp(ctx context.Context, size uint64) error {
 
 // add counts the entries of es not counted yet; es must be consecutive
 // and start at or before the first uncounted entry.
-func (c *Counter) add(es []store.Entry) error {
+func (c *Counter) add(es []store.Entry) (err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var last []byte // the data of the last entry counted
+	defer func() {
+		if last != nil {
+			c.last = slices.Clone(last)
+		}
+	}()
 	for _, e := range es {
 		if e.Index < c.size {
 			continue // counted already
@@ -183,6 +199,7 @@ func (c *Counter) add(es []store.Entry) error {
 		}
 		c.size++
 		c.count(ev.Region, ev.Location)
+		last = e.Data
 	}
 	return nil
 }
@@ -216,6 +233,11 @@ func (c *Counter) count(region, location string) {
 func (c *Counter) Counts() map[string]map[string]uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	return c.countsLocked()
+}
+
+// countsLocked is Counts; c.mu must be held.
+func (c *Counter) countsLocked() map[string]map[string]uint64 {
 	out := make(map[string]map[string]uint64, len(c.counts))
 	for r, m := range c.counts {
 		cm := make(map[string]uint64, len(m))

@@ -229,3 +229,15 @@ func TestMigrateV1(t *testing.T) {
 	s.Close()
 	openDir(t, dsn, filepath.Join(t.TempDir(), "again"))
 }
+
+func TestAggregates(t *testing.T) {
+	storetest.RunAggregates(t,
+		func(t *testing.T) store.Store { return openTemp(t) },
+		func(t *testing.T, old store.Store) store.Store {
+			dsn := old.(*Store).dsn
+			if err := old.Close(); err != nil {
+				t.Fatalf("Close() error: %v", err)
+			}
+			return openDSN(t, dsn)
+		})
+}

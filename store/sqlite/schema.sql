@@ -45,3 +45,15 @@ CREATE TABLE checkpoints (
     root BLOB    NOT NULL CHECK (length(root) = 32),
     note BLOB    NOT NULL
 ) STRICT;
+
+-- Aggregates derived from the log (such as the per-region counts of
+-- package stats), saved now and then with the tree size they cover, so
+-- that a restart reads only the entries after it (aggregates.go). The
+-- table is optional: a database made before it existed gets it at the
+-- first save (CREATE TABLE IF NOT EXISTS, the statement aggregates.go
+-- runs), so adding it did not change the schema version.
+CREATE TABLE IF NOT EXISTS aggregates (
+    name TEXT    PRIMARY KEY,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    data BLOB    NOT NULL
+) STRICT;
