@@ -256,7 +256,7 @@ func FuzzParseProof(f *testing.F) {
 		if got := p.Marshal(); !bytes.Equal(got, data) {
 			t.Fatalf("proof re-encodes as %x, want %x", got, data)
 		}
-		VerifyProof(p, p.Sample, p.Since, Trusted{Size: p.Size})
+		VerifyProof(p, req(p.Sample, p.Since), Trusted{Size: p.Size})
 	})
 }
 

@@ -60,16 +60,16 @@ type Stats struct {
 // dirty tiles, the caller opens a new Map on the stored tiles (at the size
 // they were flushed at) and replays the entries after that size.
 type Map struct {
-	mu      sync.Mutex
-	r       TileReader
-	size    uint64
-	opts    Options
-	tiles   map[TileID]*tile
-	noRoot  bool // the store is known to hold no root tile
-	nDirty  int
-	epoch   uint64 // number of Updates, to mark the tiles one touches
-	stats   Stats
-	scratch []TileID
+	mu         sync.Mutex
+	r          TileReader
+	size       uint64
+	opts       Options
+	tiles      map[TileID]*tile
+	noRoot     bool    // the store is known to hold no root tile
+	dirtyTiles []*tile // the tiles with dirty set
+	epoch      uint64  // number of Updates, to mark the tiles one touches
+	stats      Stats
+	scratch    []TileID
 }
 
 // Open returns the Map whose tiles r holds, covering the first size
@@ -246,7 +246,7 @@ func (m *Map) Update(ctx context.Context, changes []Change) (Hash, error) {
 		}
 		if !t.dirty {
 			t.dirty = true
-			m.nDirty++
+			m.dirtyTiles = append(m.dirtyTiles, t)
 		}
 	}
 	for _, c := range changes {
@@ -325,7 +325,7 @@ func (l *leaf) add(c *Change) {
 
 // evict drops clean unpinned tiles beyond the cache bound.
 func (m *Map) evict() {
-	excess := len(m.tiles) - m.nDirty - m.opts.CacheTiles
+	excess := len(m.tiles) - len(m.dirtyTiles) - m.opts.CacheTiles
 	if excess <= 0 {
 		return
 	}
@@ -349,12 +349,9 @@ func (m *Map) Dirty() []Tile {
 }
 
 func (m *Map) dirty() []Tile {
-	out := make([]Tile, 0, m.nDirty)
-	for id, t := range m.tiles {
-		if t.dirty {
-			m.tileRoot(t)
-			out = append(out, Tile{ID: id, Data: t.encode()})
-		}
+	out := make([]Tile, 0, len(m.dirtyTiles))
+	for _, t := range m.dirtyTiles {
+		out = append(out, Tile{ID: t.id, Data: t.encode()})
 	}
 	slices.SortFunc(out, func(a, b Tile) int { return cmp.Compare(string(a.ID.Key()), string(b.ID.Key())) })
 	return out
@@ -372,12 +369,14 @@ func (m *Map) Flush(ctx context.Context, write func(ctx context.Context, size ui
 	if err := write(ctx, m.size, ts); err != nil {
 		return fmt.Errorf("sampleindex: writing %d tiles at size %d: %w", len(ts), m.size, err)
 	}
+	for _, t := range m.dirtyTiles {
+		t.dirty = false
+	}
 	for _, t := range ts {
-		m.tiles[t.ID].dirty = false
 		m.stats.TilesFlushed++
 		m.stats.BytesFlushed += uint64(len(t.Data))
 	}
-	m.nDirty = 0
+	m.dirtyTiles = m.dirtyTiles[:0]
 	m.evict()
 	return nil
 }

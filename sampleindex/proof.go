@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/custodylog/custody/record"
 	"github.com/transparency-dev/merkle/compact"
 )
 
@@ -116,8 +115,8 @@ func parseProof(data []byte) (*Proof, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if err := record.CheckSample(p.Sample); err != nil {
-		return nil, fmt.Errorf("sample %q: %v", p.Sample, err)
+	if err := checkSample(p.Sample); err != nil {
+		return nil, err
 	}
 	p.Map.Key = KeyOf(p.Sample)
 	p.Size = r.u64("size")
@@ -277,26 +276,45 @@ func (c *Chain) Extends(prev ListState) error {
 	return nil
 }
 
+// Request is what a verifier asked for.
+type Request struct {
+	// Sample is the sample identifier.
+	Sample string
+	// Since is the log index from which entries were asked (0 for the
+	// whole chain): normally the size of the checkpoint at which the
+	// caller last verified the chain.
+	Since uint64
+	// EntrySample returns the sample identifier of a log entry, failing
+	// if the entry is not a valid entry: record.DecodeEntry's Sample.
+	// (A function, so that this package does not depend on the event
+	// format, and verify can import it.) Required.
+	EntrySample func(entry []byte) (string, error)
+}
+
 // Verify parses an encoded proof and verifies it with [VerifyProof].
-func Verify(data []byte, sample string, since uint64, t Trusted) (*Chain, error) {
+func Verify(data []byte, req Request, t Trusted) (*Chain, error) {
 	p, err := ParseProof(data)
 	if err != nil {
 		return nil, err
 	}
-	return VerifyProof(p, sample, since, t)
+	return VerifyProof(p, req, t)
 }
 
-// VerifyProof checks that p proves the complete chain of sample's entries
-// at indexes since to t.Size-1 (all of them when since is 0) against a
-// verified checkpoint t, and returns it. It checks, in order: the sample
-// and the size and since asked; the map proof against t.MapRoot; the
+// VerifyProof checks that p proves the complete chain of the entries of
+// req.Sample at indexes req.Since to t.Size-1 (all of them when Since is
+// 0) against a verified checkpoint t, and returns it. It checks, in order:
+// the sample and the size and since asked; the map proof against t.MapRoot; the
 // number of entries against the committed list size; increasing entry
 // indexes from since, below t.Size; the old list's last element before
 // since; each entry is a valid event naming sample; the old list and the
 // entries hash to the committed list root; the batch inclusion proof of
 // the entries against t.LogRoot. What this proves and what it does not is
 // in docs/sample-index.md ("What a proof proves").
-func VerifyProof(p *Proof, sample string, since uint64, t Trusted) (*Chain, error) {
+func VerifyProof(p *Proof, req Request, t Trusted) (*Chain, error) {
+	sample, since := req.Sample, req.Since
+	if req.EntrySample == nil {
+		return nil, errors.New("sampleindex: VerifyProof without Request.EntrySample")
+	}
 	if p.Sample != sample {
 		return nil, fmt.Errorf("%w: asked for %q, the proof is for %q", ErrWrongSample, sample, p.Sample)
 	}
@@ -350,12 +368,12 @@ func VerifyProof(p *Proof, sample string, since uint64, t Trusted) (*Chain, erro
 		return nil, fmt.Errorf("%w: list element %d (the last before since %d) has index %d", ErrBadConsistency, p.OldSize-1, p.Since, p.OldLast.Index)
 	}
 	for i, e := range p.Entries {
-		ev, err := record.DecodeEntry(e.Data)
+		s, err := req.EntrySample(e.Data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry %d (index %d) does not decode: %v", ErrWrongEntry, i, e.Index, err)
 		}
-		if ev.Sample != sample {
-			return nil, fmt.Errorf("%w: entry %d (index %d) is an event of sample %q, not %q", ErrWrongEntry, i, e.Index, ev.Sample, sample)
+		if s != sample {
+			return nil, fmt.Errorf("%w: entry %d (index %d) is an event of sample %q, not %q", ErrWrongEntry, i, e.Index, s, sample)
 		}
 	}
 	rng := append([]Hash(nil), p.OldRange...)
@@ -382,6 +400,21 @@ func VerifyProof(p *Proof, sample string, since uint64, t Trusted) (*Chain, erro
 	}
 	ch.Entries = p.Entries
 	return ch, nil
+}
+
+// checkSample reports whether s is not a valid sample identifier: 1 to
+// 128 characters of A-Z a-z 0-9 : . _ - (record.CheckSample's rule).
+func checkSample(s string) error {
+	if len(s) == 0 || len(s) > 128 {
+		return fmt.Errorf("sample identifier of %d bytes, want 1 to 128", len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == ':' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("sample identifier %q has byte 0x%02x at %d, want A-Z a-z 0-9 : . _ -", s, c, i)
+		}
+	}
+	return nil
 }
 
 // ErrIndexInconsistent is wrapped by the errors of [BuildProof] when the
@@ -412,8 +445,8 @@ type ProofInput struct {
 // [ErrIndexInconsistent] when they do not). Its result passes [Verify]
 // against the checkpoint of size in.Size.
 func BuildProof(ctx context.Context, in ProofInput) (*Proof, error) {
-	if err := record.CheckSample(in.Sample); err != nil {
-		return nil, fmt.Errorf("sampleindex: proof for sample %q: %v", in.Sample, err)
+	if err := checkSample(in.Sample); err != nil {
+		return nil, fmt.Errorf("sampleindex: proof: %v", err)
 	}
 	if in.Since > in.Size {
 		return nil, fmt.Errorf("sampleindex: proof since %d beyond the size %d", in.Since, in.Size)

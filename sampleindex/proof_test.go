@@ -81,7 +81,7 @@ func TestSampleProofs(t *testing.T) {
 		for s := range counts {
 			for _, since := range sinces {
 				data := l.prove(t, m, s, since)
-				c, err := Verify(data, s, since, tr)
+				c, err := Verify(data, req(s, since), tr)
 				if err != nil {
 					t.Fatalf("%q at size %d since %d: %v", s, tr.Size, since, err)
 				}
@@ -96,7 +96,7 @@ func TestSampleProofs(t *testing.T) {
 				t.Fatal(err)
 			}
 			kinds[p.Map.Kind]++
-			c, err := Verify(data, s, 0, tr)
+			c, err := Verify(data, req(s, 0), tr)
 			if err != nil {
 				t.Fatalf("absence of %q at %d: %v", s, tr.Size, err)
 			}
@@ -225,13 +225,13 @@ func TestVerifyRejects(t *testing.T) {
 			if tc.edit != nil {
 				tc.edit(p, &tr2)
 			}
-			_, err := VerifyProof(p, tc.sample, tc.base.Since, tr2)
+			_, err := VerifyProof(p, req(tc.sample, tc.base.Since), tr2)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 			// The same through the encoding, when it still parses.
 			if q, perr := ParseProof(p.Marshal()); perr == nil {
-				if _, err := VerifyProof(q, tc.sample, tc.base.Since, tr2); !errors.Is(err, tc.want) {
+				if _, err := VerifyProof(q, req(tc.sample, tc.base.Since), tr2); !errors.Is(err, tc.want) {
 					t.Fatalf("after encoding: got %v, want %v", err, tc.want)
 				}
 			}
@@ -239,7 +239,7 @@ func TestVerifyRejects(t *testing.T) {
 	}
 	// The unedited proofs verify.
 	for _, p := range []*Proof{honest, since} {
-		if _, err := VerifyProof(p, "a", p.Since, tr); err != nil {
+		if _, err := VerifyProof(p, req("a", p.Since), tr); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,6 +3,7 @@ package sampleindex
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +124,29 @@ func (l *testLog) trusted(t testing.TB, m *Map) Trusted {
 		t.Fatal(err)
 	}
 	return Trusted{Size: m.Size(), LogRoot: l.root(t, m.Size()), MapRoot: r}
+}
+
+// entrySample is Request.EntrySample for custody's entries.
+func entrySample(entry []byte) (string, error) {
+	e, err := record.DecodeEntry(entry)
+	return e.Sample, err
+}
+
+func req(sample string, since uint64) Request {
+	return Request{Sample: sample, Since: since, EntrySample: entrySample}
+}
+
+// TestCheckSampleMatchesRecord: the proof parser accepts exactly the
+// sample identifiers record accepts.
+func TestCheckSampleMatchesRecord(t *testing.T) {
+	cases := []string{"", "a", "sha256:2c26b46b68ffc68ff99b453c1d304134", "a b", "é", "a/b", "A.Z_0-9:x", "\x00", "~"}
+	cases = append(cases, string(make([]byte, 129)), strings.Repeat("x", 128), strings.Repeat("x", 129))
+	for c := 0; c < 256; c++ {
+		cases = append(cases, "x"+string(rune(c)))
+	}
+	for _, s := range cases {
+		if (checkSample(s) == nil) != (record.CheckSample(s) == nil) {
+			t.Errorf("%q: checkSample %v, record.CheckSample %v", s, checkSample(s), record.CheckSample(s))
+		}
+	}
 }
