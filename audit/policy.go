@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // DefaultMaxLogDelay is the max_log_delay of a policy that does not set one.
@@ -36,9 +37,37 @@ type Region struct {
 	Allowed []string `yaml:"allowed"`
 }
 
+// Site is a site of the policy: a data centre (or campus) whose key vouches
+// for the events at its locations (package site, docs/site-signing.md).
+type Site struct {
+	// Locations are the locations the site may speak for, in file order:
+	// non-empty, distinct, each a key of Policy.Locations and claimed by
+	// no other site.
+	Locations []string
+	// Keys are the site's keys, current and past, in file order:
+	// non-empty, with distinct key hashes.
+	Keys []SiteKey
+}
+
+// SiteKey is one key of a site and the window in which it may sign.
+type SiteKey struct {
+	// Key is the site's Ed25519 verifier key in the signed-note format
+	// NAME+HASH+BASE64 (custody keygen --site NAME writes it), NAME being
+	// the site's name.
+	Key string
+	// From is the first instant the key may sign, in UTC.
+	From time.Time
+	// Until is the instant from which it may no longer sign, in UTC, after
+	// From; zero when the file gives no until (no end). Attestations signed
+	// before Until stay valid: rotating or revoking a key never invalidates
+	// what it signed in its window.
+	Until time.Time
+}
+
 // Policy is the auditor's routing policy: which data centres exist, where
-// each customer region's samples may be handled, and how late an event may be
-// logged. The file format is YAML:
+// each customer region's samples may be handled, how late an event may be
+// logged and, optionally, which sites vouch for which locations with which
+// keys. The file format is YAML:
 //
 //	locations:                 # every data centre and its jurisdiction
 //	  ch-zrh-1: {country: CH}
@@ -47,6 +76,15 @@ type Region struct {
 //	  EU:  {allowed: [ch-zrh-1]}
 //	  ROW: {allowed: [ch-zrh-1, ru-mow-1]}
 //	max_log_delay: 1h          # optional, default 1h
+//	sites:                     # optional: who signs for which locations
+//	  zrh:
+//	    locations: [ch-zrh-1]
+//	    keys:
+//	      - key: zrh+b68d1ea8+AcBQxWN6RPqGKf/zzMziMAyzYqY9mdlfxUFFJm9DMkRa
+//	        from: 2026-01-01T00:00:00Z
+//	        until: 2026-07-01T00:00:00Z   # optional: rotated out
+//	      - key: zrh+d6440a39+AT7wiVkDMCjI/G/G1JGhJUjnjfau+y18LBkMP3jO8/UL
+//	        from: 2026-06-15T00:00:00Z
 //
 // A Policy returned by ParsePolicy or LoadPolicy satisfies every rule listed
 // at ParsePolicy. A Policy built in code need not; the Engine then treats a
@@ -62,6 +100,9 @@ type Policy struct {
 	// logged without a "late" finding; positive. DefaultMaxLogDelay when
 	// the file does not set max_log_delay.
 	MaxLogDelay time.Duration
+	// Sites maps each site name ([a-z0-9-]{2,32}) to its locations and
+	// keys; nil when the file has no sites key (an unsigned log).
+	Sites map[string]Site
 }
 
 // PolicyError reports a policy that ParsePolicy or LoadPolicy rejects. Every
@@ -138,6 +179,15 @@ func LoadPolicy(path string) (*Policy, error) {
 //     which is a key of locations;
 //   - max_log_delay (optional, default DefaultMaxLogDelay): a positive Go
 //     duration such as 1h or 90m (time.ParseDuration syntax);
+//   - sites (optional): a mapping, with at least one entry, from site names
+//     matching [a-z0-9-]{2,32} to mappings with exactly the keys locations
+//     (a non-empty sequence of distinct location names, each a key of
+//     locations and listed under no other site) and keys (a non-empty
+//     sequence of mappings with the keys key, from and optionally until:
+//     key an Ed25519 signed-note verifier key NAME+HASH+BASE64 whose NAME
+//     is the site's name, with a key hash no other key of the site has;
+//     from and until RFC 3339 times such as 2026-01-01T00:00:00Z, until
+//     after from);
 //
 // and nothing else. Unknown keys, duplicate keys, missing keys, values of the
 // wrong kind, anchors, aliases and explicit tags (such as !!str) are all
@@ -185,8 +235,8 @@ func policyFromNode(root *yaml.Node) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	var locNode, regNode, delayNode *yaml.Node
-	var locLine, regLine int
+	var locNode, regNode, delayNode, sitesNode *yaml.Node
+	var locLine, regLine, sitesLine int
 	for _, kv := range top {
 		switch kv.key {
 		case "locations":
@@ -195,8 +245,10 @@ func policyFromNode(root *yaml.Node) (*Policy, error) {
 			regNode, regLine = kv.value, kv.line
 		case "max_log_delay":
 			delayNode = kv.value
+		case "sites":
+			sitesNode, sitesLine = kv.value, kv.line
 		default:
-			return nil, &PolicyError{Line: kv.line, Reason: fmt.Sprintf("unknown key %q: want locations, regions or max_log_delay", kv.key)}
+			return nil, &PolicyError{Line: kv.line, Reason: fmt.Sprintf("unknown key %q: want locations, regions, max_log_delay or sites", kv.key)}
 		}
 	}
 	if locNode == nil {
@@ -319,7 +371,164 @@ func policyFromNode(root *yaml.Node) (*Policy, error) {
 		}
 		p.MaxLogDelay = d
 	}
+	if sitesNode != nil {
+		if p.Sites, err = parseSites(sitesNode, sitesLine, p.Locations); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// parseSites parses the sites mapping; locations are the policy's.
+func parseSites(n *yaml.Node, line int, locations map[string]Location) (map[string]Site, error) {
+	entries, err := mappingEntries(n, "sites", "a mapping from site names to {locations: [...], keys: [...]}")
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, &PolicyError{Line: line, Path: "sites", Reason: "no sites: want at least one, or no sites key"}
+	}
+	sites := make(map[string]Site, len(entries))
+	owner := make(map[string]string) // location -> site
+	for _, kv := range entries {
+		path := "sites." + kv.key
+		if !isLocationName(kv.key) {
+			return nil, &PolicyError{Line: kv.line, Path: "sites", Reason: fmt.Sprintf("invalid site name %q: want 2..32 characters of a-z 0-9 -", kv.key)}
+		}
+		fields, err := mappingEntries(kv.value, path, "a mapping {locations: [...], keys: [...]}")
+		if err != nil {
+			return nil, err
+		}
+		var st Site
+		var haveLocs, haveKeys bool
+		for _, f := range fields {
+			switch f.key {
+			case "locations":
+				lpath := path + ".locations"
+				items, err := sequence(f.value, lpath, "a sequence of location names")
+				if err != nil {
+					return nil, err
+				}
+				st.Locations = make([]string, 0, len(items))
+				at := make(map[string]int, len(items))
+				for i, item := range items {
+					ipath := fmt.Sprintf("%s[%d]", lpath, i)
+					name, err := scalar(item, ipath)
+					if err != nil {
+						return nil, err
+					}
+					if _, ok := locations[name]; !ok {
+						return nil, &PolicyError{Line: item.Line, Path: ipath, Reason: fmt.Sprintf("unknown location %q: not listed under locations", name)}
+					}
+					if j, dup := at[name]; dup {
+						return nil, &PolicyError{Line: item.Line, Path: ipath, Reason: fmt.Sprintf("duplicate location %q (also %s[%d])", name, lpath, j)}
+					}
+					if o, taken := owner[name]; taken {
+						return nil, &PolicyError{Line: item.Line, Path: ipath, Reason: fmt.Sprintf("location %q already belongs to site %q: a location has at most one site", name, o)}
+					}
+					at[name], owner[name] = i, kv.key
+					st.Locations = append(st.Locations, name)
+				}
+				haveLocs = true
+			case "keys":
+				kpath := path + ".keys"
+				items, err := sequence(f.value, kpath, "a sequence of {key: ..., from: ..., until: ...}")
+				if err != nil {
+					return nil, err
+				}
+				hashes := make(map[uint32]int, len(items))
+				for i, item := range items {
+					k, hash, err := parseSiteKey(item, fmt.Sprintf("%s[%d]", kpath, i), kv.key)
+					if err != nil {
+						return nil, err
+					}
+					if j, dup := hashes[hash]; dup {
+						return nil, &PolicyError{Line: item.Line, Path: fmt.Sprintf("%s[%d].key", kpath, i), Reason: fmt.Sprintf("key hash %08x also in %s[%d]: each key of a site needs its own hash (generate a new key)", hash, kpath, j)}
+					}
+					hashes[hash] = i
+					st.Keys = append(st.Keys, k)
+				}
+				haveKeys = true
+			default:
+				return nil, &PolicyError{Line: f.line, Path: path, Reason: fmt.Sprintf("unknown key %q: want locations or keys", f.key)}
+			}
+		}
+		if !haveLocs {
+			return nil, &PolicyError{Line: kv.value.Line, Path: path, Reason: `missing key "locations"`}
+		}
+		if !haveKeys {
+			return nil, &PolicyError{Line: kv.value.Line, Path: path, Reason: `missing key "keys"`}
+		}
+		sites[kv.key] = st
+	}
+	return sites, nil
+}
+
+// sequence returns the items of the non-empty sequence n.
+func sequence(n *yaml.Node, path, want string) ([]*yaml.Node, error) {
+	if err := plainNode(n, path); err != nil {
+		return nil, err
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, &PolicyError{Line: n.Line, Path: path, Reason: "want " + want + ", got " + kindName(n)}
+	}
+	if len(n.Content) == 0 {
+		return nil, &PolicyError{Line: n.Line, Path: path, Reason: "empty: want at least one"}
+	}
+	return n.Content, nil
+}
+
+// parseSiteKey parses one item of a site's keys; site is the site's name.
+// It returns the key and its key hash.
+func parseSiteKey(n *yaml.Node, path, site string) (SiteKey, uint32, error) {
+	fields, err := mappingEntries(n, path, "a mapping {key: ..., from: ..., until: ...}")
+	if err != nil {
+		return SiteKey{}, 0, err
+	}
+	var k SiteKey
+	var hash uint32
+	var haveKey, haveFrom bool
+	var untilLine int
+	for _, f := range fields {
+		fpath := path + "." + f.key
+		v, err := scalar(f.value, fpath)
+		if err != nil {
+			return SiteKey{}, 0, err
+		}
+		switch f.key {
+		case "key":
+			ver, err := note.NewVerifier(v)
+			if err != nil {
+				return SiteKey{}, 0, &PolicyError{Line: f.value.Line, Path: fpath, Reason: fmt.Sprintf("invalid verifier key %.80q: %v: want NAME+HASH+BASE64 as written by custody keygen --site", v, err)}
+			}
+			if ver.Name() != site {
+				return SiteKey{}, 0, &PolicyError{Line: f.value.Line, Path: fpath, Reason: fmt.Sprintf("key of %q, not of the site %q", ver.Name(), site)}
+			}
+			k.Key, hash, haveKey = v, ver.KeyHash(), true
+		case "from", "until":
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return SiteKey{}, 0, &PolicyError{Line: f.value.Line, Path: fpath, Reason: fmt.Sprintf("invalid time %q: want RFC 3339 such as 2026-01-01T00:00:00Z", v)}
+			}
+			if f.key == "from" {
+				k.From, haveFrom = t.UTC(), true
+			} else {
+				k.Until, untilLine = t.UTC(), f.value.Line
+			}
+		default:
+			return SiteKey{}, 0, &PolicyError{Line: f.line, Path: path, Reason: fmt.Sprintf("unknown key %q: want key, from or until", f.key)}
+		}
+	}
+	if !haveKey {
+		return SiteKey{}, 0, &PolicyError{Line: n.Line, Path: path, Reason: `missing key "key"`}
+	}
+	if !haveFrom {
+		return SiteKey{}, 0, &PolicyError{Line: n.Line, Path: path, Reason: `missing key "from": when the key starts to sign`}
+	}
+	if untilLine != 0 && !k.Until.After(k.From) {
+		return SiteKey{}, 0, &PolicyError{Line: untilLine, Path: path + ".until", Reason: fmt.Sprintf("%s is not after from %s", k.Until.Format(time.RFC3339Nano), k.From.Format(time.RFC3339Nano))}
+	}
+	return k, hash, nil
 }
 
 // keyValue is one entry of a YAML mapping whose key is a scalar.
@@ -448,12 +657,40 @@ type policyYAML struct {
 	Locations   map[string]Location `yaml:"locations"`
 	Regions     map[string]Region   `yaml:"regions"`
 	MaxLogDelay string              `yaml:"max_log_delay"`
+	Sites       map[string]siteYAML `yaml:"sites,omitempty"`
+}
+
+type siteYAML struct {
+	Locations []string      `yaml:"locations"`
+	Keys      []siteKeyYAML `yaml:"keys"`
+}
+
+type siteKeyYAML struct {
+	Key   string `yaml:"key"`
+	From  string `yaml:"from"`
+	Until string `yaml:"until,omitempty"`
 }
 
 // MarshalYAML lets yaml.Marshal write p in the policy file format, with
-// max_log_delay as a Go duration string and the keys of each mapping sorted.
-// For a Policy returned by ParsePolicy, ParsePolicy of the output returns a
-// Policy equal to p (reflect.DeepEqual).
+// max_log_delay as a Go duration string, times in RFC 3339 (with any
+// fraction of a second) and the keys of each mapping sorted. For a Policy
+// returned by ParsePolicy, ParsePolicy of the output returns a Policy equal
+// to p (reflect.DeepEqual).
 func (p Policy) MarshalYAML() (any, error) {
-	return policyYAML{Locations: p.Locations, Regions: p.Regions, MaxLogDelay: p.MaxLogDelay.String()}, nil
+	out := policyYAML{Locations: p.Locations, Regions: p.Regions, MaxLogDelay: p.MaxLogDelay.String()}
+	if p.Sites != nil {
+		out.Sites = make(map[string]siteYAML, len(p.Sites))
+		for name, st := range p.Sites {
+			sy := siteYAML{Locations: st.Locations}
+			for _, k := range st.Keys {
+				ky := siteKeyYAML{Key: k.Key, From: k.From.UTC().Format(time.RFC3339Nano)}
+				if !k.Until.IsZero() {
+					ky.Until = k.Until.UTC().Format(time.RFC3339Nano)
+				}
+				sy.Keys = append(sy.Keys, ky)
+			}
+			out.Sites[name] = sy
+		}
+	}
+	return out, nil
 }

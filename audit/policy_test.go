@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/custodylog/custody/internal/fuzzseeds"
 )
@@ -88,6 +89,32 @@ max_log_delay: 1h30m0.5s
 				},
 				MaxLogDelay: time.Hour + 30*time.Minute + 500*time.Millisecond,
 			}},
+		{"sites: rotation, an open-ended key, quoted times with offsets", okLocations + okRegions + `sites:
+  zrh:
+    locations: [ch-zrh-1]
+    keys:
+      - key: ` + zrhOldKey + `
+        from: 2026-01-01T00:00:00Z
+        until: "2026-07-01T02:00:00+02:00"
+      - {key: ` + zrhKey + `, from: '2026-06-15T00:00:00.5Z'}
+  fra:
+    keys: [{key: ` + fraKey + `, from: 2026-01-01T00:00:00Z, until: 2030-01-01T00:00:00Z}]
+    locations: [de-fra-1]
+`,
+			&Policy{
+				Locations:   map[string]Location{"ch-zrh-1": {"CH"}, "de-fra-1": {"DE"}},
+				Regions:     map[string]Region{"EU": {[]string{"de-fra-1", "ch-zrh-1"}}},
+				MaxLogDelay: DefaultMaxLogDelay,
+				Sites: map[string]Site{
+					"zrh": {Locations: []string{"ch-zrh-1"}, Keys: []SiteKey{
+						{Key: zrhOldKey, From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)},
+						{Key: zrhKey, From: time.Date(2026, 6, 15, 0, 0, 0, 5e8, time.UTC)},
+					}},
+					"fra": {Locations: []string{"de-fra-1"}, Keys: []SiteKey{
+						{Key: fraKey, From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)},
+					}},
+				},
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := ParsePolicy([]byte(tc.yaml))
@@ -119,6 +146,23 @@ func checkPolicyRoundTrip(t *testing.T, p *Policy) {
 }
 
 const okLocations = "locations:\n  ch-zrh-1: {country: CH}\n  de-fra-1: {country: DE}\n"
+
+// Site verifier keys (signed-note format) for the sites tests; the private
+// keys were made from fixed seeds and are not kept.
+const (
+	zrhKey    = "zrh+d6440a39+AT7wiVkDMCjI/G/G1JGhJUjnjfau+y18LBkMP3jO8/UL"
+	zrhOldKey = "zrh+b68d1ea8+AcBQxWN6RPqGKf/zzMziMAyzYqY9mdlfxUFFJm9DMkRa"
+	fraKey    = "fra+b1e4ac46+AUpy5ANbtDXQqkLUO4hz2fB8ub9Hb+Kt4KukmYPuvUJe"
+	mowKey    = "mow+c9e25085+ASASy5DKYOjl2Nr2biJy0iM+BIbVV+jGYUHtiSAXfX63"
+)
+
+// sitesWith returns a policy whose sites section has one site, zrh, with
+// the given body.
+func sitesWith(body string) string {
+	return okLocations + okRegions + "sites:\n  zrh:\n" + body
+}
+
+const okSiteKeys = "    keys: [{key: " + zrhKey + ", from: 2026-01-01T00:00:00Z}]\n"
 const okRegions = "regions:\n  EU: {allowed: [de-fra-1, ch-zrh-1]}\n"
 
 func TestParsePolicyMalformed(t *testing.T) {
@@ -137,7 +181,7 @@ func TestParsePolicyMalformed(t *testing.T) {
 		{"too big", okLocations + okRegions + "#" + strings.Repeat("x", MaxPolicySize) + "\n", "more than the maximum of 1048576"},
 
 		// top-level keys
-		{"unknown key", okLocations + okRegions + "max_delay: 1h\n", `policy: unknown key "max_delay": want locations, regions or max_log_delay (line 6)`},
+		{"unknown key", okLocations + okRegions + "max_delay: 1h\n", `policy: unknown key "max_delay": want locations, regions, max_log_delay or sites (line 6)`},
 		{"misspelt locations", "locatons:\n  ch-zrh-1: {country: CH}\n" + okRegions, `unknown key "locatons"`},
 		{"duplicate top-level key", okLocations + okRegions + "regions:\n  UK: {allowed: [ch-zrh-1]}\n", `policy: duplicate key "regions" (first at line 4) (line 6)`},
 		{"missing locations", okRegions, `policy: missing key "locations" (line 1)`},
@@ -189,6 +233,39 @@ func TestParsePolicyMalformed(t *testing.T) {
 		{"delay zero", okLocations + okRegions + "max_log_delay: 0s\n", `policy: max_log_delay: 0s: want a positive duration (line 6)`},
 		{"delay negative", okLocations + okRegions + "max_log_delay: -1h\n", `-1h: want a positive duration`},
 		{"delay a sequence", okLocations + okRegions + "max_log_delay: [1h]\n", `max_log_delay: want a string, got a sequence`},
+
+		// sites
+		{"sites empty", okLocations + okRegions + "sites: {}\n", "policy: sites: no sites: want at least one, or no sites key (line 6)"},
+		{"sites a sequence", okLocations + okRegions + "sites: [zrh]\n", "policy: sites: want a mapping from site names to {locations: [...], keys: [...]}, got a sequence (line 6)"},
+		{"bad site name", okLocations + okRegions + "sites:\n  ZRH: {locations: [ch-zrh-1], keys: [{key: " + zrhKey + ", from: 2026-01-01T00:00:00Z}]}\n", `policy: sites: invalid site name "ZRH": want 2..32 characters of a-z 0-9 - (line 7)`},
+		{"site unknown key", sitesWith("    locations: [ch-zrh-1]\n" + okSiteKeys + "    country: CH\n"), `policy: sites.zrh: unknown key "country": want locations or keys (line 10)`},
+		{"site missing locations", sitesWith(okSiteKeys), `policy: sites.zrh: missing key "locations" (line 8)`},
+		{"site missing keys", sitesWith("    locations: [ch-zrh-1]\n"), `policy: sites.zrh: missing key "keys" (line 8)`},
+		{"site locations empty", sitesWith("    locations: []\n" + okSiteKeys), `policy: sites.zrh.locations: empty: want at least one (line 8)`},
+		{"site locations a scalar", sitesWith("    locations: ch-zrh-1\n" + okSiteKeys), `policy: sites.zrh.locations: want a sequence of location names, got the scalar "ch-zrh-1" (line 8)`},
+		{"site unknown location", sitesWith("    locations: [ch-zrh-1, xx-yyy-1]\n" + okSiteKeys), `policy: sites.zrh.locations[1]: unknown location "xx-yyy-1": not listed under locations (line 8)`},
+		{"site duplicate location", sitesWith("    locations: [ch-zrh-1, ch-zrh-1]\n" + okSiteKeys), `policy: sites.zrh.locations[1]: duplicate location "ch-zrh-1" (also sites.zrh.locations[0]) (line 8)`},
+		{"location of two sites", sitesWith("    locations: [ch-zrh-1]\n" + okSiteKeys + "  mow:\n    locations: [de-fra-1, ch-zrh-1]\n    keys: [{key: " + mowKey + ", from: 2026-01-01T00:00:00Z}]\n"),
+			`policy: sites.mow.locations[1]: location "ch-zrh-1" already belongs to site "zrh": a location has at most one site (line 11)`},
+		{"site keys empty", sitesWith("    locations: [ch-zrh-1]\n    keys: []\n"), `policy: sites.zrh.keys: empty: want at least one (line 9)`},
+		{"site key a scalar", sitesWith("    locations: [ch-zrh-1]\n    keys: [" + zrhKey + "]\n"), `policy: sites.zrh.keys[0]: want a mapping {key: ..., from: ..., until: ...}, got the scalar`},
+		{"site key missing key", sitesWith("    locations: [ch-zrh-1]\n    keys: [{from: 2026-01-01T00:00:00Z}]\n"), `policy: sites.zrh.keys[0]: missing key "key" (line 9)`},
+		{"site key missing from", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + zrhKey + "}]\n"), `policy: sites.zrh.keys[0]: missing key "from": when the key starts to sign (line 9)`},
+		{"site key unknown field", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + zrhKey + ", from: 2026-01-01T00:00:00Z, hsm: yes}]\n"), `policy: sites.zrh.keys[0]: unknown key "hsm": want key, from or until (line 9)`},
+		{"site key malformed", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: zrh+d6440a3+AT7w, from: 2026-01-01T00:00:00Z}]\n"), `policy: sites.zrh.keys[0].key: invalid verifier key "zrh+d6440a3+AT7w": malformed verifier id: want NAME+HASH+BASE64 as written by custody keygen --site (line 9)`},
+		{"site key hash wrong", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + strings.Replace(zrhKey, "d6440a39", "d6440a3a", 1) + ", from: 2026-01-01T00:00:00Z}]\n"), `invalid verifier hash`},
+		{"site key private", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: PRIVATE+KEY+zrh+d6440a39+AT7w, from: 2026-01-01T00:00:00Z}]\n"), `sites.zrh.keys[0].key: invalid verifier key`},
+		{"site key of another site", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + mowKey + ", from: 2026-01-01T00:00:00Z}]\n"), `policy: sites.zrh.keys[0].key: key of "mow", not of the site "zrh" (line 9)`},
+		{"site key twice", sitesWith("    locations: [ch-zrh-1]\n    keys:\n      - {key: " + zrhKey + ", from: 2026-01-01T00:00:00Z}\n      - {key: " + zrhKey + ", from: 2027-01-01T00:00:00Z}\n"),
+			`policy: sites.zrh.keys[1].key: key hash d6440a39 also in sites.zrh.keys[0]: each key of a site needs its own hash (generate a new key) (line 11)`},
+		{"site key date only", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + zrhKey + ", from: 2026-01-01}]\n"), `policy: sites.zrh.keys[0].from: invalid time "2026-01-01": want RFC 3339 such as 2026-01-01T00:00:00Z (line 9)`},
+		{"site key time without zone", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + zrhKey + ", from: 2026-01-01T00:00:00}]\n"), `invalid time "2026-01-01T00:00:00"`},
+		{"site key until before from", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + zrhKey + ", from: 2026-01-01T00:00:00Z, until: 2025-12-31T23:59:59Z}]\n"),
+			`policy: sites.zrh.keys[0].until: 2025-12-31T23:59:59Z is not after from 2026-01-01T00:00:00Z (line 9)`},
+		{"site key until equals from", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + zrhKey + ", from: 2026-01-01T01:00:00+01:00, until: 2026-01-01T00:00:00Z}]\n"), `is not after from`},
+		{"site key until zero", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + zrhKey + ", from: 0001-01-01T00:00:00Z, until: 0001-01-01T00:00:00Z}]\n"), `is not after from`},
+		{"site key from a sequence", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + zrhKey + ", from: [2026]}]\n"), `policy: sites.zrh.keys[0].from: want a string, got a sequence (line 9)`},
+		{"site key tagged", sitesWith("    locations: [ch-zrh-1]\n    keys: [{key: " + zrhKey + ", from: !!timestamp 2026-01-01T00:00:00Z}]\n"), `explicit tag !!timestamp is not allowed`},
 
 		// YAML features a policy has no use for
 		{"anchor", "locations: &l\n  ch-zrh-1: {country: CH}\n" + okRegions, "policy: locations: anchors are not allowed (line 1)"},
@@ -271,6 +348,27 @@ func FuzzParsePolicy(f *testing.F) {
 			for _, l := range r.Allowed {
 				if _, ok := p.Locations[l]; !ok {
 					t.Fatalf("ParsePolicy(%q) accepted region %q allowing unknown %q", b, name, l)
+				}
+			}
+		}
+		owner := map[string]string{}
+		for name, st := range p.Sites {
+			if !isLocationName(name) || len(st.Locations) == 0 || len(st.Keys) == 0 {
+				t.Fatalf("ParsePolicy(%q) accepted site %q: %+v", b, name, st)
+			}
+			for _, l := range st.Locations {
+				if _, ok := p.Locations[l]; !ok {
+					t.Fatalf("ParsePolicy(%q) accepted site %q speaking for unknown %q", b, name, l)
+				}
+				if o, dup := owner[l]; dup {
+					t.Fatalf("ParsePolicy(%q) accepted location %q under sites %q and %q", b, l, o, name)
+				}
+				owner[l] = name
+			}
+			for _, k := range st.Keys {
+				v, err := note.NewVerifier(k.Key)
+				if err != nil || v.Name() != name || k.From.Location() != time.UTC || (!k.Until.IsZero() && !k.Until.After(k.From)) {
+					t.Fatalf("ParsePolicy(%q) accepted site %q key %+v (%v)", b, name, k, err)
 				}
 			}
 		}
