@@ -2,14 +2,12 @@ package cmd
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/custodylog/custody/client"
-	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
@@ -71,59 +69,25 @@ it is printed.`,
 			}
 			out := bufio.NewWriter(e.stdout)
 			defer out.Flush()
-			var lines [][]byte
-			var lineNo, sent int
-			flush := func() error {
-				if len(lines) == 0 {
-					return nil
-				}
-				rs, err := cl.AppendJSON(c.Context(), lines)
-				if err != nil {
-					// The client numbers the events of this call from 0; a
-					// refusal is quoted as the server sent it.
-					cause := errors.Unwrap(err)
-					if se := (*client.StatusError)(nil); errors.As(err, &se) {
-						cause = &client.HTTPError{Code: se.Code, Message: se.Message}
-					}
-					err = fmt.Errorf("appending events %d to %d of %s: %w", sent+1, sent+len(lines), name, cause)
-					if _, bad := verify.IsVerificationError(err); bad || errors.Is(err, verify.ErrMalformedReceipt) {
-						return &cliError{err: err, code: exitInvalid, hint: "the server handed out a bad receipt: keep it as evidence"}
-					}
-					return withHint(err, "fix the input or the server and run the same command again: events already logged are not added twice")
-				}
+			sent, err := cl.AppendStream(c.Context(), in, name, func(rs []client.Receipt) error {
 				for _, r := range rs {
 					b, _ := json.Marshal(r.Receipt)
 					out.Write(append(b, '\n'))
 				}
-				sent += len(lines)
-				lines = lines[:0]
 				return out.Flush()
-			}
-			sc := bufio.NewScanner(in)
-			sc.Buffer(make([]byte, 0, 64<<10), record.MaxEventSize+1)
-			for sc.Scan() {
-				lineNo++
-				b := bytes.TrimSpace(sc.Bytes())
-				if len(b) == 0 {
-					continue
-				}
-				if _, err := record.Decode(b); err != nil {
-					return &cliError{err: fmt.Errorf("%s line %d: %w", name, lineNo, err), code: exitUsageIO, hint: "nothing after the events before this line was sent; fix the line and run again"}
-				}
-				lines = append(lines, bytes.Clone(b))
-				if len(lines) == batch {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-			}
-			if err := sc.Err(); err != nil {
-				if err == bufio.ErrTooLong {
-					err = fmt.Errorf("line %d is longer than %d bytes", lineNo+1, record.MaxEventSize)
-				}
-				return &cliError{err: fmt.Errorf("reading %s: %w", name, err), code: exitUsageIO}
-			}
-			if err := flush(); err != nil {
+			})
+			var ie *client.InputError
+			_, badReceipt := verify.IsVerificationError(err)
+			switch {
+			case errors.As(err, &ie) && ie.Line > 0:
+				return &cliError{err: err, code: exitUsageIO, hint: "nothing after the events before this line was sent; fix the line and run again"}
+			case ie != nil:
+				return &cliError{err: err, code: exitUsageIO}
+			case badReceipt || errors.Is(err, verify.ErrMalformedReceipt):
+				return &cliError{err: err, code: exitInvalid, hint: "the server handed out a bad receipt: keep it as evidence"}
+			case errors.As(err, new(*client.BatchError)):
+				return withHint(err, "fix the input or the server and run the same command again: events already logged are not added twice")
+			case err != nil:
 				return err
 			}
 			fmt.Fprintf(e.stderr, "custody: %d receipts\n", sent)

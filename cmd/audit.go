@@ -46,7 +46,8 @@ func (o *auditOptions) stateDir(origin string) (string, error) {
 	return dir, nil
 }
 
-// runAudit runs one audit: it reads and writes state and evidence.
+// runAudit runs one audit (audit.Auditor): it reads and writes state and
+// evidence.
 func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*audit.AuditReport, error) {
 	if o.log == "" || o.policy == "" {
 		return nil, usageError("pass --log URL|DIR, --key K and --policy FILE", "missing --log or --policy")
@@ -63,45 +64,40 @@ func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*au
 	if err != nil {
 		return nil, err
 	}
-	var st *audit.AuditState
+	a := audit.Auditor{Client: cl, Policy: pol, Full: o.full}
 	if !o.noState {
 		if !o.stateShown {
 			fmt.Fprintf(e.stderr, "custody: audit state in %s\n", termtext.Clean(dir))
 			o.stateShown = true
 		}
-		if st, err = audit.ReadState(dir); err != nil {
-			return nil, usageErr(err, "move the state directory away to start over (the log is then trusted on first use again)")
-		}
+		a.StateDir = dir
 	}
-	opts := audit.AuditOptions{Policy: pol, State: st, Full: o.full}
 	var bar copyProgress
 	if progress && isTerminal(e.stderr) {
-		opts.Progress = func(done, total uint64) {
+		a.Progress = func(done, total uint64) {
 			if bar.bar == nil {
 				bar = e.copyBar("auditing entries", total)
 			}
 			bar.set(done)
 		}
 	}
-	rep, next, err := audit.Audit(ctx, cl, opts)
+	rep, err := a.Run(ctx)
 	bar.finish()
-	if errors.Is(err, audit.ErrStateOtherKey) {
+	var se *audit.StateError
+	switch {
+	case err == nil:
+		return rep, nil
+	case errors.As(err, &se) && se.Write:
+		return nil, usageErr(err, "check that --state is writable")
+	case errors.As(err, &se):
+		return nil, usageErr(err, "move the state directory away to start over (the log is then trusted on first use again)")
+	case errors.Is(err, audit.ErrStateOtherKey):
 		return nil, usageErr(fmt.Errorf("audit state in %s: %w", dir, err),
 			fmt.Sprintf("if this is another log with the same origin, or the log changed its key, keep a separate state with --state DIR, audit without state with --no-state, or remove %s to start over (this log is then trusted on first use); if the key should not have changed, check --key", dir))
+	case o.noState:
+		return nil, e.checkErr(err, ".")
 	}
-	if err != nil {
-		evDir := dir
-		if o.noState {
-			evDir = "."
-		}
-		return nil, e.checkErr(err, evDir)
-	}
-	if !o.noState {
-		if err := audit.WriteState(dir, next); err != nil {
-			return nil, usageErr(fmt.Errorf("writing audit state: %w", err), "check that --state is writable")
-		}
-	}
-	return rep, nil
+	return nil, e.checkErr(err, dir)
 }
 
 func isTerminal(w io.Writer) bool {

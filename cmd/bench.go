@@ -3,10 +3,8 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/loadgen"
 	"github.com/spf13/cobra"
 )
@@ -50,14 +48,11 @@ is sampled from /metrics every second and reported as min/max.`,
 			if err != nil {
 				return err
 			}
-			hc := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: max(64, clients+readers+1)}}
-			// Receipts are counted, not verified: see loadgen.Bench.
-			cl, err := client.NewUnverified(logURL, token, client.WithHTTPClient(hc), client.WithRetries(0))
+			cfg, err := loadgen.NewBenchConfig(logURL, token, clients, readers, batch, duration)
 			if err != nil {
 				return usageError("pass the server's base URL, e.g. --log http://127.0.0.1:8080", "%v", err)
 			}
-			res, err := loadgen.Bench(c.Context(), loadgen.BenchConfig{Writers: clients, Readers: readers, Batch: batch, Duration: duration,
-				Submit: cl, BaseURL: logURL, HTTP: hc})
+			res, err := loadgen.Bench(c.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -65,7 +60,7 @@ is sampled from /metrics every second and reported as min/max.`,
 				b, _ := json.Marshal(res)
 				fmt.Fprintf(e.stdout, "%s\n", b)
 			} else {
-				printBench(e, res)
+				res.WriteText(e.stdout)
 			}
 			if res.TotalErrors > 0 {
 				return withHint(fmt.Errorf("bench: %d errors (%d writes, %d reads); first: %s", res.TotalErrors, res.Errors, res.ReadErrors, res.FirstError),
@@ -82,22 +77,4 @@ is sampled from /metrics every second and reported as min/max.`,
 	c.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to run")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
-}
-
-func printBench(e *env, res loadgen.BenchResult) {
-	fmt.Fprintf(e.stdout, "clients %d, batch %d, %.1fs: %d events in %d requests (%d errors)\n", res.Clients, res.Batch, res.Seconds, res.Events, res.Requests, res.Errors)
-	fmt.Fprintf(e.stdout, "%.0f events/s with receipts; submit-to-receipt latency p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", res.EventsPerS, res.P50ms, res.P99ms, res.MaxMs)
-	fmt.Fprintf(e.stdout, "refusals (429/503): %d\n", res.Refusals)
-	if res.Readers > 0 {
-		fmt.Fprintf(e.stdout, "readers %d: %.0f reads/s (%d errors); read latency p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", res.Readers, res.ReadsPerS, res.ReadErrors, res.ReadP50ms, res.ReadP99ms, res.ReadMaxMs)
-		for _, k := range loadgen.ReadKinds {
-			s := res.Reads[k]
-			fmt.Fprintf(e.stdout, "  %-12s %8d requests %8.0f/s %4d errors  p50 %.1f ms, p99 %.1f ms\n", k, s.Requests, s.PerS, s.Errors, s.P50ms, s.P99ms)
-		}
-	}
-	if res.RSSSamples > 0 {
-		fmt.Fprintf(e.stdout, "server RSS: min %.1f MiB, max %.1f MiB (%d samples)\n", float64(res.RSSMinBytes)/(1<<20), float64(res.RSSMaxBytes)/(1<<20), res.RSSSamples)
-	} else {
-		fmt.Fprintf(e.stdout, "server RSS: no sample (GET /metrics failed)\n")
-	}
 }

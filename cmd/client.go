@@ -36,19 +36,25 @@ func readToken(path string) (string, error) {
 	return ts[0], nil
 }
 
-// loadTokens reads a token file with httpapi.LoadTokens, adding the fix to the
-// error: 'chmod 600 FILE' for a file group or others may access, else how
-// to write a token file.
+// loadTokens reads a token file with httpapi.LoadTokens, adding the fix to
+// the error (tokenErr).
 func loadTokens(path string) ([]string, error) {
 	ts, err := httpapi.LoadTokens(path)
+	return ts, tokenErr(err, path)
+}
+
+// tokenErr adds the fix to an error of httpapi.LoadTokens reading path:
+// 'chmod 600 FILE' for a file group or others may access, else how to
+// write a token file.
+func tokenErr(err error, path string) error {
 	var me *httpapi.TokenFileModeError
 	switch {
 	case errors.As(err, &me):
-		return nil, withHint(err, "chmod 600 %s", path)
+		return withHint(err, "chmod 600 %s", path)
 	case err != nil:
-		return nil, withHint(err, "write one random token per line, readable only by you, e.g. '(umask 077; openssl rand -hex 32 > %s)'", path)
+		return withHint(err, "write one random token per line, readable only by you, e.g. '(umask 077; openssl rand -hex 32 > %s)'", path)
 	}
-	return ts, nil
+	return nil
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/logcopy"
+	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/store"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -78,12 +79,12 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 	if err := mustExist(from); err != nil {
 		return nil, err
 	}
-	src, err := openStore(from, logFiles{})
+	src, err := logserver.OpenStore(from, "")
 	if err != nil {
 		return nil, storeOpenErr(err, "--from", from)
 	}
 	defer src.Close()
-	dst, err := openStore(to, logFiles{})
+	dst, err := logserver.OpenStore(to, "")
 	if err != nil {
 		return nil, storeOpenErr(err, "--to", to)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/postgres/pgtest"
 )
@@ -45,7 +46,7 @@ func runCopyJSON(t *testing.T, from, to string) logcopy.Summary {
 // allCheckpoints lists every checkpoint of the store at dsn.
 func allCheckpoints(t *testing.T, dsn string) []store.Checkpoint {
 	t.Helper()
-	st, err := openStore(dsn, logFiles{})
+	st, err := logserver.OpenStore(dsn, "")
 	if err != nil {
 		t.Fatal(err)
 	}

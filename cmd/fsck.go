@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/custodylog/custody/fsck"
+	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -71,7 +72,7 @@ func ioError(err error) error { return &cliError{err: err, code: exitUsageIO} }
 
 func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, asJSON bool) error {
 	f := logFiles{dir}
-	pg := isPostgres(dsn)
+	pg := logserver.IsPostgres(dsn)
 	if !pg {
 		path := f.db()
 		if dsn != "" {
@@ -102,11 +103,11 @@ func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, as
 	if pg {
 		// Opening a PostgreSQL store creates the schema where there is none:
 		// fsck must not.
-		if err := pgHoldsLog(ctx, dsn); err != nil {
+		if err := storeErr(logserver.HoldsLog(ctx, dsn), dsn); err != nil {
 			return err
 		}
 	}
-	st, err := openStore(dsn, f)
+	st, err := logserver.OpenStore(dsn, dir)
 	if err != nil {
 		if strings.Contains(err.Error(), "damaged") {
 			rep := &fsck.Report{}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/custodylog/custody/log"
+	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/store"
 	"github.com/spf13/cobra"
 )
@@ -44,11 +45,11 @@ a log is refused before anything is written. Pass the same --store to
 				}
 			}
 			var st store.Store
-			if isPostgres(dsn) {
+			if logserver.IsPostgres(dsn) {
 				// A shared database may hold a log already: refuse it before
 				// writing keys that would then block a retry.
 				var err error
-				if st, err = openStore(dsn, f); err != nil {
+				if st, err = logserver.OpenStore(dsn, dir); err != nil {
 					return storeOpenErr(err, "--store", dsn)
 				}
 				defer st.Close()
@@ -71,7 +72,7 @@ a log is refused before anything is written. Pass the same --store to
 				return err
 			}
 			if st == nil {
-				if st, err = openStore(dsn, f); err != nil {
+				if st, err = logserver.OpenStore(dsn, dir); err != nil {
 					return err
 				}
 				defer st.Close()

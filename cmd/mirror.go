@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	tlmirror "github.com/custodylog/custody/mirror"
+	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
@@ -107,7 +108,7 @@ func (e *env) runMirror(ctx context.Context, o *mirrorOptions) (*tlmirror.Summar
 		if err := mustExist(o.dsn); err != nil {
 			return nil, err
 		}
-		st, err := openStore(o.dsn, logFiles{})
+		st, err := logserver.OpenStore(o.dsn, "")
 		if err != nil {
 			return nil, storeOpenErr(err, "--store", o.dsn)
 		}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/internal/termtext"
-	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -67,54 +67,18 @@ It stops cleanly on SIGINT or SIGTERM.`,
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			var hook *audit.Webhook
+			cfg := audit.MonitorConfig{Every: every, Round: func(ctx context.Context) (*audit.AuditReport, error) { return e.runAudit(ctx, &o, false) },
+				Report: func(ev audit.MonitorEvent) { e.report(o.asJSON, ev) }}
 			if webhook != "" {
-				hook = audit.NewWebhook(webhook, budget)
+				cfg.Webhook = audit.NewWebhook(webhook, budget)
+				cfg.EndRound = func() { e.reportWebhook(cfg.Webhook) }
 				defer func() {
-					hook.Close(min(budget, webhookGrace))
-					e.reportWebhook(hook)
+					cfg.Webhook.Close(min(budget, webhookGrace))
+					e.reportWebhook(cfg.Webhook)
 				}()
 			}
-			post := func(v any) {
-				if hook != nil {
-					b, _ := json.Marshal(v)
-					hook.Add(b)
-				}
-			}
-			lastFailure := ""
-			for {
-				rep, err := e.runAudit(ctx, &o, false)
-				switch {
-				case ctx.Err() != nil:
-					return nil
-				case err != nil:
-					if msg := err.Error(); msg != lastFailure {
-						lastFailure = msg
-						ev := map[string]any{"kind": "failure", "time": now(), "error": termtext.Clean(msg)}
-						if ve, ok := verify.IsVerificationError(err); ok {
-							ev["origin"], ev["size"], ev["evidence"] = ve.Evidence.Origin, ve.Evidence.NewSize, ve.Evidence
-						}
-						e.report(o.asJSON, ev, fmt.Sprintf("%s failure: %s", now(), termtext.Clean(msg)))
-						post(ev)
-					}
-				default:
-					lastFailure = ""
-					for _, f := range rep.New {
-						ev := map[string]any{"kind": "finding", "time": now(), "origin": rep.Origin, "size": rep.Size, "finding": f}
-						e.report(o.asJSON, ev, fmt.Sprintf("%s finding: %s", now(), termtext.Clean(f.String())))
-						post(ev)
-					}
-				}
-				if hook != nil {
-					hook.EndRound()
-					e.reportWebhook(hook)
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(every):
-				}
-			}
+			audit.Monitor(ctx, cfg)
+			return nil
 		},
 	}
 	o.flags(c)
@@ -124,16 +88,14 @@ It stops cleanly on SIGINT or SIGTERM.`,
 	return c
 }
 
-func now() string { return time.Now().UTC().Format(time.RFC3339) }
-
 // report prints one monitor event: a JSON line, or a line for people.
-func (e *env) report(asJSON bool, v any, line string) {
+func (e *env) report(asJSON bool, ev audit.MonitorEvent) {
 	if asJSON {
-		b, _ := json.Marshal(v)
+		b, _ := json.Marshal(ev)
 		fmt.Fprintf(e.stdout, "%s\n", termtext.CleanJSON(b))
 		return
 	}
-	fmt.Fprintln(e.stdout, line)
+	fmt.Fprintln(e.stdout, ev)
 }
 
 // reportWebhook prints, on stderr, what the webhook could not be sent

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/loadgen"
+	logserver "github.com/custodylog/custody/server"
 	"github.com/spf13/cobra"
 )
 
@@ -46,12 +47,12 @@ the events it writes are synthetic and stay in the log forever.`,
 			if err != nil {
 				return usageError("the log directory needs its log.pub", "%v", err)
 			}
-			release, err := holdLog(c.Context(), dsn, f)
+			release, err := logserver.HoldLog(c.Context(), dsn, dir)
 			if err != nil {
-				return err
+				return storeErr(err, dsn)
 			}
 			defer release()
-			st, err := openStore(dsn, f)
+			st, err := logserver.OpenStore(dsn, dir)
 			if err != nil {
 				return ioError(err)
 			}

@@ -3,14 +3,9 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
-	"os"
-	"strings"
+	"path/filepath"
 
-	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/lease"
 	"github.com/custodylog/custody/log"
@@ -19,17 +14,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// shutdownTimeout bounds finishing the requests in flight (custody witness
-// serve uses it).
-const shutdownTimeout = logserver.ShutdownTimeout
-
-// serveOptions are serve's flags; those the server takes as they are are
-// bound straight into cfg.
+// serveOptions are serve's flags: those the server takes as they are are
+// bound straight into cfg, the files it reads into opts.
 type serveOptions struct {
-	cfg                                          logserver.Config
-	dir, tokenFile, dsn, logLevel, trust, policy string
-	witnesses                                    []string // URL=VKEY
-	quorum                                       int
+	cfg      logserver.Config
+	opts     logserver.Options
+	logLevel string
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -99,21 +89,21 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
   custody serve --dir ./mylog --token-file tokens.txt --trust ./policy.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if o.dir == "" {
+			if o.opts.Dir == "" {
 				return usageError("pass the directory made by 'custody init', e.g. --dir ./mylog", "missing --dir")
 			}
 			return e.serve(c.Context(), o, nil)
 		},
 	}
-	c.Flags().StringVar(&o.dir, "dir", "", "log directory made by 'custody init'")
+	c.Flags().StringVar(&o.opts.Dir, "dir", "", "log directory made by 'custody init'")
 	c.Flags().StringVar(&o.cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
-	c.Flags().StringVar(&o.tokenFile, "token-file", "", "file of bearer tokens allowed to append (one per line); without it appends are refused")
-	c.Flags().StringVar(&o.dsn, "store", "", "database: empty for DIR/custody.db (SQLite)")
+	c.Flags().StringVar(&o.opts.TokenFile, "token-file", "", "file of bearer tokens allowed to append (one per line); without it appends are refused")
+	c.Flags().StringVar(&o.opts.DSN, "store", "", "database: empty for DIR/custody.db (SQLite)")
 	c.Flags().IntVar(&o.cfg.Log.MaxBatch, "max-batch", log.DefaultMaxBatch, "most events per batch (one commit and checkpoint each)")
 	c.Flags().DurationVar(&o.cfg.Log.MaxWait, "max-wait", log.DefaultMaxWait, "longest wait for more events before committing a batch")
-	c.Flags().StringArrayVar(&o.witnesses, "witness", nil, "a witness as URL=VKEY (VKEY: cosignature verifier key or key file); repeatable")
-	c.Flags().IntVar(&o.quorum, "quorum", 0, "publish a checkpoint only once this many --witness witnesses cosigned it (0: do not wait)")
-	c.Flags().StringVar(&o.trust, "trust", "", "c2sp.org/tlog-policy file: witnesses (with URLs) and quorum, instead of --witness/--quorum")
+	c.Flags().StringArrayVar(&o.opts.Witnesses, "witness", nil, "a witness as URL=VKEY (VKEY: cosignature verifier key or key file); repeatable")
+	c.Flags().IntVar(&o.opts.Quorum, "quorum", 0, "publish a checkpoint only once this many --witness witnesses cosigned it (0: do not wait)")
+	c.Flags().StringVar(&o.opts.Trust, "trust", "", "c2sp.org/tlog-policy file: witnesses (with URLs) and quorum, instead of --witness/--quorum")
 	c.Flags().DurationVar(&o.cfg.Log.WitnessTimeout, "witness-timeout", log.DefaultWitnessTimeout, "longest wait for the witnesses on one checkpoint")
 	c.Flags().IntVar(&o.cfg.API.MaxConcurrentWrites, "max-concurrent-writes", httpapi.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
 	c.Flags().IntVar(&o.cfg.API.MaxConcurrentWritesPerToken, "max-concurrent-writes-per-token", 0, "most POST /v1/events requests of one token served at once (0: a quarter of --max-concurrent-writes, 16 of 64, when the token file has several tokens; all with one); beyond it 429")
@@ -123,7 +113,7 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 	c.Flags().StringVar(&o.cfg.Advertise, "advertise", "", "with a shared PostgreSQL store: this server's base URL as the others reach it (default http://<listen address>)")
 	c.Flags().StringArrayVar(&o.cfg.Peers, "peer", nil, "with a shared PostgreSQL store: a server's --advertise URL that writes may be forwarded to (repeatable; default: any the lease names)")
 	c.Flags().DurationVar(&o.cfg.LeaseTTL, "lease-ttl", lease.DefaultTTL, "with a shared PostgreSQL store: sequencer lease duration; a dead holder is replaced within about 4/3 of it")
-	c.Flags().StringVar(&o.policy, "policy", "", "routing policy (YAML): the dashboard marks allowed cells and audits events as they arrive")
+	c.Flags().StringVar(&o.opts.Policy, "policy", "", "routing policy (YAML): the dashboard marks allowed cells and audits events as they arrive")
 	c.Flags().BoolVar(&o.cfg.NoDashboard, "no-dashboard", false, "do not serve the dashboard at GET /")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().StringVar(&o.cfg.Pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off by default")
@@ -145,117 +135,76 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	if r := cfg.API.TokenRate; r < 0 || r != r || cfg.API.TokenBurst < 0 {
 		return usageError("pass --token-rate >= 0 events per second and --token-burst >= 0 events", "bad --token-rate %g / --token-burst %d", r, cfg.API.TokenBurst)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return usageError("use one of debug, info, warn, error", "bad --log-level %q", o.logLevel)
-	}
-	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	f := logFiles{o.dir}
-	if !exists(f.key()) {
-		return withHint(fmt.Errorf("%s has no log (no %s)", o.dir, f.key()), "create one with 'custody init --dir %s --origin NAME'", o.dir)
-	}
-	signer, err := loadSigner(f.key())
-	if err != nil {
+	var err error
+	if cfg.Logger, err = e.logger(o.logLevel); err != nil {
 		return err
 	}
-	verifier, err := loadVerifier(f.pub())
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.pub(), err)
-	}
-	cfg.Logger = logger
-	if err := witnessConfig(o, &cfg.Log, logger); err != nil {
-		return err
-	}
-	if o.policy != "" {
-		if cfg.Policy, err = audit.LoadPolicy(o.policy); err != nil {
-			return withHint(err, "see testdata/policy.yaml for the format")
-		}
-	}
-	if o.tokenFile != "" {
-		if cfg.API.Tokens, err = loadTokens(o.tokenFile); err != nil {
-			return err
-		}
-	} else {
-		logger.Warn("no --token-file: POST /v1/events will refuse every request")
-	}
-	release, err := holdLog(ctx, o.dsn, f)
-	if err != nil {
-		return err
-	}
-	defer release()
-	st, err := openStore(o.dsn, f)
-	if err != nil {
-		return err
-	}
-	cfg.Log.Store, cfg.Log.Signer, cfg.Log.Verifier = st, signer, verifier
 	if ready != nil {
 		cfg.Ready = func(addr string) { ready <- addr }
 	}
-	err = logserver.Run(ctx, cfg)
-	var le *logserver.ListenError
-	switch {
-	case errors.As(err, &le):
-		err = withHint(le.Err, "is another server on %s? pick another --listen address", cfg.Listen)
-	case errors.Is(err, logserver.ErrNotDrained):
-		return err // the store may still be in a call: closing it could hang
+	srv, err := logserver.Open(ctx, o.opts, cfg)
+	if err != nil {
+		return serveErr(err, o.opts)
 	}
-	st.Close()
+	return listenErr(srv.Run(ctx), cfg.Listen)
+}
+
+// listenErr adds the fix to an error of a server that could not listen on
+// addr.
+func listenErr(err error, addr string) error {
+	if le := (*logserver.ListenError)(nil); errors.As(err, &le) {
+		return withHint(le.Err, "is another server on %s? pick another --listen address", addr)
+	}
 	return err
 }
 
-// isPostgres reports whether dsn names a PostgreSQL database.
-func isPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+// serveFixes are the exit codes and fixes of server.Open's errors that
+// need nothing but their kind; serveErr explains the others.
+var serveFixes = map[logserver.ErrorKind]struct {
+	code int
+	hint string
+}{
+	logserver.KindQuorum:         {exitUsageIO, "pass how many witnesses must cosign, e.g. --quorum 2"},
+	logserver.KindTrustConflict:  {exitUsageIO, "the policy file names the witnesses and the quorum"},
+	logserver.KindWitness:        {exitUsageIO, "use --witness URL=VKEY, e.g. --witness https://witness.example/=./wit.pub"},
+	logserver.KindWitnessURL:     {exitUsageIO, "the witness URL must be an absolute http(s) URL"},
+	logserver.KindQuorumTooLarge: {exitUsageIO, "pass at most as many as there are --witness flags"},
+	logserver.KindPolicy:         {exitFailure, "see testdata/policy.yaml for the format"},
 }
 
-// witnessConfig sets the witness fields of cfg from --witness, --quorum
-// and --trust.
-func witnessConfig(o serveOptions, cfg *log.Config, logger *slog.Logger) error {
-	if o.quorum < 0 {
-		return usageError("pass how many witnesses must cosign, e.g. --quorum 2", "bad --quorum %d", o.quorum)
-	}
-	if o.trust != "" {
-		if len(o.witnesses) > 0 || o.quorum != 0 {
-			return usageError("the policy file names the witnesses and the quorum", "--trust cannot be combined with --witness or --quorum")
-		}
-		b, err := os.ReadFile(o.trust)
-		if err != nil {
-			return err
-		}
-		p, err := verify.ParseTrustPolicy(b)
-		if err != nil {
-			if errors.Is(err, verify.ErrPrivateKey) {
-				return withHint(fmt.Errorf("%s: %w", o.trust, err), "%s", keyHint("a trust policy", err, ""))
-			}
-			return fmt.Errorf("%s: %w", o.trust, err)
-		}
-		cfg.Witnesses, cfg.QuorumFunc, err = logserver.TrustWitnesses(o.trust, p, logger)
+// serveErr adds the exit code and the fix to an error of server.Open.
+func serveErr(err error, o logserver.Options) error {
+	var se *logserver.Error
+	if !errors.As(err, &se) {
 		return err
 	}
-	for _, arg := range o.witnesses {
-		i := strings.LastIndex(arg, "=")
-		if i <= 0 {
-			return usageError("use --witness URL=VKEY, e.g. --witness https://witness.example/=./wit.pub", "bad --witness %q", arg)
-		}
-		u, key := arg[:i], arg[i+1:]
-		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return usageError("the witness URL must be an absolute http(s) URL", "bad --witness URL %q", u)
-		}
-		v, err := logserver.LoadCosignatureVerifier(key)
-		if err != nil {
-			return usageErr(fmt.Errorf("--witness %s: %w", u, err), keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
-		}
-		cfg.Witnesses = append(cfg.Witnesses, log.Witness{URL: u, Verifier: v})
+	if f, ok := serveFixes[se.Kind]; ok {
+		return &cliError{err: err, hint: f.hint, code: f.code}
 	}
-	if o.quorum > len(cfg.Witnesses) {
-		return usageError("pass at most as many as there are --witness flags", "--quorum %d with %d witnesses", o.quorum, len(cfg.Witnesses))
+	switch se.Kind {
+	case logserver.KindNoLog:
+		return withHint(err, "create one with 'custody init --dir %s --origin NAME'", o.Dir)
+	case logserver.KindSigner:
+		return keyErr(se.Err, filepath.Join(o.Dir, logserver.KeyFile), "create one with 'custody keygen' or 'custody init'")
+	case logserver.KindTrust:
+		if errors.Is(err, verify.ErrPrivateKey) {
+			return withHint(err, "%s", keyHint("a trust policy", err, ""))
+		}
+	case logserver.KindWitnessKey:
+		return usageErr(err, keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
+	case logserver.KindTokens:
+		return tokenErr(se.Err, o.TokenFile)
+	case logserver.KindHold:
+		return storeErr(se.Err, o.DSN)
 	}
-	cfg.Quorum = o.quorum
-	return nil
+	return err
 }
 
-// newHTTPServer is logserver.NewHTTPServer (custody witness serve uses
-// it).
-func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
-	return logserver.NewHTTPServer(h, logger)
+// logger is a JSON logger on stderr at the level named by a --log-level.
+func (e *env) logger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError("use one of debug, info, warn, error", "bad --log-level %q", level)
+	}
+	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l})), nil
 }

@@ -4,58 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/custodylog/custody/store"
+	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/store/postgres"
-	"github.com/custodylog/custody/store/sqlite"
 )
-
-// openStoreTimeout bounds connecting to a PostgreSQL store and creating or
-// checking its schema.
-const openStoreTimeout = 30 * time.Second
-
-// openStore opens the store named by dsn, or the log directory's SQLite file.
-// A DSN is "sqlite:PATH", a plain path, or a PostgreSQL URL
-// (postgres://USER@HOST:PORT/DATABASE?sslmode=...&search_path=SCHEMA, also
-// postgresql://).
-func openStore(dsn string, f logFiles) (store.Store, error) {
-	path := f.db()
-	if dsn != "" {
-		if isPostgres(dsn) {
-			ctx, cancel := context.WithTimeout(context.Background(), openStoreTimeout)
-			defer cancel()
-			return postgres.Open(ctx, dsn)
-		}
-		path = strings.TrimPrefix(dsn, "sqlite:")
-	}
-	return sqlite.Open(path)
-}
-
-// holdLog takes what a writer of the log (serve, prefill) needs before it
-// opens the store: the lock of a SQLite database, which has one writer, or
-// the check that a PostgreSQL database holds the log (its servers share it
-// by lease). On success the caller must call release.
-func holdLog(ctx context.Context, dsn string, f logFiles) (release func(), err error) {
-	if isPostgres(dsn) {
-		return func() {}, pgHoldsLog(ctx, dsn)
-	}
-	lockPath := f.db() + ".lock"
-	if dsn != "" {
-		lockPath = strings.TrimPrefix(dsn, "sqlite:") + ".lock"
-	}
-	return lockFile(lockPath)
-}
 
 // mustExist refuses, without writing anything, a store that holds no log:
 // a SQLite file that does not exist, or a PostgreSQL schema without the
 // log's tables (opening either would create an empty store).
 func mustExist(dsn string) error {
-	if isPostgres(dsn) {
-		return pgHoldsLog(context.Background(), dsn)
+	if logserver.IsPostgres(dsn) {
+		return storeErr(logserver.HoldsLog(context.Background(), dsn), dsn)
 	}
 	p := strings.TrimPrefix(dsn, "sqlite:")
 	if _, err := os.Stat(p); err != nil {
@@ -64,18 +25,18 @@ func mustExist(dsn string) error {
 	return nil
 }
 
-// pgHoldsLog checks, without writing, that the PostgreSQL database of dsn
-// holds a custody log in the first schema of its search_path
-// (postgres.HoldsLog), with the fix in the error.
-func pgHoldsLog(ctx context.Context, dsn string) error {
-	ctx, cancel := context.WithTimeout(ctx, openStoreTimeout)
-	defer cancel()
-	err := postgres.HoldsLog(ctx, dsn)
+// storeErr adds the fix to an error of logserver.HoldLog (the SQLite lock or
+// logserver.HoldsLog) for the store dsn.
+func storeErr(err error, dsn string) error {
 	const hint = "pass the --store DSN given to 'custody init' and 'custody serve', with the log's search_path"
 	var nl *postgres.NoLogError
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, logserver.ErrLocked):
+		return withHint(err, "stop the other custody process first; one SQLite database has one writer")
+	case !logserver.IsPostgres(dsn):
+		return err
 	case errors.Is(err, postgres.ErrBadDSN):
 		return usageErr(fmt.Errorf("--store %s: %w", redactDSN(dsn), err), "pass a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE?sslmode=...&search_path=SCHEMA")
 	case errors.As(err, &nl) && nl.Schema == "":
@@ -95,10 +56,5 @@ func storeOpenErr(err error, flag, dsn string) error {
 	return usageErr(fmt.Errorf("opening %s %s: %w", flag, redactDSN(dsn), err), "pass sqlite:PATH, a path, or a PostgreSQL URL the store accepts")
 }
 
-// redactDSN hides a password in a URL DSN, for messages.
-func redactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return dsn
-}
+// redactDSN is logserver.RedactDSN.
+var redactDSN = logserver.RedactDSN

@@ -2,14 +2,11 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 
+	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/store/witnessdb"
 	wsrv "github.com/custodylog/custody/witness"
 	"github.com/spf13/cobra"
@@ -80,11 +77,10 @@ SIGINT or SIGTERM finishes the requests in flight and stops.`,
 }
 
 func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- string) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return usageError("use one of debug, info, warn, error", "bad --log-level %q", o.logLevel)
+	logger, err := e.logger(o.logLevel)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	signer, vkey, err := loadCosigner(o.key)
 	if err != nil {
 		return err
@@ -100,48 +96,18 @@ func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- s
 	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
-	release, err := lockFile(filepath.Join(o.dir, witnessdb.FileName+".lock"))
+	release, err := logserver.LockFile(filepath.Join(o.dir, witnessdb.FileName+".lock"))
 	if err != nil {
-		return err
+		return storeErr(err, "")
 	}
 	defer release()
 	st, err := witnessdb.Open(filepath.Join(o.dir, witnessdb.FileName))
 	if err != nil {
 		return err
 	}
-	w, err := wsrv.Open(wsrv.Config{State: st, Signer: signer, Logs: logs, Logger: logger})
-	if err != nil {
-		st.Close()
-		return err
-	}
-	defer w.Close()
-	srv := newHTTPServer(w.Handler(), logger)
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return withHint(err, "is another server on %s? pick another --listen address", o.listen)
-	}
-	origins := make([]string, 0, len(logs))
-	for _, v := range logs {
-		origins = append(origins, v.Name())
-	}
-	logger.Info("serving", "witness", w.Name(), "vkey", vkey, "addr", ln.Addr().String(), "logs", origins)
+	cfg := wsrv.ServeConfig{Config: wsrv.Config{State: st, Signer: signer, Logs: logs, Logger: logger}, Listen: o.listen, VKey: vkey}
 	if ready != nil {
-		ready <- ln.Addr().String()
+		cfg.Ready = func(addr string) { ready <- addr }
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	serr := srv.Shutdown(sctx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	logger.Info("stopped")
-	return serr
+	return listenErr(wsrv.Serve(ctx, cfg), o.listen)
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
-	"github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/store/sqlite"
 	"github.com/custodylog/custody/store/witnessdb"
 	"github.com/custodylog/custody/verify"
@@ -64,9 +62,9 @@ func WriteToken(path string) (string, error) {
 
 // StartWitness serves a witness signing with signer, cosigning the logs
 // whose keys are logs, on a free port of 127.0.0.1, its state in
-// DIR/witness.d. It returns the witness's URL and stop, which shuts the
-// witness down (bounded by server.ShutdownTimeout) and closes its state;
-// stop must be called once StartWitness succeeded.
+// DIR/witness.d (witness.Serve). It returns the witness's URL and stop,
+// which shuts the witness down (bounded by server.ShutdownTimeout) and
+// closes its state; stop must be called once StartWitness succeeded.
 func StartWitness(dir string, signer note.Signer, logs []note.Verifier, logger *slog.Logger) (url string, stop func(), err error) {
 	wdir := filepath.Join(dir, "witness.d")
 	if err := os.MkdirAll(wdir, 0o700); err != nil {
@@ -76,26 +74,14 @@ func StartWitness(dir string, signer note.Signer, logs []note.Verifier, logger *
 	if err != nil {
 		return "", nil, err
 	}
-	w, err := wsrv.Open(wsrv.Config{State: wst, Signer: signer, Logs: logs, Logger: logger})
+	s, addr, err := Start(context.Background(), func(ctx context.Context, ready chan<- string) error {
+		return wsrv.Serve(ctx, wsrv.ServeConfig{Config: wsrv.Config{State: wst, Signer: signer, Logs: logs, Logger: logger},
+			Listen: "127.0.0.1:0", Ready: func(addr string) { ready <- addr }})
+	})
 	if err != nil {
-		wst.Close()
 		return "", nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		w.Close()
-		return "", nil, err
-	}
-	sv := server.NewHTTPServer(w.Handler(), logger)
-	errc := make(chan error, 1)
-	go func() { errc <- sv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() {
-		ctx, cancel := context.WithTimeout(context.Background(), server.ShutdownTimeout)
-		defer cancel()
-		sv.Shutdown(ctx)
-		<-errc
-		w.Close()
-	}, nil
+	return "http://" + addr, func() { s.Stop(nil) }, nil
 }
 
 // AppendAll appends events through cl, batch at a time, and writes every

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/dashboard"
 	"github.com/custodylog/custody/httpapi"
+	"github.com/custodylog/custody/internal/httpserve"
 	"github.com/custodylog/custody/lease"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/stats"
@@ -31,15 +31,16 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Server timeouts: a slow client cannot hold a connection for long.
+// Server timeouts: a slow client cannot hold a connection for long (the
+// settings of every custody server, internal/httpserve).
 const (
-	ReadHeaderTimeout = 5 * time.Second
-	ReadTimeout       = 30 * time.Second
-	WriteTimeout      = 60 * time.Second
-	IdleTimeout       = 120 * time.Second
+	ReadHeaderTimeout = httpserve.ReadHeaderTimeout
+	ReadTimeout       = httpserve.ReadTimeout
+	WriteTimeout      = httpserve.WriteTimeout
+	IdleTimeout       = httpserve.IdleTimeout
 	// ShutdownTimeout bounds each step of shutting down: finishing the
 	// requests in flight, then committing the batches in flight.
-	ShutdownTimeout = 30 * time.Second
+	ShutdownTimeout = httpserve.ShutdownTimeout
 )
 
 // Config is what Run assembles.
@@ -77,13 +78,7 @@ type Config struct {
 }
 
 // ListenError is Run's error when it cannot listen on Config.Listen.
-type ListenError struct {
-	Addr string
-	Err  error
-}
-
-func (e *ListenError) Error() string { return e.Err.Error() }
-func (e *ListenError) Unwrap() error { return e.Err }
+type ListenError = httpserve.ListenError
 
 // ErrNotDrained marks Run's error when the log did not finish the batches
 // in flight within ShutdownTimeout (a hung store): the store may still be
@@ -123,10 +118,10 @@ func Run(ctx context.Context, cfg Config) error {
 		go func() { defer background.Done(); run(bctx) }()
 	}
 	goRun(counter.Run)
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := httpserve.Listen(cfg.Listen)
 	if err != nil {
 		l.Close()
-		return &ListenError{Addr: cfg.Listen, Err: err}
+		return err
 	}
 	api := cfg.API
 	api.Metrics, api.Gatherer, api.Logger, api.Stats = httpapi.NewMetrics(reg), reg, logger, counter
@@ -147,7 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 		goRun(d.Run)
 		api.Extra = d
 	}
-	srv := NewHTTPServer(httpapi.New(l, api), logger)
+	srv := httpserve.New(httpapi.New(l, api), logger)
 	logger.Info("serving", "origin", l.Origin(), "addr", ln.Addr().String(), "size", l.Checkpoint().Size)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
@@ -237,20 +232,5 @@ func servePprof(addr string, logger *slog.Logger) {
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: ReadHeaderTimeout}
 	if err := srv.ListenAndServe(); err != nil {
 		logger.Error("pprof server", "err", err)
-	}
-}
-
-// NewHTTPServer returns the http.Server every custody server uses: header,
-// read, write and idle timeouts (a slow client cannot hold a connection),
-// a header size limit, and the server's own errors in the structured log.
-func NewHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }

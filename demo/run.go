@@ -1,0 +1,234 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/client"
+	"github.com/custodylog/custody/httpapi"
+	"github.com/custodylog/custody/internal/keyfile"
+	"github.com/custodylog/custody/loadgen"
+	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/server"
+	"github.com/custodylog/custody/verify"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// The demo's names and settings.
+const (
+	// Origin is the demo log's origin.
+	Origin = "demo.custody.local/log"
+	// WitnessName is the demo witness's name.
+	WitnessName = "witness.demo.custody.local"
+	// Batch is how many events go in one append request.
+	Batch = 256
+	// Retries is how often a failed append request is retried.
+	Retries = 5
+)
+
+// Options configure Run.
+type Options struct {
+	// Dir receives the log, the witness, the tokens, the policy and the
+	// receipts; it must not hold a log (log.key, log.pub, custody.db).
+	// "" is a new temporary directory, removed when the demo stops.
+	Dir string
+	// Listen is the log server's address.
+	Listen string
+	// Events is how many events to generate (loadgen.Demo), Violations
+	// whether to inject policy violations, Seed the generator's seed.
+	Events     int
+	Violations bool
+	Seed       uint64
+	// Progress, if set, is called with each progress line (a format and
+	// its arguments).
+	Progress func(format string, args ...any)
+	// AuditProgress, if set, is the audit's progress (AuditOptions).
+	AuditProgress func(done, total uint64)
+	// Logger receives the log server's and the witness's logs; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// AuditError is Run's error when the audit of the demo log failed: Err is
+// audit.Auditor.Run's error (a *verify.VerificationError if the log failed
+// verification).
+type AuditError struct{ Err error }
+
+func (e *AuditError) Error() string { return e.Err.Error() }
+func (e *AuditError) Unwrap() error { return e.Err }
+
+// Demo is a demo Run set up: the log server and the witness serve until
+// Wait returns.
+type Demo struct {
+	// Dir is the demo's directory and Temporary whether it is removed
+	// when the demo stops.
+	Dir       string
+	Temporary bool
+	// Base is the log server's URL, WitnessURL the witness's and
+	// WitnessKey its verifier key.
+	Base, WitnessURL, WitnessKey string
+	// The files in Dir: the log's verifier key, the routing policy, the
+	// token file and the receipts (one JSON object a line).
+	PubFile, PolicyFile, TokenFile, ReceiptsFile string
+	// Report is the audit of the log after the workload.
+	Report *audit.AuditReport
+	// Injected describes the injected violations.
+	Injected []string
+
+	server      *Server
+	stopWitness func()
+	progress    func(string, ...any)
+}
+
+// Run creates the demo's log in o.Dir, starts a witness and the log server
+// (publishing a checkpoint only once the witness cosigned it: quorum 1),
+// appends the workload through the HTTP API with every receipt verified
+// and written to ReceiptsFile, and audits the log over HTTP against the
+// policy. On success the caller must call Wait; on error everything Run
+// started is stopped and a temporary directory removed. Its errors are
+// those of package keyfile (the keys), *server.Error and
+// *server.ListenError (the log server), *AuditError, or others.
+func Run(ctx context.Context, o Options) (d *Demo, err error) {
+	if o.Progress == nil {
+		o.Progress = func(string, ...any) {}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	d = &Demo{Dir: o.Dir, Temporary: o.Dir == "", progress: o.Progress}
+	if d.Temporary {
+		if d.Dir, err = os.MkdirTemp("", "custody-demo-"); err != nil {
+			return nil, fmt.Errorf("creating a temporary directory for the demo: %w", err)
+		}
+	}
+	defer func() {
+		if err != nil {
+			err, d = d.stop(err), nil
+		}
+	}()
+	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
+		return d, fmt.Errorf("creating %s: %w", d.Dir, err)
+	}
+	o.Progress("creating the log in %s", d.Dir)
+	if _, err := keyfile.WriteLog(filepath.Join(d.Dir, "log"), Origin); err != nil {
+		return d, err
+	}
+	logVerifier, err := CreateLog(ctx, d.Dir)
+	if err != nil {
+		return d, err
+	}
+	d.PubFile = filepath.Join(d.Dir, server.PubFile)
+	d.TokenFile = filepath.Join(d.Dir, "tokens.txt")
+	token, err := WriteToken(d.TokenFile)
+	if err != nil {
+		return d, err
+	}
+	d.PolicyFile = filepath.Join(d.Dir, "policy.yaml")
+	if err := os.WriteFile(d.PolicyFile, []byte(loadgen.DemoPolicy), 0o644); err != nil {
+		return d, err
+	}
+
+	o.Progress("starting a local witness")
+	wPrefix := filepath.Join(d.Dir, "witness")
+	if d.WitnessKey, err = keyfile.WriteWitness(wPrefix, WitnessName); err != nil {
+		return d, err
+	}
+	wsigner, _, err := keyfile.LoadCosigner(wPrefix + ".key")
+	if err != nil {
+		return d, err
+	}
+	if d.WitnessURL, d.stopWitness, err = StartWitness(d.Dir, wsigner, []note.Verifier{logVerifier}, o.Logger); err != nil {
+		return d, err
+	}
+
+	o.Progress("starting the log server (witness %s, quorum 1)", d.WitnessURL)
+	opts := server.Options{Dir: d.Dir, TokenFile: d.TokenFile, Policy: d.PolicyFile, Witnesses: []string{d.WitnessURL + "=" + d.WitnessKey}, Quorum: 1}
+	cfg := server.Config{Listen: o.Listen, Logger: o.Logger, API: httpapi.Config{MaxConcurrentWrites: httpapi.DefaultMaxConcurrentWrites},
+		Log: log.Config{MaxBatch: log.DefaultMaxBatch, MaxWait: log.DefaultMaxWait, WitnessTimeout: log.DefaultWitnessTimeout}}
+	srv, addr, err := Start(ctx, func(ctx context.Context, ready chan<- string) error {
+		cfg.Ready = func(addr string) { ready <- addr }
+		s, err := server.Open(ctx, opts, cfg)
+		if err != nil {
+			return err
+		}
+		return s.Run(ctx)
+	})
+	if err != nil {
+		return d, err
+	}
+	d.server, d.Base = srv, "http://"+addr
+
+	// The workload, through the HTTP API, every receipt verified (client).
+	events, injected := loadgen.Demo(o.Seed, o.Events, o.Violations, time.Now())
+	cl, err := client.New(d.Base, token, logVerifier, client.WithBatch(Batch), client.WithRetries(Retries))
+	if err != nil {
+		return d, err
+	}
+	d.ReceiptsFile = filepath.Join(d.Dir, "receipts.jsonl")
+	if err := AppendAll(ctx, cl, events, Batch, d.ReceiptsFile, func(done int) {
+		o.Progress("appended %d/%d events", done, len(events))
+	}); err != nil {
+		return d, err
+	}
+	o.Progress("wrote %d receipts to %s", len(events), d.ReceiptsFile)
+	if o.Violations {
+		d.Injected = injected
+		o.Progress("injected violations: %s", strings.Join(injected, "; "))
+	}
+
+	// The audit, over HTTP, trusting nothing the server says.
+	o.Progress("auditing the log")
+	if d.Report, err = auditLog(ctx, d.Base, logVerifier, d.PolicyFile, o.AuditProgress); err != nil {
+		return d, &AuditError{err}
+	}
+	return d, nil
+}
+
+// auditLog audits the log at base without state (audit.Auditor).
+func auditLog(ctx context.Context, base string, v note.Verifier, policyFile string, progress func(done, total uint64)) (*audit.AuditReport, error) {
+	pol, err := audit.LoadPolicy(policyFile)
+	if err != nil {
+		return nil, err
+	}
+	src, err := verify.OpenSource(base, &http.Client{Timeout: 2 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	a := audit.Auditor{Client: verify.NewClient(src, v.Name(), note.VerifierList(v), nil), Policy: pol, Progress: progress}
+	return a.Run(ctx)
+}
+
+// Wait serves until ctx is done (or the log server stops by itself), then
+// stops the log server and the witness and removes a temporary Dir. It
+// returns the log server's error.
+func (d *Demo) Wait(ctx context.Context) error {
+	err := d.server.Wait(ctx)
+	d.server = nil
+	return d.stop(err)
+}
+
+// stop stops what runs, removes a temporary directory and returns err (or
+// the log server's error).
+func (d *Demo) stop(err error) error {
+	if d.server != nil {
+		err = d.server.Stop(err)
+	}
+	if d.stopWitness != nil {
+		d.stopWitness()
+	}
+	if d.Temporary {
+		if rerr := os.RemoveAll(d.Dir); rerr != nil {
+			d.progress("could not remove the temporary directory %s: %v", d.Dir, rerr)
+		} else {
+			d.progress("removed the temporary directory %s", d.Dir)
+		}
+	}
+	return err
+}

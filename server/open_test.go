@@ -1,0 +1,158 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/custodylog/custody/internal/keyfile"
+	"github.com/custodylog/custody/log"
+	"github.com/custodylog/custody/store/sqlite"
+	"github.com/custodylog/custody/verify"
+)
+
+// newLogDir makes a log directory as custody init does: keys and the
+// size-0 checkpoint in DBFile.
+func newLogDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := keyfile.WriteLog(filepath.Join(dir, "log"), "open.test/log"); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := keyfile.LoadSigner(filepath.Join(dir, KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(filepath.Join(dir, DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := log.Create(context.Background(), st, signer); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func writeFile(t *testing.T, dir, name, data string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(data), mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := newLogDir(t)
+	other := t.TempDir()
+	wkey, err := keyfile.WriteWitness(filepath.Join(other, "wit"), "witness.open.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	badKey := writeFile(t, other, "bad.key", "not a key\n", 0o600)
+	openTokens := writeFile(t, other, "open-tokens.txt", "tok-0123456789abcdef\n", 0o644)
+	trust := writeFile(t, other, "trust.txt", "witness w "+wkey+" http://127.0.0.1:1/\nquorum w\n", 0o644)
+	badPolicy := writeFile(t, other, "policy.yaml", "regions: [\n", 0o644)
+	noLogDir := t.TempDir()
+	badKeyDir := t.TempDir()
+	writeFile(t, badKeyDir, KeyFile, "not a key\n", 0o600)
+	w := "http://127.0.0.1:1/=" + wkey
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want ErrorKind
+	}{
+		{"no log", Options{Dir: noLogDir}, KindNoLog},
+		{"bad signing key", Options{Dir: badKeyDir}, KindSigner},
+		{"negative quorum", Options{Dir: dir, Quorum: -1}, KindQuorum},
+		{"trust with witness", Options{Dir: dir, Trust: trust, Witnesses: []string{w}}, KindTrustConflict},
+		{"trust with quorum", Options{Dir: dir, Trust: trust, Quorum: 1}, KindTrustConflict},
+		{"missing trust file", Options{Dir: dir, Trust: filepath.Join(other, "none")}, KindTrust},
+		{"private key in trust", Options{Dir: dir, Trust: writeFile(t, other, "trust-priv.txt", "witness w "+mustRead(t, filepath.Join(other, "wit.key"))+" http://x/\n", 0o644)}, KindTrust},
+		{"witness without =", Options{Dir: dir, Witnesses: []string{"http://127.0.0.1:1/"}}, KindWitness},
+		{"witness URL not http", Options{Dir: dir, Witnesses: []string{"ftp://h/=" + wkey}}, KindWitnessURL},
+		{"witness URL without host", Options{Dir: dir, Witnesses: []string{"http:///=" + wkey}}, KindWitnessURL},
+		{"witness bad key", Options{Dir: dir, Witnesses: []string{"http://h/=" + badKey}}, KindWitnessKey},
+		{"quorum above witnesses", Options{Dir: dir, Witnesses: []string{w}, Quorum: 2}, KindQuorumTooLarge},
+		{"bad policy", Options{Dir: dir, Policy: badPolicy}, KindPolicy},
+		{"missing token file", Options{Dir: dir, TokenFile: filepath.Join(other, "none")}, KindTokens},
+		{"token file others may read", Options{Dir: dir, TokenFile: openTokens}, KindTokens},
+		{"bad PostgreSQL DSN", Options{Dir: dir, DSN: "postgres://%zz"}, KindHold},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(context.Background(), tc.o, Config{})
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open succeeded, want an error of kind %d", tc.want)
+			}
+			var oe *Error
+			if !errors.As(err, &oe) || oe.Kind != tc.want {
+				t.Fatalf("Open: %v (%#v), want kind %d", err, err, tc.want)
+			}
+			if err.Error() == "" || err.Error() != oe.Err.Error() {
+				t.Errorf("Error() = %q, want Err's text %q", err.Error(), oe.Err.Error())
+			}
+		})
+	}
+	// The private key in a trust policy is named as such.
+	_, err = Open(context.Background(), Options{Dir: dir, Trust: filepath.Join(other, "trust-priv.txt")}, Config{})
+	if !errors.Is(err, verify.ErrPrivateKey) {
+		t.Errorf("trust policy with a private key: %v, want verify.ErrPrivateKey", err)
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b[:len(b)-1])
+}
+
+// TestOpenLocks checks that Open holds the SQLite log's lock until Close,
+// so that a second server of the same log is refused, and that it resolves
+// the witnesses and tokens into the Config.
+func TestOpenLocks(t *testing.T) {
+	dir := newLogDir(t)
+	wdir := t.TempDir()
+	wkey, err := keyfile.WriteWitness(filepath.Join(wdir, "wit"), "witness.open.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := writeFile(t, wdir, "tokens.txt", "tok-0123456789abcdef\n", 0o600)
+	o := Options{Dir: dir, TokenFile: tokens, Witnesses: []string{"http://127.0.0.1:1/=" + wkey, "https://w.example/=" + filepath.Join(wdir, "wit.pub")}, Quorum: 2}
+	s, err := Open(context.Background(), o, Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.Config()
+	if cfg.Listen != "127.0.0.1:0" || cfg.Log.Store == nil || cfg.Log.Signer == nil || cfg.Log.Verifier == nil {
+		t.Errorf("Config not resolved: %+v", cfg)
+	}
+	if len(cfg.Log.Witnesses) != 2 || cfg.Log.Quorum != 2 || cfg.Log.Witnesses[1].URL != "https://w.example/" {
+		t.Errorf("witnesses %+v, quorum %d", cfg.Log.Witnesses, cfg.Log.Quorum)
+	}
+	if len(cfg.API.Tokens) != 1 || cfg.API.Tokens[0] != "tok-0123456789abcdef" {
+		t.Errorf("tokens %q", cfg.API.Tokens)
+	}
+	if cp, err := cfg.Log.Store.Latest(context.Background()); err != nil || cp.Size != 0 {
+		t.Errorf("store: latest %+v, %v", cp, err)
+	}
+	_, err = Open(context.Background(), Options{Dir: dir}, Config{})
+	var oe *Error
+	if !errors.As(err, &oe) || oe.Kind != KindHold || !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open of a locked log: %v, want KindHold wrapping ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(context.Background(), Options{Dir: dir}, Config{})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s.Close()
+}

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/store/postgres"
+	"github.com/custodylog/custody/store/sqlite"
+)
+
+// The files of a log directory made by `custody init`.
+const (
+	// KeyFile holds the log's private signing key (mode 0600).
+	KeyFile = "log.key"
+	// PubFile holds the log's verifier key.
+	PubFile = "log.pub"
+	// DBFile is the log's SQLite store, unless a DSN names another.
+	DBFile = "custody.db"
+)
+
+// OpenStoreTimeout bounds connecting to a PostgreSQL store and creating or
+// checking its schema.
+const OpenStoreTimeout = 30 * time.Second
+
+// IsPostgres reports whether dsn names a PostgreSQL database
+// (postgres:// or postgresql://).
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// SQLitePath is the SQLite file a DSN names: dir's DBFile for "", else dsn
+// without its "sqlite:" prefix. It is meaningless for a PostgreSQL DSN.
+func SQLitePath(dsn, dir string) string {
+	if dsn == "" {
+		return filepath.Join(dir, DBFile)
+	}
+	return strings.TrimPrefix(dsn, "sqlite:")
+}
+
+// OpenStore opens the store named by dsn: "sqlite:PATH", a plain path, a
+// PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE?sslmode=...&
+// search_path=SCHEMA, also postgresql://; connecting and preparing the
+// schema take at most OpenStoreTimeout), or, for "", the SQLite file DBFile
+// in dir. Opening creates an empty store where there is none: see HoldsLog
+// for a check that writes nothing.
+func OpenStore(dsn, dir string) (store.Store, error) {
+	if IsPostgres(dsn) {
+		ctx, cancel := context.WithTimeout(context.Background(), OpenStoreTimeout)
+		defer cancel()
+		return postgres.Open(ctx, dsn)
+	}
+	return sqlite.Open(SQLitePath(dsn, dir))
+}
+
+// HoldsLog checks, without writing, that the PostgreSQL database of dsn
+// holds a custody log in the first schema of its search_path, within
+// OpenStoreTimeout. Its errors are postgres.HoldsLog's: one wrapping
+// postgres.ErrBadDSN, a *postgres.NoLogError, or a connection failure.
+func HoldsLog(ctx context.Context, dsn string) error {
+	ctx, cancel := context.WithTimeout(ctx, OpenStoreTimeout)
+	defer cancel()
+	return postgres.HoldsLog(ctx, dsn)
+}
+
+// HoldLog takes what a writer of the log in dir (or dsn) needs before it
+// opens the store: the lock of a SQLite database, which has one writer
+// (LockFile on the database's path + ".lock"), or, for PostgreSQL, the
+// check that the database holds the log (HoldsLog: its servers share it by
+// lease). On success the caller must call release.
+func HoldLog(ctx context.Context, dsn, dir string) (release func(), err error) {
+	if IsPostgres(dsn) {
+		return func() {}, HoldsLog(ctx, dsn)
+	}
+	return LockFile(SQLitePath(dsn, dir) + ".lock")
+}
+
+// ErrLocked is wrapped by LockFile's error when another process holds the
+// lock.
+var ErrLocked = errors.New("another process is serving from this directory")
+
+// LockFile takes an exclusive advisory lock on path (created, mode 0600, if
+// needed), so that two processes never write one SQLite database. The lock
+// is released by release, or when the process exits, however it exits. If
+// another process holds it, the error wraps ErrLocked and names path.
+func LockFile(path string) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (%s is locked)", ErrLocked, path)
+		}
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// RedactDSN is dsn with the password of a URL DSN hidden, for messages.
+func RedactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
+}
