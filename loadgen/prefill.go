@@ -21,6 +21,7 @@ import (
 
 	"github.com/custodylog/custody/internal/tiles"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
@@ -78,8 +79,10 @@ type PrefillOptions struct {
 // indistinguishable from a log grown through the HTTP API (but for the
 // shape of its batches). A log being served by another process must not
 // be prefilled: its sequencer would lose the compare-and-swap race and
-// reload, which is safe but slow.
-func Prefill(ctx context.Context, st store.Store, signer note.Signer, verifier note.Verifier, n uint64, opts PrefillOptions) (store.Checkpoint, error) {
+// reload, which is safe but slow. When st is a store.Aggregator, Prefill
+// also keeps the region × location counts of package stats saved, as a
+// server does, so that serving the grown log does not recount it.
+func Prefill(ctx context.Context, st store.Store, signer note.Signer, verifier note.Verifier, n uint64, opts PrefillOptions) (_ store.Checkpoint, err error) {
 	if opts.Batch <= 0 {
 		opts.Batch = 16384
 	}
@@ -108,6 +111,23 @@ func Prefill(ctx context.Context, st store.Store, signer note.Signer, verifier n
 	}
 	if b.Root() != prev.Root {
 		return store.Checkpoint{}, fmt.Errorf("prefill: the stored tiles give root %x at size %d, the checkpoint says %x: run custody fsck", b.Root(), prev.Size, prev.Root)
+	}
+	// The region × location counts a server keeps are saved as it saves
+	// them, so that serving the grown log does not recount it.
+	var counter *stats.Counter
+	if agg, ok := st.(store.Aggregator); ok {
+		counter = stats.New(st, nil)
+		if _, err := stats.Load(ctx, counter, agg); err != nil {
+			return prev, fmt.Errorf("prefill: %w", err)
+		}
+		if err := counter.CountTo(ctx, prev.Size); err != nil {
+			return prev, fmt.Errorf("prefill: %w", err)
+		}
+		defer func() {
+			if _, serr := stats.Save(context.WithoutCancel(ctx), counter, agg); serr != nil && err == nil {
+				err = fmt.Errorf("prefill: %w", serr)
+			}
+		}()
 	}
 	for done := uint64(0); done < n; {
 		if err := ctx.Err(); err != nil {
@@ -143,6 +163,11 @@ func Prefill(ctx context.Context, st store.Store, signer note.Signer, verifier n
 		}
 		prev = next
 		done += k
+		if counter != nil {
+			if err := counter.Add(entries); err != nil {
+				return prev, fmt.Errorf("prefill: after size %d: %w", prev.Size, err)
+			}
+		}
 		if opts.Progress != nil {
 			opts.Progress(prev.Size)
 		}

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/sqlite"
 	"golang.org/x/mod/sumdb/note"
@@ -120,5 +122,47 @@ func TestPrefillRefusesAnotherKey(t *testing.T) {
 	}
 	if cp, _ := st.Latest(context.Background()); cp.Size != 0 {
 		t.Fatal("a refused prefill wrote entries")
+	}
+}
+
+// TestPrefillSavesCounts: the region × location counts are saved as a
+// server saves them, covering the whole prefilled log (a second prefill
+// adds to the first's), so serving the log does not recount it.
+func TestPrefillSavesCounts(t *testing.T) {
+	ctx := context.Background()
+	st, s, v := newLog(t)
+	if _, err := Prefill(ctx, st, s, v, 3000, PrefillOptions{Batch: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := Prefill(ctx, st, s, v, 500, PrefillOptions{Batch: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, data, err := st.(store.Aggregator).LoadAggregate(ctx, stats.AggregateName)
+	if err != nil || size != cp.Size {
+		t.Fatalf("saved counts cover %d entries (%v), want %d", size, err, cp.Size)
+	}
+	var snap stats.Snapshot
+	if err := snap.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	// The same counts, recounted from the entries.
+	want := map[string]map[string]uint64{}
+	es, err := st.Entries(ctx, 0, cp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		ev, err := record.DecodeEntry(e.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want[ev.Region] == nil {
+			want[ev.Region] = map[string]uint64{}
+		}
+		want[ev.Region][ev.Location]++
+	}
+	if !reflect.DeepEqual(snap.Counts, want) || len(want) != 2 {
+		t.Fatalf("saved counts %v, recounted %v", snap.Counts, want)
 	}
 }

@@ -101,6 +101,14 @@ func Run(ctx context.Context, cfg Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := stats.New(st, logger)
+	// The counts are restored from their last save (only the entries
+	// after it are read) and saved again as they grow.
+	agg, persisted := st.(store.Aggregator)
+	if persisted {
+		if _, err := stats.Load(ctx, counter, agg); err != nil {
+			logger.Warn("the region counts will be recounted", "err", err)
+		}
+	}
 	lc := cfg.Log
 	lc.Logger, lc.Metrics, lc.OnCommit, lc.Shared = logger, log.NewMetrics(reg), counter.Committed, shared
 	l, err := log.Open(ctx, lc)
@@ -118,6 +126,9 @@ func Run(ctx context.Context, cfg Config) error {
 		go func() { defer background.Done(); run(bctx) }()
 	}
 	goRun(counter.Run)
+	if persisted {
+		goRun(func(ctx context.Context) { stats.Persist(ctx, counter, agg, stats.PersistOptions{}) })
+	}
 	ln, err := httpserve.Listen(cfg.Listen)
 	if err != nil {
 		l.Close()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/sqlite"
 	"golang.org/x/mod/sumdb/note"
@@ -189,4 +191,52 @@ func TestRunNotDrained(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return with the store hung")
 	}
+}
+
+// TestRunKeepsCountsAcrossRestarts: the region counts are saved when the
+// server stops and restored when it starts again, so the restarted server
+// reads no entry to count them (its log says so, and the saved size is
+// the log's).
+func TestRunKeepsCountsAcrossRestarts(t *testing.T) {
+	lc := newLogConfig(t)
+	ctx := context.Background()
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	base, stop, result := start(t, Config{Log: lc, API: httpapi.Config{Tokens: []string{testToken}}, Logger: logger})
+	if code, body, err := post(base, events(7)); err != nil || code != 200 {
+		t.Fatalf("POST: %d %s %v", code, body, err)
+	}
+	stop()
+	if err := <-result; err != nil {
+		t.Fatal(err)
+	}
+	size, _, err := lc.Store.(store.Aggregator).LoadAggregate(ctx, stats.AggregateName)
+	if err != nil || size != 7 {
+		t.Fatalf("saved counts cover %d entries (%v), want 7", size, err)
+	}
+	mu.Lock()
+	logs.Reset()
+	mu.Unlock()
+	_, stop, result = start(t, Config{Log: lc, API: httpapi.Config{Tokens: []string{testToken}}, Logger: logger})
+	stop()
+	if err := <-result; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "restored the saved counts") || !strings.Contains(logs.String(), "size=7") {
+		t.Fatalf("the restarted server did not restore the counts:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -376,19 +376,15 @@ func Persist(ctx context.Context, c *Counter, st store.Aggregator, opts PersistO
 	}
 	var saved uint64 // the size this Persist last saved (0: none)
 	save := func(ctx context.Context) {
-		s := c.Snapshot()
-		if s.Size == saved {
+		if c.Counted() == saved {
 			return // nothing new (0: nothing counted)
 		}
-		data, err := s.MarshalBinary()
-		if err == nil {
-			err = st.SaveAggregate(ctx, AggregateName, s.Size, data)
-		}
+		size, err := Save(ctx, c, st)
 		if err != nil {
-			c.logger.Error("saving the counts", "size", s.Size, "err", err)
+			c.logger.Error("saving the counts", "size", size, "err", err)
 			return
 		}
-		saved = s.Size
+		saved = size
 	}
 	tick := time.NewTicker(opts.Interval)
 	defer tick.Stop()
@@ -407,4 +403,19 @@ func Persist(ctx context.Context, c *Counter, st store.Aggregator, opts PersistO
 			}
 		}
 	}
+}
+
+// Save saves c's counts in st under AggregateName now, and returns the
+// size they cover. Persist calls it; a writer that is not a server (such
+// as the prefill) calls it once at the end.
+func Save(ctx context.Context, c *Counter, st store.Aggregator) (uint64, error) {
+	s := c.Snapshot()
+	data, err := s.MarshalBinary()
+	if err == nil {
+		err = st.SaveAggregate(ctx, AggregateName, s.Size, data)
+	}
+	if err != nil {
+		return s.Size, fmt.Errorf("stats: saving the counts of %d entries: %w", s.Size, err)
+	}
+	return s.Size, nil
 }

@@ -153,6 +153,16 @@ func (c *Counter) step(ctx context.Context, batches [][]store.Entry, target uint
 	return c.catchUp(ctx, target)
 }
 
+// Add counts es on the caller's goroutine, for a writer that does not Run
+// the Counter (the prefill): es must be consecutive entries of the log
+// and start at or before the first uncounted one (see Counted); entries
+// counted already are skipped. It must not be called while Run runs.
+func (c *Counter) Add(es []store.Entry) error { return c.add(es) }
+
+// CountTo counts the store's entries from the first uncounted one up to
+// size, on the caller's goroutine; like Add, not while Run runs.
+func (c *Counter) CountTo(ctx context.Context, size uint64) error { return c.catchUp(ctx, size) }
+
 // catchUp counts the store's entries from the first uncounted one up to
 // size.
 func (c *Counter) catchUp(ctx context.Context, size uint64) error {
