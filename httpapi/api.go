@@ -63,6 +63,11 @@ type Log interface {
 	SampleIndexes(ctx context.Context, sample string) ([]uint64, error)
 	// Submit appends events and returns once they are durable.
 	Submit(ctx context.Context, evs []record.Event) (*log.Receipts, error)
+	// SubmitGroups appends events, some signed by their sites, and
+	// returns once they are durable (log.Log.SubmitGroups).
+	SubmitGroups(ctx context.Context, gs []log.Group) (*log.Receipts, error)
+	// SiteMode says whether the log verifies or requires site signatures.
+	SiteMode() log.SiteMode
 	// Closed reports whether the log is shutting down.
 	Closed() bool
 }
@@ -368,6 +373,8 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	// A storage failure (log.ErrUnavailable) is that, whatever its cause
 	// wraps (a missing tile, a timeout): it is checked before the causes.
 	switch {
+	case errors.Is(err, log.ErrRejected):
+		writeError(w, http.StatusBadRequest, "%v; nothing of the request was written", err)
 	case errors.Is(err, log.ErrNoQuorum):
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "the events are stored but the witnesses have not cosigned a checkpoint covering them yet; retry the same request to get receipts")

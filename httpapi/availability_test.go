@@ -521,7 +521,7 @@ func FuzzReadEvents(f *testing.F) {
 	tl := newTestLog(f, log.Config{})
 	a := &api{l: tl.Log, now: testNow, maxEvents: 50}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		whole, _, errWhole := a.parseEvents(body)
+		whole, _, errWhole := a.parseEvents(body, nil)
 		trimmed := bytes.TrimSpace(body)
 		lines := bytes.Contains(trimmed, []byte("\n")) && !json.Valid(trimmed)
 		for l := range bytes.Lines(body) {
@@ -531,7 +531,7 @@ func FuzzReadEvents(f *testing.F) {
 		}
 		half := strings.Repeat(" ", peekBody/2)
 		padded := []byte(half + "\n" + half + "\n" + string(body))
-		evs, received, err := a.readEvents(bytes.NewReader(padded), 20)
+		evs, received, err := a.readEvents(bytes.NewReader(padded), 20, nil)
 		if len(evs) > 20 || received < len(evs) || (err == nil && len(evs) == 0) {
 			t.Fatalf("%d events, %d received, err %v", len(evs), received, err)
 		}

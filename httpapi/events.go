@@ -93,7 +93,8 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 	if a.limiter != nil && a.limiter.burst < float64(limit) {
 		limit = int(a.limiter.burst)
 	}
-	evs, received, err := a.readEvents(body, limit)
+	var marks []attMark
+	evs, received, err := a.readEvents(body, limit, &marks)
 	if deadline {
 		rc.SetReadDeadline(time.Time{})
 	}
@@ -128,12 +129,17 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 		}
 		raw = nil
 	}
-	rs, err := a.l.Submit(r.Context(), evs)
+	gs, err := groups(evs, marks)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	rs, err := a.l.SubmitGroups(r.Context(), gs)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	evs = nil // the receipts need only rs from here on
+	evs, gs = nil, nil // the receipts need only rs from here on
 	a.writeReceipts(w, r, rs)
 }
 
@@ -238,14 +244,17 @@ func (e badBody) Unwrap() error        { return e.err }
 // (errTooMany). received is the number of events received (non-blank
 // lines, the bad one included), whatever the outcome: the rate limit
 // charges them all.
-func (a *api) readEvents(body io.Reader, limit int) (evs []record.Event, received int, err error) {
+//
+// Attestation lines (attest.go) go to marks (nil: dropped) and are not
+// events.
+func (a *api) readEvents(body io.Reader, limit int, marks *[]attMark) (evs []record.Event, received int, err error) {
 	br := bufio.NewReaderSize(body, peekBody+1)
 	head, err := br.Peek(peekBody + 1)
 	if len(head) <= peekBody {
 		if err != io.EOF {
 			return nil, 0, err
 		}
-		evs, code, err := a.parseEvents(head)
+		evs, code, err := a.parseEvents(head, marks)
 		switch {
 		case code == http.StatusRequestEntityTooLarge:
 			return nil, a.maxEvents + 1, errTooMany
@@ -285,6 +294,12 @@ func (a *api) readEvents(body io.Reader, limit int) (evs []record.Event, receive
 			break
 		}
 		if b := bytes.TrimSpace(line); len(b) > 0 {
+			if ok, err := addMark(marks, b, n, len(evs)); ok {
+				if err != nil {
+					return nil, received, badBody{err}
+				}
+				continue
+			}
 			received++
 			if received > limit {
 				return nil, received, errTooMany
@@ -309,7 +324,7 @@ func (a *api) readEvents(body io.Reader, limit int) (evs []record.Event, receive
 
 // parseEvents splits a body holding one JSON event or JSON lines, and decodes
 // every event strictly. Any bad event rejects the whole request.
-func (a *api) parseEvents(body []byte) ([]record.Event, int, error) {
+func (a *api) parseEvents(body []byte, marks *[]attMark) ([]record.Event, int, error) {
 	now := a.now()
 	var evs []record.Event
 	sc := bufio.NewScanner(bytes.NewReader(body))
@@ -331,6 +346,12 @@ func (a *api) parseEvents(body []byte) ([]record.Event, int, error) {
 		line++
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 {
+			continue
+		}
+		if ok, err := addMark(marks, b, line, len(evs)); ok {
+			if err != nil {
+				return nil, http.StatusBadRequest, err
+			}
 			continue
 		}
 		if len(evs) == a.maxEvents {

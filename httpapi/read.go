@@ -223,7 +223,7 @@ type EntryJSON struct {
 }
 
 func entryJSON(e store.Entry) EntryJSON {
-	return EntryJSON{Index: e.Index, LeafHash: e.LeafHash[:], Entry: e.Data, Event: e.Data}
+	return EntryJSON{Index: e.Index, LeafHash: e.LeafHash[:], Entry: e.Data, Event: eventView(e.Data)}
 }
 
 func (a *api) entry(w http.ResponseWriter, r *http.Request) {
@@ -352,7 +352,8 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		Size    uint64                       `json:"size"`
 		Counted uint64                       `json:"counted"`
 		Counts  map[string]map[string]uint64 `json:"counts"`
-	}{size, counted, counts})
+		Sites   string                       `json:"site_signatures"`
+	}{size, counted, counts, string(a.l.SiteMode())})
 }
 
 func (a *api) healthz(w http.ResponseWriter, r *http.Request) {

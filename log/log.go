@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/site"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
@@ -116,6 +117,13 @@ type Config struct {
 	// log waiting (stats.Counter.Committed only queues). The entries must
 	// not be modified.
 	OnCommit func(cp store.Checkpoint, entries []store.Entry)
+
+	// Sites, if set, are the site keys that signed submissions are
+	// verified with (SubmitGroups, docs/site-signing.md); without them
+	// signed submissions are refused.
+	Sites *site.Set
+	// RequireSignatures refuses unsigned events (SiteMode "required").
+	RequireSignatures bool
 }
 
 // Log is an open, running log. Create it with Open; stop it with
@@ -170,6 +178,8 @@ type snapshot struct {
 type pending struct {
 	events []record.Event
 	ids    []store.Hash
+	atts   []pendingAtt // signed groups, in order (attest.go)
+	err    error        // refused by the sequencer (placeSigned)
 	enq    time.Time
 	done   chan result
 }
@@ -388,19 +398,15 @@ func (l *Log) AddMany(ctx context.Context, evs []record.Event) ([]verify.Receipt
 // Receipts that builds each event's receipt on demand. A caller that sends
 // receipts on as it builds them (the HTTP API) so holds one receipt at a
 // time rather than all of them; Submit keeps nothing of evs.
+//
+// With Config.RequireSignatures it refuses the events (ErrRejected):
+// signed events go through SubmitGroups.
 func (l *Log) Submit(ctx context.Context, evs []record.Event) (*Receipts, error) {
-	if len(evs) == 0 {
-		return &Receipts{l: l}, nil
-	}
-	p := &pending{events: make([]record.Event, len(evs)), ids: make([]store.Hash, len(evs)), enq: time.Now(), done: make(chan result, 1)}
-	for i, ev := range evs {
-		ev.Logged = time.Time{}
-		if err := ev.Validate(); err != nil {
-			return nil, fmt.Errorf("event %d: %w", i, err)
-		}
-		p.events[i] = ev
-		p.ids[i] = ev.Identity()
-	}
+	return l.SubmitGroups(ctx, []Group{{Events: evs}})
+}
+
+// enqueue hands p to the sequencer and waits for its events to be durable.
+func (l *Log) enqueue(ctx context.Context, p *pending) (*Receipts, error) {
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -459,6 +465,9 @@ func (r *Receipts) Receipt(ctx context.Context, i int) (verify.Receipt, error) {
 		data = es[0].Data
 	}
 	rc, err := r.l.receipt(ctx, r.snap, s.index, data)
+	if err == nil && s.att != nil {
+		rc.Attestation, err = r.attestation(ctx, s)
+	}
 	if err != nil {
 		r.l.logger.Error("building receipt", "err", err)
 	}
@@ -582,7 +591,9 @@ func (l *Log) gather(first *pending, wait bool) []*pending {
 // slot is where one submitted event ended up.
 type slot struct {
 	index uint64
-	data  []byte // nil: an existing entry, read from the store
+	data  []byte   // nil: an existing entry, read from the store
+	att   *attSlot // the attestation covering it, if signed (attest.go)
+	pos   int      // its leaf number in att's tree
 }
 
 // prepared is a batch the sequencer has sequenced, hashed and signed, on
@@ -642,6 +653,7 @@ func (l *Log) integrate(batch []*pending) {
 				ask = append(ask, id)
 			}
 		}
+		ask = l.resolveAtts(p, ask)
 	}
 	l.inflightMu.Unlock()
 	existing, err := l.st.ByIdentity(ctx, ask)
@@ -656,6 +668,15 @@ func (l *Log) integrate(batch []*pending) {
 	var entries []store.Entry
 	var leaves []store.Hash
 	for i, p := range batch {
+		if len(p.atts) > 0 {
+			es, err := l.placeSigned(p, slots[i], existing, fresh, size+uint64(len(entries)), logged)
+			p.err = err
+			for _, e := range es {
+				entries = append(entries, e)
+				leaves = append(leaves, e.LeafHash)
+			}
+			continue
+		}
 		for j, ev := range p.events {
 			if slots[i][j].index != noIndex {
 				continue
@@ -685,6 +706,7 @@ func (l *Log) integrate(batch []*pending) {
 			slots[i][j] = s
 		}
 	}
+	batch, slots = refuseFailed(batch, slots)
 
 	pr := &prepared{batch: batch, slots: slots, entries: entries, prev: l.cur, cp: l.cur, next: l.state}
 	if len(entries) > 0 {

@@ -56,7 +56,8 @@ type Snapshot struct {
 	// snapshot to describe it; zero when Size is 0.
 	Last store.Hash
 	// Counts are the counts, region -> location -> events; they add up to
-	// Size.
+	// Size less the site attestations among the entries (which are not
+	// events).
 	Counts map[string]map[string]uint64
 }
 
@@ -92,7 +93,7 @@ func (c *Counter) Restore(s Snapshot, last []byte) error {
 	if leafHash(last) != s.Last {
 		return fmt.Errorf("stats: restoring counts of %d entries: entry %d is not the one counted last", s.Size, s.Size-1)
 	}
-	pairs, err := checkCounts(s.Counts, s.Size)
+	pairs, total, err := checkCounts(s.Counts, s.Size)
 	if err != nil {
 		return err
 	}
@@ -108,40 +109,40 @@ func (c *Counter) Restore(s Snapshot, last []byte) error {
 	if c.size != 0 {
 		return fmt.Errorf("stats: restoring counts of %d entries into a counter that has counted %d already", s.Size, c.size)
 	}
-	c.counts, c.pairs, c.total, c.size, c.last = counts, pairs, s.Size, s.Size, last
+	c.counts, c.pairs, c.total, c.size, c.last = counts, pairs, total, s.Size, last
 	return nil
 }
 
-// checkCounts checks that counts add up to size and respect the bounds a
-// Counter keeps, and returns the number of pairs a Counter would have
-// (those whose location is not OtherKey).
-func checkCounts(counts map[string]map[string]uint64, size uint64) (pairs int, err error) {
+// checkCounts checks that counts add up to at most size (the other
+// entries are site attestations) and respect the bounds a Counter keeps,
+// and returns the number of pairs a Counter would have (those whose
+// location is not OtherKey) and the events counted.
+func checkCounts(counts map[string]map[string]uint64, size uint64) (pairs int, total uint64, err error) {
 	regions := 0
-	var total uint64
 	for r, m := range counts {
 		if r != OtherKey {
 			regions++
 		}
 		if len(m) == 0 {
-			return 0, fmt.Errorf("stats: snapshot has region %q without locations", r)
+			return 0, 0, fmt.Errorf("stats: snapshot has region %q without locations", r)
 		}
 		for l, n := range m {
 			if l != OtherKey {
 				pairs++
 			}
 			if n == 0 || n > math.MaxUint64-total {
-				return 0, fmt.Errorf("stats: snapshot has count %d at (%q, %q), after a total of %d", n, r, l, total)
+				return 0, 0, fmt.Errorf("stats: snapshot has count %d at (%q, %q), after a total of %d", n, r, l, total)
 			}
 			total += n
 		}
 	}
 	if regions > MaxRegions || pairs > MaxPairs {
-		return 0, fmt.Errorf("stats: snapshot has %d regions and %d pairs, more than the bounds (%d, %d)", regions, pairs, MaxRegions, MaxPairs)
+		return 0, 0, fmt.Errorf("stats: snapshot has %d regions and %d pairs, more than the bounds (%d, %d)", regions, pairs, MaxRegions, MaxPairs)
 	}
-	if total != size {
-		return 0, fmt.Errorf("stats: snapshot counts add up to %d events, want %d (its size)", total, size)
+	if total > size {
+		return 0, 0, fmt.Errorf("stats: snapshot counts add up to %d events, more than its size %d", total, size)
 	}
-	return pairs, nil
+	return pairs, total, nil
 }
 
 // MarshalBinary encodes s canonically: snapshotMagic, the size (uvarint),
@@ -243,7 +244,7 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	if out.Size == 0 && out.Last != (store.Hash{}) {
 		return errors.New("stats: snapshot of size 0 with a last leaf hash")
 	}
-	if _, err := checkCounts(out.Counts, out.Size); err != nil {
+	if _, _, err := checkCounts(out.Counts, out.Size); err != nil {
 		return err
 	}
 	*s = out

@@ -326,7 +326,7 @@ func FuzzSnapshot(f *testing.F) {
 			if err != nil || !bytes.Equal(again, data) {
 				t.Fatalf("accepted a snapshot that does not encode back to itself (%v)", err)
 			}
-			if _, err := checkCounts(s.Counts, s.Size); err != nil {
+			if _, _, err := checkCounts(s.Counts, s.Size); err != nil {
 				t.Fatalf("accepted counts that break the bounds: %v", err)
 			}
 		}

@@ -27,6 +27,9 @@ type Receipt struct {
 	Checkpoint string          `json:"checkpoint"`
 	Proof      [][]byte        `json:"proof"`
 	TLogProof  string          `json:"tlog_proof"`
+	// Attestation, for an event a site signed, ties it to the site's
+	// attestation (ReceiptAttestation); absent for unsigned events.
+	Attestation *ReceiptAttestation `json:"attestation,omitempty"`
 }
 
 // ErrMalformedReceipt is wrapped by the error CheckReceipt returns for
@@ -63,7 +66,10 @@ func (r Receipt) wellFormed() error {
 // index against the checkpoint's root, and that the receipt's other views
 // say the same as its entry, index, proof and checkpoint: event, if
 // present, is the same JSON value as the entry, and tlog_proof, if present,
-// has the same index, proof and checkpoint. It returns the checkpoint and
+// has the same index, proof and checkpoint, and attestation, if present,
+// is in the same tree at its index after the entry (its signature and its
+// tie to the entry are the application's to check: audit.CheckReceiptSites).
+// It returns the checkpoint and
 // the entry, which it has proved the log committed to at r.Index. What the
 // entry means is the application's: custody's callers decode it with
 // record.DecodeEntry, and report an entry that does not decode as a
@@ -121,6 +127,11 @@ func CheckReceipt(r Receipt, origin string, verifiers note.Verifiers, trust *Tru
 		}
 		if !same {
 			return bad("tlog_proof disagrees with the receipt's index, proof or checkpoint", nil)
+		}
+	}
+	if r.Attestation != nil {
+		if err := r.Attestation.check(r.Index, cp); err != nil {
+			return bad("the receipt's attestation is not in the log where it says", err)
 		}
 	}
 	return cp, r.Entry, nil
