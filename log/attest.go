@@ -45,7 +45,12 @@ func (e *RejectedError) Error() string {
 	if e.Event < 0 {
 		return e.Err.Error()
 	}
-	return fmt.Sprintf("event %d (sample %q): %v", e.Event, e.Sample, e.Err)
+	reason := e.Err.Error()
+	var f *site.Finding
+	if errors.As(e.Err, &f) {
+		reason = string(f.Kind) + ": " + f.Detail // f numbers events within its batch
+	}
+	return fmt.Sprintf("event %d (sample %q): %s", e.Event, e.Sample, reason)
 }
 
 // Is reports whether target is ErrRejected.
