@@ -59,6 +59,11 @@ type AuditReport struct {
 	New []Finding `json:"-"`
 	// Checkpoint is the verified signed note.
 	Checkpoint string `json:"-"`
+	// SampleIndex is SampleIndexVerified when the checkpoint commits a
+	// sample index (custody-sample-index line) and the map recomputed
+	// from the entries has that root, SampleIndexNotCommitted when it
+	// commits none (then nothing was checked).
+	SampleIndex string `json:"sample_index"`
 }
 
 // ErrStateOtherKey is wrapped by Audit's error when the stored state's
@@ -79,6 +84,10 @@ type AuditOptions struct {
 	Full bool
 	// Progress, if set, is called now and then with entries done and total.
 	Progress func(done, total uint64)
+	// IndexDir is where the sample index recomputed from the entries is
+	// kept between runs (SampleIndexFile); "" uses a temporary directory
+	// removed when Audit returns (the index is then rebuilt every run).
+	IndexDir string
 }
 
 // Audit verifies the log behind c and evaluates every event against the
@@ -146,6 +155,21 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 			from = old.Size
 		}
 	}
+	indexRoot, hasIndex, err := committedIndex(cp, signed)
+	if err != nil {
+		return nil, nil, err
+	}
+	var index *indexBuilder
+	if hasIndex {
+		var start uint64
+		if index, start, err = openIndexBuilder(opts.IndexDir, from); err != nil {
+			return nil, nil, fmt.Errorf("audit: opening the recomputed sample index: %w", err)
+		}
+		defer index.close()
+		if err := rebuildIndex(ctx, c, cp, index, start, from); err != nil {
+			return nil, nil, err
+		}
+	}
 	var fresh []Finding
 	total := cp.Size - from
 	// Workers decode the entries of each bundle (prepare) while the
@@ -188,6 +212,9 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 				opts.Progress(i-from, total)
 			}
 		}
+		if err := index.addBundle(ctx, b, d.events); err != nil {
+			return err
+		}
 		// The leaf hashes were computed (and checked against the tile) by
 		// ReadBundles; a whole bundle goes in as the subtree it is.
 		if len(b.Entries) == verify.TileWidth && tree.size() == b.Start {
@@ -207,6 +234,17 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 	}
 	if err := tree.checkCheckpoint(cp, signed); err != nil {
 		return nil, nil, err
+	}
+	sampleIndex := SampleIndexNotCommitted
+	if index != nil {
+		got, err := index.finish(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkIndex(cp, signed, indexRoot, got); err != nil {
+			return nil, nil, err
+		}
+		sampleIndex = SampleIndexVerified
 	}
 	findings = append(findings, fresh...)
 	news := fresh
@@ -232,6 +270,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 	rep := &AuditReport{
 		Origin: cp.Origin, Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Root[:]),
 		From: from, Findings: findings, Counts: engine.Counts(), New: news, Checkpoint: string(signed),
+		SampleIndex: sampleIndex,
 	}
 	st := &AuditState{
 		Version: AuditStateVersion, Origin: cp.Origin, Size: cp.Size, Checkpoint: string(signed),

@@ -45,6 +45,7 @@ func ExampleAudit() {
 	fmt.Println("state: audited", state.Size, "entries")
 	// Output:
 	// log example.com/custody-example: 6 entries verified (root qIDezHUinu+Yht0pczl62lT08IEJFMRsV+NxXdq2ggY=)
+	// sample index: not checked (the checkpoint has no custody-sample-index line)
 	//
 	// REGION     ch-zrh-1   de-fra-1   ru-mow-1   us-ash-1      TOTAL
 	// EU                -          2          1          -          3

@@ -47,7 +47,7 @@ func (e *StateError) Unwrap() error { return e.Err }
 // verification, an error wrapping ErrStateOtherKey, or a failure to read
 // the log.
 func (a *Auditor) Run(ctx context.Context) (*AuditReport, error) {
-	opts := AuditOptions{Policy: a.Policy, Full: a.Full, Progress: a.Progress}
+	opts := AuditOptions{Policy: a.Policy, Full: a.Full, Progress: a.Progress, IndexDir: a.StateDir}
 	if a.StateDir != "" {
 		st, err := ReadState(a.StateDir)
 		if err != nil {

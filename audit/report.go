@@ -19,6 +19,12 @@ func WriteReport(w io.Writer, rep *AuditReport) {
 		fmt.Fprintf(w, "; continued from %d", rep.From)
 	}
 	fmt.Fprintln(w)
+	switch rep.SampleIndex {
+	case SampleIndexVerified:
+		fmt.Fprintln(w, "sample index: the map recomputed from the entries matches the checkpoint's custody-sample-index line")
+	case SampleIndexNotCommitted:
+		fmt.Fprintln(w, "sample index: not checked (the checkpoint has no custody-sample-index line)")
+	}
 	fmt.Fprintln(w)
 	var regions []string
 	locSet := map[string]bool{}
