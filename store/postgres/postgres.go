@@ -67,14 +67,15 @@ import (
 
 // schemaVersion is the version of schema.sql, stored in schema_version.
 // Version 1 had database indexes on entries' identity, leaf hash and
-// sample; Open migrates it (migrate1).
-const schemaVersion = 2
+// sample; version 2 had no sample index tables. Open migrates both
+// (migrate1, then migrate2 in samplemap.go).
+const schemaVersion = 3
 
 //go:embed schema.sql
 var schemaSQL string
 
 // tables are the tables of schema.sql.
-var tables = []string{"schema_version", "head", "entries", "tiles", "checkpoints", "lease", "aggregates"}
+var tables = []string{"schema_version", "head", "entries", "tiles", "checkpoints", "lease", "aggregates", "sample_tiles", "sample_map"}
 
 const (
 	// defaultMaxConns is the pool size when the DSN has no pool_max_conns.
@@ -281,6 +282,12 @@ func initSchema(ctx context.Context, pool *pgxpool.Pool) (_ string, err error) {
 		if version == 1 {
 			if err := migrate1(ctx, tx); err != nil {
 				return "", fmt.Errorf("schema %s: migrating from version 1 to %d: %w", *schema, schemaVersion, err)
+			}
+			version = 2
+		}
+		if version == 2 {
+			if err := migrate2(ctx, tx); err != nil {
+				return "", fmt.Errorf("schema %s: migrating from version 2 to %d: %w", *schema, schemaVersion, err)
 			}
 		} else if version != schemaVersion {
 			return "", fmt.Errorf("schema %s: schema version is %d, want %d: the log was created by another version of custody; run that version, or give a new database or schema (search_path)", *schema, version, schemaVersion)

@@ -100,7 +100,7 @@ func TestOpenRefuses(t *testing.T) {
 	unsync = strings.Replace(unsync, "search_path=x", "synchronous_commit=off", 1)
 
 	for _, tt := range []struct{ dsn, want string }{
-		{other, "has tables aggregates, checkpoints, entries, head, tiles but no schema_version: it is not a custody log"},
+		{other, "has tables aggregates, checkpoints, entries, head, sample_map, sample_tiles, tiles but no schema_version: it is not a custody log"},
 		{noRow, "schema_version table has no row"},
 		{missing, "no schema of the search_path exists"},
 		{unsync, "synchronous_commit is off"},

@@ -80,3 +80,22 @@ CREATE TABLE aggregates (
     size BIGINT NOT NULL CHECK (size >= 0),
     data BYTEA  NOT NULL
 );
+
+-- The node tiles of the verifiable sample index (package sampleindex,
+-- samplemap.go): derived data, the map of the first sample_map.size
+-- entries, written by the sequencer now and then off the commit path. id
+-- is the tile's storage key (sampleindex.TileID.Key), size the map size
+-- the tile was written at. (Added in schema version 3; Open migrates
+-- versions 1 and 2.)
+CREATE TABLE sample_tiles (
+    id   BYTEA  PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 33),
+    size BIGINT NOT NULL CHECK (size >= 0),
+    data BYTEA  NOT NULL
+);
+
+-- One row: the number of log entries the stored sample index tiles cover.
+CREATE TABLE sample_map (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    size BIGINT  NOT NULL CHECK (size >= 0)
+);
+INSERT INTO sample_map (id, size) VALUES (1, 0);

@@ -57,3 +57,24 @@ CREATE TABLE IF NOT EXISTS aggregates (
     size INTEGER NOT NULL CHECK (size >= 0),
     data BLOB    NOT NULL
 ) STRICT;
+
+-- The node tiles of the verifiable sample index (package sampleindex,
+-- samplemap.go): derived data, the map of the first sample_map.size
+-- entries, written by the sequencer now and then off the commit path. id
+-- is the tile's storage key (sampleindex.TileID.Key), size the map size
+-- the tile was written at. A rowid table with a unique index on id rather
+-- than WITHOUT ROWID: tiles are up to a few KiB, which would spill to
+-- overflow pages in an index B-tree. (Added in schema version 3; Open
+-- migrates version 2.)
+CREATE TABLE sample_tiles (
+    id   BLOB    NOT NULL UNIQUE CHECK (length(id) BETWEEN 1 AND 33),
+    size INTEGER NOT NULL CHECK (size >= 0),
+    data BLOB    NOT NULL
+) STRICT;
+
+-- One row: the number of log entries the stored sample index tiles cover.
+CREATE TABLE sample_map (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL CHECK (size >= 0)
+) STRICT;
+INSERT INTO sample_map (id, size) VALUES (1, 0);

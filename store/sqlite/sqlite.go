@@ -19,7 +19,8 @@
 // reads and the writer do not wait for each other.
 //
 // The schema (schema.sql) carries a version number. Open creates the schema
-// in a new file and refuses a database of another version.
+// in a new file, migrates a database of version 2 (adding the sample index
+// tables) and refuses a database of another version.
 //
 // # Indexes
 //
@@ -102,7 +103,9 @@ import (
 )
 
 // schemaVersion is the version of schema.sql, stored in schema_version.
-const schemaVersion = 2
+// Version 2 had no sample index tables; Open migrates it (migrate2, in
+// samplemap.go).
+const schemaVersion = 3
 
 //go:embed schema.sql
 var schemaSQL string
@@ -344,7 +347,11 @@ func initSchema(ctx context.Context, db *sql.DB) (err error) {
 		if err != nil {
 			return fmt.Errorf("reading schema version: %w", err)
 		}
-		if version != schemaVersion {
+		if version == 2 {
+			if err := migrate2(ctx, tx); err != nil {
+				return fmt.Errorf("migrating schema version 2 to %d: %w", schemaVersion, err)
+			}
+		} else if version != schemaVersion {
 			return fmt.Errorf("schema version is %d, want %d: the database was created by another version of custody", version, schemaVersion)
 		}
 		return tx.Commit()
