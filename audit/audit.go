@@ -59,6 +59,12 @@ type AuditReport struct {
 	New []Finding `json:"-"`
 	// Checkpoint is the verified signed note.
 	Checkpoint string `json:"-"`
+	// Sites counts the site signatures checked; nil when the policy has
+	// no sites (attestation entries are then skipped unchecked).
+	Sites *SiteStats `json:"sites,omitempty"`
+	// SiteEvidence are the attestations that do not hold, to keep
+	// (WriteSiteEvidence).
+	SiteEvidence []SiteEvidence `json:"-"`
 	// SampleIndex is SampleIndexVerified when the checkpoint commits a
 	// sample index (custody-sample-index line) and the map recomputed
 	// from the entries has that root, SampleIndexNotCommitted when it
@@ -110,6 +116,10 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		return nil, nil, err
 	}
 	engine := NewEngine(opts.Policy)
+	sites, err := newSiteAudit(opts.Policy, c.Origin())
+	if err != nil {
+		return nil, nil, err
+	}
 	tree := newTreeBuilder()
 	var findings []Finding
 	var from uint64
@@ -184,6 +194,10 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		d.events = slices.Grow(d.events[:0], len(b.Entries))
 		d.bad, d.err = -1, nil
 		for j, e := range b.Entries {
+			if record.KindOf(e) == record.EntryAttestation {
+				d.events = append(d.events, record.Event{}) // isAttestation
+				continue
+			}
 			ev, err := record.DecodeEntry(e)
 			if err != nil {
 				d.bad, d.err = j, err
@@ -205,6 +219,12 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 					Index: &idx, Computed: base64.StdEncoding.EncodeToString(b.Entries[j]), Time: time.Now().UTC(),
 				}, Err: d.err}
 			}
+			if isAttestation(&d.events[j]) {
+				engine.Skip(i + 1)
+				sites.attestation(i, b.Entries[j])
+				continue
+			}
+			sites.event(i, &d.events[j])
 			if f := engine.Add(i, d.events[j]); f != nil {
 				fresh = append(fresh, f...)
 			}
@@ -235,6 +255,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 	if err := tree.checkCheckpoint(cp, signed); err != nil {
 		return nil, nil, err
 	}
+	fresh, siteEvidence, siteStats := sites.finish(fresh, cp.Origin, string(signed))
 	sampleIndex := SampleIndexNotCommitted
 	if index != nil {
 		got, err := index.finish(ctx)
@@ -270,6 +291,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 	rep := &AuditReport{
 		Origin: cp.Origin, Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Root[:]),
 		From: from, Findings: findings, Counts: engine.Counts(), New: news, Checkpoint: string(signed),
+		Sites: siteStats, SiteEvidence: siteEvidence,
 		SampleIndex: sampleIndex,
 	}
 	st := &AuditState{

@@ -137,6 +137,23 @@ func writeAuditBenchLog(dir string, n int, signer note.Signer) ([32]byte, int, e
 // writeAuditBenchLogEdited is writeAuditBenchLog with entry i replaced by
 // edit(i, entry) if edit is not nil (and the tree built over the result).
 func writeAuditBenchLogEdited(dir string, n int, signer note.Signer, edit func(i int, entry []byte) []byte) ([32]byte, int, error) {
+	var samples int
+	root, _, err := writeTilesLog(dir, auditBenchOrigin, signer, func(emit func([]byte)) {
+		samples = auditBenchEvents(n, func(i int, ev record.Event) {
+			e := ev.Canonical()
+			if edit != nil {
+				e = edit(i, e)
+			}
+			emit(e)
+		})
+	})
+	return root, samples, err
+}
+
+// writeTilesLog writes the entries gen emits, in order, into dir in the
+// tlog-tiles layout of the log origin, with a checkpoint signed by signer,
+// and returns the root and the number of entries.
+func writeTilesLog(dir, origin string, signer note.Signer, gen func(emit func(entry []byte))) ([32]byte, uint64, error) {
 	var werr error
 	write := func(p string, data []byte) {
 		if werr != nil {
@@ -199,11 +216,9 @@ func writeAuditBenchLogEdited(dir string, n int, signer note.Signer, edit func(i
 		}
 		leaves, bundle = leaves[:0], bundle[:0]
 	}
-	samples := auditBenchEvents(n, func(i int, ev record.Event) {
-		e := ev.Canonical()
-		if edit != nil {
-			e = edit(i, e)
-		}
+	var n uint64
+	gen(func(e []byte) {
+		n++
 		bundle = binary.BigEndian.AppendUint16(bundle, uint16(len(e)))
 		bundle = append(bundle, e...)
 		leaves = append(leaves, sha256.Sum256(append([]byte{0}, e...)))
@@ -239,13 +254,13 @@ func writeAuditBenchLogEdited(dir string, n int, signer note.Signer, edit func(i
 			root = refNodeHash(stack[i].h, root)
 		}
 	}
-	cp := verify.Checkpoint{Origin: auditBenchOrigin, Size: uint64(n), Root: root}
+	cp := verify.Checkpoint{Origin: origin, Size: n, Root: root}
 	signed, err := note.Sign(&note.Note{Text: string(cp.Marshal())}, signer)
 	if err != nil {
-		return root, samples, err
+		return root, n, err
 	}
 	write("checkpoint", signed)
-	return root, samples, werr
+	return root, n, werr
 }
 
 // auditBenchDir returns the directory of the n-entry benchmark log,
@@ -577,8 +592,9 @@ func TestEngineMarshalStateIsJSON(t *testing.T) {
 				continue
 			}
 			want := engineState{Version: stateVersion, Next: e.Next(), Samples: map[string]sampleJSON{}, Counts: e.Counts()}
-			for id, n := range e.ids {
-				st := &e.recs[n/sampleChunk][n%sampleChunk]
+			for n := range e.s.n {
+				st := e.s.rec(n)
+				id := string(e.s.keys.get(st.key))
 				sj := sampleJSON{Region: e.regList[st.region].name, First: st.first}
 				if st.set != 0 {
 					sj.Present = slices.Clone(e.presentNames(st))

@@ -16,6 +16,7 @@ func TestDependencies(t *testing.T) {
 		"github.com/custodylog/custody/audit",
 		"github.com/custodylog/custody/verify",
 		"github.com/custodylog/custody/record",
+		"github.com/custodylog/custody/site",
 		"github.com/custodylog/custody/sampleindex",
 		"github.com/custodylog/custody/internal/tiles",
 		"github.com/custodylog/custody/internal/termtext",

@@ -46,7 +46,7 @@ func NewKey(t testing.TB, name string, seed byte) Key {
 	return Key{name, skey, vkey, s}
 }
 
-// World is two sites: zrh speaks for ch-zrh-1 and ch-zrh-2 with a key
+// World is two sites: zrh speaks for ch-zrh-1 with a key
 // valid in 2026 (and an old one rotated out on OldUntil), mow for
 // ru-mow-1 with a key valid in 2026.
 type World struct {
@@ -60,7 +60,7 @@ func NewWorld(t testing.TB) *World {
 	t.Helper()
 	w := &World{Zrh: NewKey(t, "zrh", 1), ZrhOld: NewKey(t, "zrh", 2), Mow: NewKey(t, "mow", 3)}
 	w.Sites = []site.Site{
-		{Name: "zrh", Locations: []string{"ch-zrh-1", "ch-zrh-2"}, Keys: []site.Key{
+		{Name: "zrh", Locations: []string{"ch-zrh-1"}, Keys: []site.Key{
 			{Verifier: w.ZrhOld.VKey, From: KeyFrom, Until: OldUntil},
 			{Verifier: w.Zrh.VKey, From: KeyFrom, Until: KeyUntil},
 		}},
@@ -79,7 +79,7 @@ func NewWorld(t testing.TB) *World {
 func (w *World) PolicySites() string {
 	return fmt.Sprintf(`sites:
   zrh:
-    locations: [ch-zrh-1, ch-zrh-2]
+    locations: [ch-zrh-1]
     keys:
       - {key: %s, from: 2026-01-01T00:00:00Z, until: 2026-06-01T00:00:00Z}
       - {key: %s, from: 2026-01-01T00:00:00Z, until: 2027-01-01T00:00:00Z}

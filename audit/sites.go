@@ -1,0 +1,166 @@
+package audit
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/site"
+)
+
+// The kinds of finding about site signatures (docs/site-signing.md),
+// reported only when the policy has a sites section. Their Index is the
+// event's for unsigned and site-not-allowed, the attestation entry's (with
+// no sample) for the others.
+const (
+	// KindUnsigned: an event at a location whose site had a valid key
+	// when it was logged is covered by no attestation.
+	KindUnsigned = Kind(site.KindUnsigned)
+	// KindBadSiteSignature: an attestation that does not hold: its
+	// signature does not verify, it is by a key the policy does not list,
+	// or the events before it are not the ones it signed (an event edited
+	// after signing, moved out of its batch, or a batch replayed).
+	KindBadSiteSignature = Kind(site.KindBadSignature)
+	// KindSiteNotAllowed: a site vouched for an event at a location that
+	// is not its own.
+	KindSiteNotAllowed = Kind(site.KindNotAllowed)
+	// KindSiteKeyNotValid: a site key signed outside its validity window,
+	// or the attestation was logged too long after (or before) its time.
+	KindSiteKeyNotValid = Kind(site.KindKeyNotValid)
+)
+
+// SiteSet returns the policy's sites (Policy.Sites) as a site.Set, which
+// verifies attestations. A policy without sites gives an empty Set.
+func (p *Policy) SiteSet() (*site.Set, error) {
+	names := make([]string, 0, len(p.Sites))
+	for name := range p.Sites {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	sites := make([]site.Site, 0, len(names))
+	for _, name := range names {
+		st := p.Sites[name]
+		s := site.Site{Name: name, Locations: st.Locations}
+		for _, k := range st.Keys {
+			s.Keys = append(s.Keys, site.Key{Verifier: k.Key, From: k.From, Until: k.Until})
+		}
+		sites = append(sites, s)
+	}
+	set, err := site.NewSet(sites)
+	if err != nil {
+		return nil, fmt.Errorf("policy sites: %w", err)
+	}
+	return set, nil
+}
+
+// SiteEvidence is an attestation entry, signed into the log, that does not
+// hold (bad-site-signature or site-key-not-valid): the entry as logged,
+// its index and the checkpoint that commits to it, so that anyone can
+// check it against the log and the site's published key.
+type SiteEvidence struct {
+	Kind       Kind      `json:"kind"`
+	Index      uint64    `json:"index"`
+	Site       string    `json:"site,omitempty"`
+	Detail     string    `json:"detail"`
+	Entry      []byte    `json:"entry"`
+	Origin     string    `json:"origin"`
+	Checkpoint string    `json:"checkpoint"`
+	Time       time.Time `json:"time"`
+}
+
+// SiteStats counts the site signatures an audit saw.
+type SiteStats struct {
+	Events       uint64 `json:"events"`
+	Signed       uint64 `json:"signed"`
+	Attestations uint64 `json:"attestations"`
+	Invalid      uint64 `json:"invalid"`
+}
+
+// siteAudit feeds an audit's entries to a site.Checker; nil (no sites in
+// the policy) skips attestations and checks nothing.
+type siteAudit struct {
+	c        *site.Checker
+	found    []Finding
+	evidence []SiteEvidence
+}
+
+func newSiteAudit(p *Policy, origin string) (*siteAudit, error) {
+	if len(p.Sites) == 0 {
+		return nil, nil
+	}
+	set, err := p.SiteSet()
+	if err != nil {
+		return nil, err
+	}
+	return &siteAudit{c: site.NewChecker(set, origin, false)}, nil
+}
+
+// isAttestation is how Audit's prepare marks an attestation entry among
+// the decoded events: an event with no sample, which no valid event has.
+func isAttestation(ev *record.Event) bool { return ev.Sample == "" }
+
+// event adds the event at index.
+func (s *siteAudit) event(index uint64, ev *record.Event) {
+	if s != nil {
+		s.add(s.c.AddEvent(index, ev))
+	}
+}
+
+// attestation adds the attestation entry at index.
+func (s *siteAudit) attestation(index uint64, entry []byte) {
+	if s != nil {
+		s.add(s.c.AddAttestation(index, entry))
+	}
+}
+
+func (s *siteAudit) add(fs []site.Finding) {
+	for _, f := range fs {
+		s.found = append(s.found, Finding{Index: f.Index, Sample: f.Sample, Kind: Kind(f.Kind), Detail: f.Detail})
+		if f.Attestation != nil {
+			s.evidence = append(s.evidence, SiteEvidence{Kind: Kind(f.Kind), Index: f.Index, Site: f.Site, Detail: f.Detail, Entry: f.Attestation})
+		}
+	}
+}
+
+// finish ends the stream and returns fresh (the engine's findings, in
+// index order) with the site findings merged in index order, the
+// evidence (with origin and checkpoint) and the counts.
+func (s *siteAudit) finish(fresh []Finding, origin, checkpoint string) ([]Finding, []SiteEvidence, *SiteStats) {
+	if s == nil {
+		return fresh, nil, nil
+	}
+	s.add(s.c.Finish())
+	now := time.Now().UTC()
+	for i := range s.evidence {
+		s.evidence[i].Origin, s.evidence[i].Checkpoint, s.evidence[i].Time = origin, checkpoint, now
+	}
+	if len(s.found) > 0 {
+		fresh = append(fresh, s.found...)
+		slices.SortStableFunc(fresh, func(a, b Finding) int { return cmp.Compare(a.Index, b.Index) })
+	}
+	st := s.c.Stats()
+	return fresh, s.evidence, &SiteStats{Events: st.Events, Signed: st.Signed, Attestations: st.Attestations, Invalid: st.Invalid}
+}
+
+// WriteSiteEvidence writes each of evidence to dir as
+// evidence-site-INDEX.json (mode 0644) and returns the paths.
+func WriteSiteEvidence(dir string, evidence []SiteEvidence) ([]string, error) {
+	var paths []string
+	for _, ev := range evidence {
+		b, err := json.MarshalIndent(ev, "", "  ")
+		if err != nil {
+			return paths, err
+		}
+		p := filepath.Join(dir, fmt.Sprintf("evidence-site-%d.json", ev.Index))
+		if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+			return paths, fmt.Errorf("writing site evidence: %w", err)
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
