@@ -42,7 +42,7 @@ func (e *StateError) Unwrap() error { return e.Err }
 
 // Run audits the log once: it reads the state in StateDir (if set), runs
 // Audit from it and, only if the audit succeeded, replaces the state with
-// the new one. Its errors are a *StateError (reading, or "writing audit
+// the new one and writes the site evidence (WriteSiteEvidence) there. Its errors are a *StateError (reading, or "writing audit
 // state: …"), or Audit's: a *verify.VerificationError when the log failed
 // verification, an error wrapping ErrStateOtherKey, or a failure to read
 // the log.
@@ -62,6 +62,9 @@ func (a *Auditor) Run(ctx context.Context) (*AuditReport, error) {
 	if a.StateDir != "" {
 		if err := WriteState(a.StateDir, next); err != nil {
 			return nil, &StateError{Dir: a.StateDir, Write: true, Err: fmt.Errorf("writing audit state: %w", err)}
+		}
+		if _, err := WriteSiteEvidence(a.StateDir, rep.SiteEvidence); err != nil {
+			return nil, &StateError{Dir: a.StateDir, Write: true, Err: err}
 		}
 	}
 	return rep, nil
