@@ -290,6 +290,8 @@ type auditJSON struct {
 	From     uint64                       `json:"from"`
 	Findings []audit.Finding              `json:"findings"`
 	Counts   map[string]map[string]uint64 `json:"counts"`
+	// SampleIndex is "verified" or "not-committed".
+	SampleIndex string `json:"sample_index"`
 }
 
 func parseAuditJSON(t testing.TB, out string) auditJSON {
