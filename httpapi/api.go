@@ -202,6 +202,7 @@ func New(l Log, cfg Config) http.Handler {
 	handle("GET /v1/proof/consistency", a.consistency)
 	handle("GET /v1/entries/{index}", a.entry)
 	handle("GET /v1/samples/{sample}", a.sample)
+	handle("GET /v1/samples/{sample}/proof", a.sampleProof)
 	handle("GET /v1/stats", a.stats)
 	handle("POST /v1/events", a.events)
 	handle("GET /healthz", a.healthz)

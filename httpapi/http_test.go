@@ -104,9 +104,15 @@ func checkServedLog(t *testing.T, base, vkey string, want int) tlog.Tree {
 	if err != nil {
 		t.Fatalf("x/mod note.Open(/checkpoint): %v", err)
 	}
+	// Origin, size, root and the sample index line (the log's store keeps
+	// the index); x/mod's tlog.ParseTree reads the size and root lines
+	// (under its own origin line).
 	lines := strings.Split(n.Text, "\n")
-	if len(lines) != 4 || lines[0] != v.Name() || lines[1] != fmt.Sprint(want) {
-		t.Fatalf("checkpoint text %q, want origin %s size %d", n.Text, v.Name(), want)
+	if len(lines) != 5 || lines[0] != v.Name() || lines[1] != fmt.Sprint(want) || !strings.HasPrefix(lines[3], "custody-sample-index ") {
+		t.Fatalf("checkpoint text %q, want origin %s size %d and the sample index line", n.Text, v.Name(), want)
+	}
+	if tr, err := tlog.ParseTree([]byte("go.sum database tree\n" + strings.Join(lines[1:3], "\n") + "\n")); err != nil || tr.N != int64(want) {
+		t.Fatalf("x/mod tlog.ParseTree(first three lines) = %v, %v", tr, err)
 	}
 	root, err := base64.StdEncoding.DecodeString(lines[2])
 	if err != nil || len(root) != 32 {

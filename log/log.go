@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/sampleindex"
 	"github.com/custodylog/custody/site"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
@@ -118,6 +119,10 @@ type Config struct {
 	// not be modified.
 	OnCommit func(cp store.Checkpoint, entries []store.Entry)
 
+	// SampleIndex configures the verifiable sample index (sampleindex.go),
+	// kept when the store implements store.SampleMap.
+	SampleIndex SampleIndexOptions
+
 	// Sites, if set, are the site keys that signed submissions are
 	// verified with (SubmitGroups, docs/site-signing.md); without them
 	// signed submissions are refused.
@@ -165,6 +170,8 @@ type Log struct {
 	witnesses   []*witnessClient
 	witnessKick chan struct{} // optional mode: wakes witnessLoop
 	witnessDone chan struct{} // optional mode: closed when witnessLoop stops
+
+	idx *SampleIndexWriter // nil: no sample index (sampleindex.go)
 }
 
 // snapshot is what readers see: the newest durable checkpoint and the
@@ -197,7 +204,11 @@ type result struct {
 // log.
 func Create(ctx context.Context, st store.Store, signer note.Signer) error {
 	root := emptyRoot()
-	signed, err := signCheckpoint(signer, 0, root)
+	var ext []string
+	if _, ok := st.(store.SampleMap); ok {
+		ext = append(ext, sampleindex.FormatExtension(sampleindex.EmptyMapRoot))
+	}
+	signed, err := signCheckpoint(signer, 0, root, ext...)
 	if err != nil {
 		return err
 	}
@@ -206,9 +217,10 @@ func Create(ctx context.Context, st store.Store, signer note.Signer) error {
 
 func emptyRoot() store.Hash { return sha256.Sum256(nil) }
 
-// signCheckpoint returns the signed note of a c2sp.org/tlog-checkpoint.
-func signCheckpoint(signer note.Signer, size uint64, root store.Hash) ([]byte, error) {
-	text := verify.Checkpoint{Origin: signer.Name(), Size: size, Root: root}.Marshal()
+// signCheckpoint returns the signed note of a c2sp.org/tlog-checkpoint
+// with extension lines ext after the three standard lines.
+func signCheckpoint(signer note.Signer, size uint64, root store.Hash, ext ...string) ([]byte, error) {
+	text := verify.Checkpoint{Origin: signer.Name(), Size: size, Root: root, Extensions: ext}.Marshal()
 	signed, err := note.Sign(&note.Note{Text: string(text)}, signer)
 	if err != nil {
 		return nil, fmt.Errorf("signing checkpoint of size %d: %w", size, err)
@@ -262,6 +274,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	l.initWitnesses()
 	if err := l.reload(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.openIndex(ctx); err != nil {
 		return nil, err
 	}
 	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -500,6 +515,7 @@ func (l *Log) Shutdown(ctx context.Context) error {
 			return fmt.Errorf("log: shutting down: the batches in flight were not committed in time (%w); they are cancelled", ctx.Err())
 		}
 	}
+	l.shutdownIndex(ctx)
 	return nil
 }
 
@@ -632,10 +648,17 @@ func (l *Log) integrate(batch []*pending) {
 			fail(l.storeFailed(ctx, "reloading after a failed commit", err))
 			return
 		}
+		if err := l.reloadIndex(ctx, l.cur, true); err != nil {
+			l.state = nil
+			l.logger.Error("reloading the sample index", "err", err)
+			fail(l.storeFailed(ctx, "reloading the sample index", err))
+			return
+		}
 		l.broken.Store(false)
 		// A failed commit may have reached the disk.
 		l.committedTo(l.cur, nil)
 	}
+	l.maybeFlushIndex()
 
 	// De-duplicate: against batches still being committed, then against
 	// the store (in that order: an entry leaves the in-flight set only after
@@ -712,7 +735,13 @@ func (l *Log) integrate(batch []*pending) {
 	if len(entries) > 0 {
 		next, tiles := l.state.grow(leaves)
 		root := next.root()
-		signed, err := signCheckpoint(l.cfg.Signer, next.size, root)
+		ext, err := l.indexBatch(ctx, entries)
+		if err != nil {
+			l.logger.Error("indexing samples", "size", next.size, "err", err)
+			fail(err)
+			return
+		}
+		signed, err := signCheckpoint(l.cfg.Signer, next.size, root, ext...)
 		if err != nil {
 			l.logger.Error("signing checkpoint", "size", next.size, "err", err)
 			fail(fmt.Errorf("%w: %w", ErrUnavailable, err))

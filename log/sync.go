@@ -158,6 +158,7 @@ func (l *Log) sync(ctx context.Context) error {
 		l.cfg.Metrics.TreeSize.Set(float64(cp.Size))
 	}
 	l.committedTo(cp, nil)
+	l.followIndex(ctx, cp, c)
 	return nil
 }
 
@@ -165,7 +166,7 @@ func (l *Log) sync(ctx context.Context) error {
 // (the cosignatures the server's witness verifiers accept).
 func (l *Log) storedQuorum(cp store.Checkpoint) bool {
 	if l.cfg.QuorumFunc != nil {
-		return l.cfg.QuorumFunc(cp.Note, verify.Checkpoint{Origin: l.origin, Size: cp.Size, Root: cp.Root})
+		return l.cfg.QuorumFunc(cp.Note, l.checkpointText(cp))
 	}
 	n := 0
 	for _, w := range l.witnesses {

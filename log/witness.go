@@ -55,7 +55,6 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/store"
-	"github.com/custodylog/custody/verify"
 	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -124,7 +123,7 @@ func (l *Log) witnessRequired() bool {
 // appended) meets the configured quorum.
 func (l *Log) quorumMet(signed []byte, cp store.Checkpoint, n int) bool {
 	if l.cfg.QuorumFunc != nil {
-		return l.cfg.QuorumFunc(signed, verify.Checkpoint{Origin: l.origin, Size: cp.Size, Root: cp.Root})
+		return l.cfg.QuorumFunc(signed, l.checkpointText(cp))
 	}
 	return n >= l.cfg.Quorum
 }
