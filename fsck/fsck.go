@@ -25,6 +25,7 @@ import (
 
 	"github.com/custodylog/custody/internal/tiles"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/site"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
@@ -100,6 +101,16 @@ type Options struct {
 	// once; 0 (the default) means one per core (runtime.GOMAXPROCS). The
 	// report does not depend on it.
 	Workers int
+	// Sites, if set, are the site keys (a routing policy's sites) that
+	// every attestation is checked against, with every event's tie to
+	// one (site.Checker; problems unsigned, bad-site-signature,
+	// site-not-allowed, site-key-not-valid). Without it attestation
+	// entries are only checked to be stored right.
+	Sites *site.Set
+	// RequireSignatures, with Sites, reports every unsigned event (the
+	// log's required mode), not only those at a location whose site had
+	// a valid key.
+	RequireSignatures bool
 }
 
 // Check recomputes everything in st from its entries and returns a report
@@ -133,6 +144,9 @@ func Check(ctx context.Context, st store.Store, verifier note.Verifier, opts Opt
 		b: tiles.New(), origin: verifier.Name(), verifiers: note.VerifierList(verifier), seen: map[uint64][]store.Hash{}}
 	for _, k := range opts.Known {
 		c.seen[k.Size] = append(c.seen[k.Size], k.Root)
+	}
+	if opts.Sites != nil {
+		c.sites = site.NewChecker(opts.Sites, c.origin, opts.RequireSignatures)
 	}
 	for size := range c.seen {
 		c.seenSizes = append(c.seenSizes, size)
@@ -197,6 +211,7 @@ type checker struct {
 	cpsDone   bool                    // every stored checkpoint up to latest was listed
 	latest    uint64                  // size of the latest checkpoint at the start
 	final     uint64                  // largest size tiles may account for: unbounded while streaming, then entries or latest at the end
+	sites     *site.Checker           // nil: no site check (sites.go)
 }
 
 // add records a problem found at a.
@@ -312,6 +327,7 @@ type pageResult struct {
 	hole   uint64       // when > lo+len(leaves): the index of the first entry after a hole at lo+len(leaves)
 	found  []found      // the entries' problems
 	judged []judged     // entries some of whose index misses are already accounted for
+	sites  []siteItem   // the entries for the site check, in order (sites.go)
 	err    error
 }
 
@@ -411,6 +427,7 @@ func (c *checker) run() error {
 			return r.err
 		}
 		c.found = append(c.found, r.found...)
+		c.checkSites(r)
 		for _, j := range r.judged {
 			skip[j.index] |= j.lookups
 		}
@@ -461,6 +478,7 @@ func (c *checker) run() error {
 	cancel()
 	wg.Wait()
 	c.rep.Entries = n
+	c.finishSites()
 	if ic != nil {
 		if err := c.indexMisses(c.ctx, ic, n, skip); err != nil {
 			return err
@@ -530,6 +548,10 @@ func (c *checker) checkEntry(ctx context.Context, r *pageResult, en *store.Entry
 		add(a, KindLeafHash, "stored %s, computed %s", short(en.LeafHash), short(leaf))
 		skip |= 1 << store.LookupLeafHash
 	}
+	if record.KindOf(en.Data) == record.EntryAttestation {
+		c.checkAttestationEntry(r, en, add)
+		return leaf, nil
+	}
 	ev, err := record.DecodeEntry(en.Data)
 	if err != nil {
 		add(a, KindBadEntry, "%v", err)
@@ -543,6 +565,7 @@ func (c *checker) checkEntry(ctx context.Context, r *pageResult, en *store.Entry
 	if ev.Sample != en.Sample {
 		add(a, KindSample, "stored %q, event has %q", en.Sample, ev.Sample)
 	}
+	c.keepEvent(r, en.Index, &ev)
 	if samples == nil {
 		// The IndexCheck judges the sample index of the entries whose
 		// stored sample is right. Both backends' Sample(ev.Sample) lists
