@@ -20,6 +20,7 @@ func TestDependencies(t *testing.T) {
 		"github.com/custodylog/custody/sampleindex",
 		"github.com/custodylog/custody/internal/tiles",
 		"github.com/custodylog/custody/internal/termtext",
+		"github.com/custodylog/custody/internal/spill",
 		"golang.org/x/mod/sumdb/note",
 		"github.com/transparency-dev/merkle",
 		"go.yaml.in/yaml/v3",

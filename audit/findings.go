@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodylog/custody/internal/spill"
 	"github.com/custodylog/custody/record"
 )
 
@@ -123,23 +125,29 @@ const (
 //
 // The engine's memory grows with the number of samples, since continuity is
 // judged against each sample's whole history; apart from the interned
-// names and the counts, it does not grow with the number of events. A
-// sample costs:
+// names and the counts, it does not grow with the number of events. In
+// memory a sample costs:
 //
-//   - a 24-byte record (first index, deletion index, region, presence),
-//     allocated 1024 at a time, holding no pointers;
-//   - its identifier's bytes, copied back to back into 32 KiB blocks rather
-//     than allocated one by one;
-//   - a slot of the identifier index, a Go map of 24-byte slots (and a
-//     control byte each) that is 7/16 to 7/8 full: 28 to 57 bytes a
-//     sample;
-//   - while it is present somewhere, a list of its locations (a 24-byte
-//     slice header and 4 bytes a location, reused by later samples once it
-//     is deleted everywhere).
+//   - a 32-byte record (first index, deletion index, region, where its
+//     identifier is, and the location where it is present when there is
+//     one), allocated 1024 at a time, holding no pointers;
+//   - its identifier's bytes and a length byte, back to back in 1 MiB
+//     blocks;
+//   - a slot of the identifier table, 8 bytes (part of a hash and the
+//     record's number) in a table that is 3/8 to 3/4 full: 11 to 21 bytes;
+//   - while it is present at two or more locations, a list of them (24
+//     bytes and 4 a location).
 //
-// So a sample deleted everywhere costs 52 to 81 bytes plus its identifier:
-// 76 bytes on average for the 12-character identifiers of
-// BenchmarkEngineState. Location and region names are stored once.
+// So a sample present at one location or none costs 60 to 70 bytes plus
+// its identifier. An engine made by NewEngineWith with a memory budget
+// (EngineOptions.Memory) keeps this under the budget: when it outgrows it,
+// the samples seen least recently are moved, about half the budget at a
+// time, to sorted run files on disk (whose Bloom filters and block indexes
+// cost about 1.3 bytes a sample in memory), and a moved sample is read back
+// when one of its events comes. The findings, counts and MarshalState
+// output do not depend on the budget. Such an engine must be closed
+// (Close), which removes the files. Location and region names are stored
+// once.
 type Engine struct {
 	maxDelay time.Duration // policy's MaxLogDelay
 	next     uint64        // index the next Add must have
@@ -149,13 +157,10 @@ type Engine struct {
 	regs    map[string]*engineRegion // every region name seen, by name
 	regList []*engineRegion          // the same, by id
 
-	ids      map[string]int  // sample identifier → its record's number
-	recs     [][]sampleState // the records, in chunks of sampleChunk
-	keys     stringArena     // the identifiers' bytes
-	sets     [][]uint32      // presence lists (location ids); sampleState.set-1 indexes it
-	freeSets []int32         // unused entries of sets (sampleState.set values)
+	s *samples // per-sample state
 
 	present  []string  // scratch for sorted presence lists
+	locBuf   []uint32  // scratch for location ids
 	findings []Finding // scratch for Add
 }
 
@@ -189,18 +194,6 @@ func (r *engineRegion) growCounts(n int) {
 	}
 }
 
-// sampleState is the custody state of one sample. It holds no pointers, so
-// the garbage collector never scans the records.
-type sampleState struct {
-	first  uint64 // index of the first event
-	gone   uint64 // 1 + index of the deletion that left it present nowhere; 0 unless deleted everywhere
-	region uint32 // id of the region of the first event
-	set    int32  // 1 + index in Engine.sets of the locations where it is present; 0 for none
-}
-
-// sampleChunk is the number of sample records allocated at once.
-const sampleChunk = 1024
-
 // NewEngine returns an engine that evaluates events against p, starting at
 // index 0 with no history. The engine copies what it needs from p: later
 // changes to p do not affect it. p must not be nil.
@@ -209,7 +202,7 @@ func NewEngine(p *Policy) *Engine {
 		maxDelay: p.MaxLogDelay,
 		locs:     make(map[string]*engineLoc, len(p.Locations)),
 		regs:     make(map[string]*engineRegion, len(p.Regions)),
-		ids:      make(map[string]int),
+		s:        newSamples(0, ""),
 	}
 	for name, loc := range p.Locations {
 		l := e.loc(name)
@@ -227,6 +220,24 @@ func NewEngine(p *Policy) *Engine {
 	}
 	return e
 }
+
+// NewEngineWith returns an engine like NewEngine's that keeps the
+// per-sample state in memory within o.Memory bytes, moving the rest to
+// disk. It must be closed.
+func NewEngineWith(p *Policy, o EngineOptions) *Engine {
+	e := NewEngine(p)
+	e.s = newSamples(max(o.Memory, 0), o.SpillDir)
+	return e
+}
+
+// Close removes the engine's spill files, if any. The engine must not be
+// used after.
+func (e *Engine) Close() error { return e.s.close() }
+
+// Err returns the first error of reading or writing the engine's spill
+// files, or nil. After such an error the findings, counts and state of
+// the engine are not valid: an audit must stop.
+func (e *Engine) Err() error { return e.s.err }
 
 // loc returns the interned location name s, adding it if it is new. The
 // copy does not share memory with the event s came from (DecodeEntry's
@@ -252,68 +263,13 @@ func (e *Engine) region(s string) *engineRegion {
 	return r
 }
 
-// sample returns the record of sample id, or nil.
-func (e *Engine) sample(id string) *sampleState {
-	n, ok := e.ids[id]
-	if !ok {
-		return nil
-	}
-	return &e.recs[n/sampleChunk][n%sampleChunk]
-}
-
-// newSample adds a record for sample id, which must be new.
-func (e *Engine) newSample(id string, st sampleState) *sampleState {
-	n := len(e.ids)
-	if n%sampleChunk == 0 {
-		e.recs = append(e.recs, make([]sampleState, sampleChunk))
-	}
-	e.ids[e.keys.clone(id)] = n
-	rec := &e.recs[n/sampleChunk][n%sampleChunk]
-	*rec = st
-	return rec
-}
-
-// presentAt reports whether the sample is present at location id.
-func (e *Engine) presentAt(st *sampleState, id uint32) bool {
-	return st.set != 0 && slices.Contains(e.sets[st.set-1], id)
-}
-
-// addPresent records the sample as present at location id, where it is
-// not yet.
-func (e *Engine) addPresent(st *sampleState, id uint32) {
-	if st.set == 0 {
-		if n := len(e.freeSets); n > 0 {
-			st.set, e.freeSets = e.freeSets[n-1], e.freeSets[:n-1]
-		} else {
-			e.sets = append(e.sets, nil)
-			st.set = int32(len(e.sets))
-		}
-	}
-	e.sets[st.set-1] = append(e.sets[st.set-1], id)
-}
-
-// removePresent ends the sample's presence at location id, where it is
-// present, giving its list back when that was the last location.
-func (e *Engine) removePresent(st *sampleState, id uint32) {
-	set := e.sets[st.set-1]
-	i := slices.Index(set, id)
-	set[i] = set[len(set)-1]
-	set = set[:len(set)-1]
-	e.sets[st.set-1] = set
-	if len(set) == 0 {
-		e.freeSets = append(e.freeSets, st.set)
-		st.set = 0
-	}
-}
-
 // presentNames returns the names of the locations where the sample is
 // present, sorted, in e.present.
 func (e *Engine) presentNames(st *sampleState) []string {
 	e.present = e.present[:0]
-	if st.set != 0 {
-		for _, id := range e.sets[st.set-1] {
-			e.present = append(e.present, e.locList[id].name)
-		}
+	e.locBuf = e.s.locations(st, e.locBuf[:0])
+	for _, id := range e.locBuf {
+		e.present = append(e.present, e.locList[id].name)
 	}
 	slices.Sort(e.present)
 	return e.present
@@ -353,9 +309,10 @@ func (e *Engine) Add(index uint64, ev record.Event) []Finding {
 	e.findings = e.findings[:0]
 
 	reg, loc := e.region(ev.Region), e.loc(ev.Location)
-	st := e.sample(ev.Sample)
+	h := spill.Hash(ev.Sample)
+	st := e.s.lookup(ev.Sample, h)
 	if st == nil {
-		st = e.newSample(ev.Sample, sampleState{first: index, region: reg.id})
+		st = e.s.add(ev.Sample, h, sampleState{first: index, region: reg.id})
 	}
 	transfer := ev.Action == record.Transferred
 	var to *engineLoc
@@ -391,7 +348,7 @@ func (e *Engine) Add(index uint64, ev record.Event) []Finding {
 	}
 
 	// 4. continuity
-	here := e.presentAt(st, loc.id)
+	here := e.s.presentAt(st, loc.id)
 	switch {
 	case st.gone != 0:
 		e.report(index, ev, KindContinuity, fmt.Sprintf("%s after deletion everywhere (deleted everywhere at index %d)",
@@ -419,22 +376,22 @@ func (e *Engine) Add(index uint64, ev record.Event) []Finding {
 	switch ev.Action {
 	case record.Deleted:
 		if here {
-			e.removePresent(st, loc.id)
+			e.s.removePresent(st, loc.id)
 			if st.set == 0 {
 				st.gone = index + 1
 			}
 		}
 	case record.Transferred:
 		if !here {
-			e.addPresent(st, loc.id)
+			e.s.addPresent(st, loc.id)
 		}
-		if !e.presentAt(st, to.id) {
-			e.addPresent(st, to.id)
+		if !e.s.presentAt(st, to.id) {
+			e.s.addPresent(st, to.id)
 		}
 		st.gone = 0
 	default:
 		if !here {
-			e.addPresent(st, loc.id)
+			e.s.addPresent(st, loc.id)
 		}
 		st.gone = 0
 	}
@@ -443,6 +400,9 @@ func (e *Engine) Add(index uint64, ev record.Event) []Finding {
 		reg.growCounts(len(e.locList))
 	}
 	reg.counts[loc.id]++
+	if e.s.overBudget() {
+		e.s.spillOut()
+	}
 
 	if len(e.findings) == 0 {
 		return nil
@@ -504,32 +464,6 @@ func quoteRegion(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// stringArena copies strings back to back into large blocks, so that many
-// small strings kept for long cost their bytes and not an allocation each
-// (rounded up to a size class, and an object for the garbage collector to
-// find). A strings.Builder never changes bytes it has written, so the
-// strings handed out stay valid while later ones are added.
-type stringArena struct {
-	b strings.Builder
-}
-
-// stringArenaBlock is the size of an arena block; longer strings are
-// copied on their own.
-const stringArenaBlock = 32 << 10
-
-func (a *stringArena) clone(s string) string {
-	if len(s) > stringArenaBlock/8 {
-		return strings.Clone(s)
-	}
-	if a.b.Cap()-a.b.Len() < len(s) {
-		a.b = strings.Builder{}
-		a.b.Grow(stringArenaBlock)
-	}
-	start := a.b.Len()
-	a.b.WriteString(s)
-	return a.b.String()[start:]
-}
-
 // Counts returns the number of events evaluated, including those before a
 // resumed state, per region (as each event logs it) and location (the
 // event's location; for a transfer the source). The map is a fresh copy
@@ -573,56 +507,97 @@ type sampleJSON struct {
 // MarshalState returns the engine's state as JSON: Next, the per-sample
 // custody state and the counts, but not the policy. The output is
 // deterministic (object keys sorted, presence lists sorted), so two engines
-// in the same state give the same bytes, and UnmarshalState of it restores
-// an engine whose later findings, counts and MarshalState are exactly those
-// of this one.
+// in the same state give the same bytes, whatever their memory budgets, and
+// UnmarshalState of it restores an engine whose later findings, counts and
+// MarshalState are exactly those of this one.
 //
 // The bytes are exactly what encoding/json's Marshal writes for an
 // engineState (the tests hold it to that); they are written directly, since
-// a state has an entry per sample.
+// a state has an entry per sample. For a large state, WriteStateTo writes
+// the same bytes without holding them in memory.
 func (e *Engine) MarshalState() ([]byte, error) {
-	type sampleRef struct {
-		id string
-		n  int
+	var b bytes.Buffer
+	b.Grow(64 + e.s.n*48)
+	if err := e.WriteStateTo(&b); err != nil {
+		return nil, err
 	}
-	ids := make([]sampleRef, 0, len(e.ids))
-	size := 64
-	for id, n := range e.ids {
-		ids = append(ids, sampleRef{id, n})
-		size += len(id) + 48
+	return b.Bytes(), nil
+}
+
+// WriteStateTo writes MarshalState's bytes to w as it makes them: the
+// samples in memory, in identifier order, merged with those moved to disk,
+// so that the state is never all in memory (the sort takes 20 bytes a
+// sample in memory of scratch).
+func (e *Engine) WriteStateTo(w io.Writer) error {
+	if e.s.err != nil {
+		return e.s.err
 	}
-	slices.SortFunc(ids, func(x, y sampleRef) int { return strings.Compare(x.id, y.id) })
-	b := make([]byte, 0, size+size/4)
+	bw := bufio.NewWriterSize(w, 256<<10)
+	b := make([]byte, 0, 64<<10)
 	b = append(b, `{"version":`...)
 	b = strconv.AppendInt(b, stateVersion, 10)
 	b = append(b, `,"next":`...)
 	b = strconv.AppendUint(b, e.next, 10)
 	b = append(b, `,"samples":{`...)
-	for i, ref := range ids {
-		if i > 0 {
+
+	mem := make([]uint32, e.s.n)
+	for i := range mem {
+		mem[i] = uint32(i)
+	}
+	mem = e.s.sorted(mem)
+	var it *spill.Merged
+	more := false
+	if e.s.store != nil {
+		it = e.s.store.Iter()
+		more = it.Next()
+	}
+	var locs []uint32
+	written := 0
+	for i := 0; i < len(mem) || more; {
+		var id []byte
+		var st sampleState
+		locs = locs[:0]
+		c := -1
+		if i < len(mem) && more {
+			c = bytes.Compare(e.s.keys.get(e.s.rec(int(mem[i])).key), it.Key())
+		} else if more {
+			c = 1
+		}
+		if c <= 0 {
+			rec := e.s.rec(int(mem[i]))
+			id, st, locs = e.s.keys.get(rec.key), *rec, e.s.locations(rec, locs)
+			i++
+		} else {
+			var err error
+			id = it.Key()
+			if st, locs, err = decodeSample(it.Value(), locs); err != nil {
+				return fmt.Errorf("audit: spilled state of sample %q: %w", id, err)
+			}
+		}
+		if c == 0 {
+			// The spilled copy of a sample in memory is stale.
+			more = it.Next()
+		}
+		if written > 0 {
 			b = append(b, ',')
 		}
-		st := &e.recs[ref.n/sampleChunk][ref.n%sampleChunk]
-		b = appendJSONString(b, ref.id)
-		b = append(b, `:{"region":`...)
-		b = appendJSONString(b, e.regList[st.region].name)
-		b = append(b, `,"first":`...)
-		b = strconv.AppendUint(b, st.first, 10)
-		if st.set != 0 {
-			b = append(b, `,"present":[`...)
-			for j, l := range e.presentNames(st) {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = appendJSONString(b, l)
+		written++
+		b = e.appendSample(b, id, &st, locs)
+		if len(b) > 60<<10 {
+			if _, err := bw.Write(b); err != nil {
+				return err
 			}
-			b = append(b, ']')
+			b = b[:0]
 		}
-		if st.gone != 0 {
-			b = append(b, `,"gone":`...)
-			b = strconv.AppendUint(b, st.gone-1, 10)
+		if c > 0 {
+			// Next is called after the sample is written: id is its key.
+			more = it.Next()
 		}
-		b = append(b, '}')
+	}
+	if it != nil {
+		if err := it.Err(); err != nil {
+			return err
+		}
 	}
 	b = append(b, `},"counts":{`...)
 	regions := make([]*engineRegion, 0, len(e.regList))
@@ -632,21 +607,21 @@ func (e *Engine) MarshalState() ([]byte, error) {
 		}
 	}
 	slices.SortFunc(regions, func(x, y *engineRegion) int { return strings.Compare(x.name, y.name) })
-	var locs []*engineLoc
+	var ls []*engineLoc
 	for i, r := range regions {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendJSONString(b, r.name)
 		b = append(b, `:{`...)
-		locs = locs[:0]
+		ls = ls[:0]
 		for id, n := range r.counts {
 			if n != 0 {
-				locs = append(locs, e.locList[id])
+				ls = append(ls, e.locList[id])
 			}
 		}
-		slices.SortFunc(locs, func(x, y *engineLoc) int { return strings.Compare(x.name, y.name) })
-		for j, l := range locs {
+		slices.SortFunc(ls, func(x, y *engineLoc) int { return strings.Compare(x.name, y.name) })
+		for j, l := range ls {
 			if j > 0 {
 				b = append(b, ',')
 			}
@@ -657,10 +632,39 @@ func (e *Engine) MarshalState() ([]byte, error) {
 		b = append(b, '}')
 	}
 	b = append(b, `}}`...)
-	if cap(b)-len(b) > len(b)/16 {
-		b = bytes.Clone(b) // the caller keeps it (AuditState.Engine)
+	if _, err := bw.Write(b); err != nil {
+		return err
 	}
-	return b, nil
+	return bw.Flush()
+}
+
+// appendSample appends one sample of MarshalState's "samples" object.
+func (e *Engine) appendSample(b, id []byte, st *sampleState, locs []uint32) []byte {
+	b = appendJSONString(b, unsafeString(id))
+	b = append(b, `:{"region":`...)
+	b = appendJSONString(b, e.regList[st.region].name)
+	b = append(b, `,"first":`...)
+	b = strconv.AppendUint(b, st.first, 10)
+	if len(locs) > 0 {
+		e.present = e.present[:0]
+		for _, l := range locs {
+			e.present = append(e.present, e.locList[l].name)
+		}
+		slices.Sort(e.present)
+		b = append(b, `,"present":[`...)
+		for j, l := range e.present {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, l)
+		}
+		b = append(b, ']')
+	}
+	if st.gone != 0 {
+		b = append(b, `,"gone":`...)
+		b = strconv.AppendUint(b, st.gone-1, 10)
+	}
+	return append(b, '}')
 }
 
 // appendJSONString appends s as encoding/json writes a string: printable
@@ -682,79 +686,32 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // UnmarshalState replaces the engine's state (Next, samples, counts) with
-// one written by MarshalState; the engine keeps its own policy. It rejects,
-// leaving the engine unchanged, state that MarshalState could not have
-// written: another version, unknown fields, trailing data, duplicate or
-// unsorted presence lists, a sample both present and deleted everywhere,
-// indices not below next, zero counts, or counts that do not add up to next.
-// Names are not checked: they are whatever the events held.
-func (e *Engine) UnmarshalState(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var s engineState
-	if err := dec.Decode(&s); err != nil {
-		return fmt.Errorf("audit: engine state: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("audit: engine state: data after the JSON object")
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("audit: engine state: "+format, args...)
-	}
-	if s.Version != stateVersion {
-		return bad("version %d, want %d", s.Version, stateVersion)
-	}
-	for id, sj := range s.Samples {
-		if sj.First >= s.Next {
-			return bad("sample %q: first index %d not below next %d", id, sj.First, s.Next)
-		}
-		for i, l := range sj.Present {
-			if i > 0 && l <= sj.Present[i-1] {
-				return bad("sample %q: present locations not sorted and distinct", id)
-			}
-		}
-		if sj.Gone != nil {
-			if len(sj.Present) > 0 {
-				return bad("sample %q: both present and deleted everywhere", id)
-			}
-			if *sj.Gone >= s.Next || *sj.Gone < sj.First {
-				return bad("sample %q: deletion index %d outside %d..%d", id, *sj.Gone, sj.First, s.Next-1)
-			}
-		}
-	}
-	var total uint64
-	for region, m := range s.Counts {
-		for loc, n := range m {
-			if n == 0 {
-				return bad("counts: region %q, location %q: zero count", region, loc)
-			}
-			total += n
-			if total < n {
-				return bad("counts: total overflows")
-			}
-		}
-	}
-	if total != s.Next {
-		return bad("counts add up to %d events, want next = %d", total, s.Next)
-	}
+// one written by MarshalState; the engine keeps its own policy and memory
+// budget. It rejects, leaving the engine unchanged, state that MarshalState
+// could not have written: another version, unknown fields, trailing data,
+// samples out of order or repeated, duplicate or unsorted presence lists, a
+// sample both present and deleted everywhere, indices not below next, zero
+// counts, or counts that do not add up to next. Names are not checked: they
+// are whatever the events held.
+func (e *Engine) UnmarshalState(b []byte) error { return e.ReadStateFrom(bytes.NewReader(b)) }
 
+// ReadStateFrom is UnmarshalState of the bytes r reads, as it reads them:
+// a state larger than the engine's memory budget is spilled to disk while
+// it is read.
+func (e *Engine) ReadStateFrom(r io.Reader) error {
+	fresh := newSamples(e.s.budget, e.s.spillDir)
+	next, counts, err := e.readState(r, fresh)
+	if err != nil {
+		fresh.close()
+		return err
+	}
 	// The state is valid: replace the engine's.
-	e.next = s.Next
-	e.ids = make(map[string]int, len(s.Samples))
-	e.recs, e.keys, e.sets, e.freeSets = nil, stringArena{}, nil, nil
+	e.s.close()
+	e.s, e.next = fresh, next
 	for _, r := range e.regList {
 		clear(r.counts)
 	}
-	for id, sj := range s.Samples {
-		st := e.newSample(id, sampleState{first: sj.First, region: e.region(sj.Region).id})
-		for _, l := range sj.Present {
-			e.addPresent(st, e.loc(l).id)
-		}
-		if sj.Gone != nil {
-			st.gone = *sj.Gone + 1
-		}
-	}
-	for region, m := range s.Counts {
+	for region, m := range counts {
 		r := e.region(region)
 		for loc, n := range m {
 			l := e.loc(loc)
@@ -765,4 +722,164 @@ func (e *Engine) UnmarshalState(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// readState reads a state into fresh, and returns its next and counts.
+// Names are interned in e as they come, which changes nothing that can be
+// seen if the state is rejected.
+func (e *Engine) readState(r io.Reader, fresh *samples) (uint64, map[string]map[string]uint64, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("audit: engine state: "+format, args...)
+	}
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	delim := func(want json.Delim, what string) error {
+		t, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("audit: engine state: %w", err)
+		}
+		if d, ok := t.(json.Delim); !ok || d != want {
+			return bad("cannot unmarshal %s into %s", tokenKind(t), what)
+		}
+		return nil
+	}
+	if err := delim('{', "the engine state object"); err != nil {
+		return 0, nil, err
+	}
+	var (
+		version            int
+		next               uint64
+		counts             map[string]map[string]uint64
+		maxFirst, maxGone  uint64
+		firstID, goneID    string
+		goneFirst, samples uint64
+		hasGone            bool
+	)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return 0, nil, fmt.Errorf("audit: engine state: %w", err)
+		}
+		switch t {
+		case "version":
+			err = dec.Decode(&version)
+		case "next":
+			err = dec.Decode(&next)
+		case "counts":
+			counts = nil
+			err = dec.Decode(&counts)
+		case "samples":
+			if samples > 0 {
+				return 0, nil, bad("two sample lists")
+			}
+			if err := delim('{', "the samples object"); err != nil {
+				return 0, nil, err
+			}
+			var prev string
+			for dec.More() {
+				t, err := dec.Token()
+				if err != nil {
+					return 0, nil, fmt.Errorf("audit: engine state: %w", err)
+				}
+				id := t.(string)
+				if samples > 0 && id <= prev {
+					return 0, nil, bad("sample %q after %q: samples not sorted and distinct", id, prev)
+				}
+				samples++
+				var sj sampleJSON
+				if err := dec.Decode(&sj); err != nil {
+					return 0, nil, fmt.Errorf("audit: engine state: sample %q: %w", id, err)
+				}
+				for i, l := range sj.Present {
+					if i > 0 && l <= sj.Present[i-1] {
+						return 0, nil, bad("sample %q: present locations not sorted and distinct", id)
+					}
+				}
+				if samples == 1 || sj.First > maxFirst {
+					maxFirst, firstID = sj.First, id
+				}
+				st := sampleState{first: sj.First, region: e.region(sj.Region).id}
+				if sj.Gone != nil {
+					if len(sj.Present) > 0 {
+						return 0, nil, bad("sample %q: both present and deleted everywhere", id)
+					}
+					if *sj.Gone < sj.First {
+						return 0, nil, bad("sample %q: deletion index %d before its first index %d", id, *sj.Gone, sj.First)
+					}
+					if !hasGone || *sj.Gone > maxGone {
+						maxGone, goneID, goneFirst, hasGone = *sj.Gone, id, sj.First, true
+					}
+					st.gone = *sj.Gone + 1
+				}
+				rec := fresh.add(id, spill.Hash(id), st)
+				for _, l := range sj.Present {
+					fresh.addPresent(rec, e.loc(l).id)
+				}
+				if fresh.overBudget() {
+					fresh.spillOut()
+				}
+				if fresh.err != nil {
+					return 0, nil, fresh.err
+				}
+				prev = id
+			}
+			if _, err := dec.Token(); err != nil {
+				return 0, nil, fmt.Errorf("audit: engine state: %w", err)
+			}
+		default:
+			return 0, nil, bad("json: unknown field %q", t)
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("audit: engine state: %w", err)
+		}
+	}
+	if err := delim('}', "the end of the engine state"); err != nil {
+		return 0, nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return 0, nil, bad("data after the JSON object")
+	}
+	if version != stateVersion {
+		return 0, nil, bad("version %d, want %d", version, stateVersion)
+	}
+	if samples > 0 && maxFirst >= next {
+		return 0, nil, bad("sample %q: first index %d not below next %d", firstID, maxFirst, next)
+	}
+	if hasGone && maxGone >= next {
+		return 0, nil, bad("sample %q: deletion index %d outside %d..%d", goneID, maxGone, goneFirst, next-1)
+	}
+	var total uint64
+	for region, m := range counts {
+		for loc, n := range m {
+			if n == 0 {
+				return 0, nil, bad("counts: region %q, location %q: zero count", region, loc)
+			}
+			total += n
+			if total < n {
+				return 0, nil, bad("counts: total overflows")
+			}
+		}
+	}
+	if total != next {
+		return 0, nil, bad("counts add up to %d events, want next = %d", total, next)
+	}
+	return next, counts, nil
+}
+
+// tokenKind names a JSON token for an error.
+func tokenKind(t json.Token) string {
+	switch t := t.(type) {
+	case json.Delim:
+		if t == '[' {
+			return "array"
+		}
+		return "object"
+	case string:
+		return "string"
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	}
+	return "number"
 }

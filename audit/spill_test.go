@@ -1,0 +1,247 @@
+package audit
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custodylog/custody/record"
+)
+
+// spillEvents returns n events over a growing population of samples:
+// mostly new samples (as in a busy log), and now and then a sample seen
+// long before (by then spilled by a small budget), with every action,
+// transfers between known and unknown locations, region changes,
+// deletions everywhere and continuity errors, and odd identifiers (long,
+// needing JSON escapes, not UTF-8).
+func spillEvents(seed uint64, n int) []record.Event {
+	r := rand.New(rand.NewPCG(seed, 9))
+	locs := []string{"de-fra-1", "ch-zrh-1", "ru-mow-1", "us-ash-1", "fr-par-1", "xx-nowhere-1"}
+	regions := []string{"EU", "EU", "US", "ROW", "XX"}
+	actions := []record.Action{record.Collected, record.Transferred, record.Stored, record.Analysed, record.Released, record.Deleted, record.Deleted}
+	odd := []string{`q"uote`, "<tag>&", "\xff\xfe", "é-ü", strings.Repeat("long-", 60), strings.Repeat("x", 3000)}
+	var ids []string
+	home := map[string]int{}
+	out := make([]record.Event, n)
+	for i := range out {
+		var id string
+		switch k := r.IntN(100); {
+		case k < 55 || len(ids) == 0:
+			id = fmt.Sprintf("smp-%07d", len(ids)*7919%1000003)
+			if r.IntN(50) == 0 {
+				id = odd[r.IntN(len(odd))] + fmt.Sprint(len(ids))
+			}
+			ids = append(ids, id)
+			home[id] = r.IntN(len(locs))
+		case k < 80:
+			id = ids[len(ids)-1-r.IntN(min(len(ids), 8))] // recent
+		default:
+			id = ids[r.IntN(len(ids))] // any, long ago
+		}
+		e := record.Event{
+			Sample: id,
+			Action: actions[r.IntN(len(actions))],
+			Region: regions[r.IntN(len(regions))],
+			Actor:  "rand",
+			Logged: t0.Add(time.Duration(i) * time.Minute),
+		}
+		if r.IntN(3) > 0 {
+			e.Location = locs[home[id]]
+		} else {
+			e.Location = locs[r.IntN(len(locs))]
+		}
+		e.Time = e.Logged.Add(-time.Duration(r.IntN(80)) * time.Minute)
+		if e.Action == record.Transferred {
+			for e.To = locs[r.IntN(len(locs))]; e.To == e.Location; e.To = locs[r.IntN(len(locs))] {
+			}
+			home[id] = slicesIndex(locs, e.To)
+		}
+		out[i] = e
+	}
+	return out
+}
+
+func slicesIndex(s []string, x string) int {
+	for i, y := range s {
+		if y == x {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestEngineSpillSameResults runs the same events through an engine
+// without a budget and through engines whose tiny budgets force many
+// spills (and merges of runs, and samples read back from them): the
+// findings of every event, the counts and MarshalState (checked along the
+// way, and by WriteStateTo) must be exactly the same; and a state written
+// by a spilled engine and read into another tiny one must go on giving the
+// same results.
+func TestEngineSpillSameResults(t *testing.T) {
+	p := testPolicy(t)
+	for _, tc := range []struct {
+		seed   uint64
+		n      int
+		budget int64
+	}{
+		{1, 4000, 1},       // a spill after every event
+		{2, 30000, 20000},  // a few hundred samples in memory
+		{3, 30000, 100000}, // a few thousand
+		{4, 60000, 300000},
+	} {
+		t.Run(fmt.Sprintf("seed=%d,budget=%d", tc.seed, tc.budget), func(t *testing.T) {
+			events := spillEvents(tc.seed, tc.n)
+			ref := NewEngine(p)
+			dir := t.TempDir()
+			sp := NewEngineWith(p, EngineOptions{Memory: tc.budget, SpillDir: dir})
+			kinds := map[Kind]int{}
+			for i, x := range events {
+				want := ref.Add(uint64(i), x)
+				got := sp.Add(uint64(i), x)
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("event %d (%v): spilled engine found\n%v\nwant\n%v", i, x, got, want)
+				}
+				for _, f := range want {
+					kinds[f.Kind]++
+				}
+				if i%(tc.n/5) == tc.n/5-1 {
+					compareStates(t, i, ref, sp)
+				}
+			}
+			if err := sp.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(sp.Counts(), ref.Counts()) {
+				t.Errorf("counts differ:\n%v\n%v", sp.Counts(), ref.Counts())
+			}
+			compareStates(t, tc.n, ref, sp)
+			// The workload must have exercised what it is meant to.
+			if sp.s.store == nil || sp.s.store.Runs() == 0 || sp.s.store.Records() < int64(tc.n/10) {
+				t.Fatalf("the engine did not spill: %+v", sp.s.store)
+			}
+			if sp.s.readBack < int64(tc.n/100) {
+				t.Errorf("only %d samples read back from disk", sp.s.readBack)
+			}
+			if sp.s.store.Runs() > 12 {
+				t.Errorf("%d runs: merging does not keep up", sp.s.store.Runs())
+			}
+			for _, k := range []Kind{KindContinuity, KindRegionChange, KindReroute, KindUnknownLocation, KindUnknownRegion} {
+				if kinds[k] == 0 {
+					t.Errorf("no %s finding in the workload", k)
+				}
+			}
+			files, _ := filepath.Glob(filepath.Join(dir, "spill-*", "run-*"))
+			if len(files) == 0 {
+				t.Fatalf("no run files under %s", dir)
+			}
+			for _, f := range files {
+				if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s: %v, mode %v; want 0600", f, err, fi.Mode())
+				}
+			}
+
+			// Resume a tiny engine from the spilled engine's state and go
+			// on with more events (all samples seen again). The reference
+			// resumes too: a name that is not UTF-8 comes back from JSON
+			// with U+FFFD in place of its bad bytes.
+			state, err := sp.MarshalState()
+			if err != nil {
+				t.Fatal(err)
+			}
+			re := NewEngineWith(p, EngineOptions{Memory: tc.budget, SpillDir: dir})
+			if err := re.UnmarshalState(state); err != nil {
+				t.Fatal(err)
+			}
+			ref = NewEngine(p)
+			if err := ref.UnmarshalState(state); err != nil {
+				t.Fatal(err)
+			}
+			if re.s.store == nil && tc.budget < 100000 {
+				t.Errorf("reading a state of %d samples kept them all in memory", ref.s.n)
+			}
+			more := spillEvents(tc.seed+100, tc.n/4)
+			for j, x := range more {
+				i := uint64(tc.n + j)
+				if want, got := ref.Add(i, x), re.Add(i, x); !reflect.DeepEqual(got, want) {
+					t.Fatalf("resumed, event %d: found\n%v\nwant\n%v", i, got, want)
+				}
+			}
+			compareStates(t, tc.n+len(more), ref, re)
+
+			for _, e := range []*Engine{sp, re} {
+				if err := e.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+				t.Errorf("Close left %v", left)
+			}
+		})
+	}
+}
+
+// compareStates holds the spilled engine's MarshalState and WriteStateTo to
+// the reference engine's.
+func compareStates(t *testing.T, at int, ref, sp *Engine) {
+	t.Helper()
+	want, err := ref.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := sp.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		i := 0
+		for i < len(got) && i < len(want) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("after %d events: MarshalState differs at byte %d:\n%.300s\nwant\n%.300s", at, i, got[max(i-100, 0):], want[max(i-100, 0):])
+	}
+	var b bytes.Buffer
+	if err := sp.WriteStateTo(&b); err != nil || !bytes.Equal(b.Bytes(), want) {
+		t.Fatalf("after %d events: WriteStateTo differs from MarshalState (%v)", at, err)
+	}
+}
+
+// TestEngineSpillError: an engine that cannot write its spill files says
+// so through Err instead of reporting findings from a partial history.
+func TestEngineSpillError(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngineWith(testPolicy(t), EngineOptions{Memory: 1, SpillDir: file})
+	defer e.Close()
+	for i, x := range spillEvents(5, 100) {
+		e.Add(uint64(i), x)
+	}
+	if err := e.Err(); err == nil || !strings.Contains(err.Error(), file) {
+		t.Fatalf("Err() = %v, want an error naming %s", err, file)
+	}
+	if _, err := e.MarshalState(); err == nil {
+		t.Error("MarshalState of a failed engine succeeded")
+	}
+}
+
+// TestEngineUnmarshalStateUnsorted: a state whose samples are not in the
+// order MarshalState writes them (or repeat one) is rejected, since the
+// state is read straight into sorted runs.
+func TestEngineUnmarshalStateUnsorted(t *testing.T) {
+	for _, state := range []string{
+		`{"version":1,"next":2,"samples":{"b":{"region":"EU","first":0},"a":{"region":"EU","first":1}},"counts":{"EU":{"de-fra-1":2}}}`,
+		`{"version":1,"next":2,"samples":{"a":{"region":"EU","first":0},"a":{"region":"EU","first":1}},"counts":{"EU":{"de-fra-1":2}}}`,
+	} {
+		e := NewEngine(testPolicy(t))
+		if err := e.UnmarshalState([]byte(state)); err == nil || !strings.Contains(err.Error(), "not sorted and distinct") {
+			t.Errorf("UnmarshalState(%s) = %v", state, err)
+		}
+	}
+}
