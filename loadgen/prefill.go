@@ -8,7 +8,9 @@
 // Prefill is for benchmarks and drills, not for production data: it signs
 // with the log's key and bypasses the server's de-duplication (its events
 // are unique by construction, and the store still refuses a duplicate
-// identity).
+// identity). When the store keeps the sample index (store.SampleMap),
+// Prefill keeps it too (log.SampleIndexWriter), so its checkpoints carry
+// the same index line as the sequencer's.
 package loadgen
 
 import (
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/internal/tiles"
+	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
@@ -129,6 +132,13 @@ func Prefill(ctx context.Context, st store.Store, signer note.Signer, verifier n
 			}
 		}()
 	}
+	// The sample index, kept as the sequencer keeps it: every checkpoint
+	// carries its index line.
+	idx, err := log.OpenSampleIndex(ctx, st, cp, log.SampleIndexOptions{}, nil)
+	if err != nil {
+		return prev, fmt.Errorf("prefill: %w", err)
+	}
+	var ext []string
 	for done := uint64(0); done < n; {
 		if err := ctx.Err(); err != nil {
 			return prev, err
@@ -151,7 +161,14 @@ func Prefill(ctx context.Context, st store.Store, signer note.Signer, verifier n
 		for i, t := range ts {
 			stiles[i] = store.Tile(t)
 		}
-		text := verify.Checkpoint{Origin: signer.Name(), Size: b.Size(), Root: b.Root()}.Marshal()
+		if idx != nil {
+			line, err := idx.Add(ctx, entries)
+			if err != nil {
+				return prev, fmt.Errorf("prefill: %w", err)
+			}
+			ext = []string{line}
+		}
+		text := verify.Checkpoint{Origin: signer.Name(), Size: b.Size(), Root: b.Root(), Extensions: ext}.Marshal()
 		signed, err := note.Sign(&note.Note{Text: string(text)}, signer)
 		if err != nil {
 			return prev, fmt.Errorf("prefill: signing the checkpoint of size %d: %w", b.Size(), err)
@@ -163,6 +180,11 @@ func Prefill(ctx context.Context, st store.Store, signer note.Signer, verifier n
 		}
 		prev = next
 		done += k
+		if idx != nil && (idx.FlushDue() || done == n) {
+			if err := idx.Flush(ctx); err != nil {
+				return prev, fmt.Errorf("prefill: %w", err)
+			}
+		}
 		if counter != nil {
 			if err := counter.Add(entries); err != nil {
 				return prev, fmt.Errorf("prefill: after size %d: %w", prev.Size, err)

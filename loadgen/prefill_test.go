@@ -12,6 +12,7 @@ import (
 
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/sampleindex"
 	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/sqlite"
@@ -109,6 +110,50 @@ func TestPrefillIsWhatTheSequencerWrites(t *testing.T) {
 	r, err := l.Add(ctx, ev)
 	if err != nil || r.Index != 71234 {
 		t.Fatalf("append after prefill: index %d, %v", r.Index, err)
+	}
+	// Prefill's checkpoints commit the sample index as the sequencer's
+	// do: the prefilled one and the sequencer's next one carry the root
+	// of a map recomputed here from the entries, and prefill stored the
+	// map's tiles at its last size.
+	if size, err := st.(store.SampleMap).SampleMapSize(ctx); err != nil || size < 71234 {
+		t.Errorf("stored sample map size %d, %v; want at least 71234", size, err)
+	}
+	checkIndexLine(t, st, cp.Note, 71234)
+	checkIndexLine(t, st, []byte(r.Checkpoint), 71235)
+}
+
+// checkIndexLine checks that the signed checkpoint note carries the root
+// of the sample index of the first size entries of st, recomputed with
+// sampleindex from the entries.
+func checkIndexLine(t *testing.T, st store.Store, signed []byte, size uint64) {
+	t.Helper()
+	ctx := context.Background()
+	text, _, _ := strings.Cut(string(signed), "\n\n")
+	lines := strings.Split(text, "\n")
+	got, err := sampleindex.FindExtension(lines[3:])
+	if err != nil {
+		t.Fatalf("checkpoint of size %d: %v", size, err)
+	}
+	m := sampleindex.Open(sampleindex.NewMemTiles(), 0, nil)
+	for from := uint64(0); from < size; from += 10000 {
+		es, err := st.Entries(ctx, from, min(from+10000, size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cs []sampleindex.Change
+		for _, e := range es {
+			ev, err := record.DecodeEntry(e.Data)
+			if err != nil {
+				t.Fatalf("entry %d: %v", e.Index, err)
+			}
+			cs = append(cs, sampleindex.Change{Key: sampleindex.KeyOf(ev.Sample), Index: e.Index, LeafHash: sampleindex.EntryLeafHash(e.Data)})
+		}
+		if _, err := m.Update(ctx, cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want, err := m.Root(ctx); err != nil || got != want {
+		t.Errorf("checkpoint of size %d commits map root %x, the entries give %x (%v)", size, got, want, err)
 	}
 }
 
