@@ -110,6 +110,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	lc := cfg.Log
+	if err := siteKeys(&lc, cfg.Policy); err != nil {
+		return err
+	}
 	lc.Logger, lc.Metrics, lc.OnCommit, lc.Shared = logger, log.NewMetrics(reg), counter.Committed, shared
 	l, err := log.Open(ctx, lc)
 	if err != nil {
