@@ -64,6 +64,7 @@ type Client struct {
 	sleep     func(context.Context, time.Duration) error
 	// unverified is set by NewUnverified: receipts are not checked.
 	unverified bool
+	site       *siteSigner // WithSiteSigner (sign.go)
 }
 
 // Option configures a Client.
@@ -204,9 +205,16 @@ func (c *Client) appendLines(ctx context.Context, lines [][]byte, ids [][32]byte
 	out := make([]Receipt, 0, len(lines))
 	for start := 0; start < len(lines); start += c.batch {
 		end := min(start+c.batch, len(lines))
-		rs, err := c.post(ctx, lines[start:end])
+		body, atts, err := c.sign(lines[start:end], ids[start:end])
+		if err != nil {
+			return out, err
+		}
+		rs, err := c.post(ctx, body)
 		if err == nil {
 			err = c.check(rs, ids[start:end], start, &out)
+		}
+		if err == nil {
+			err = checkSigned(out[len(out)-len(rs):], ids[start:end], atts, start)
 		}
 		if err != nil {
 			return out, fmt.Errorf("appending events %d to %d: %w", start, end-1, err)
