@@ -1,11 +1,13 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/custodylog/custody/record"
@@ -110,4 +112,39 @@ func checkSigned(rs []Receipt, ids [][32]byte, atts [][]byte, offset int) error 
 		}
 	}
 	return nil
+}
+
+// SignStream reads events as JSON lines from r (blank lines skipped, each
+// checked with record.Decode) and writes to w the signed submission of all
+// of them (Sign: canonical lines, each group followed by its attestation
+// line). name names r in errors, which give the line. Nothing is written
+// unless every line is an event.
+func SignStream(r io.Reader, w io.Writer, name string, s site.Signer, pub ed25519.PublicKey, origin string, now time.Time) error {
+	var evs []record.Event
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, record.MaxEventSize+1)
+	for n := 1; sc.Scan(); n++ {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		ev, err := record.Decode(b)
+		if err != nil {
+			return &InputError{Line: n, Err: fmt.Errorf("%s line %d: %w", name, n, err)}
+		}
+		evs = append(evs, ev)
+	}
+	if err := sc.Err(); err != nil {
+		return &InputError{Err: fmt.Errorf("reading %s: %w", name, err)}
+	}
+	lines, err := Sign(s, pub, origin, now, evs)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	for _, l := range lines {
+		bw.Write(l)
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func (e *env) appendCmd() *cobra.Command {
-	var logURL, tokenFile, key string
+	var logURL, tokenFile, key, siteKey string
 	var batch, retries int
 	c := &cobra.Command{
 		Use:   "append --log URL [--token-file F] [FILE|-]",
@@ -50,7 +50,12 @@ it is printed.`,
 				if err != nil {
 					return usageErr(fmt.Errorf("--key: %w", err), keyHint("--key", err, "pass the log's verifier key or its .pub file"))
 				}
+				if opts, err = siteOption(opts, siteKey); err != nil {
+					return err
+				}
 				cl, err = client.New(logURL, token, v, opts...)
+			} else if siteKey != "" {
+				return usageError("pass --key (the log's verifier key: its name is the origin the site signs for)", "--site-key needs --key")
 			} else {
 				cl, err = client.NewUnverified(logURL, token, opts...)
 			}
@@ -98,6 +103,7 @@ it is printed.`,
 	c.Flags().StringVar(&tokenFile, "token-file", "", "file whose first token authenticates the append (default $CUSTODY_TOKEN)")
 	c.Flags().StringVar(&key, "key", "", "log verifier key (string or file): verify every receipt before printing it")
 	c.Flags().IntVar(&batch, "batch", 1000, "events per request")
+	c.Flags().StringVar(&siteKey, "site-key", "", "site private key file (custody keygen --site): sign every batch as that site")
 	c.Flags().IntVar(&retries, "retries", 8, "retries of a batch after a network error or 503 (with backoff)")
 	return c
 }

@@ -79,21 +79,27 @@ func loadVerifier(s string) (note.Verifier, error) {
 }
 
 func (e *env) keygenCmd() *cobra.Command {
-	var origin, out string
+	var origin, out, siteName string
 	var witnessKey bool
 	c := &cobra.Command{
-		Use:   "keygen --origin NAME [--out PREFIX] [--witness]",
+		Use:   "keygen --origin NAME [--out PREFIX] [--witness] | --site NAME",
 		Short: "Create an Ed25519 signing key pair for a log",
 		Long: `keygen creates PREFIX.key (the private key, mode 0600, never overwritten)
 and PREFIX.pub (the verifier key to give to auditors and witnesses), in the
 signed-note key format of golang.org/x/mod/sumdb/note. The origin is the key
 name and the log's identity: a scheme-less URL such as example.com/custody.
 With --witness the key is a witness's: NAME is the witness name and
-PREFIX.pub holds its cosignature/v1 verifier key (type 0x04).`,
+PREFIX.pub holds its cosignature/v1 verifier key (type 0x04). With --site
+NAME the key is a data centre's site key (default PREFIX: NAME): list
+PREFIX.pub in the routing policy's sites section; the site signs what it
+sends with PREFIX.key (custody append --site-key, custody sign).`,
 		Example: `  custody keygen --origin transparency.example.com/custody --out log
   cat log.pub   # transparency.example.com/custody+1a2b3c4d+AT…`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if siteName != "" {
+				return e.siteKeygen(siteName, out)
+			}
 			if origin == "" {
 				return usageError("pass --origin, e.g. --origin example.com/custody", "missing --origin")
 			}
@@ -115,6 +121,7 @@ PREFIX.pub holds its cosignature/v1 verifier key (type 0x04).`,
 	}
 	c.Flags().StringVar(&origin, "origin", "", "key name and log origin, e.g. example.com/custody")
 	c.Flags().StringVar(&out, "out", "", "file name prefix (default \"custody\")")
+	c.Flags().StringVar(&siteName, "site", "", "create a site key for the data centre NAME (writes NAME.key and NAME.pub unless --out)")
 	c.Flags().BoolVar(&witnessKey, "witness", false, "create a witness key: PREFIX.pub is the cosignature/v1 verifier key (type 0x04)")
 	return c
 }
