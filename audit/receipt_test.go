@@ -12,7 +12,7 @@ import (
 
 // oneEntryReceipt is a receipt for entry, the only entry of a log (so the
 // root is its leaf hash and the proof is empty), signed by the test key.
-func oneEntryReceipt(t *testing.T, entry []byte) (verify.Receipt, string, []byte, note.Verifiers) {
+func oneEntryReceipt(t testing.TB, entry []byte) (verify.Receipt, string, []byte, note.Verifiers) {
 	t.Helper()
 	const origin = "example.com/audit-receipt"
 	s, vkey := testLogKey(t, origin)

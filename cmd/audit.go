@@ -18,6 +18,7 @@ type auditOptions struct {
 	log, policy, state string
 	noState, asJSON    bool
 	full               bool
+	memory             string
 
 	// stateShown is set once the state directory was named on stderr
 	// (monitor names it once, not every round).
@@ -32,6 +33,7 @@ func (o *auditOptions) flags(c *cobra.Command) {
 	c.Flags().BoolVar(&o.noState, "no-state", false, "neither read nor write state: audit from scratch, trust the current checkpoint")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	c.Flags().BoolVar(&o.full, "full", false, "re-read and re-check every entry, not only those after the stored state")
+	c.Flags().StringVar(&o.memory, "memory", "512MiB", "memory for per-sample state; beyond it samples spill to files in the state dir (or $TMPDIR); 0: no limit")
 }
 
 // stateDir returns the state directory for a log origin.
@@ -65,6 +67,12 @@ func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*au
 		return nil, err
 	}
 	a := audit.Auditor{Client: cl, Policy: pol, Full: o.full}
+	if a.Memory, err = audit.ParseMemory(o.memory); err != nil {
+		return nil, usageErr(err, "pass --memory 512MiB, 2GB, or 0 for no limit")
+	}
+	if a.Memory == 0 {
+		a.Memory = -1 // no limit (0 is the default in audit)
+	}
 	if !o.noState {
 		if !o.stateShown {
 			fmt.Fprintf(e.stderr, "custody: audit state in %s\n", termtext.Clean(dir))
@@ -72,17 +80,12 @@ func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*au
 		}
 		a.StateDir = dir
 	}
-	var bar copyProgress
-	if progress && isTerminal(e.stderr) {
-		a.Progress = func(done, total uint64) {
-			if bar.bar == nil {
-				bar = e.copyBar("auditing entries", total)
-			}
-			bar.set(done)
-		}
+	finish := func() {}
+	if progress {
+		a.Progress, finish = e.progressFunc("auditing entries")
 	}
 	rep, err := a.Run(ctx)
-	bar.finish()
+	finish()
 	var se *audit.StateError
 	switch {
 	case err == nil:

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/custodylog/custody/logcopy"
@@ -52,13 +51,9 @@ the copy differs), 3 usage or I/O error.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				printJSON(e.stdout, sum)
-				return nil
-			}
-			fmt.Fprintf(e.stdout, "copied %d entries, %d checkpoints and %d tiles from %s to %s\n", sum.Entries, sum.Checkpoints, sum.Tiles, sum.From, sum.To)
-			fmt.Fprintf(e.stdout, "verified: the destination's entries give every checkpoint's root, its tiles and %d checkpoint notes match; latest size %d, root %s\n", sum.Checkpoints, sum.Size, sum.Root)
-			return nil
+			return e.emit(asJSON, sum, "copied %d entries, %d checkpoints and %d tiles from %s to %s\n"+
+				"verified: the destination's entries give every checkpoint's root, its tiles and %d checkpoint notes match; latest size %d, root %s\n",
+				sum.Entries, sum.Checkpoints, sum.Tiles, sum.From, sum.To, sum.Checkpoints, sum.Size, sum.Root)
 		},
 	}
 	c.Flags().StringVar(&from, "from", "", "the source store: sqlite:PATH, a path, or a PostgreSQL URL")
@@ -76,12 +71,9 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 	if from == to {
 		return nil, usageError("copy into another store", "--from and --to are the same store")
 	}
-	if err := mustExist(from); err != nil {
-		return nil, err
-	}
-	src, err := logserver.OpenStore(from, "")
+	src, err := openSource(ctx, "--from", from)
 	if err != nil {
-		return nil, storeOpenErr(err, "--from", from)
+		return nil, err
 	}
 	defer src.Close()
 	dst, err := logserver.OpenStore(to, "")
@@ -118,7 +110,7 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 }
 
 // copyProgress is a progress bar over entries (copy, prefill, audit,
-// mirror), or nothing when stderr is not a terminal or there are none.
+// mirror, demo), or nothing when stderr is not a terminal or there are none.
 type copyProgress struct{ bar *progressbar.ProgressBar }
 
 func (e *env) copyBar(what string, total uint64) copyProgress {
@@ -129,6 +121,23 @@ func (e *env) copyBar(what string, total uint64) copyProgress {
 		progressbar.OptionSetDescription(what), progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(), progressbar.OptionSetItsString("entries"),
 		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())}
+}
+
+// progressFunc returns a progress callback of the libraries (done of total
+// entries) drawing a bar titled what, made at the first call, once the
+// total is known, and finish, which ends it. Without a terminal on stderr
+// progress is nil.
+func (e *env) progressFunc(what string) (progress func(done, total uint64), finish func()) {
+	var p copyProgress
+	if !isTerminal(e.stderr) {
+		return nil, func() {}
+	}
+	return func(done, total uint64) {
+		if p.bar == nil {
+			p = e.copyBar(what, total)
+		}
+		p.set(done)
+	}, func() { p.finish() }
 }
 
 func (p copyProgress) set(n uint64) {

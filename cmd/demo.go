@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/demo"
 	logserver "github.com/custodylog/custody/server"
 	"github.com/spf13/cobra"
@@ -63,53 +62,21 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	if o.events <= 0 {
 		return usageError("pass a positive number of events, e.g. --events 2000", "bad --events %d", o.events)
 	}
-	if o.dir != "" {
-		f := logFiles{o.dir}
-		for _, p := range []string{f.key(), f.pub(), f.db()} {
-			if exists(p) {
-				return withHint(fmt.Errorf("%s already exists: the demo needs a fresh directory", p), "pick a new --dir, or leave it out for a temporary one")
-			}
-		}
-	}
 	logger, _ := e.logger("warn")
-	var bar copyProgress
+	progress, finish := e.progressFunc("auditing entries")
 	d, err := demo.Run(ctx, demo.Options{Dir: o.dir, Listen: o.listen, Events: o.events, Violations: o.violations, Seed: o.seed, Logger: logger,
-		Progress: e.progress,
-		AuditProgress: func(done, total uint64) {
-			if bar.bar == nil && isTerminal(e.stderr) {
-				bar = e.copyBar("auditing entries", total)
-			}
-			bar.set(done)
-		}})
-	bar.finish()
+		Progress: func(format string, args ...any) { fmt.Fprintf(e.stderr, "custody demo: "+format+"\n", args...) }, AuditProgress: progress})
+	finish()
 	if ae := (*demo.AuditError)(nil); errors.As(err, &ae) {
 		return e.checkErr(ae.Err, ".")
+	} else if errors.Is(err, demo.ErrDirUsed) {
+		return withHint(err, "pick a new --dir, or leave it out for a temporary one")
 	} else if err != nil {
 		return listenErr(serveErr(keyErr(err, "", ""), logserver.Options{}), o.listen)
 	}
-	audit.WriteReport(e.stdout, d.Report)
-	fmt.Fprintf(e.stdout, "\ndashboard:  %s/   <- open this in a browser\n", d.Base)
-	fmt.Fprintf(e.stdout, "log:        %s\n", d.Base)
-	fmt.Fprintf(e.stdout, "checkpoint: %s/checkpoint\n", d.Base)
-	fmt.Fprintf(e.stdout, "witness:    %s (%s)\n", d.WitnessURL, d.WitnessKey)
-	if d.Temporary {
-		fmt.Fprintf(e.stdout, "directory:  %s (temporary: removed on Ctrl-C; pass --dir to keep the files)\n\n", d.Dir)
-	} else {
-		fmt.Fprintf(e.stdout, "directory:  %s\n\n", d.Dir)
-	}
-	fmt.Fprintf(e.stdout, "try:\n")
-	fmt.Fprintf(e.stdout, "  curl -s %s/v1/stats\n", d.Base)
-	fmt.Fprintf(e.stdout, "  custody audit --log %s --key %s --policy %s --no-state\n", d.Base, d.PubFile, d.PolicyFile)
-	fmt.Fprintf(e.stdout, "  custody verify receipt %s --key %s\n", d.ReceiptsFile, d.PubFile)
-	fmt.Fprintf(e.stdout, "  custody append --log %s --token-file %s < events.jsonl\n\n", d.Base, d.TokenFile)
-	fmt.Fprintf(e.stdout, "serving until Ctrl-C\n")
+	d.WriteIntro(e.stdout)
 	if o.reported != nil {
 		o.reported(d.Base)
 	}
 	return d.Wait(ctx)
-}
-
-// progress prints one progress line on stderr.
-func (e *env) progress(format string, args ...any) {
-	fmt.Fprintf(e.stderr, "custody demo: "+format+"\n", args...)
 }

@@ -3,9 +3,9 @@ package cmd
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/custodylog/custody/fsck"
@@ -71,22 +71,18 @@ Exit status: 0 clean, 2 problems found, 3 usage or I/O error.`,
 func ioError(err error) error { return &cliError{err: err, code: exitUsageIO} }
 
 func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, asJSON bool) error {
-	f := logFiles{dir}
-	pg := logserver.IsPostgres(dsn)
-	if !pg {
-		path := f.db()
-		if dsn != "" {
-			path = strings.TrimPrefix(dsn, "sqlite:")
-		}
-		if fi, err := os.Stat(path); err != nil {
-			return ioError(err)
-		} else if !fi.Mode().IsRegular() {
-			return ioError(fmt.Errorf("%s is not a database file", path))
-		}
+	// Opening a store creates one where there is none: fsck must not.
+	st, err := logserver.OpenLogStore(ctx, dsn, dir)
+	kind, cause := serverErr(err)
+	if kind == logserver.KindNoStore {
+		return ioError(cause)
+	} else if err == nil {
+		defer st.Close()
 	}
-	verifier, err := loadVerifier(f.pub())
+	pub := filepath.Join(dir, logserver.PubFile)
+	verifier, err := loadVerifier(pub)
 	if err != nil {
-		return ioError(fmt.Errorf("%s: %w", f.pub(), err))
+		return ioError(fmt.Errorf("%s: %w", pub, err))
 	}
 	var opts fsck.Options
 	for _, kf := range knownFiles {
@@ -100,35 +96,19 @@ func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, as
 		}
 		opts.Known = append(opts.Known, c)
 	}
-	if pg {
-		// Opening a PostgreSQL store creates the schema where there is none:
-		// fsck must not.
-		if err := storeErr(logserver.HoldsLog(ctx, dsn), dsn); err != nil {
-			return err
+	rep := &fsck.Report{}
+	switch {
+	case kind == logserver.KindHold:
+		return storeErr(cause, dsn)
+	case kind == logserver.KindOpenStore && strings.Contains(cause.Error(), "damaged"):
+		rep.Add(fsck.KindStore, "database", "%v", cause)
+	case kind != 0:
+		return ioError(cause)
+	default:
+		if rep, err = fsck.Check(ctx, st, verifier, opts); err != nil {
+			return ioError(err)
 		}
 	}
-	st, err := logserver.OpenStore(dsn, dir)
-	if err != nil {
-		if strings.Contains(err.Error(), "damaged") {
-			rep := &fsck.Report{}
-			rep.Add(fsck.KindStore, "database", "%v", err)
-			return e.fsckReport(rep, asJSON)
-		}
-		var ce *cliError
-		if errors.As(err, &ce) {
-			return err
-		}
-		return ioError(err)
-	}
-	defer st.Close()
-	rep, err := fsck.Check(ctx, st, verifier, opts)
-	if err != nil {
-		return ioError(err)
-	}
-	return e.fsckReport(rep, asJSON)
-}
-
-func (e *env) fsckReport(rep *fsck.Report, asJSON bool) error {
 	if asJSON {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
@@ -136,10 +116,7 @@ func (e *env) fsckReport(rep *fsck.Report, asJSON bool) error {
 		}
 		fmt.Fprintf(e.stdout, "%s\n", b)
 	} else {
-		fmt.Fprintf(e.stdout, "checked %d entries, %d tiles, %d checkpoints: %d problems\n", rep.Entries, rep.Tiles, rep.Checkpoints, len(rep.Problems))
-		for _, p := range rep.Problems {
-			fmt.Fprintf(e.stdout, "%s %s: %s\n", p.Kind, p.Where, p.Detail)
-		}
+		rep.WriteText(e.stdout)
 	}
 	if len(rep.Problems) > 0 {
 		return &cliError{err: fmt.Errorf("fsck found %d problems", len(rep.Problems)), code: exitInvalid}

@@ -1,14 +1,10 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"strings"
+	"path/filepath"
 
-	"github.com/custodylog/custody/log"
 	logserver "github.com/custodylog/custody/server"
-	"github.com/custodylog/custody/store"
 	"github.com/spf13/cobra"
 )
 
@@ -35,53 +31,23 @@ a log is refused before anything is written. Pass the same --store to
 			if dir == "" || origin == "" {
 				return usageError("pass --dir and --origin, e.g. --dir ./mylog --origin example.com/custody", "missing --dir or --origin")
 			}
-			f := logFiles{dir}
-			for _, p := range []string{f.key(), f.pub(), f.db()} {
-				if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-					return withHint(fmt.Errorf("%s is a symbolic link: refusing to create the log's files through it", p), "remove the link, or pick a new --dir")
-				}
-				if exists(p) {
-					return withHint(fmt.Errorf("%s already exists: refusing to overwrite an existing log", p), "pick a new --dir; to serve the existing log run 'custody serve --dir %s'", dir)
-				}
-			}
-			var st store.Store
-			if logserver.IsPostgres(dsn) {
-				// A shared database may hold a log already: refuse it before
-				// writing keys that would then block a retry.
-				var err error
-				if st, err = logserver.OpenStore(dsn, dir); err != nil {
-					return storeOpenErr(err, "--store", dsn)
-				}
-				defer st.Close()
-				if cp, err := st.Latest(c.Context()); err == nil {
-					return withHint(fmt.Errorf("--store %s already holds a log of %d entries: refusing to overwrite it", redactDSN(dsn), cp.Size),
-						"give a new schema (search_path) or database; to serve the existing log run 'custody serve --dir DIR --store DSN' with its key")
-				} else if !errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("reading --store %s: %w", redactDSN(dsn), err)
-				}
-			}
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return fmt.Errorf("creating %s: %w", dir, err)
-			}
-			vkey, err := writeKeyPair(strings.TrimSuffix(f.key(), ".key"), origin)
-			if err != nil {
-				return err
-			}
-			signer, err := loadSigner(f.key())
-			if err != nil {
-				return err
-			}
-			if st == nil {
-				if st, err = logserver.OpenStore(dsn, dir); err != nil {
-					return err
-				}
-				defer st.Close()
-			}
-			if err := log.Create(c.Context(), st, signer); err != nil {
-				return fmt.Errorf("writing the first checkpoint: %w", err)
+			vkey, err := logserver.Init(c.Context(), dir, origin, dsn)
+			switch kind, cause := serverErr(err); {
+			case kind == logserver.KindLink:
+				return withHint(err, "remove the link, or pick a new --dir")
+			case kind == logserver.KindExists:
+				return withHint(err, "pick a new --dir; to serve the existing log run 'custody serve --dir %s'", dir)
+			case kind == logserver.KindStoreUsed:
+				return withHint(err, "give a new schema (search_path) or database; to serve the existing log run 'custody serve --dir DIR --store DSN' with its key")
+			case kind == logserver.KindOpenStore:
+				return storeOpenErr(cause, "--store", dsn)
+			case kind == logserver.KindSigner:
+				return keyErr(cause, filepath.Join(dir, logserver.KeyFile), "create one with 'custody keygen' or 'custody init'")
+			case err != nil:
+				return keyErr(err, "", "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody")
 			}
 			fmt.Fprintf(e.stdout, "%s\n", vkey)
-			fmt.Fprintf(e.stderr, "custody: created log %s in %s (verifier key in %s)\n", origin, dir, f.pub())
+			fmt.Fprintf(e.stderr, "custody: created log %s in %s (verifier key in %s)\n", origin, dir, filepath.Join(dir, logserver.PubFile))
 			return nil
 		},
 	}

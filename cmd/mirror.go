@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	tlmirror "github.com/custodylog/custody/mirror"
-	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
@@ -59,17 +58,11 @@ or signature), 3 usage, network or disk error.`,
 			if err != nil {
 				return err
 			}
-			if o.asJSON {
-				printJSON(e.stdout, sum)
-				return nil
-			}
 			if sum.OldSize == sum.Size && sum.FilesWritten == 0 {
-				fmt.Fprintf(e.stdout, "mirror %s of %s is up to date: size %d, root %s\n", sum.Dir, sum.Origin, sum.Size, sum.Root)
-				return nil
+				return e.emit(o.asJSON, sum, "mirror %s of %s is up to date: size %d, root %s\n", sum.Dir, sum.Origin, sum.Size, sum.Root)
 			}
-			fmt.Fprintf(e.stdout, "mirrored %s to %s: size %d (was %d), root %s; %d files written (%d bytes), %d kept, %d removed\n",
+			return e.emit(o.asJSON, sum, "mirrored %s to %s: size %d (was %d), root %s; %d files written (%d bytes), %d kept, %d removed\n",
 				sum.Origin, sum.Dir, sum.Size, sum.OldSize, sum.Root, sum.FilesWritten, sum.BytesWritten, sum.FilesKept, sum.FilesRemoved)
-			return nil
 		},
 	}
 	o.trust.flags(c)
@@ -105,27 +98,17 @@ func (e *env) runMirror(ctx context.Context, o *mirrorOptions) (*tlmirror.Summar
 		if err != nil {
 			return nil, err
 		}
-		if err := mustExist(o.dsn); err != nil {
-			return nil, err
-		}
-		st, err := logserver.OpenStore(o.dsn, "")
+		st, err := openSource(ctx, "--store", o.dsn)
 		if err != nil {
-			return nil, storeOpenErr(err, "--store", o.dsn)
+			return nil, err
 		}
 		defer st.Close()
 		cl = verify.NewClient(tlmirror.StoreSource(st), origin, vs, tp)
 	}
-	var bar copyProgress
-	defer func() { bar.finish() }()
-	sum, err := tlmirror.Update(ctx, cl, o.dir, tlmirror.Options{
-		Warn: func(msg string) { fmt.Fprintf(e.stderr, "custody: warning: %s\n", msg) },
-		Progress: func(done, total uint64) {
-			if bar.bar == nil {
-				bar = e.copyBar("mirroring entries", total)
-			}
-			bar.set(done)
-		},
-	})
+	progress, finish := e.progressFunc("mirroring entries")
+	defer finish()
+	sum, err := tlmirror.Update(ctx, cl, o.dir, tlmirror.Options{Progress: progress,
+		Warn: func(msg string) { fmt.Fprintf(e.stderr, "custody: warning: %s\n", msg) }})
 	var de *tlmirror.DirError
 	switch {
 	case err == nil:

@@ -1,8 +1,7 @@
 package cmd
 
 import (
-	"fmt"
-	"time"
+	"path/filepath"
 
 	"github.com/custodylog/custody/loadgen"
 	logserver "github.com/custodylog/custody/server"
@@ -38,45 +37,22 @@ the events it writes are synthetic and stay in the log forever.`,
 			if n == 0 {
 				return usageError("pass how many events to add, e.g. --events 1000000", "missing --events")
 			}
-			f := logFiles{dir: dir}
-			signer, err := loadSigner(f.key())
-			if err != nil {
-				return err
-			}
-			verifier, err := loadVerifier(f.pub())
-			if err != nil {
-				return usageError("the log directory needs its log.pub", "%v", err)
-			}
-			release, err := logserver.HoldLog(c.Context(), dsn, dir)
-			if err != nil {
-				return storeErr(err, dsn)
-			}
-			defer release()
-			st, err := logserver.OpenStore(dsn, dir)
-			if err != nil {
+			bar := e.copyBar("prefill", n)
+			res, err := loadgen.PrefillDir(c.Context(), dir, dsn, n, loadgen.PrefillOptions{Batch: batch, Progress: bar.set})
+			bar.finish()
+			switch kind, cause := serverErr(err); {
+			case kind == logserver.KindSigner:
+				return keyErr(cause, filepath.Join(dir, logserver.KeyFile), "create one with 'custody keygen' or 'custody init'")
+			case kind == logserver.KindVerifier:
+				return usageError("the log directory needs its log.pub", "%v", cause)
+			case kind == logserver.KindHold:
+				return storeErr(cause, dsn)
+			case err != nil:
 				return ioError(err)
 			}
-			defer st.Close()
-			start, err := st.Latest(c.Context())
-			if err != nil {
-				return ioError(fmt.Errorf("reading the latest checkpoint: %w", err))
-			}
-			bar := e.copyBar("prefill", n)
-			t0 := time.Now()
-			cp, err := loadgen.Prefill(c.Context(), st, signer, verifier, n, loadgen.PrefillOptions{
-				Batch: batch, Progress: func(size uint64) { bar.set(size - start.Size) },
-			})
-			bar.finish()
-			if err != nil {
-				return ioError(fmt.Errorf("%w (the log is intact at size %d: every batch is one transaction)", err, cp.Size))
-			}
-			secs := time.Since(t0).Seconds()
-			if asJSON {
-				printJSON(e.stdout, map[string]any{"from": start.Size, "size": cp.Size, "seconds": secs, "events_per_second": float64(n) / secs})
-				return nil
-			}
-			fmt.Fprintf(e.stdout, "prefilled %d events: size %d → %d in %.1f s (%.0f events/s)\n", n, start.Size, cp.Size, secs, float64(n)/secs)
-			return nil
+			secs := res.Seconds
+			return e.emit(asJSON, map[string]any{"from": res.From, "size": res.Size, "seconds": secs, "events_per_second": float64(n) / secs},
+				"prefilled %d events: size %d → %d in %.1f s (%.0f events/s)\n", n, res.From, res.Size, secs, float64(n)/secs)
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "log directory made by 'custody init' (its log.key signs the checkpoints)")

@@ -1,23 +1,18 @@
 package cmd
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/internal/termtext"
-	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
 
 func (e *env) verifyReceiptCmd() *cobra.Command {
-	var o trustOptions
-	var entryFile, evidence string
-	var asJSON bool
+	var o verifyOptions
+	var entryFile string
 	c := &cobra.Command{
 		Use:   "receipt FILE --key K [--trust POLICY] [--entry ENTRY]",
 		Short: "Check receipts offline: signature, inclusion proof, entry",
@@ -44,59 +39,20 @@ about the sample was logged: run an audit for that.`,
 			if err != nil {
 				return usageErr(err, "pass a receipts file (from 'custody append') or a .tlog-proof file")
 			}
-			type result struct {
-				Index  uint64 `json:"index"`
-				Size   uint64 `json:"size"`
-				Sample string `json:"sample"`
-				Action string `json:"action"`
+			var entry func() ([]byte, error)
+			if entryFile != "" {
+				entry = func() ([]byte, error) { return os.ReadFile(entryFile) }
 			}
-			var results []result
-			if bytes.HasPrefix(data, []byte(verify.TLogProofHeader+"\n")) {
-				if entryFile == "" {
-					return usageError("a tlog-proof holds no entry: pass --entry FILE with the exact entry bytes", "missing --entry")
-				}
-				entry, err := os.ReadFile(entryFile)
-				if err != nil {
-					return usageErr(err, "pass the exact entry bytes")
-				}
-				entry = bytes.TrimSuffix(entry, []byte("\n"))
-				cp, index, ev, err := audit.CheckTLogProof(data, entry, origin, vs, tp)
-				if err != nil {
-					return e.checkErr(err, evidence)
-				}
-				results = append(results, result{index, cp.Size, ev.Sample, string(ev.Action)})
-			} else {
-				sc := bufio.NewScanner(bytes.NewReader(data))
-				sc.Buffer(nil, 1<<20)
-				n := 0
-				for sc.Scan() {
-					line := bytes.TrimSpace(sc.Bytes())
-					if len(line) == 0 {
-						continue
-					}
-					n++
-					var r verify.Receipt
-					if err := json.Unmarshal(line, &r); err != nil {
-						return usageErr(fmt.Errorf("%s: receipt %d is not JSON: %v", args[0], n, err), "pass receipts as 'custody append' prints them")
-					}
-					cp, ev, err := audit.CheckReceipt(r, origin, vs, tp)
-					if errors.Is(err, verify.ErrMalformedReceipt) {
-						// Not a receipt at all: an input error, not evidence.
-						return usageErr(fmt.Errorf("%s: receipt %d: %w", args[0], n, err), "pass receipts as 'custody append' prints them (one JSON object per line) or a .tlog-proof file with --entry; nothing was checked against the log")
-					}
-					if err != nil {
-						return e.checkErr(fmt.Errorf("receipt %d (index %d): %w", n, r.Index, err), evidence)
-					}
-					results = append(results, result{r.Index, cp.Size, ev.Sample, string(ev.Action)})
-				}
-				if err := sc.Err(); err != nil {
-					return usageErr(err, "")
-				}
-				if n == 0 {
-					return usageError("pass a file with at least one receipt", "%s holds no receipt", args[0])
-				}
+			results, err := audit.CheckReceiptFile(args[0], data, entry, origin, vs, tp)
+			var fe *audit.ReceiptFileError
+			if errors.As(err, &fe) && fe.Problem == audit.NoEntry {
+				return usageError("a tlog-proof holds no entry: pass --entry FILE with the exact entry bytes", "missing --entry")
+			} else if fe != nil {
+				return usageErr(err, receiptFileHints[fe.Problem])
+			} else if err != nil {
+				return e.checkErr(err, o.evidence)
 			}
-			if asJSON {
+			if o.asJSON {
 				printJSON(e.stdout, map[string]any{"valid": true, "origin": origin, "receipts": results})
 				return nil
 			}
@@ -106,9 +62,15 @@ about the sample was logged: run an audit for that.`,
 			return nil
 		},
 	}
-	o.flags(c)
+	o.flags(c, "a receipt fails")
 	c.Flags().StringVar(&entryFile, "entry", "", "with a bare tlog-proof: the file holding the exact entry bytes")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().StringVar(&evidence, "evidence-dir", ".", "where to write evidence when a receipt fails")
 	return c
+}
+
+// receiptFileHints are the fixes of audit.CheckReceiptFile's input errors.
+var receiptFileHints = map[audit.ReceiptFileProblem]string{
+	audit.EntryUnread: "pass the exact entry bytes",
+	audit.NotJSON:     "pass receipts as 'custody append' prints them",
+	audit.NotReceipt:  "pass receipts as 'custody append' prints them (one JSON object per line) or a .tlog-proof file with --entry; nothing was checked against the log",
+	audit.NoReceipt:   "pass a file with at least one receipt",
 }

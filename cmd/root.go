@@ -179,6 +179,17 @@ func (e *env) checkErr(err error, evidenceDir string) error {
 	return &cliError{err: err, code: exitUsageIO, hint: "this is a network, disk or input problem, not a verdict on the log; fix it and run again"}
 }
 
+// emit prints v as JSON (printJSON) if asJSON, else the text of format
+// and args.
+func (e *env) emit(asJSON bool, v any, format string, args ...any) error {
+	if asJSON {
+		printJSON(e.stdout, v)
+	} else {
+		fmt.Fprintf(e.stdout, format, args...)
+	}
+	return nil
+}
+
 // printJSON prints v as indented JSON, with every terminal control
 // character escaped (termtext.CleanJSON): the values come from the log.
 func printJSON(w interface{ Write([]byte) (int, error) }, v any) {

@@ -124,18 +124,6 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 // serve runs until ctx is done. ready, if non-nil, receives the bound address.
 func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) error {
 	cfg := o.cfg
-	if cfg.API.MaxConcurrentWrites < 0 {
-		return usageError("pass a positive number, e.g. --max-concurrent-writes 64", "bad --max-concurrent-writes %d", cfg.API.MaxConcurrentWrites)
-	}
-	if cfg.API.MaxConcurrentWritesPerToken < 0 {
-		return usageError("pass a positive number, e.g. --max-concurrent-writes-per-token 16, or 0 for a quarter of --max-concurrent-writes", "bad --max-concurrent-writes-per-token %d", cfg.API.MaxConcurrentWritesPerToken)
-	}
-	if cfg.API.BodyTimeout < 0 {
-		return usageError("pass a positive duration, e.g. --body-timeout 10s", "bad --body-timeout %s", cfg.API.BodyTimeout)
-	}
-	if r := cfg.API.TokenRate; r < 0 || r != r || cfg.API.TokenBurst < 0 {
-		return usageError("pass --token-rate >= 0 events per second and --token-burst >= 0 events", "bad --token-rate %g / --token-burst %d", r, cfg.API.TokenBurst)
-	}
 	var err error
 	if cfg.Logger, err = e.logger(o.logLevel); err != nil {
 		return err
@@ -165,38 +153,46 @@ var serveFixes = map[logserver.ErrorKind]struct {
 	code int
 	hint string
 }{
-	logserver.KindQuorum:         {exitUsageIO, "pass how many witnesses must cosign, e.g. --quorum 2"},
-	logserver.KindTrustConflict:  {exitUsageIO, "the policy file names the witnesses and the quorum"},
-	logserver.KindWitness:        {exitUsageIO, "use --witness URL=VKEY, e.g. --witness https://witness.example/=./wit.pub"},
-	logserver.KindWitnessURL:     {exitUsageIO, "the witness URL must be an absolute http(s) URL"},
-	logserver.KindQuorumTooLarge: {exitUsageIO, "pass at most as many as there are --witness flags"},
-	logserver.KindPolicy:         {exitFailure, "see testdata/policy.yaml for the format"},
+	logserver.KindQuorum:            {exitUsageIO, "pass how many witnesses must cosign, e.g. --quorum 2"},
+	logserver.KindTrustConflict:     {exitUsageIO, "the policy file names the witnesses and the quorum"},
+	logserver.KindWitness:           {exitUsageIO, "use --witness URL=VKEY, e.g. --witness https://witness.example/=./wit.pub"},
+	logserver.KindWitnessURL:        {exitUsageIO, "the witness URL must be an absolute http(s) URL"},
+	logserver.KindQuorumTooLarge:    {exitUsageIO, "pass at most as many as there are --witness flags"},
+	logserver.KindPolicy:            {exitFailure, "see testdata/policy.yaml for the format"},
+	logserver.KindMaxWrites:         {exitUsageIO, "pass a positive number, e.g. --max-concurrent-writes 64"},
+	logserver.KindMaxWritesPerToken: {exitUsageIO, "pass a positive number, e.g. --max-concurrent-writes-per-token 16, or 0 for a quarter of --max-concurrent-writes"},
+	logserver.KindBodyTimeout:       {exitUsageIO, "pass a positive duration, e.g. --body-timeout 10s"},
+	logserver.KindTokenRate:         {exitUsageIO, "pass --token-rate >= 0 events per second and --token-burst >= 0 events"},
+}
+
+// serverErr returns the kind and the cause of a *server.Error in err, or 0
+// and err.
+func serverErr(err error) (logserver.ErrorKind, error) {
+	if se := (*logserver.Error)(nil); errors.As(err, &se) {
+		return se.Kind, se.Err
+	}
+	return 0, err
 }
 
 // serveErr adds the exit code and the fix to an error of server.Open.
 func serveErr(err error, o logserver.Options) error {
-	var se *logserver.Error
-	if !errors.As(err, &se) {
-		return err
-	}
-	if f, ok := serveFixes[se.Kind]; ok {
+	kind, cause := serverErr(err)
+	if f, ok := serveFixes[kind]; ok {
 		return &cliError{err: err, hint: f.hint, code: f.code}
 	}
-	switch se.Kind {
-	case logserver.KindNoLog:
+	switch {
+	case kind == logserver.KindNoLog:
 		return withHint(err, "create one with 'custody init --dir %s --origin NAME'", o.Dir)
-	case logserver.KindSigner:
-		return keyErr(se.Err, filepath.Join(o.Dir, logserver.KeyFile), "create one with 'custody keygen' or 'custody init'")
-	case logserver.KindTrust:
-		if errors.Is(err, verify.ErrPrivateKey) {
-			return withHint(err, "%s", keyHint("a trust policy", err, ""))
-		}
-	case logserver.KindWitnessKey:
+	case kind == logserver.KindSigner:
+		return keyErr(cause, filepath.Join(o.Dir, logserver.KeyFile), "create one with 'custody keygen' or 'custody init'")
+	case kind == logserver.KindTrust && errors.Is(err, verify.ErrPrivateKey):
+		return withHint(err, "%s", keyHint("a trust policy", err, ""))
+	case kind == logserver.KindWitnessKey:
 		return usageErr(err, keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
-	case logserver.KindTokens:
-		return tokenErr(se.Err, o.TokenFile)
-	case logserver.KindHold:
-		return storeErr(se.Err, o.DSN)
+	case kind == logserver.KindTokens:
+		return tokenErr(cause, o.TokenFile)
+	case kind == logserver.KindHold:
+		return storeErr(cause, o.DSN)
 	}
 	return err
 }

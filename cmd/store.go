@@ -4,25 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 
 	logserver "github.com/custodylog/custody/server"
+	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/store/postgres"
 )
 
-// mustExist refuses, without writing anything, a store that holds no log:
-// a SQLite file that does not exist, or a PostgreSQL schema without the
-// log's tables (opening either would create an empty store).
-func mustExist(dsn string) error {
-	if logserver.IsPostgres(dsn) {
-		return storeErr(logserver.HoldsLog(context.Background(), dsn), dsn)
+// openSource opens the store of an existing log named by flag (copy
+// --from, mirror --store), refusing, without writing anything, one that
+// holds no log: a SQLite file that does not exist, or a PostgreSQL schema
+// without the log's tables (opening either would create an empty store).
+func openSource(ctx context.Context, flag, dsn string) (store.Store, error) {
+	st, err := logserver.OpenLogStore(ctx, dsn, "")
+	switch kind, cause := serverErr(err); kind {
+	case logserver.KindHold:
+		return nil, storeErr(cause, dsn)
+	case logserver.KindNoStore:
+		return nil, usageErr(fmt.Errorf("source store %s: %w", dsn, cause), "pass an existing log database, e.g. sqlite:mylog/custody.db")
+	case logserver.KindOpenStore:
+		return nil, storeOpenErr(cause, flag, dsn)
 	}
-	p := strings.TrimPrefix(dsn, "sqlite:")
-	if _, err := os.Stat(p); err != nil {
-		return usageErr(fmt.Errorf("source store %s: %w", dsn, err), "pass an existing log database, e.g. sqlite:mylog/custody.db")
-	}
-	return nil
+	return st, nil
 }
 
 // storeErr adds the fix to an error of logserver.HoldLog (the SQLite lock or

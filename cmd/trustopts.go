@@ -22,6 +22,21 @@ func (o *trustOptions) flags(c *cobra.Command) {
 	c.Flags().StringVar(&o.trust, "trust", "", "C2SP tlog-policy file: witnesses whose cosignatures (quorum) a checkpoint must carry")
 }
 
+// verifyOptions are the flags of the verify commands: the keys, --json
+// and --evidence-dir.
+type verifyOptions struct {
+	trustOptions
+	asJSON   bool
+	evidence string
+}
+
+// flags adds the flags; fails ends the help of --evidence-dir.
+func (o *verifyOptions) flags(c *cobra.Command, fails string) {
+	o.trustOptions.flags(c)
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&o.evidence, "evidence-dir", ".", "where to write evidence when "+fails)
+}
+
 // load returns the log's origin, verifiers and trust policy.
 func (o *trustOptions) load() (string, note.Verifiers, *verify.TrustPolicy, error) {
 	var tp *verify.TrustPolicy

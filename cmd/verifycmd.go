@@ -29,9 +29,7 @@ printed, and evidence written where there is any), 3 usage or I/O error.`,
 }
 
 func (e *env) verifyCheckpointCmd() *cobra.Command {
-	var o trustOptions
-	var asJSON bool
-	var evidence string
+	var o verifyOptions
 	c := &cobra.Command{
 		Use:   "checkpoint (FILE | URL) --key K [--trust POLICY]",
 		Short: "Check a signed checkpoint's signature (and witness quorum)",
@@ -55,39 +53,29 @@ func (e *env) verifyCheckpointCmd() *cobra.Command {
 			} else if signed, err = os.ReadFile(args[0]); err != nil {
 				return usageErr(err, "pass a checkpoint file or the log's base URL")
 			}
-			cl := verify.NewClient(nil, origin, vs, tp)
-			cp, err := cl.OpenCheckpoint(signed)
+			cp, err := verify.NewClient(nil, origin, vs, tp).OpenCheckpoint(signed)
 			if err != nil {
-				return e.checkErr(err, evidence)
+				return e.checkErr(err, o.evidence)
 			}
 			out := map[string]any{"valid": true, "origin": cp.Origin, "size": cp.Size, "root": base64.StdEncoding.EncodeToString(cp.Root[:])}
+			text := fmt.Sprintf("valid checkpoint: origin %s, size %d, root %s\n", termtext.Clean(cp.Origin), cp.Size, out["root"])
 			if tp != nil {
 				if res, err := tp.Evaluate(signed, cp, time.Now()); err == nil {
 					out["witnesses"] = res.Witnesses
+					text += fmt.Sprintf("cosigned by: %s\n", termtext.Clean(strings.Join(res.Witnesses, ", ")))
 				}
 			}
-			if asJSON {
-				printJSON(e.stdout, out)
-				return nil
-			}
-			fmt.Fprintf(e.stdout, "valid checkpoint: origin %s, size %d, root %s\n", termtext.Clean(cp.Origin), cp.Size, out["root"])
-			if w, ok := out["witnesses"]; ok {
-				fmt.Fprintf(e.stdout, "cosigned by: %s\n", termtext.Clean(strings.Join(w.([]string), ", ")))
-			}
-			return nil
+			return e.emit(o.asJSON, out, "%s", text)
 		},
 	}
-	o.flags(c)
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().StringVar(&evidence, "evidence-dir", ".", "where to write evidence when the checkpoint fails")
+	o.flags(c, "the checkpoint fails")
 	return c
 }
 
 func (e *env) verifyInclusionCmd() *cobra.Command {
-	var o trustOptions
-	var logArg, entryFile, evidence string
+	var o verifyOptions
+	var logArg, entryFile string
 	var index int64
-	var asJSON bool
 	c := &cobra.Command{
 		Use:   "inclusion --log URL|DIR --key K --index I [--entry FILE]",
 		Short: "Prove entry I is in the log's current tree, from its tiles",
@@ -102,14 +90,14 @@ entry bundle and printed.`,
 			if logArg == "" || index < 0 {
 				return usageError("pass --log URL|DIR and --index I", "missing --log or --index")
 			}
-			cl, err := e.client(&o, logArg)
+			cl, err := e.client(&o.trustOptions, logArg)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
 			cp, _, err := cl.Checkpoint(ctx)
 			if err != nil {
-				return e.checkErr(err, evidence)
+				return e.checkErr(err, o.evidence)
 			}
 			i := uint64(index)
 			if i >= cp.Size {
@@ -117,7 +105,7 @@ entry bundle and printed.`,
 			}
 			var entry []byte
 			if err := cl.Entries(ctx, i, i+1, cp, func(_ uint64, b []byte) error { entry = b; return nil }); err != nil {
-				return e.checkErr(err, evidence)
+				return e.checkErr(err, o.evidence)
 			}
 			if entryFile != "" {
 				want, err := os.ReadFile(entryFile)
@@ -130,29 +118,22 @@ entry bundle and printed.`,
 			}
 			proof, err := cl.ProveEntry(ctx, i, entry, cp)
 			if err != nil {
-				return e.checkErr(err, evidence)
+				return e.checkErr(err, o.evidence)
 			}
-			if asJSON {
-				printJSON(e.stdout, map[string]any{"valid": true, "index": i, "size": cp.Size, "entry": json.RawMessage(entry)})
-				return nil
-			}
-			fmt.Fprintf(e.stdout, "entry %d is in the tree of size %d (proof of %d hashes checked)\n%s\n", i, cp.Size, len(proof), termtext.Clean(string(entry)))
-			return nil
+			return e.emit(o.asJSON, map[string]any{"valid": true, "index": i, "size": cp.Size, "entry": json.RawMessage(entry)},
+				"entry %d is in the tree of size %d (proof of %d hashes checked)\n%s\n", i, cp.Size, len(proof), termtext.Clean(string(entry)))
 		},
 	}
-	o.flags(c)
+	o.flags(c, "the log fails")
 	c.Flags().StringVar(&logArg, "log", "", "the log: base URL or a directory with the tlog-tiles layout")
 	c.Flags().Int64Var(&index, "index", -1, "entry index")
 	c.Flags().StringVar(&entryFile, "entry", "", "file with the exact entry bytes to check")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().StringVar(&evidence, "evidence-dir", ".", "where to write evidence when the log fails")
 	return c
 }
 
 func (e *env) verifyConsistencyCmd() *cobra.Command {
-	var o trustOptions
-	var logArg, oldFile, evidence string
-	var asJSON bool
+	var o verifyOptions
+	var logArg, oldFile string
 	c := &cobra.Command{
 		Use:   "consistency --log URL|DIR --key K --old CHECKPOINT",
 		Short: "Prove the log's current tree extends a checkpoint you kept",
@@ -163,7 +144,7 @@ func (e *env) verifyConsistencyCmd() *cobra.Command {
 			if logArg == "" || oldFile == "" {
 				return usageError("pass --log URL|DIR and --old CHECKPOINT_FILE", "missing --log or --old")
 			}
-			cl, err := e.client(&o, logArg)
+			cl, err := e.client(&o.trustOptions, logArg)
 			if err != nil {
 				return err
 			}
@@ -173,28 +154,22 @@ func (e *env) verifyConsistencyCmd() *cobra.Command {
 			}
 			old, err := cl.OpenCheckpoint(oldNote)
 			if err != nil {
-				return e.checkErr(err, evidence)
+				return e.checkErr(err, o.evidence)
 			}
 			cp, _, err := cl.Checkpoint(c.Context())
 			if err != nil {
-				return e.checkErr(err, evidence)
+				return e.checkErr(err, o.evidence)
 			}
 			proof, err := cl.CheckExtends(c.Context(), old, oldNote, cp)
 			if err != nil {
-				return e.checkErr(err, evidence)
+				return e.checkErr(err, o.evidence)
 			}
-			if asJSON {
-				printJSON(e.stdout, map[string]any{"valid": true, "old_size": old.Size, "size": cp.Size, "proof_hashes": len(proof)})
-				return nil
-			}
-			fmt.Fprintf(e.stdout, "the tree of size %d extends the checkpoint of size %d (proof of %d hashes checked)\n", cp.Size, old.Size, len(proof))
-			return nil
+			return e.emit(o.asJSON, map[string]any{"valid": true, "old_size": old.Size, "size": cp.Size, "proof_hashes": len(proof)},
+				"the tree of size %d extends the checkpoint of size %d (proof of %d hashes checked)\n", cp.Size, old.Size, len(proof))
 		},
 	}
-	o.flags(c)
+	o.flags(c, "the log fails")
 	c.Flags().StringVar(&logArg, "log", "", "the log: base URL or a directory with the tlog-tiles layout")
 	c.Flags().StringVar(&oldFile, "old", "", "a signed checkpoint of this log you kept earlier")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().StringVar(&evidence, "evidence-dir", ".", "where to write evidence when the log fails")
 	return c
 }

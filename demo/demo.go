@@ -14,39 +14,11 @@ import (
 	"path/filepath"
 
 	"github.com/custodylog/custody/client"
-	"github.com/custodylog/custody/internal/keyfile"
-	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
-	"github.com/custodylog/custody/store/sqlite"
 	"github.com/custodylog/custody/store/witnessdb"
-	"github.com/custodylog/custody/verify"
 	wsrv "github.com/custodylog/custody/witness"
 	"golang.org/x/mod/sumdb/note"
 )
-
-// CreateLog writes the first checkpoint (size 0) of a new log in dir,
-// signed with dir/log.key, into the SQLite store dir/custody.db, and
-// returns the log's verifier (from dir/log.pub).
-func CreateLog(ctx context.Context, dir string) (note.Verifier, error) {
-	signer, err := keyfile.LoadSigner(filepath.Join(dir, "log.key"))
-	if err != nil {
-		return nil, err
-	}
-	st, err := sqlite.Open(filepath.Join(dir, "custody.db"))
-	if err != nil {
-		return nil, err
-	}
-	err = log.Create(ctx, st, signer)
-	st.Close()
-	if err != nil {
-		return nil, fmt.Errorf("writing the first checkpoint: %w", err)
-	}
-	k, err := verify.LoadVerifierKey(filepath.Join(dir, "log.pub"))
-	if err != nil {
-		return nil, err
-	}
-	return verify.NewVerifier(k)
-}
 
 // WriteToken writes a new random bearer token (32 bytes, hex) to path,
 // mode 0600, and returns it.

@@ -2,7 +2,10 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -56,6 +59,17 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// ErrDirUsed is wrapped by Run's error when Options.Dir holds a log's
+// file already (server.KeyFile, PubFile or DBFile, or anything in their
+// place): nothing was written.
+var ErrDirUsed = errors.New("the demo needs a fresh directory")
+
+// exists reports whether anything is at p, a symbolic link included.
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil || !errors.Is(err, fs.ErrNotExist)
+}
+
 // AuditError is Run's error when the audit of the demo log failed: Err is
 // audit.Auditor.Run's error (a *verify.VerificationError if the log failed
 // verification).
@@ -102,6 +116,11 @@ func Run(ctx context.Context, o Options) (d *Demo, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	for _, f := range []string{server.KeyFile, server.PubFile, server.DBFile} {
+		if p := filepath.Join(o.Dir, f); o.Dir != "" && exists(p) {
+			return nil, fmt.Errorf("%s already exists: %w", p, ErrDirUsed)
+		}
+	}
 	d = &Demo{Dir: o.Dir, Temporary: o.Dir == "", progress: o.Progress}
 	if d.Temporary {
 		if d.Dir, err = os.MkdirTemp("", "custody-demo-"); err != nil {
@@ -117,10 +136,11 @@ func Run(ctx context.Context, o Options) (d *Demo, err error) {
 		return d, fmt.Errorf("creating %s: %w", d.Dir, err)
 	}
 	o.Progress("creating the log in %s", d.Dir)
-	if _, err := keyfile.WriteLog(filepath.Join(d.Dir, "log"), Origin); err != nil {
+	vkey, err := server.Init(ctx, d.Dir, Origin, "")
+	if err != nil {
 		return d, err
 	}
-	logVerifier, err := CreateLog(ctx, d.Dir)
+	logVerifier, err := verify.NewVerifier(vkey)
 	if err != nil {
 		return d, err
 	}
@@ -203,6 +223,28 @@ func auditLog(ctx context.Context, base string, v note.Verifier, policyFile stri
 	}
 	a := audit.Auditor{Client: verify.NewClient(src, v.Name(), note.VerifierList(v), nil), Policy: pol, Progress: progress}
 	return a.Run(ctx)
+}
+
+// WriteIntro writes, for the person who started the demo, the audit
+// report, the URLs of the dashboard, the log and the witness, the demo's
+// directory and commands to try on the log.
+func (d *Demo) WriteIntro(w io.Writer) {
+	audit.WriteReport(w, d.Report)
+	fmt.Fprintf(w, "\ndashboard:  %s/   <- open this in a browser\n", d.Base)
+	fmt.Fprintf(w, "log:        %s\n", d.Base)
+	fmt.Fprintf(w, "checkpoint: %s/checkpoint\n", d.Base)
+	fmt.Fprintf(w, "witness:    %s (%s)\n", d.WitnessURL, d.WitnessKey)
+	if d.Temporary {
+		fmt.Fprintf(w, "directory:  %s (temporary: removed on Ctrl-C; pass --dir to keep the files)\n\n", d.Dir)
+	} else {
+		fmt.Fprintf(w, "directory:  %s\n\n", d.Dir)
+	}
+	fmt.Fprintf(w, "try:\n")
+	fmt.Fprintf(w, "  curl -s %s/v1/stats\n", d.Base)
+	fmt.Fprintf(w, "  custody audit --log %s --key %s --policy %s --no-state\n", d.Base, d.PubFile, d.PolicyFile)
+	fmt.Fprintf(w, "  custody verify receipt %s --key %s\n", d.ReceiptsFile, d.PubFile)
+	fmt.Fprintf(w, "  custody append --log %s --token-file %s < events.jsonl\n\n", d.Base, d.TokenFile)
+	fmt.Fprintf(w, "serving until Ctrl-C\n")
 }
 
 // Wait serves until ctx is done (or the log server stops by itself), then

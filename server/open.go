@@ -50,25 +50,33 @@ type ErrorKind int
 
 // The kinds of Error.
 const (
-	KindNoLog          ErrorKind = iota + 1 // Dir holds no KeyFile
-	KindSigner                              // KeyFile does not load (keyfile.LoadSigner's error)
-	KindVerifier                            // PubFile does not load
-	KindQuorum                              // Quorum is negative
-	KindTrustConflict                       // Trust given with Witnesses or Quorum
-	KindTrust                               // the Trust file does not read or parse (may wrap verify.ErrPrivateKey)
-	KindWitness                             // a Witnesses entry is not URL=VKEY
-	KindWitnessURL                          // a witness URL is not an absolute http(s) URL
-	KindWitnessKey                          // a witness key does not load (may wrap verify.ErrPrivateKey)
-	KindQuorumTooLarge                      // Quorum exceeds len(Witnesses)
-	KindPolicy                              // the Policy file does not load
-	KindTokens                              // the TokenFile does not load (httpapi.LoadTokens's error)
-	KindHold                                // HoldLog failed: the SQLite log is locked (ErrLocked), or the PostgreSQL database holds no log
-	KindOpenStore                           // OpenStore failed
+	KindNoLog             ErrorKind = iota + 1 // Dir holds no KeyFile
+	KindSigner                                 // KeyFile does not load (keyfile.LoadSigner's error)
+	KindVerifier                               // PubFile does not load
+	KindQuorum                                 // Quorum is negative
+	KindTrustConflict                          // Trust given with Witnesses or Quorum
+	KindTrust                                  // the Trust file does not read or parse (may wrap verify.ErrPrivateKey)
+	KindWitness                                // a Witnesses entry is not URL=VKEY
+	KindWitnessURL                             // a witness URL is not an absolute http(s) URL
+	KindWitnessKey                             // a witness key does not load (may wrap verify.ErrPrivateKey)
+	KindQuorumTooLarge                         // Quorum exceeds len(Witnesses)
+	KindPolicy                                 // the Policy file does not load
+	KindTokens                                 // the TokenFile does not load (httpapi.LoadTokens's error)
+	KindHold                                   // HoldLog failed: the SQLite log is locked (ErrLocked), or the PostgreSQL database holds no log
+	KindOpenStore                              // OpenStore failed
+	KindMaxWrites                              // cfg.API.MaxConcurrentWrites is negative
+	KindMaxWritesPerToken                      // cfg.API.MaxConcurrentWritesPerToken is negative
+	KindBodyTimeout                            // cfg.API.BodyTimeout is negative
+	KindTokenRate                              // cfg.API.TokenRate or TokenBurst is negative (or the rate NaN)
+	KindNoStore                                // OpenLogStore: the SQLite file is not there, or not a file
+	KindLink                                   // Init: a file of the log would be created through a symbolic link
+	KindExists                                 // Init: a file of the log exists already
+	KindStoreUsed                              // Init: the PostgreSQL store holds a log already
 )
 
-// Error is an error of Open: Kind says which input failed; Err is the
-// failure, naming the input (file, flag value) as `custody serve` prints
-// it. Error's text is Err's.
+// Error is an error of Open, Init or OpenLogStore: Kind says which input
+// failed; Err is the failure, naming the input (file, flag value) as
+// `custody serve` prints it. Error's text is Err's.
 type Error struct {
 	Kind ErrorKind
 	Err  error
@@ -88,7 +96,8 @@ type Server struct {
 	release func()
 }
 
-// Open checks o and resolves it into cfg, in this order: the log's keys
+// Open checks cfg.API's limits and o and resolves o into cfg, in this
+// order: the limits, the log's keys
 // (Dir's KeyFile and PubFile), the witnesses (Trust, or Witnesses and
 // Quorum), the routing policy, the tokens; then it takes the log's writer
 // lock or checks the PostgreSQL database (HoldLog) and opens the store
@@ -99,6 +108,9 @@ func Open(ctx context.Context, o Options, cfg Config) (*Server, error) {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkLimits(cfg.API); err != nil {
+		return nil, err
 	}
 	key, pub := filepath.Join(o.Dir, KeyFile), filepath.Join(o.Dir, PubFile)
 	if _, err := os.Lstat(key); errors.Is(err, fs.ErrNotExist) {
@@ -140,6 +152,22 @@ func Open(ctx context.Context, o Options, cfg Config) (*Server, error) {
 		return nil, &Error{KindOpenStore, err}
 	}
 	return &Server{cfg: cfg, release: release}, nil
+}
+
+// checkLimits refuses negative limits of the API, naming the flag of
+// `custody serve` that sets each.
+func checkLimits(c httpapi.Config) error {
+	switch r := c.TokenRate; {
+	case c.MaxConcurrentWrites < 0:
+		return fail(KindMaxWrites, "bad --max-concurrent-writes %d", c.MaxConcurrentWrites)
+	case c.MaxConcurrentWritesPerToken < 0:
+		return fail(KindMaxWritesPerToken, "bad --max-concurrent-writes-per-token %d", c.MaxConcurrentWritesPerToken)
+	case c.BodyTimeout < 0:
+		return fail(KindBodyTimeout, "bad --body-timeout %s", c.BodyTimeout)
+	case r < 0 || r != r || c.TokenBurst < 0:
+		return fail(KindTokenRate, "bad --token-rate %g / --token-burst %d", r, c.TokenBurst)
+	}
+	return nil
 }
 
 // witnesses sets the witness fields of cfg from o's Trust, or Witnesses and

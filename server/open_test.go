@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/store/sqlite"
@@ -64,26 +66,33 @@ func TestOpenErrors(t *testing.T) {
 		name string
 		o    Options
 		want ErrorKind
+		cfg  Config
 	}{
-		{"no log", Options{Dir: noLogDir}, KindNoLog},
-		{"bad signing key", Options{Dir: badKeyDir}, KindSigner},
-		{"negative quorum", Options{Dir: dir, Quorum: -1}, KindQuorum},
-		{"trust with witness", Options{Dir: dir, Trust: trust, Witnesses: []string{w}}, KindTrustConflict},
-		{"trust with quorum", Options{Dir: dir, Trust: trust, Quorum: 1}, KindTrustConflict},
-		{"missing trust file", Options{Dir: dir, Trust: filepath.Join(other, "none")}, KindTrust},
-		{"private key in trust", Options{Dir: dir, Trust: writeFile(t, other, "trust-priv.txt", "witness w "+mustRead(t, filepath.Join(other, "wit.key"))+" http://x/\n", 0o644)}, KindTrust},
-		{"witness without =", Options{Dir: dir, Witnesses: []string{"http://127.0.0.1:1/"}}, KindWitness},
-		{"witness URL not http", Options{Dir: dir, Witnesses: []string{"ftp://h/=" + wkey}}, KindWitnessURL},
-		{"witness URL without host", Options{Dir: dir, Witnesses: []string{"http:///=" + wkey}}, KindWitnessURL},
-		{"witness bad key", Options{Dir: dir, Witnesses: []string{"http://h/=" + badKey}}, KindWitnessKey},
-		{"quorum above witnesses", Options{Dir: dir, Witnesses: []string{w}, Quorum: 2}, KindQuorumTooLarge},
-		{"bad policy", Options{Dir: dir, Policy: badPolicy}, KindPolicy},
-		{"missing token file", Options{Dir: dir, TokenFile: filepath.Join(other, "none")}, KindTokens},
-		{"token file others may read", Options{Dir: dir, TokenFile: openTokens}, KindTokens},
-		{"bad PostgreSQL DSN", Options{Dir: dir, DSN: "postgres://%zz"}, KindHold},
+		{"no log", Options{Dir: noLogDir}, KindNoLog, Config{}},
+		{"bad signing key", Options{Dir: badKeyDir}, KindSigner, Config{}},
+		{"negative quorum", Options{Dir: dir, Quorum: -1}, KindQuorum, Config{}},
+		{"trust with witness", Options{Dir: dir, Trust: trust, Witnesses: []string{w}}, KindTrustConflict, Config{}},
+		{"trust with quorum", Options{Dir: dir, Trust: trust, Quorum: 1}, KindTrustConflict, Config{}},
+		{"missing trust file", Options{Dir: dir, Trust: filepath.Join(other, "none")}, KindTrust, Config{}},
+		{"private key in trust", Options{Dir: dir, Trust: writeFile(t, other, "trust-priv.txt", "witness w "+mustRead(t, filepath.Join(other, "wit.key"))+" http://x/\n", 0o644)}, KindTrust, Config{}},
+		{"witness without =", Options{Dir: dir, Witnesses: []string{"http://127.0.0.1:1/"}}, KindWitness, Config{}},
+		{"witness URL not http", Options{Dir: dir, Witnesses: []string{"ftp://h/=" + wkey}}, KindWitnessURL, Config{}},
+		{"witness URL without host", Options{Dir: dir, Witnesses: []string{"http:///=" + wkey}}, KindWitnessURL, Config{}},
+		{"witness bad key", Options{Dir: dir, Witnesses: []string{"http://h/=" + badKey}}, KindWitnessKey, Config{}},
+		{"quorum above witnesses", Options{Dir: dir, Witnesses: []string{w}, Quorum: 2}, KindQuorumTooLarge, Config{}},
+		{"bad policy", Options{Dir: dir, Policy: badPolicy}, KindPolicy, Config{}},
+		{"missing token file", Options{Dir: dir, TokenFile: filepath.Join(other, "none")}, KindTokens, Config{}},
+		{"token file others may read", Options{Dir: dir, TokenFile: openTokens}, KindTokens, Config{}},
+		{"bad PostgreSQL DSN", Options{Dir: dir, DSN: "postgres://%zz"}, KindHold, Config{}},
+		{"negative concurrent writes", Options{Dir: dir}, KindMaxWrites, Config{API: httpapi.Config{MaxConcurrentWrites: -1}}},
+		{"negative writes per token", Options{Dir: dir}, KindMaxWritesPerToken, Config{API: httpapi.Config{MaxConcurrentWritesPerToken: -1}}},
+		{"negative body timeout", Options{Dir: dir}, KindBodyTimeout, Config{API: httpapi.Config{BodyTimeout: -1}}},
+		{"negative token rate", Options{Dir: dir}, KindTokenRate, Config{API: httpapi.Config{TokenRate: -1}}},
+		{"NaN token rate", Options{Dir: dir}, KindTokenRate, Config{API: httpapi.Config{TokenRate: math.NaN()}}},
+		{"negative token burst", Options{Dir: dir}, KindTokenRate, Config{API: httpapi.Config{TokenBurst: -1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Open(context.Background(), tc.o, Config{})
+			s, err := Open(context.Background(), tc.o, tc.cfg)
 			if err == nil {
 				s.Close()
 				t.Fatalf("Open succeeded, want an error of kind %d", tc.want)
@@ -111,6 +120,42 @@ func mustRead(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b[:len(b)-1])
+}
+
+func TestOpenLogStore(t *testing.T) {
+	ctx := context.Background()
+	dir := newLogDir(t)
+	st, err := OpenLogStore(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := st.Latest(ctx); err != nil || cp.Size != 0 {
+		t.Fatalf("Latest: %+v, %v", cp, err)
+	}
+	st.Close()
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		name, dsn, dir string
+		want           ErrorKind
+	}{
+		{"no database in the directory", "", empty, KindNoStore},
+		{"a directory as the database", "sqlite:" + empty, "", KindNoStore},
+		{"a bad PostgreSQL DSN", "postgres://%zz", "", KindHold},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := OpenLogStore(ctx, tc.dsn, tc.dir)
+			if oe := (*Error)(nil); !errors.As(err, &oe) || oe.Kind != tc.want {
+				if st != nil {
+					st.Close()
+				}
+				t.Fatalf("OpenLogStore: %v, want an *Error of kind %d", err, tc.want)
+			}
+		})
+	}
+	// Nothing was created where there was no store.
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Fatalf("OpenLogStore created %v", ents)
+	}
 }
 
 // TestOpenLocks checks that Open holds the SQLite log's lock until Close,

@@ -60,6 +60,28 @@ func OpenStore(dsn, dir string) (store.Store, error) {
 	return sqlite.Open(SQLitePath(dsn, dir))
 }
 
+// OpenLogStore opens the store of a log that exists, as OpenStore does,
+// but never creates one: a SQLite file must be there and be a regular
+// file (else an *Error of kind KindNoStore), and a PostgreSQL database
+// must hold the log (HoldsLog; else an *Error of kind KindHold). A store
+// that then does not open is an *Error of kind KindOpenStore.
+func OpenLogStore(ctx context.Context, dsn, dir string) (store.Store, error) {
+	if IsPostgres(dsn) {
+		if err := HoldsLog(ctx, dsn); err != nil {
+			return nil, &Error{KindHold, err}
+		}
+	} else if fi, err := os.Stat(SQLitePath(dsn, dir)); err != nil {
+		return nil, &Error{KindNoStore, err}
+	} else if !fi.Mode().IsRegular() {
+		return nil, fail(KindNoStore, "%s is not a database file", SQLitePath(dsn, dir))
+	}
+	st, err := OpenStore(dsn, dir)
+	if err != nil {
+		return nil, &Error{KindOpenStore, err}
+	}
+	return st, nil
+}
+
 // HoldsLog checks, without writing, that the PostgreSQL database of dsn
 // holds a custody log in the first schema of its search_path, within
 // OpenStoreTimeout. Its errors are postgres.HoldsLog's: one wrapping
