@@ -11,6 +11,7 @@ import (
 
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/site"
+	"github.com/custodylog/custody/verify"
 )
 
 // The kinds of finding about site signatures (docs/site-signing.md),
@@ -163,4 +164,25 @@ func WriteSiteEvidence(dir string, evidence []SiteEvidence) ([]string, error) {
 		paths = append(paths, p)
 	}
 	return paths, nil
+}
+
+// CheckReceiptSites checks the site signature of a receipt's event (ev,
+// from CheckReceipt, which proved r's entry and its attestation's place in
+// the log) against the policy's sites: with an attestation, that it is
+// signed by a key of set valid at its time, logged in time, covers the
+// event (site.CheckTie) and is by the site of the event's location; without
+// one, that the event need not be signed (set.Expects). It returns nil or
+// a *site.Finding (unsigned, bad-site-signature, site-key-not-valid,
+// site-not-allowed), which is a policy finding about the event, not
+// evidence against the log.
+func CheckReceiptSites(r verify.Receipt, ev record.Event, origin string, set *site.Set) error {
+	a := r.Attestation
+	if a == nil {
+		if set.Expects(ev.Location, ev.Logged) {
+			return &site.Finding{Kind: site.KindUnsigned, Index: r.Index, Event: -1, Sample: ev.Sample,
+				Detail: fmt.Sprintf("the receipt carries no site attestation, but site %s had a valid key when the event was logged", set.SiteOf(ev.Location))}
+		}
+		return nil
+	}
+	return set.VerifyEvent(origin, a.Entry, a.Index, &ev, r.Index, a.Path)
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/custodylog/custody/internal/logtest"
 	"github.com/custodylog/custody/internal/sitetest"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/site"
 	"github.com/custodylog/custody/verify"
 )
 
@@ -191,5 +193,56 @@ func TestAuditSites(t *testing.T) {
 	}
 	if rep := l.audit(plain); len(rep.Findings) != 0 || rep.Sites != nil || rep.Size != 3 {
 		t.Fatalf("policy without sites: %+v", rep)
+	}
+}
+
+// TestCheckReceiptSites: a receipt's event is checked against the
+// policy's sites through its attestation and path.
+func TestCheckReceiptSites(t *testing.T) {
+	w := sitetest.NewWorld(t)
+	l := &siteLog{t: t, w: w}
+	evs := l.events(3, "ch-zrh-1")
+	ids := make([][32]byte, len(evs))
+	for i := range evs {
+		ids[i] = evs[i].Identity()
+	}
+	receipt := func(att []byte, m int) verify.Receipt {
+		r := verify.Receipt{Index: 10 + uint64(m)}
+		if att != nil {
+			r.Attestation = &verify.ReceiptAttestation{Index: 13, Entry: att}
+			for _, h := range record.AttestationPath(ids, m) {
+				r.Attestation.Path = append(r.Attestation.Path, append([]byte(nil), h[:]...))
+			}
+		}
+		return r
+	}
+	good := sitetest.Sign(t, w.Zrh, auditBenchOrigin, siteLogged, evs)
+	for m := range evs {
+		if err := CheckReceiptSites(receipt(good, m), evs[m], auditBenchOrigin, w.Set); err != nil {
+			t.Fatalf("event %d: %v", m, err)
+		}
+	}
+	edited := evs[1]
+	edited.Note = "edited"
+	fra := l.events(1, "de-fra-1")[0]
+	for _, tc := range []struct {
+		name string
+		r    verify.Receipt
+		ev   record.Event
+		kind string
+	}{
+		{"edited event", receipt(good, 1), edited, "bad-site-signature"},
+		{"another event's place", receipt(good, 1), evs[2], "bad-site-signature"},
+		{"old key", receipt(sitetest.Sign(t, w.ZrhOld, auditBenchOrigin, siteLogged, evs), 0), evs[0], "site-key-not-valid"},
+		{"another site", receipt(sitetest.Sign(t, w.Mow, auditBenchOrigin, siteLogged, evs), 0), evs[0], "site-not-allowed"},
+		{"another log", receipt(sitetest.Sign(t, w.Zrh, "other.example/log", siteLogged, evs), 0), evs[0], "bad-site-signature"},
+		{"unsigned at a site's location", receipt(nil, 0), evs[0], "unsigned"},
+		{"unsigned elsewhere", receipt(nil, 0), fra, ""},
+	} {
+		err := CheckReceiptSites(tc.r, tc.ev, auditBenchOrigin, w.Set)
+		var f *site.Finding
+		if tc.kind == "" && err != nil || tc.kind != "" && (!errors.As(err, &f) || string(f.Kind) != tc.kind) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.kind)
+		}
 	}
 }
