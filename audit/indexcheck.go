@@ -40,8 +40,8 @@ const (
 
 // indexFlushEvery is how many entries an indexBuilder applies between two
 // writes of its dirty tiles to the index file: it bounds the memory of the
-// dirty tiles (about 1 KB per entry at most).
-const indexFlushEvery = 1 << 17
+// dirty tiles (about 3 KB per entry at most: the tiles on its path).
+const indexFlushEvery = 1 << 14
 
 // indexBuilder recomputes a log's sample index (sampleindex.Map) from its
 // entries, with its tiles in an indexFile so that memory stays bounded
@@ -91,7 +91,7 @@ func openIndexBuilder(dir string, from uint64) (*indexBuilder, uint64, error) {
 		b.file = f
 	}
 	b.size = b.file.Size()
-	b.m = sampleindex.Open(b.file, b.size, &sampleindex.Options{CacheTiles: 1 << 16, PinnedDepth: 16})
+	b.m = sampleindex.Open(b.file, b.size, &sampleindex.Options{CacheTiles: 1 << 15, PinnedDepth: 16})
 	return b, b.size, nil
 }
 

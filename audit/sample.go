@@ -21,50 +21,71 @@ import (
 // SampleProofSource returns the encoded proof ([sampleindex.Proof]) of the
 // chain of sample at checkpoint size size, of the entries at index since
 // and after (0: all): what `GET /v1/samples/<sample>/proof?size=N&since=M`
-// serves. Nothing it returns is trusted; a failure to fetch is a plain
-// error.
-type SampleProofSource func(ctx context.Context, sample string, size, since uint64) ([]byte, error)
+// serves; and, if the log sent it, the signed checkpoint the proof is for
+// (the Custody-Checkpoint header), or nil. Nothing it returns is trusted;
+// a failure to fetch is a plain error.
+type SampleProofSource func(ctx context.Context, sample string, size, since uint64) (proof, checkpoint []byte, err error)
 
 // MaxSampleProofSize bounds a sample proof read over HTTP (about 200,000
 // events of one sample).
 const MaxSampleProofSize = 64 << 20
 
+// SampleCheckpointHeader is the response header of the sample proof
+// endpoint carrying the signed checkpoint the proof is for, in standard
+// base64 (docs/api.md).
+const SampleCheckpointHeader = "Custody-Checkpoint"
+
 // HTTPSampleProofs returns the SampleProofSource of the log at baseURL,
-// the log's URL prefix (as for verify.NewHTTPSource). Any status but 200
-// is an error naming the URL, the status and the start of the body;
-// bodies over MaxSampleProofSize are errors. hc nil means a client with a
+// the log's URL prefix (as for verify.NewHTTPSource). A log proves only
+// its newest checkpoint: when it answers 409 Conflict (it has grown since
+// the checkpoint of size N was read), the proof is asked again without
+// size, and comes with the newer checkpoint. Any other status but 200 is
+// an error naming the URL, the status and the start of the body; bodies
+// over MaxSampleProofSize are errors. hc nil means a client with a
 // two-minute timeout.
 func HTTPSampleProofs(baseURL string, hc *http.Client) SampleProofSource {
 	if hc == nil {
 		hc = &http.Client{Timeout: 2 * time.Minute}
 	}
 	base := strings.TrimRight(baseURL, "/")
-	return func(ctx context.Context, sample string, size, since uint64) ([]byte, error) {
-		u := fmt.Sprintf("%s/v1/samples/%s/proof?size=%d", base, url.PathEscape(sample), size)
-		if since > 0 {
-			u += fmt.Sprintf("&since=%d", since)
-		}
+	get := func(ctx context.Context, u string) (int, []byte, []byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
-			return nil, fmt.Errorf("GET %s: %v", u, err)
+			return 0, nil, nil, fmt.Errorf("GET %s: %v", u, err)
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("GET %s: %w", u, err)
+			return 0, nil, nil, fmt.Errorf("GET %s: %w", u, err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, termtext.Clean(strings.TrimSpace(string(b))))
+			return resp.StatusCode, nil, nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, termtext.Clean(strings.TrimSpace(string(b))))
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, MaxSampleProofSize+1))
 		if err != nil {
-			return nil, fmt.Errorf("GET %s: reading body: %w", u, err)
+			return 0, nil, nil, fmt.Errorf("GET %s: reading body: %w", u, err)
 		}
 		if len(data) > MaxSampleProofSize {
-			return nil, fmt.Errorf("GET %s: response is larger than the %d-byte limit", u, MaxSampleProofSize)
+			return 0, nil, nil, fmt.Errorf("GET %s: response is larger than the %d-byte limit", u, MaxSampleProofSize)
 		}
-		return data, nil
+		var cp []byte
+		if h := resp.Header.Get(SampleCheckpointHeader); h != "" {
+			cp, _ = base64.StdEncoding.DecodeString(h) // checked by the caller, as anything served
+		}
+		return http.StatusOK, data, cp, nil
+	}
+	return func(ctx context.Context, sample string, size, since uint64) ([]byte, []byte, error) {
+		u := fmt.Sprintf("%s/v1/samples/%s/proof", base, url.PathEscape(sample))
+		q := ""
+		if since > 0 {
+			q = fmt.Sprintf("&since=%d", since)
+		}
+		status, data, cp, err := get(ctx, fmt.Sprintf("%s?size=%d%s", u, size, q))
+		if status == http.StatusConflict {
+			_, data, cp, err = get(ctx, u+strings.Replace(q, "&", "?", 1))
+		}
+		return data, cp, err
 	}
 }
 
@@ -167,14 +188,15 @@ func VerifySample(ctx context.Context, c *verify.Client, proofs SampleProofSourc
 	if opts.Policy != nil {
 		ask = 0
 	}
-	data, err := proofs(ctx, opts.Sample, cp.Size, ask)
+	data, served, err := proofs(ctx, opts.Sample, cp.Size, ask)
 	if err != nil {
 		return nil, err
 	}
-	// A log that grew between the two requests may prove its newer
-	// checkpoint: take that one (it must extend the first) and try again.
-	if p, err := sampleindex.ParseProof(data); err == nil && p.Size > cp.Size {
-		cp2, signed2, err := c.Checkpoint(ctx)
+	// A log that grew between the two requests proves its newer
+	// checkpoint, which it serves with the proof: that one must verify
+	// (signatures, trust policy) and extend the first.
+	if p, err := sampleindex.ParseProof(data); err == nil && p.Size > cp.Size && served != nil {
+		cp2, err := c.OpenCheckpoint(served)
 		if err != nil {
 			return nil, err
 		}
@@ -182,7 +204,7 @@ func VerifySample(ctx context.Context, c *verify.Client, proofs SampleProofSourc
 			if _, err := c.CheckExtends(ctx, cp, signed, cp2); err != nil {
 				return nil, err
 			}
-			cp, signed = cp2, signed2
+			cp, signed = cp2, served
 		}
 	}
 	mapRoot, has, err := committedIndex(cp, signed)

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -113,12 +114,12 @@ func (l *sampleLog) prove(sample string, size, since uint64) *sampleindex.Proof 
 
 // source serves honest proofs, edited by edit if set.
 func (l *sampleLog) source(edit func(p *sampleindex.Proof)) SampleProofSource {
-	return func(_ context.Context, sample string, size, since uint64) ([]byte, error) {
+	return func(_ context.Context, sample string, size, since uint64) ([]byte, []byte, error) {
 		p := l.prove(sample, size, since)
 		if edit != nil {
 			edit(p)
 		}
-		return p.Marshal(), nil
+		return p.Marshal(), nil, nil
 	}
 }
 
@@ -212,6 +213,30 @@ func TestVerifySample(t *testing.T) {
 		}
 	}
 
+	// The log grew between the checkpoint and the proof: the proof comes
+	// with the newer signed checkpoint, which must verify and extend.
+	if err := os.WriteFile(filepath.Join(l.dir, "checkpoint"), l.notes[n1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	grown := func(note []byte) SampleProofSource {
+		return func(_ context.Context, sample string, _, since uint64) ([]byte, []byte, error) {
+			return l.prove(sample, n2, since).Marshal(), note, nil
+		}
+	}
+	rep, err = VerifySample(ctx, l.client(), grown(l.notes[n2]), SampleOptions{Sample: sample})
+	if err != nil || rep.Size != n2 || !slices.Equal(reportIndexes(rep), all) {
+		t.Fatalf("proof of a newer checkpoint: %v %+v", err, rep)
+	}
+	forged := slices.Clone(l.notes[n2])
+	forged[len(forged)-5] ^= 1
+	if _, err := VerifySample(ctx, l.client(), grown(forged), SampleOptions{Sample: sample}); err == nil {
+		t.Fatal("accepted a proof with a forged newer checkpoint")
+	}
+	if _, err := VerifySample(ctx, l.client(), grown(nil), SampleOptions{Sample: sample}); !errors.Is(err, sampleindex.ErrWrongSize) {
+		t.Fatalf("proof of a newer size without its checkpoint: %v", err)
+	}
+	l.publish(n2)
+
 	// Lying proofs.
 	other := l.prove(sample, n1, 0).Marshal()
 	otherSample := func() string {
@@ -247,7 +272,7 @@ func TestVerifySample(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	_, err = VerifySample(ctx, l.client(), func(context.Context, string, uint64, uint64) ([]byte, error) { return []byte("garbage"), nil }, SampleOptions{Sample: sample})
+	_, err = VerifySample(ctx, l.client(), func(context.Context, string, uint64, uint64) ([]byte, []byte, error) { return []byte("garbage"), nil, nil }, SampleOptions{Sample: sample})
 	if ve, ok := verify.IsVerificationError(err); !ok || ve.Evidence.Kind != EvidenceBadSampleProof || !errors.Is(err, sampleindex.ErrMalformedProof) {
 		t.Errorf("garbage proof: %v", err)
 	}
@@ -310,23 +335,32 @@ func TestHTTPSampleProofs(t *testing.T) {
 	var got string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.URL.RequestURI()
-		if r.URL.Query().Get("size") == "9" {
+		switch r.URL.Query().Get("size") {
+		case "9":
 			http.Error(w, "no such size\x1b[31m", http.StatusConflict)
 			return
+		case "7":
+			http.Error(w, "broken", http.StatusInternalServerError)
+			return
 		}
+		w.Header().Set(SampleCheckpointHeader, base64.StdEncoding.EncodeToString([]byte("cp")))
 		w.Write([]byte("proof"))
 	}))
 	defer srv.Close()
 	src := HTTPSampleProofs(srv.URL+"/", nil)
-	b, err := src(context.Background(), "smp:1", 5, 3)
-	if err != nil || string(b) != "proof" || got != "/v1/samples/smp:1/proof?size=5&since=3" {
-		t.Errorf("got %q %v for %s", b, err, got)
+	b, cp, err := src(context.Background(), "smp:1", 5, 3)
+	if err != nil || string(b) != "proof" || string(cp) != "cp" || got != "/v1/samples/smp:1/proof?size=5&since=3" {
+		t.Errorf("got %q %q %v for %s", b, cp, err, got)
 	}
-	if _, err := src(context.Background(), "smp-1", 5, 0); err != nil || got != "/v1/samples/smp-1/proof?size=5" {
+	if _, _, err := src(context.Background(), "smp-1", 5, 0); err != nil || got != "/v1/samples/smp-1/proof?size=5" {
 		t.Errorf("since 0: %v, %s", err, got)
 	}
-	if _, err := src(context.Background(), "smp-1", 9, 0); err == nil || !containsAll(err.Error(), "409", "no such size") || containsAll(err.Error(), "\x1b") {
-		t.Errorf("409: %v", err)
+	// 409: asked again without size.
+	if b, _, err := src(context.Background(), "smp-1", 9, 4); err != nil || string(b) != "proof" || got != "/v1/samples/smp-1/proof?since=4" {
+		t.Errorf("409: %q %v, then %s", b, err, got)
+	}
+	if _, _, err := src(context.Background(), "smp-1", 7, 0); err == nil || !containsAll(err.Error(), "500", "broken") {
+		t.Errorf("500: %v", err)
 	}
 }
 
