@@ -272,7 +272,9 @@ func TestVerifySample(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	_, err = VerifySample(ctx, l.client(), func(context.Context, string, uint64, uint64) ([]byte, []byte, error) { return []byte("garbage"), nil, nil }, SampleOptions{Sample: sample})
+	_, err = VerifySample(ctx, l.client(), func(context.Context, string, uint64, uint64) ([]byte, []byte, error) {
+		return []byte("garbage"), nil, nil
+	}, SampleOptions{Sample: sample})
 	if ve, ok := verify.IsVerificationError(err); !ok || ve.Evidence.Kind != EvidenceBadSampleProof || !errors.Is(err, sampleindex.ErrMalformedProof) {
 		t.Errorf("garbage proof: %v", err)
 	}
