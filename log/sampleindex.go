@@ -354,9 +354,19 @@ func (l *Log) checkpointText(cp store.Checkpoint) verify.Checkpoint {
 // openIndex opens the log's sample index (Open) at the store's latest
 // checkpoint, l.cur, just loaded: a log that shares its store does not
 // write nor reset the stored map here (it may not hold the lease).
+//
+// A server sharing the store whose index does not load (the stored map
+// does not match, and it may not rebuild it) starts anyway, without sample
+// proofs (they fail with ErrUnavailable): if it takes the lease, its first
+// batch rebuilds the index before it signs anything.
 func (l *Log) openIndex(ctx context.Context) error {
 	l.idx = newSampleIndex(l.st, l.cfg.SampleIndex, l.logger)
-	return l.reloadIndex(ctx, l.cur, !l.cfg.Shared)
+	err := l.reloadIndex(ctx, l.cur, !l.cfg.Shared)
+	if err != nil && l.cfg.Shared && ctx.Err() == nil {
+		l.logger.Error("the sample index did not load: serving no sample proofs until it does", "err", err)
+		return nil
+	}
+	return err
 }
 
 // indexBatch indexes a prepared batch's entries on the sequencer and
