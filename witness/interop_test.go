@@ -41,6 +41,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 const (
@@ -528,7 +529,9 @@ func TestOmniwitnessCosignsOurCheckpoints(t *testing.T) {
 // TestOurLogCosignedByOmniwitness runs the custody log (log.Open with the
 // SQLite store) with omniwitness as its only witness and a quorum of 1:
 // every receipt carries omniwitness's cosignature, and our verifier accepts
-// it under a trust policy that requires omniwitness.
+// it under a trust policy that requires omniwitness. The checkpoints carry
+// the sample index line, which omniwitness cosigns like the rest of the
+// text (checked with x/mod).
 func TestOurLogCosignedByOmniwitness(t *testing.T) {
 	bin := omniwitnessBinary(t)
 	const origin = "example.com/custody-omni"
@@ -575,9 +578,34 @@ func TestOurLogCosignedByOmniwitness(t *testing.T) {
 			if _, _, err := verify.CheckReceipt(r, origin, note.VerifierList(verifier), trust); err != nil {
 				t.Fatalf("round %d: receipt %d under a policy requiring omniwitness: %v\n%s", round, r.Index, err, r.Checkpoint)
 			}
+			checkIndexLineCosigned(t, []byte(r.Checkpoint), verifier, wv)
 		}
 	}
 	if got := l.Checkpoint().Size; got != 13 {
 		t.Fatalf("size %d, want 13", got)
+	}
+}
+
+// checkIndexLineCosigned checks, with x/mod's note and tlog only, that a
+// checkpoint omniwitness cosigned carries the sample index line as its
+// fourth line (the log's store keeps the index), and that its first three
+// lines are still the standard ones: x/mod opens the note with the log's
+// key and the witness's cosignature, and tlog.ParseTree reads the size and
+// root.
+func checkIndexLineCosigned(t *testing.T, signed []byte, logV, witV note.Verifier) {
+	t.Helper()
+	n, err := note.Open(signed, note.VerifierList(logV, witV))
+	if err != nil {
+		t.Fatalf("x/mod note.Open(cosigned checkpoint): %v\n%s", err, signed)
+	}
+	if len(n.Sigs) != 2 {
+		t.Fatalf("x/mod verified %d signatures, want the log's and omniwitness's", len(n.Sigs))
+	}
+	lines := strings.Split(strings.TrimSuffix(n.Text, "\n"), "\n")
+	if len(lines) != 4 || lines[0] != logV.Name() || !strings.HasPrefix(lines[3], "custody-sample-index ") {
+		t.Fatalf("cosigned checkpoint %q: want origin, size, root and the custody-sample-index line", n.Text)
+	}
+	if _, err := tlog.ParseTree([]byte("go.sum database tree\n" + lines[1] + "\n" + lines[2] + "\n")); err != nil {
+		t.Fatalf("x/mod tlog.ParseTree of the size and root lines: %v", err)
 	}
 }
