@@ -11,8 +11,13 @@
 // sorted, as immutable run files of 16-byte records (key, index; big
 // endian) in blocks of 256, followed by the first key of every block (the
 // fences, kept in memory: 8 bytes per 256 records) and, for tables that
-// ask for one, a blocked Bloom filter (kept in memory, BloomBits per key)
-// so that looking up an absent key rarely reads the disk. Runs are merged
+// ask for one, a blocked Bloom filter (BloomBits per key) so that looking
+// up an absent key rarely reads a block. Filters are kept in memory up to
+// BloomMemory bytes in all (the runs opened or written first get them);
+// the filters of the other runs stay in their files and a lookup reads
+// the one 64-byte filter block it needs, so memory stays bounded however
+// large the log grows: about 1.25 bytes per entry would be 1.25 GB at a
+// billion entries. Runs are merged
 // in the background, FanIn runs of one level into one run of the next, so
 // a table has O(log n) runs. A lookup reads at most one block per run
 // whose filter and fences allow the key; files are read with pread, not
@@ -57,6 +62,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Defaults for Options.
@@ -64,6 +70,7 @@ const (
 	DefaultBufferEntries = 1 << 16
 	DefaultFanIn         = 4
 	DefaultBloomBits     = 10
+	DefaultBloomMemory   = 64 << 20
 )
 
 const (
@@ -93,6 +100,10 @@ type Options struct {
 	// BloomBits is the Bloom filter size per key (default
 	// DefaultBloomBits, about 1% false positives).
 	BloomBits int
+	// BloomMemory bounds the bytes of Bloom filters kept in memory
+	// (default DefaultBloomMemory; negative: none). The filters of runs
+	// beyond it are read from their files, one 64-byte block a lookup.
+	BloomMemory int64
 }
 
 // ErrLocked is returned by Open when another Index (in this process or
@@ -109,6 +120,8 @@ type Index struct {
 	dir  string
 	opts Options
 	seed uint64
+
+	bloomUsed atomic.Int64 // bytes of Bloom filters in memory
 
 	mu     sync.RWMutex // guards runs, imm, err
 	runs   [][]*run     // per table, oldest first
@@ -170,6 +183,9 @@ func Open(dir string, opts Options) (*Index, error) {
 	if opts.BloomBits <= 0 {
 		opts.BloomBits = DefaultBloomBits
 	}
+	if opts.BloomMemory == 0 {
+		opts.BloomMemory = DefaultBloomMemory
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("runindex: %w", err)
 	}
@@ -215,7 +231,7 @@ func open(dir string, opts Options) (*Index, error) {
 			x.closeRuns()
 			return nil, fmt.Errorf("runindex: %s names table %d of %d", manifest, rm.Table, opts.Tables)
 		}
-		r, err := openRun(runPath(dir, rm.Table, rm.Seq), rm.Level)
+		r, err := x.openRun(runPath(dir, rm.Table, rm.Seq), rm.Level)
 		if err != nil {
 			x.closeRuns()
 			return nil, fmt.Errorf("runindex: %w: remove %s to re-index", err, dir)
@@ -708,26 +724,28 @@ func (b *buffer) sorted() []record {
 // in blocks of blockRecs; the first mixed key of each block in fences; an
 // optional Bloom filter over the mixed keys.
 type run struct {
-	f      *os.File
-	table  int
-	seq    uint64
-	level  int
-	n      uint64
-	fences []uint64
-	bloom  []uint64
-	free   func() // releases bloom's memory
+	f       *os.File
+	table   int
+	seq     uint64
+	level   int
+	n       uint64
+	fences  []uint64
+	nblocks int      // 512-bit Bloom filter blocks; 0: no filter
+	bloomAt int64    // file offset of the filter
+	bloom   []uint64 // the filter in memory, or nil: read from the file
+	free    func()   // releases bloom's memory
 }
 
 // The file: records (16 bytes each: mixed key, value; big endian), fences
 // (8 bytes each), Bloom words (8 bytes each, big endian), then the footer:
 // magic, n, number of fences, number of Bloom words, CRC-32C of fences
 // and Bloom words, unused.
-func openRun(path string, level int) (*run, error) {
+func (x *Index) openRun(path string, level int) (*run, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	r, err := readRun(f, level)
+	r, err := x.readRun(f, level)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("run %s: %w", path, err)
@@ -735,7 +753,10 @@ func openRun(path string, level int) (*run, error) {
 	return r, nil
 }
 
-func readRun(f *os.File, level int) (*run, error) {
+// readRun reads a run's footer and fences, checks their checksum and the
+// filter's (reading the filter once, in 1 MiB pieces, with no copy on the
+// Go heap) and keeps the filter in memory if the budget allows.
+func (x *Index) readRun(f *os.File, level int) (*run, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -751,27 +772,71 @@ func readRun(f *os.File, level int) (*run, error) {
 		return nil, errors.New("not a run file")
 	}
 	n, nf, nb := binary.BigEndian.Uint64(ft[8:]), binary.BigEndian.Uint64(ft[16:]), binary.BigEndian.Uint64(ft[24:])
-	if nf != (n+blockRecs-1)/blockRecs || uint64(fi.Size()) != n*recSize+8*nf+8*nb+footerSize {
+	if nf != (n+blockRecs-1)/blockRecs || nb%8 != 0 || uint64(fi.Size()) != n*recSize+8*nf+8*nb+footerSize {
 		return nil, errors.New("footer does not match the file's size")
 	}
-	meta := make([]byte, 8*(nf+nb))
+	meta := make([]byte, 8*nf)
 	if _, err := f.ReadAt(meta, int64(n*recSize)); err != nil {
 		return nil, err
 	}
-	if crc32.Checksum(meta, castagnoli) != binary.BigEndian.Uint32(ft[32:]) {
-		return nil, errors.New("fences or Bloom filter fail their checksum")
-	}
-	r := &run{f: f, level: level, n: n, fences: make([]uint64, nf)}
+	crc := crc32.Update(0, castagnoli, meta)
+	r := &run{f: f, level: level, n: n, fences: make([]uint64, nf), nblocks: int(nb / 8), bloomAt: int64(n*recSize + 8*nf)}
 	for i := range r.fences {
 		r.fences[i] = binary.BigEndian.Uint64(meta[8*i:])
 	}
 	if nb > 0 {
-		r.bloom, r.free = allocWords(int(nb))
-		for i := range r.bloom {
-			r.bloom[i] = binary.BigEndian.Uint64(meta[8*(int(nf)+i):])
+		if crc, err = x.loadBloom(r, crc, true); err != nil {
+			return nil, err
 		}
 	}
+	if crc != binary.BigEndian.Uint32(ft[32:]) {
+		r.close()
+		return nil, errors.New("fences or Bloom filter fail their checksum")
+	}
 	return r, nil
+}
+
+// loadBloom reads r's filter into memory when the budget allows, and
+// when check is set adds it to the checksum crc (reading it to check it
+// if it stays in the file). On error it closes r.
+func (x *Index) loadBloom(r *run, crc uint32, check bool) (uint32, error) {
+	words := 8 * r.nblocks
+	if x.takeBloomMemory(int64(words) * 8) {
+		r.bloom, r.free = allocWords(words)
+		release := r.free
+		r.free = func() { release(); x.bloomUsed.Add(-int64(words) * 8) }
+	} else if !check {
+		return crc, nil
+	}
+	buf := make([]byte, 1<<20)
+	for off := 0; off < words*8; {
+		k := min(len(buf), words*8-off)
+		if _, err := r.f.ReadAt(buf[:k], r.bloomAt+int64(off)); err != nil {
+			r.close()
+			return 0, err
+		}
+		crc = crc32.Update(crc, castagnoli, buf[:k])
+		if r.bloom != nil {
+			for i := 0; i < k; i += 8 {
+				r.bloom[(off+i)/8] = binary.BigEndian.Uint64(buf[i:])
+			}
+		}
+		off += k
+	}
+	return crc, nil
+}
+
+// takeBloomMemory reserves n bytes of the Bloom budget, if they fit.
+func (x *Index) takeBloomMemory(n int64) bool {
+	for {
+		used := x.bloomUsed.Load()
+		if x.opts.BloomMemory < 0 || used+n > x.opts.BloomMemory {
+			return false
+		}
+		if x.bloomUsed.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -791,12 +856,31 @@ func bloomBlock(h uint64, nblocks int) (int, uint64) {
 	return int((h >> 32) * uint64(nblocks) >> 32), h * 0x9e3779b97f4a7c15
 }
 
-func (r *run) mayContain(h uint64) bool {
-	if r.bloom == nil {
-		return true
+func (r *run) mayContain(h uint64) (bool, error) {
+	if r.nblocks == 0 {
+		return true, nil
 	}
-	b, bits := bloomBlock(h, len(r.bloom)/8)
-	blk := r.bloom[8*b : 8*b+8]
+	b, bits := bloomBlock(h, r.nblocks)
+	var blk []uint64
+	if r.bloom != nil {
+		blk = r.bloom[8*b : 8*b+8]
+	} else {
+		var raw [64]byte
+		if _, err := r.f.ReadAt(raw[:], r.bloomAt+64*int64(b)); err != nil {
+			return false, err
+		}
+		var words [8]uint64
+		for i := range words {
+			words[i] = binary.BigEndian.Uint64(raw[8*i:])
+		}
+		blk = words[:]
+	}
+	return bloomHas(blk, bits), nil
+}
+
+// bloomHas reports whether the filter block blk has every bit of a key
+// whose bit positions are bits.
+func bloomHas(blk []uint64, bits uint64) bool {
 	for i := range bloomProbes {
 		bit := (bits >> (9 * i)) & 511
 		if blk[bit>>6]&(1<<(bit&63)) == 0 {
@@ -813,8 +897,11 @@ var blockPool = sync.Pool{New: func() any { b := make([]byte, blockBytes); retur
 // get appends the values of the records with mixed key h, reading blocks
 // into *buf (taken from blockPool when nil).
 func (r *run) get(h uint64, buf *[]byte, dst []uint64) ([]uint64, error) {
-	if r.n == 0 || !r.mayContain(h) {
+	if r.n == 0 {
 		return dst, nil
+	}
+	if ok, err := r.mayContain(h); !ok || err != nil {
+		return dst, err
 	}
 	if *buf == nil {
 		*buf = *blockPool.Get().(*[]byte)
@@ -852,9 +939,17 @@ type runWriter struct {
 	w      *bufio.Writer
 	n      uint64
 	fences []uint64
-	bloom  []uint64
-	free   func()
 	last   uint64
+
+	// The filter is written as the records are: a key's block
+	// (bloomBlock) never decreases as the keys grow, so only the current
+	// block is in memory and the others go, in order, to a temporary file
+	// that finish appends to the run.
+	nblocks int
+	bf      *os.File
+	bw      *bufio.Writer
+	cur     int       // the block in blk; blocks before it are written
+	blk     [8]uint64 // the current block
 }
 
 func (x *Index) newRunWriter(table int, total uint64) (*runWriter, error) {
@@ -864,8 +959,13 @@ func (x *Index) newRunWriter(table int, total uint64) (*runWriter, error) {
 	}
 	w := &runWriter{x: x, table: table, f: f, w: bufio.NewWriterSize(f, 1<<20)}
 	if x.opts.Bloom[table] {
-		words := 8 * max(1, (total*uint64(x.opts.BloomBits)+511)/512)
-		w.bloom, w.free = allocWords(int(words))
+		w.nblocks = int(max(1, (total*uint64(x.opts.BloomBits)+511)/512))
+		if w.bf, err = os.CreateTemp(x.dir, "tmp-*.bloom.run"); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, err
+		}
+		w.bw = bufio.NewWriterSize(w.bf, 256<<10)
 	}
 	return w, nil
 }
@@ -878,11 +978,14 @@ func (w *runWriter) add(h, v uint64) error {
 	if w.n%blockRecs == 0 {
 		w.fences = append(w.fences, h)
 	}
-	if w.bloom != nil {
-		b, bits := bloomBlock(h, len(w.bloom)/8)
+	if w.nblocks > 0 {
+		b, bits := bloomBlock(h, w.nblocks)
+		if err := w.bloomTo(b); err != nil {
+			return err
+		}
 		for i := range bloomProbes {
 			bit := (bits >> (9 * i)) & 511
-			w.bloom[8*b+int(bit>>6)] |= 1 << (bit & 63)
+			w.blk[bit>>6] |= 1 << (bit & 63)
 		}
 	}
 	w.n++
@@ -893,31 +996,69 @@ func (w *runWriter) add(h, v uint64) error {
 	return err
 }
 
+// bloomTo writes the filter blocks before block b (the current one, then
+// empty ones) and makes b current.
+func (w *runWriter) bloomTo(b int) error {
+	var raw [64]byte
+	for ; w.cur < b; w.cur++ {
+		for i, v := range w.blk {
+			binary.BigEndian.PutUint64(raw[8*i:], v)
+		}
+		if _, err := w.bw.Write(raw[:]); err != nil {
+			return err
+		}
+		w.blk = [8]uint64{}
+	}
+	return nil
+}
+
 func (w *runWriter) abort() {
 	w.f.Close()
 	os.Remove(w.f.Name())
-	if w.free != nil {
-		w.free()
+	w.dropBloomFile()
+}
+
+func (w *runWriter) dropBloomFile() {
+	if w.bf != nil {
+		w.bf.Close()
+		os.Remove(w.bf.Name())
+		w.bf = nil
 	}
 }
 
 // finish writes the fences, filter and footer, fsyncs the file, gives it
 // its final name and returns it open as a run.
 func (w *runWriter) finish(seq uint64, level int) (*run, error) {
-	meta := make([]byte, 0, 8*(len(w.fences)+len(w.bloom)))
+	meta := make([]byte, 0, 8*len(w.fences))
 	for _, v := range w.fences {
 		meta = binary.BigEndian.AppendUint64(meta, v)
 	}
-	for _, v := range w.bloom {
-		meta = binary.BigEndian.AppendUint64(meta, v)
+	crc := crc32.New(castagnoli)
+	crc.Write(meta)
+	w.w.Write(meta)
+	if w.nblocks > 0 {
+		err := w.bloomTo(w.nblocks)
+		if err == nil {
+			err = w.bw.Flush()
+		}
+		if err == nil {
+			_, err = w.bf.Seek(0, io.SeekStart)
+		}
+		if err == nil {
+			_, err = io.Copy(io.MultiWriter(w.w, crc), bufio.NewReaderSize(w.bf, 256<<10))
+		}
+		w.dropBloomFile()
+		if err != nil {
+			w.abort()
+			return nil, err
+		}
 	}
 	var ft [footerSize]byte
 	copy(ft[:], runMagic)
 	binary.BigEndian.PutUint64(ft[8:], w.n)
 	binary.BigEndian.PutUint64(ft[16:], uint64(len(w.fences)))
-	binary.BigEndian.PutUint64(ft[24:], uint64(len(w.bloom)))
-	binary.BigEndian.PutUint32(ft[32:], crc32.Checksum(meta, castagnoli))
-	w.w.Write(meta)
+	binary.BigEndian.PutUint64(ft[24:], uint64(8*w.nblocks))
+	binary.BigEndian.PutUint32(ft[32:], crc.Sum32())
 	w.w.Write(ft[:])
 	err := w.w.Flush()
 	if err == nil {
@@ -932,7 +1073,14 @@ func (w *runWriter) finish(seq uint64, level int) (*run, error) {
 		w.abort()
 		return nil, err
 	}
-	return &run{f: w.f, table: w.table, seq: seq, level: level, n: w.n, fences: w.fences, bloom: w.bloom, free: w.free}, nil
+	r := &run{f: w.f, table: w.table, seq: seq, level: level, n: w.n, fences: w.fences,
+		nblocks: w.nblocks, bloomAt: int64(w.n*recSize) + 8*int64(len(w.fences))}
+	if r.nblocks > 0 {
+		if _, err := w.x.loadBloom(r, 0, false); err != nil {
+			return nil, fmt.Errorf("reading back the filter of %s: %w", path, err)
+		}
+	}
+	return r, nil
 }
 
 // runReader reads a run's records in order, for merging.

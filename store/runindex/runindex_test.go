@@ -389,3 +389,94 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	b.ReportMetric(float64(next)/b.Elapsed().Seconds(), "entries/s")
 }
+
+// TestBloomMemoryBudget: whatever the budget for filters in memory (none,
+// a few runs' worth, all), lookups give exactly the model's answers
+// across flushes, merges and a reopen; runs beyond the budget read their
+// filter from the file; the budget is never exceeded and is given back
+// when runs go; a damaged filter is refused at Open even when it would
+// stay in its file.
+func TestBloomMemoryBudget(t *testing.T) {
+	// The third budget holds the smallest filter of the layout the first
+	// (unlimited) run ends with: some filters fit, not all.
+	var smallest int64
+	for _, budget := range []int64{0, -1, 1} {
+		if budget == 1 {
+			budget = smallest
+		}
+		t.Run(fmt.Sprint(budget), func(t *testing.T) {
+			dir := t.TempDir()
+			opts := testOpts
+			opts.BloomMemory = budget
+			x, err := Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(3, 4))
+			m := newModel(3)
+			var next uint64
+			for _, n := range []int{999, 1, 1500, 3000, 17, 4000, 2483} {
+				keys := batch(r, next, n)
+				if err := x.Add(next, keys); err != nil {
+					t.Fatal(err)
+				}
+				m.add(next, keys)
+				next += uint64(n)
+				m.check(t, x, fmt.Sprintf("after %d entries", next))
+				if limit := x.opts.BloomMemory; x.bloomUsed.Load() > max(limit, 0) {
+					t.Fatalf("%d bytes of filters in memory, budget %d", x.bloomUsed.Load(), limit)
+				}
+			}
+			if err := x.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if used := x.bloomUsed.Load(); used != 0 {
+				t.Fatalf("after Close, %d bytes of the filter budget still taken", used)
+			}
+			if x, err = Open(dir, opts); err != nil {
+				t.Fatal(err)
+			}
+			m.check(t, x, "reopened")
+			inMem, inFile := 0, 0
+			var filtered *run
+			for _, r := range x.runs[0] {
+				switch {
+				case r.bloom != nil:
+					inMem++
+					if size := int64(len(r.bloom)) * 8; smallest == 0 || size < smallest {
+						smallest = size
+					}
+				case r.nblocks > 0:
+					inFile++
+					filtered = r
+				}
+			}
+			switch {
+			case budget == -1 && (inMem != 0 || inFile == 0),
+				budget > 0 && (inMem == 0 || inFile == 0),
+				budget == 0 && (inMem == 0 || inFile != 0):
+				t.Fatalf("budget %d: %d filters in memory, %d in files", budget, inMem, inFile)
+			}
+			if filtered == nil {
+				filtered = x.runs[0][0]
+			}
+			name := filtered.f.Name()
+			x.Close()
+			// One bit of the filter flipped: Open refuses the index.
+			b, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[filtered.bloomAt+5] ^= 0x10
+			if err := os.WriteFile(name, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if x, err := Open(dir, opts); err == nil || !strings.Contains(err.Error(), "checksum") {
+				if err == nil {
+					x.Close()
+				}
+				t.Fatalf("a damaged filter: Open gave %v, want a checksum error", err)
+			}
+		})
+	}
+}

@@ -121,8 +121,11 @@ const (
 	// entries table lost its indexes on random keys, the writer only
 	// touches the right edge of the tables: 16 MiB holds them with room to
 	// spare, and a larger cache measured no faster while using more memory.)
+	// Readers get 8 MiB each: they read whole tiles and entry bundles,
+	// which the operating system's page cache keeps anyway, and 8 readers
+	// of 32 MiB held 270 MB of resident memory on a 100 M-entry log.
 	writerCacheKiB = 16 << 10
-	readerCacheKiB = 32 << 10
+	readerCacheKiB = 8 << 10
 
 	// walAutocheckpoint is how many pages the WAL may hold before a commit
 	// copies them into the database file (SQLite's default). An Append of
