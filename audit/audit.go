@@ -94,6 +94,17 @@ type AuditOptions struct {
 	// kept between runs (SampleIndexFile); "" uses a temporary directory
 	// removed when Audit returns (the index is then rebuilt every run).
 	IndexDir string
+	// Memory is the budget for the policy engine's per-sample state in
+	// memory (EngineOptions.Memory): beyond it the engine spills samples
+	// to files under SpillDir. 0 is DefaultMemory; negative is no limit.
+	Memory int64
+	// SpillDir is where the engine spills (EngineOptions.SpillDir); ""
+	// is os.TempDir(). The files are removed when Audit returns.
+	SpillDir string
+	// NoState makes Audit return no state (nil) and spend nothing on it:
+	// the engine's state is as large as the number of samples. For audits
+	// whose state is not kept.
+	NoState bool
 }
 
 // Audit verifies the log behind c and evaluates every event against the
@@ -115,7 +126,12 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 	if err != nil {
 		return nil, nil, err
 	}
-	engine := NewEngine(opts.Policy)
+	eo := EngineOptions{Memory: opts.Memory, SpillDir: opts.SpillDir}
+	if eo.Memory == 0 {
+		eo.Memory = DefaultMemory
+	}
+	engine := NewEngineWith(opts.Policy, eo)
+	defer func() { engine.Close() }()
 	sites, err := newSiteAudit(opts.Policy, c.Origin())
 	if err != nil {
 		return nil, nil, err
@@ -159,7 +175,8 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		}
 		audited = old.Size
 		if opts.Full {
-			engine, tree = NewEngine(opts.Policy), newTreeBuilder()
+			engine.Close()
+			engine, tree = NewEngineWith(opts.Policy, eo), newTreeBuilder()
 		} else {
 			findings = append(findings, st.Findings...)
 			from = old.Size
@@ -232,6 +249,9 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 				opts.Progress(i-from, total)
 			}
 		}
+		if err := engine.Err(); err != nil {
+			return err
+		}
 		if err := index.addBundle(ctx, b, d.events); err != nil {
 			return err
 		}
@@ -267,7 +287,11 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		}
 		sampleIndex = SampleIndexVerified
 	}
-	findings = append(findings, fresh...)
+	if findings == nil {
+		findings = fresh // no copy: millions of findings are not rare
+	} else {
+		findings = append(findings, fresh...)
+	}
 	news := fresh
 	if from < audited {
 		news = nil
@@ -277,14 +301,6 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 			}
 		}
 	}
-	treeBytes, err := tree.marshalBinary()
-	if err != nil {
-		return nil, nil, err
-	}
-	engineBytes, err := engine.MarshalState()
-	if err != nil {
-		return nil, nil, err
-	}
 	if findings == nil {
 		findings = []Finding{}
 	}
@@ -293,6 +309,17 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		From: from, Findings: findings, Counts: engine.Counts(), New: news, Checkpoint: string(signed),
 		Sites: siteStats, SiteEvidence: siteEvidence,
 		SampleIndex: sampleIndex,
+	}
+	if opts.NoState {
+		return rep, nil, nil
+	}
+	treeBytes, err := tree.marshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	engineBytes, err := engine.MarshalState()
+	if err != nil {
+		return nil, nil, err
 	}
 	st := &AuditState{
 		Version: AuditStateVersion, Origin: cp.Origin, Size: cp.Size, Checkpoint: string(signed),

@@ -130,7 +130,7 @@ const (
 //
 //   - a 32-byte record (first index, deletion index, region, where its
 //     identifier is, and the location where it is present when there is
-//     one), allocated 1024 at a time, holding no pointers;
+//     one), allocated 4096 at a time, holding no pointers;
 //   - its identifier's bytes and a length byte, back to back in 1 MiB
 //     blocks;
 //   - a slot of the identifier table, 8 bytes (part of a hash and the
@@ -162,6 +162,9 @@ type Engine struct {
 	present  []string  // scratch for sorted presence lists
 	locBuf   []uint32  // scratch for location ids
 	findings []Finding // scratch for Add
+
+	details    map[string]string // details of earlier findings, shared
+	lastSample string            // the sample of the last finding
 }
 
 // engineLoc is an interned location name.
@@ -410,8 +413,25 @@ func (e *Engine) Add(index uint64, ev record.Event) []Finding {
 	return slices.Clone(e.findings)
 }
 
+// report adds a finding. Its sample is copied, so that a finding kept long
+// does not keep the whole decoded event its identifier came from; a
+// detail made before is shared (the details of unknown names and reroutes
+// repeat), so that millions of findings keep one copy of each.
 func (e *Engine) report(index uint64, ev record.Event, kind Kind, detail string) {
-	e.findings = append(e.findings, Finding{Index: index, Sample: ev.Sample, Kind: kind, Detail: detail})
+	if d, ok := e.details[detail]; ok {
+		detail = d
+	} else if len(e.details) < 1<<12 {
+		if e.details == nil {
+			e.details = make(map[string]string)
+		}
+		e.details[detail] = detail
+	}
+	sample := e.lastSample
+	if sample != ev.Sample {
+		sample = strings.Clone(ev.Sample)
+		e.lastSample = sample
+	}
+	e.findings = append(e.findings, Finding{Index: index, Sample: sample, Kind: kind, Detail: detail})
 }
 
 func rerouteDetail(verb string, loc *engineLoc, rule *engineRegion) string {
@@ -540,7 +560,8 @@ func (e *Engine) WriteStateTo(w io.Writer) error {
 	b = strconv.AppendUint(b, e.next, 10)
 	b = append(b, `,"samples":{`...)
 
-	mem := make([]uint32, e.s.n)
+	mem, free := scratch[uint32](e.s, e.s.n)
+	defer free()
 	for i := range mem {
 		mem[i] = uint32(i)
 	}

@@ -23,6 +23,9 @@ type Auditor struct {
 	StateDir string
 	// Full re-reads and re-checks every entry (AuditOptions.Full).
 	Full bool
+	// Memory is the policy engine's memory budget (AuditOptions.Memory);
+	// it spills to StateDir when there is one, else to os.TempDir().
+	Memory int64
 	// Progress, if set, is called now and then with entries done and total.
 	Progress func(done, total uint64)
 }
@@ -47,7 +50,8 @@ func (e *StateError) Unwrap() error { return e.Err }
 // verification, an error wrapping ErrStateOtherKey, or a failure to read
 // the log.
 func (a *Auditor) Run(ctx context.Context) (*AuditReport, error) {
-	opts := AuditOptions{Policy: a.Policy, Full: a.Full, Progress: a.Progress, IndexDir: a.StateDir}
+	opts := AuditOptions{Policy: a.Policy, Full: a.Full, Progress: a.Progress, IndexDir: a.StateDir,
+		Memory: a.Memory, SpillDir: a.StateDir, NoState: a.StateDir == ""}
 	if a.StateDir != "" {
 		st, err := ReadState(a.StateDir)
 		if err != nil {

@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/custodylog/custody/internal/spill"
@@ -30,7 +33,7 @@ type sampleState struct {
 const (
 	touchedBit = 1 << 63
 	// sampleChunk is the number of sample records allocated at once.
-	sampleChunk = 1024
+	sampleChunk = 4096
 	// recordBytes is the memory of one record.
 	recordBytes = int64(unsafe.Sizeof(sampleState{}))
 	// arenaBlock is the size of a key arena block.
@@ -63,6 +66,7 @@ type EngineOptions struct {
 // keyArena holds the sample identifiers, each as a uvarint length and its
 // bytes, back to back in blocks, in the order of their records.
 type keyArena struct {
+	alloc  func(int) []byte
 	blocks [][]byte
 	blk    int   // block being written
 	off    int   // write offset in it
@@ -86,7 +90,7 @@ func (a *keyArena) place(n int) {
 		a.blk, a.off = a.blk+1, 0
 	}
 	if a.blk == len(a.blocks) {
-		a.blocks = append(a.blocks, make([]byte, max(arenaBlock, n)))
+		a.blocks = append(a.blocks, a.alloc(max(arenaBlock, n)))
 	}
 }
 
@@ -142,6 +146,13 @@ type samples struct {
 	freeSets []int32    // unused entries of sets (-set values)
 	setsMem  int64
 
+	offHeap bool     // allocate outside the Go heap (an engine with a budget)
+	frees   []func() // release the records and arena blocks
+	tabFree func()   // releases tab
+	// hint is where find, on a miss, saw that id's slot would go, valid
+	// for hash hintH while the table is at version tabVer.
+	hint, hintH, hintVer, tabVer uint64
+
 	store    *spill.Store // the spilled samples, nil until the first spill
 	readBack int64        // samples read back from the store
 	err      error        // the first error reading or writing the store
@@ -152,7 +163,40 @@ type samples struct {
 }
 
 func newSamples(budget int64, dir string) *samples {
-	return &samples{budget: budget, spillDir: dir, tab: make([]uint64, minTable)}
+	s := &samples{budget: budget, spillDir: dir, offHeap: budget > 0}
+	s.keys.alloc = s.alloc
+	s.tab, s.tabFree = s.allocTable(minTable)
+	return s
+}
+
+// alloc returns n zeroed bytes that live until close.
+func (s *samples) alloc(n int) []byte {
+	if !s.offHeap {
+		return make([]byte, n)
+	}
+	b, free := allocBytes(n)
+	s.frees = append(s.frees, free)
+	return b
+}
+
+// allocTable returns an empty identifier table of n slots.
+func (s *samples) allocTable(n int) ([]uint64, func()) {
+	if !s.offHeap {
+		return make([]uint64, n), func() {}
+	}
+	b, free := allocBytes(n * 8)
+	return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b))), n), free
+}
+
+// scratch returns n values of T, zeroed, and the function that releases
+// them: outside the Go heap for an engine with a budget.
+func scratch[T any](s *samples, n int) ([]T, func()) {
+	if !s.offHeap || n == 0 {
+		return make([]T, n), func() {}
+	}
+	var t T
+	b, free := allocBytes(n * int(unsafe.Sizeof(t)))
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n), free
 }
 
 func (s *samples) rec(n int) *sampleState { return &s.recs[n/sampleChunk][n%sampleChunk] }
@@ -169,6 +213,7 @@ func (s *samples) find(id string, h uint64) int {
 	for i := h & mask; ; i = (i + 1) & mask {
 		v := s.tab[i]
 		if v == 0 {
+			s.hint, s.hintH, s.hintVer = i, h, s.tabVer
 			return -1
 		}
 		if v>>32 == tag {
@@ -181,6 +226,12 @@ func (s *samples) find(id string, h uint64) int {
 }
 
 func (s *samples) insert(n int, h uint64) {
+	s.tabVer++
+	if s.hintH == h && s.hintVer+1 == s.tabVer {
+		// find just saw where it goes.
+		s.tab[s.hint] = h>>32<<32 | uint64(n+1)
+		return
+	}
 	mask := uint64(len(s.tab) - 1)
 	i := h & mask
 	for s.tab[i] != 0 {
@@ -232,7 +283,8 @@ func (s *samples) add(id string, h uint64, st sampleState) *sampleState {
 	}
 	n := s.n
 	if n/sampleChunk == len(s.recs) {
-		s.recs = append(s.recs, make([]sampleState, sampleChunk))
+		b := s.alloc(sampleChunk * int(recordBytes))
+		s.recs = append(s.recs, unsafe.Slice((*sampleState)(unsafe.Pointer(unsafe.SliceData(b))), sampleChunk))
 	}
 	s.n++
 	st.key = s.keys.add(id) | touchedBit
@@ -244,11 +296,13 @@ func (s *samples) add(id string, h uint64, st sampleState) *sampleState {
 
 // grow doubles the identifier table.
 func (s *samples) grow() {
-	s.tab = make([]uint64, 2*len(s.tab))
+	s.tabFree()
+	s.tab, s.tabFree = s.allocTable(2 * len(s.tab))
 	s.rehash()
 }
 
 func (s *samples) rehash() {
+	s.tabVer++
 	clear(s.tab)
 	for n := range s.n {
 		s.insert(n, spill.Hash(unsafeString(s.keys.get(s.rec(n).key))))
@@ -394,7 +448,8 @@ func (s *samples) sorted(ns []uint32) []uint32 {
 	for lcp < len(lo) && lcp < len(hi) && lo[lcp] == hi[lcp] {
 		lcp++
 	}
-	es := make([]sortEntry, len(ns))
+	es, free := scratch[sortEntry](s, len(ns))
+	defer free()
 	for i, n := range ns {
 		k := s.keys.get(s.rec(int(n)).key)[lcp:]
 		var b [8]byte
@@ -440,8 +495,11 @@ func (s *samples) spillOut() {
 	perSample := (int64(s.n)*recordBytes + s.keys.used + s.setsMem) / int64(max(s.n, 1))
 	want := int((s.mem() - s.budget/2 + perSample - 1) / max(perSample, 1))
 	want = min(max(want, 1), s.n)
-	victim := make([]uint64, (s.n+63)/64)
-	var vs []uint32
+	victim, freeVictim := scratch[uint64](s, (s.n+63)/64)
+	defer freeVictim()
+	vs, freeVs := scratch[uint32](s, want)
+	defer freeVs()
+	vs = vs[:0]
 	// First the samples not seen since the last spill, oldest first; then
 	// the oldest of the others.
 	for pass := 0; pass < 2 && len(vs) < want; pass++ {
@@ -498,12 +556,33 @@ func (s *samples) spillOut() {
 	}
 }
 
-// close removes the spilled samples.
+// close removes the spilled samples and releases the memory.
 func (s *samples) close() error {
+	for _, free := range s.frees {
+		free()
+	}
+	s.tabFree()
+	s.frees, s.recs, s.keys.blocks, s.tab, s.tabFree, s.n = nil, nil, nil, nil, func() {}, 0
 	if s.store == nil {
 		return nil
 	}
 	err := s.store.Close()
 	s.store = nil
 	return err
+}
+
+// ParseMemory parses a memory size for EngineOptions.Memory: a whole number
+// of bytes, or one followed by KB, MB, GB, TB (powers of 1000) or KiB, MiB,
+// GiB, TiB (powers of 1024), in any case. "0" means no limit.
+func ParseMemory(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	num := strings.TrimRightFunc(t, func(r rune) bool { return r < '0' || r > '9' })
+	unit := strings.ToLower(strings.TrimSpace(t[len(num):]))
+	mult := map[string]int64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || mult == 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("memory size %q: want a number of bytes, or one with KB, MB, GB, KiB, MiB or GiB (512MiB, 2GB)", s)
+	}
+	return n * mult, nil
 }

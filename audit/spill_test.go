@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/verify"
 )
 
 // spillEvents returns n events over a growing population of samples:
@@ -243,5 +245,43 @@ func TestEngineUnmarshalStateUnsorted(t *testing.T) {
 		if err := e.UnmarshalState([]byte(state)); err == nil || !strings.Contains(err.Error(), "not sorted and distinct") {
 			t.Errorf("UnmarshalState(%s) = %v", state, err)
 		}
+	}
+}
+
+// TestAuditSpillSameReport audits one log with the default budget, with
+// one so small that the engine spills all the time (into the given spill
+// directory, emptied afterwards), and with no state: the reports and the
+// states must be the same.
+func TestAuditSpillSameReport(t *testing.T) {
+	pol, err := LoadPolicy(filepath.Join("..", "testdata", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, vkey := auditBenchKey(t)
+	dir := t.TempDir()
+	if _, _, err := writeAuditBenchLog(dir, 20*verify.TileWidth+5, signer); err != nil {
+		t.Fatal(err)
+	}
+	run := func(o AuditOptions) (*AuditReport, *AuditState) {
+		o.Policy = pol
+		c := verify.NewClient(verify.NewDirSource(dir), auditBenchOrigin, mustVerifiers(t, vkey), nil)
+		rep, st, err := Audit(context.Background(), c, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep, st
+	}
+	want, wantState := run(AuditOptions{})
+	spillDir := t.TempDir()
+	got, gotState := run(AuditOptions{Memory: 16 << 10, SpillDir: spillDir})
+	if !reflect.DeepEqual(got, want) || !bytes.Equal(gotState.Engine, wantState.Engine) || !bytes.Equal(gotState.Tree, wantState.Tree) {
+		t.Errorf("audit with a tiny budget: report or state differs")
+	}
+	if left, _ := filepath.Glob(filepath.Join(spillDir, "*")); len(left) != 0 {
+		t.Errorf("spill files left: %v", left)
+	}
+	noState, st := run(AuditOptions{NoState: true})
+	if st != nil || !reflect.DeepEqual(noState, want) {
+		t.Errorf("NoState: state %v, report differs: %v", st != nil, !reflect.DeepEqual(noState, want))
 	}
 }

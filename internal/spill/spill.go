@@ -79,6 +79,9 @@ func New(parent string) (*Store, error) {
 	if parent == "" {
 		parent = os.TempDir()
 	}
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("spill: creating %s for spill files: %w (check that it is writable, or give another)", parent, err)
+	}
 	dir, err := os.MkdirTemp(parent, "spill-")
 	if err != nil {
 		return nil, fmt.Errorf("spill: creating a directory for spill files under %s: %w (check that it exists and is writable, or give another)", parent, err)

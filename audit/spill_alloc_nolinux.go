@@ -1,0 +1,6 @@
+//go:build unix && !linux
+
+package audit
+
+// hugePages does nothing outside Linux.
+func hugePages([]byte) {}
