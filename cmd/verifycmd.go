@@ -17,14 +17,14 @@ import (
 
 func (e *env) verifyCmd() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "verify (checkpoint | inclusion | consistency | receipt)",
+		Use:   "verify (checkpoint | inclusion | consistency | receipt | sample)",
 		Short: "Check a checkpoint, a proof or a receipt without trusting the log",
 		Long: `verify checks what a custody log published, recomputing every proof on this
 machine from the log's tiles and entries (or, for receipts, from the receipt
 alone) against keys you chose. Exit codes: 0 valid, 2 invalid (the reason is
 printed, and evidence written where there is any), 3 usage or I/O error.`,
 	}
-	c.AddCommand(e.verifyCheckpointCmd(), e.verifyInclusionCmd(), e.verifyConsistencyCmd(), e.verifyReceiptCmd())
+	c.AddCommand(e.verifyCheckpointCmd(), e.verifyInclusionCmd(), e.verifyConsistencyCmd(), e.verifyReceiptCmd(), e.verifySampleCmd())
 	return c
 }
 
