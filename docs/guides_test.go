@@ -1,7 +1,7 @@
 //go:build unix
 
 // Package docs holds the guides' tests: each guide (README.md,
-// auditor-guide.md, regulator-guide.md, witness-guide.md) has a walkthrough
+// auditor-guide.md, regulator-guide.md, witness-guide.md, site-signing.md) has a walkthrough
 // script in docs/walkthrough that runs every command the guide shows, in
 // the guide's order, against a freshly built custody, and asserts the
 // documented exit codes and key output lines. A guide that drifts from the
@@ -42,6 +42,7 @@ var walkthroughs = []walkthrough{
 	{"auditor", "docs/auditor-guide.md", "docs/walkthrough/auditor.sh", []string{"ADDR", "WADDR"}},
 	{"regulator", "docs/regulator-guide.md", "docs/walkthrough/regulator.sh", []string{"ADDR"}},
 	{"witness", "docs/witness-guide.md", "docs/walkthrough/witness.sh", []string{"ADDR", "WADDR"}},
+	{"site-signing", "docs/site-signing.md", "docs/walkthrough/site-signing.sh", []string{"ADDR"}},
 }
 
 // repoRoot is the repository's root: the tests run in docs/.
