@@ -70,7 +70,7 @@ const (
 	DefaultBufferEntries = 1 << 16
 	DefaultFanIn         = 4
 	DefaultBloomBits     = 10
-	DefaultBloomMemory   = 64 << 20
+	DefaultBloomMemory   = 16 << 20
 )
 
 const (
@@ -734,6 +734,14 @@ type run struct {
 	bloomAt int64    // file offset of the filter
 	bloom   []uint64 // the filter in memory, or nil: read from the file
 	free    func()   // releases bloom's memory
+
+	// checked, when not nil, is closed once the filter left in the file
+	// has been read through and checked against the checksum (in the
+	// background after Open, so that opening a large index stays fast);
+	// checkErr is then set if it failed. Lookups that need the filter
+	// wait for it.
+	checked  chan struct{}
+	checkErr error
 }
 
 // The file: records (16 bytes each: mixed key, value; big endian), fences
@@ -780,50 +788,77 @@ func (x *Index) readRun(f *os.File, level int) (*run, error) {
 		return nil, err
 	}
 	crc := crc32.Update(0, castagnoli, meta)
+	want := binary.BigEndian.Uint32(ft[32:])
 	r := &run{f: f, level: level, n: n, fences: make([]uint64, nf), nblocks: int(nb / 8), bloomAt: int64(n*recSize + 8*nf)}
 	for i := range r.fences {
 		r.fences[i] = binary.BigEndian.Uint64(meta[8*i:])
 	}
 	if nb > 0 {
-		if crc, err = x.loadBloom(r, crc, true); err != nil {
+		inMemory, err := x.loadBloom(r, &crc)
+		if err != nil {
 			return nil, err
 		}
+		if !inMemory {
+			r.checked = make(chan struct{})
+			go r.checkFilter(crc, want)
+			return r, nil
+		}
 	}
-	if crc != binary.BigEndian.Uint32(ft[32:]) {
+	if crc != want {
 		r.close()
-		return nil, errors.New("fences or Bloom filter fail their checksum")
+		return nil, errChecksum
 	}
 	return r, nil
 }
 
-// loadBloom reads r's filter into memory when the budget allows, and
-// when check is set adds it to the checksum crc (reading it to check it
-// if it stays in the file). On error it closes r.
-func (x *Index) loadBloom(r *run, crc uint32, check bool) (uint32, error) {
-	words := 8 * r.nblocks
-	if x.takeBloomMemory(int64(words) * 8) {
-		r.bloom, r.free = allocWords(words)
-		release := r.free
-		r.free = func() { release(); x.bloomUsed.Add(-int64(words) * 8) }
-	} else if !check {
-		return crc, nil
+var errChecksum = errors.New("fences or Bloom filter fail their checksum")
+
+// checkFilter reads the filter left in r's file, adds it to crc (that of
+// the fences) and compares the result with want, then closes r.checked.
+func (r *run) checkFilter(crc, want uint32) {
+	defer close(r.checked)
+	buf := make([]byte, 1<<20)
+	for off, size := int64(0), int64(64*r.nblocks); off < size; {
+		k := min(int64(len(buf)), size-off)
+		if _, err := r.f.ReadAt(buf[:k], r.bloomAt+off); err != nil {
+			r.checkErr = fmt.Errorf("reading the Bloom filter of %s: %w", r.f.Name(), err)
+			return
+		}
+		crc = crc32.Update(crc, castagnoli, buf[:k])
+		off += k
 	}
+	if crc != want {
+		r.checkErr = fmt.Errorf("run %s: %w: remove %s to re-index", r.f.Name(), errChecksum, filepath.Dir(r.f.Name()))
+	}
+}
+
+// loadBloom reads r's filter into memory if the budget allows, adding it
+// to the checksum *crc when crc is not nil, and reports whether it did.
+// On error it closes r.
+func (x *Index) loadBloom(r *run, crc *uint32) (bool, error) {
+	words := 8 * r.nblocks
+	if !x.takeBloomMemory(int64(words) * 8) {
+		return false, nil
+	}
+	r.bloom, r.free = allocWords(words)
+	release := r.free
+	r.free = func() { release(); x.bloomUsed.Add(-int64(words) * 8) }
 	buf := make([]byte, 1<<20)
 	for off := 0; off < words*8; {
 		k := min(len(buf), words*8-off)
 		if _, err := r.f.ReadAt(buf[:k], r.bloomAt+int64(off)); err != nil {
 			r.close()
-			return 0, err
+			return false, err
 		}
-		crc = crc32.Update(crc, castagnoli, buf[:k])
-		if r.bloom != nil {
-			for i := 0; i < k; i += 8 {
-				r.bloom[(off+i)/8] = binary.BigEndian.Uint64(buf[i:])
-			}
+		if crc != nil {
+			*crc = crc32.Update(*crc, castagnoli, buf[:k])
+		}
+		for i := 0; i < k; i += 8 {
+			r.bloom[(off+i)/8] = binary.BigEndian.Uint64(buf[i:])
 		}
 		off += k
 	}
-	return crc, nil
+	return true, nil
 }
 
 // takeBloomMemory reserves n bytes of the Bloom budget, if they fit.
@@ -842,6 +877,9 @@ func (x *Index) takeBloomMemory(n int64) bool {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func (r *run) close() {
+	if r.checked != nil {
+		<-r.checked // the check reads the file
+	}
 	r.f.Close()
 	if r.free != nil {
 		r.free()
@@ -865,6 +903,12 @@ func (r *run) mayContain(h uint64) (bool, error) {
 	if r.bloom != nil {
 		blk = r.bloom[8*b : 8*b+8]
 	} else {
+		if r.checked != nil {
+			<-r.checked
+			if r.checkErr != nil {
+				return false, r.checkErr
+			}
+		}
 		var raw [64]byte
 		if _, err := r.f.ReadAt(raw[:], r.bloomAt+64*int64(b)); err != nil {
 			return false, err
@@ -1076,7 +1120,7 @@ func (w *runWriter) finish(seq uint64, level int) (*run, error) {
 	r := &run{f: w.f, table: w.table, seq: seq, level: level, n: w.n, fences: w.fences,
 		nblocks: w.nblocks, bloomAt: int64(w.n*recSize) + 8*int64(len(w.fences))}
 	if r.nblocks > 0 {
-		if _, err := w.x.loadBloom(r, 0, false); err != nil {
+		if _, err := w.x.loadBloom(r, nil); err != nil {
 			return nil, fmt.Errorf("reading back the filter of %s: %w", path, err)
 		}
 	}
