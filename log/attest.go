@@ -172,7 +172,7 @@ func (l *Log) SubmitGroups(ctx context.Context, groups []Group) (*Receipts, erro
 		if l.cfg.Sites == nil || l.cfg.Sites.Len() == 0 {
 			return nil, &RejectedError{Event: -1, Err: errors.New("this log verifies no site signatures (it was started without site keys: custody serve --sites POLICY): send the events unsigned, or ask the operator to configure the sites")}
 		}
-		if err := l.cfg.Sites.Verify(l.origin, g.Attestation, p.events[start:], now); err != nil {
+		if err := l.cfg.Sites.VerifyIdentities(l.origin, g.Attestation, p.events[start:], p.ids[start:], now); err != nil {
 			var f *site.Finding
 			if errors.As(err, &f) && f.Event >= 0 {
 				return nil, &RejectedError{Event: start + f.Event, Sample: f.Sample, Err: err}

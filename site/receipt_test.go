@@ -66,3 +66,26 @@ func TestVerifyEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyIdentities: with the identities given, Verify's verdicts;
+// identities that are not the events' fail the root.
+func TestVerifyIdentities(t *testing.T) {
+	w := newWorld(t)
+	evs := events(4, "ch-zrh-1", t0)
+	att := attest(t, w.zrh, t0, evs)
+	ids := make([][32]byte, len(evs))
+	for i := range evs {
+		ids[i] = evs[i].Identity()
+	}
+	if err := w.set.VerifyIdentities(testOrigin, att, evs, ids, t0); err != nil {
+		t.Fatal(err)
+	}
+	ids[2][0] ^= 1
+	var f *Finding
+	if err := w.set.VerifyIdentities(testOrigin, att, evs, ids, t0); !errors.As(err, &f) || f.Kind != KindBadSignature {
+		t.Fatalf("wrong identity: %v", err)
+	}
+	if err := w.set.VerifyIdentities(testOrigin, att, evs, ids[:3], t0); !errors.As(err, &f) || f.Kind != KindBadSignature {
+		t.Fatalf("too few identities: %v", err)
+	}
+}
