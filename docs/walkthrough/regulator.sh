@@ -100,6 +100,26 @@ jq -j .entry receipt-2-forged.json | base64 -d > entry-2-forged.json
 want 2 custody verify inclusion --log http://$ADDR --key log.pub --index 2 --entry entry-2-forged.json 2> /dev/null
 curl -s "http://$ADDR/v1/proof/consistency?from=10&to=22" > cproof.json
 [ "$(jq '.proof | length' cproof.json)" -ge 1 ] || fail "no consistency proof: $(cat cproof.json)"
+custody verify sample smp-eu-0001 --log http://$ADDR --key log.pub > chain.txt
+lines chain.txt 10
+has chain.txt '^sample smp-eu-0001: 7 events in log example.com/regulator-guide$'
+has chain.txt '^INDEX    TIME                 ACTION       LOCATION              REGION$'
+has chain.txt '^1        [0-9T:Z-]{20} transferred  de-fra-1 -> ch-zrh-1  EU$'
+has chain.txt '^18       [0-9T:Z-]{20} analysed     ch-zrh-1              EU$'
+has chain.txt '^complete as of checkpoint 22$'
+want 1 custody verify sample smp-eu-0001 --log http://$ADDR --key log.pub --policy ../testdata/policy.yaml > chain-policy.txt 2> /dev/null
+has chain-policy.txt '^complete as of checkpoint 22$'
+has chain-policy.txt '^1 findings:$'
+has chain-policy.txt '^18       continuity        analysed at ch-zrh-1 after deletion everywhere \(deleted everywhere at index 17\)$'
+custody verify sample smp-eu-0001 --log http://$ADDR --key log.pub --since receipt-2-checkpoint.txt > chain-since.txt
+lines chain-since.txt 5
+has chain-since.txt '^sample smp-eu-0001: 7 events in log example.com/regulator-guide, 2 of them since checkpoint 10$'
+has chain-since.txt '^17       [0-9T:Z-]{20} deleted      ch-zrh-1              EU$'
+custody verify sample smp-never --log http://$ADDR --key log.pub > absent.txt
+has absent.txt '^sample smp-never: no events in log example.com/regulator-guide \(verified absence\)$'
+has absent.txt '^complete as of checkpoint 22$'
+# a directory log serves no sample proofs: exit 3
+want 3 custody verify sample smp-eu-0001 --log ./reglog --key log.pub 2> /dev/null
 kill %1
 stopped %1
 
