@@ -53,6 +53,8 @@ has bad.txt '^custody: hint: fix the policy file; see testdata/policy.yaml for a
 # --- 4. Run the audit
 custody audit --log http://$ADDR --key log.pub --policy policy.yaml --state state > audit1.txt 2> audit1.err
 has audit1.txt '^log example.com/auditor-guide: 10 entries verified \(root [A-Za-z0-9+/]{43}=\)$'
+has audit1.txt "^sample index: the map recomputed from the entries matches the checkpoint's custody-sample-index line$"
+[ -f state/sample-index.tiles ] || fail "no state/sample-index.tiles"
 has audit1.txt '^EU +2 +3 +- +- +- +5$'
 has audit1.txt '^ROW +- +- +1 +2 +- +3$'
 has audit1.txt '^US +- +- +- +- +2 +2$'
@@ -67,6 +69,7 @@ case $(ls -l state/state.json) in -rw-------*) ;; *) fail "state.json is not mod
 custody append --log http://$ADDR --token-file tokens.txt batch2.jsonl > /dev/null
 want 1 custody audit --log http://$ADDR --key log.pub --policy policy.yaml --state state > audit2.txt 2> audit2.err
 has audit2.txt '^log example.com/auditor-guide: 19 entries verified \(root [A-Za-z0-9+/]{43}=\); continued from 10$'
+has audit2.txt "^sample index: the map recomputed from the entries matches the checkpoint's custody-sample-index line$"
 has audit2.txt '^EU +5 +5 +- +- +1 +- +11$'
 has audit2.txt '^LATAM +1 +- +- +- +- +- +1$'
 has audit2.txt '^US +- +- +- +- +3 +1 +4$'
@@ -106,6 +109,12 @@ evidence both-state quorum > /dev/null
 want 1 custody audit --log http://$ADDR --key log.pub --policy policy.yaml --state state --json > audit.json 2> /dev/null
 [ "$(jq -c '[.origin, .size, .from, (.findings | length), .findings[0].kind, .counts.EU["de-fra-1"]]' audit.json)" = '["example.com/auditor-guide",19,19,7,"reroute",5]' ] ||
   fail "audit --json: $(cat audit.json)"
+[ "$(jq -r .sample_index audit.json)" = verified ] || fail "audit --json: sample_index $(jq .sample_index audit.json)"
+want 1 custody verify sample smp-eu-0002 --log http://$ADDR --key log.pub --policy policy.yaml > sample.txt 2> /dev/null
+has sample.txt '^sample smp-eu-0002: 2 events in log example.com/auditor-guide$'
+has sample.txt '^complete as of checkpoint 19$'
+has sample.txt '^1 findings:$'
+has sample.txt '^11 +reroute +transferred to ru-mow-1 \(RU\), not allowed for region EU \(allowed: de-fra-1, ch-zrh-1\)$'
 
 # --- 6. Monitor the log
 custody monitor --log http://$ADDR --key log.pub --policy policy.yaml --every 2s --state monitor-state > monitor.txt &
