@@ -53,9 +53,9 @@ type EngineOptions struct {
 	// Beyond it the least recently seen samples are moved out to run files
 	// in SpillDir in bulk, about half the budget at a time, and read back
 	// when they are seen again. 0 keeps every sample in memory. The
-	// spilled samples cost about 1.3 bytes each of memory more (Bloom
-	// filters and block indexes of the runs, capped at Memory/8), and a
-	// spill sorts the moved samples with 16 bytes each of scratch.
+	// spilled samples cost about 1.5 bytes each of memory more (Bloom
+	// filters, capped at Memory/4, and block indexes of the runs), and a
+	// spill sorts the moved samples with 20 bytes each of scratch.
 	Memory int64
 	// SpillDir is the directory under which a spilling engine makes its
 	// own directory of run files (mode 0700, files 0600), removed by
@@ -486,7 +486,7 @@ func (s *samples) spillOut() {
 			s.err = err
 			return
 		}
-		st.FilterBudget = s.budget / 8
+		st.FilterBudget = s.budget / 4
 		st.Drop = func(key []byte) bool { return s.find(unsafeString(key), spill.Hash(unsafeString(key))) >= 0 }
 		s.store = st
 	}

@@ -285,3 +285,61 @@ func TestAuditSpillSameReport(t *testing.T) {
 		t.Errorf("NoState: state %v, report differs: %v", st != nil, !reflect.DeepEqual(noState, want))
 	}
 }
+
+// BenchmarkEngineOpenSamples feeds the engine the prefill workload (every
+// event a new sample collected at one of five data centres, so every
+// sample stays open: the worst case for its memory) without a budget and
+// with budgets that make it spill, and reports the rate, the memory the
+// engine counts (samples in memory, table, identifiers) and what it
+// spilled:
+//
+//	go test ./audit -run '^$' -bench EngineOpenSamples -benchtime 1x -audit-entries 4000000
+func BenchmarkEngineOpenSamples(b *testing.B) {
+	pol, err := LoadPolicy(filepath.Join("..", "testdata", "policy.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := *auditBenchEntries
+	locs := []string{"ch-zrh-1", "de-fra-1", "us-ash-1", "uk-lon-1", "sg-sin-1"}
+	regions := []string{"EU", "EU", "US", "UK", "ROW"}
+	events := make([]record.Event, n)
+	t := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range events {
+		events[i] = record.Event{Sample: fmt.Sprintf("bench-5f2a9c01d3e4-%d", i), Action: record.Collected,
+			Location: locs[i%5], Region: regions[i%5], Actor: "custody-bench", Time: t, Logged: t}
+	}
+	for _, budget := range []int64{0, 256 << 20, 64 << 20, 16 << 20} {
+		b.Run(fmt.Sprintf("memory=%dMiB", budget>>20), func(b *testing.B) {
+			var mem, peak int64
+			var runs int
+			var spilled int64
+			for range b.N {
+				e := NewEngineWith(pol, EngineOptions{Memory: budget, SpillDir: b.TempDir()})
+				if budget == 0 {
+					e = NewEngine(pol)
+				}
+				for i, x := range events {
+					e.Add(uint64(i), x)
+					if i%(1<<16) == 0 {
+						peak = max(peak, e.s.mem())
+					}
+				}
+				if err := e.Err(); err != nil {
+					b.Fatal(err)
+				}
+				mem = e.s.mem()
+				if e.s.store != nil {
+					runs, spilled = e.s.store.Runs(), e.s.store.Records()
+				}
+				b.StopTimer()
+				e.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-engine-MB")
+			b.ReportMetric(float64(mem)/float64(max(int64(n)-spilled, 1)), "B/sample-in-memory")
+			b.ReportMetric(float64(spilled), "spilled")
+			b.ReportMetric(float64(runs), "runs")
+		})
+	}
+}

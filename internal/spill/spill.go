@@ -48,7 +48,7 @@ const (
 	// 1% false positives with 7 probes in a 512-bit block.
 	maxBitsPerKey = 10
 	minBitsPerKey = 2
-	bloomProbes   = 7
+	maxProbes     = 7
 )
 
 // Store is a stack of runs in one directory. It is not safe for concurrent
@@ -60,10 +60,11 @@ type Store struct {
 	keys int64 // records in all runs, stale versions included
 
 	// FilterBudget, if positive, caps the memory of the runs' Bloom
-	// filters: once the store holds more than FilterBudget*8/10 records,
-	// new and merged runs get fewer bits per key (down to 2), so that the
-	// filters stay within the budget however many records there are, at
-	// the price of more false positives (lookups that read a block).
+	// filters: a new or merged run gets what the budget leaves after the
+	// other runs' filters, 10 bits a key at most and 2 at least, so that
+	// the filters hold at most FilterBudget bytes plus 2 bits a record
+	// (merges even out the density), at the price of more false positives
+	// (lookups that read a block): 1% at 10 bits a key, 8% at 5, 40% at 2.
 	FilterBudget int64
 	// Drop, if set, is asked about every key when runs are merged: a key
 	// for which it returns true is left out of the merged run (the caller
@@ -126,10 +127,12 @@ type run struct {
 	n     int64
 	level int
 
-	bloom []uint64 // blocks of 8 words
-	first []byte   // first keys of the blocks, back to back
-	keyAt []uint32 // first[keyAt[i]:keyAt[i+1]] is block i's first key
-	offs  []int64  // block i starts at offs[i]
+	bloom   []uint64 // blocks of 8 words
+	merging bool     // being merged into a new run
+	probes  int      // bits set per key: about ln 2 times the bits per key
+	first   []byte   // first keys of the blocks, back to back
+	keyAt   []uint32 // first[keyAt[i]:keyAt[i+1]] is block i's first key
+	offs    []int64  // block i starts at offs[i]
 }
 
 func (r *run) mem() int64 {
@@ -142,7 +145,7 @@ func (r *run) mayContain(h uint64) bool {
 	nb := uint64(len(r.bloom) / 8)
 	b := r.bloom[((h>>32)*nb>>32)*8:]
 	x := h * 0x9e3779b97f4a7c15
-	for range bloomProbes {
+	for range r.probes {
 		bit := x >> 55 // 9 bits: one of 512
 		if b[bit>>6]&(1<<(bit&63)) == 0 {
 			return false
@@ -156,7 +159,7 @@ func (r *run) add(h uint64) {
 	nb := uint64(len(r.bloom) / 8)
 	b := r.bloom[((h>>32)*nb>>32)*8:]
 	x := h * 0x9e3779b97f4a7c15
-	for range bloomProbes {
+	for range r.probes {
 		bit := x >> 55
 		b[bit>>6] |= 1 << (bit & 63)
 		x = x<<9 | x>>55
@@ -242,26 +245,24 @@ func (w *Writer) Finish() error {
 		os.Remove(r.name)
 		return w.err
 	}
-	w.seal(0)
+	w.seal()
 	w.s.runs = append(w.s.runs, r)
 	w.s.keys += r.n
 	return w.s.compact()
 }
 
-// seal completes the run's index and filter, sized for a store that will
-// hold dropped fewer records than now besides it.
-func (w *Writer) seal(dropped int64) {
+// seal completes the run's index and filter.
+func (w *Writer) seal() {
 	r := w.r
 	r.size, r.n = w.off, int64(len(w.hs))
 	r.keyAt = append(r.keyAt, uint32(len(r.first)))
 	r.keyAt = slices.Clip(r.keyAt)
 	r.first = slices.Clip(r.first)
 	r.offs = slices.Clip(r.offs)
-	w.s.keys -= dropped
 	bits := w.s.bitsPerKey(r.n)
-	w.s.keys += dropped
 	nb := (r.n*int64(bits) + 511) / 512
 	r.bloom = make([]uint64, max(nb, 1)*8)
+	r.probes = min(max((bits*69+50)/100, 1), maxProbes)
 	for _, h := range w.hs {
 		r.add(h)
 	}
@@ -274,13 +275,20 @@ func (w *Writer) Abort() {
 	os.Remove(w.r.name)
 }
 
-// bitsPerKey is the filter density for a new run of n records.
+// bitsPerKey is the filter density for a new run of n records: what the
+// filter budget leaves after the other runs' filters (those of runs being
+// merged away, whose n records are among the store's, do not count).
 func (s *Store) bitsPerKey(n int64) int {
 	if s.FilterBudget <= 0 {
 		return maxBitsPerKey
 	}
-	total := s.keys + n
-	bits := s.FilterBudget * 8 / max(total, 1)
+	var used int64
+	for _, r := range s.runs {
+		if !r.merging {
+			used += int64(len(r.bloom)) * 8
+		}
+	}
+	bits := max(s.FilterBudget-used, 0) * 8 / max(n, 1)
 	return int(min(max(bits, minBitsPerKey), maxBitsPerKey))
 }
 
@@ -318,7 +326,13 @@ func (s *Store) merge(runs []*run, level int) error {
 	var old int64
 	for _, r := range runs {
 		old += r.n
+		r.merging = true
 	}
+	defer func() {
+		for _, r := range runs {
+			r.merging = false
+		}
+	}()
 	for it.Next() {
 		if s.Drop != nil && s.Drop(it.Key()) {
 			continue
@@ -337,7 +351,7 @@ func (s *Store) merge(runs []*run, level int) error {
 		return fmt.Errorf("spill: writing %s: %w", w.r.name, err)
 	}
 	r := w.r
-	w.seal(old)
+	w.seal()
 	for _, o := range runs {
 		o.f.Close()
 		os.Remove(o.name)
