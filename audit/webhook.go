@@ -60,6 +60,25 @@ type WebhookStats struct {
 	LastErr string
 }
 
+// Problems describes, for people, what was not delivered: the counts, the
+// last failure and, if posts were dropped, why (budget is the webhook's
+// per-round budget). It is "" when nothing failed or was dropped. The
+// failure's text comes from the network or the webhook: escape it before
+// printing it to a terminal.
+func (st WebhookStats) Problems(budget time.Duration) string {
+	if st.Failed == 0 && st.Dropped == 0 {
+		return ""
+	}
+	msg := fmt.Sprintf("%d posts delivered, %d failed, %d dropped unsent", st.Delivered, st.Failed, st.Dropped)
+	if st.LastErr != "" {
+		msg += "; last failure: " + st.LastErr
+	}
+	if st.Dropped > 0 {
+		msg += fmt.Sprintf(" (a round's posts get %v in all, and at most %d rounds wait; the findings are still in the audit state and on stdout)", budget, WebhookQueue)
+	}
+	return msg
+}
+
 // NewWebhook returns a Webhook posting to url, each round's posts within
 // budget.
 func NewWebhook(url string, budget time.Duration) *Webhook {

@@ -103,3 +103,18 @@ func TestWebhookCloseUnused(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func TestWebhookStatsProblems(t *testing.T) {
+	for _, tc := range []struct {
+		st   WebhookStats
+		want string
+	}{
+		{WebhookStats{Delivered: 5}, ""},
+		{WebhookStats{Delivered: 2, Failed: 1, LastErr: "502 Bad Gateway"}, "2 posts delivered, 1 failed, 0 dropped unsent; last failure: 502 Bad Gateway"},
+		{WebhookStats{Dropped: 3}, "0 posts delivered, 0 failed, 3 dropped unsent (a round's posts get 30s in all, and at most 4 rounds wait; the findings are still in the audit state and on stdout)"},
+	} {
+		if got := tc.st.Problems(30 * time.Second); got != tc.want {
+			t.Errorf("%+v: Problems = %q, want %q", tc.st, got, tc.want)
+		}
+	}
+}

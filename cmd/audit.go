@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/internal/termtext"
+	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 type auditOptions struct {
@@ -36,35 +34,18 @@ func (o *auditOptions) flags(c *cobra.Command) {
 	c.Flags().StringVar(&o.memory, "memory", "512MiB", "memory for per-sample state; beyond it samples spill to files in the state dir (or $TMPDIR); 0: no limit")
 }
 
-// stateDir returns the state directory for a log origin.
-func (o *auditOptions) stateDir(origin string) (string, error) {
-	if o.state != "" {
-		return o.state, nil
-	}
-	dir, err := audit.DefaultStateDir(origin)
-	if err != nil {
-		return "", usageErr(err, "pass --state DIR")
-	}
-	return dir, nil
-}
-
 // runAudit runs one audit (audit.Auditor): it reads and writes state and
 // evidence.
 func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*audit.AuditReport, error) {
-	if o.log == "" || o.policy == "" {
-		return nil, usageError("pass --log URL|DIR, --key K and --policy FILE", "missing --log or --policy")
-	}
-	pol, err := audit.LoadPolicy(o.policy)
-	if err != nil {
-		return nil, usageErr(err, "fix the policy file; see testdata/policy.yaml for an example")
-	}
-	cl, err := e.client(&o.trust, o.log)
+	pol, cl, err := e.auditSource(o)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := o.stateDir(cl.Origin())
-	if err != nil {
-		return nil, err
+	dir := o.state
+	if dir == "" {
+		if dir, err = audit.DefaultStateDir(cl.Origin()); err != nil {
+			return nil, usageErr(err, "pass --state DIR")
+		}
 	}
 	a := audit.Auditor{Client: cl, Policy: pol, Full: o.full}
 	if a.Memory, err = audit.ParseMemory(o.memory); err != nil {
@@ -80,12 +61,12 @@ func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*au
 		}
 		a.StateDir = dir
 	}
-	finish := func() {}
+	bar := e.progress("auditing entries")
 	if progress {
-		a.Progress, finish = e.progressFunc("auditing entries")
+		a.Progress = bar.set
 	}
 	rep, err := a.Run(ctx)
-	finish()
+	bar.finish()
 	var se *audit.StateError
 	switch {
 	case err == nil:
@@ -103,9 +84,18 @@ func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*au
 	return nil, e.checkErr(err, dir)
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+// auditSource checks --log and --policy and loads the policy and the log's
+// client.
+func (e *env) auditSource(o *auditOptions) (*audit.Policy, *verify.Client, error) {
+	if o.log == "" || o.policy == "" {
+		return nil, nil, usageError("pass --log URL|DIR, --key K and --policy FILE", "missing --log or --policy")
+	}
+	pol, err := audit.LoadPolicy(o.policy)
+	if err != nil {
+		return nil, nil, usageErr(err, "fix the policy file; see testdata/policy.yaml for an example")
+	}
+	cl, err := e.client(&o.trust, o.log)
+	return pol, cl, err
 }
 
 func (e *env) auditCmd() *cobra.Command {

@@ -3,6 +3,8 @@ package cmd
 import (
 	"context"
 	"errors"
+	"io"
+	"os"
 	"time"
 
 	"github.com/custodylog/custody/logcopy"
@@ -10,6 +12,7 @@ import (
 	"github.com/custodylog/custody/store"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func (e *env) copyCmd() *cobra.Command {
@@ -81,15 +84,14 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 		return nil, storeOpenErr(err, "--to", to)
 	}
 	defer dst.Close()
-	var bar copyProgress
-	phase := ""
+	bar := e.progress("")
 	sum, err := logcopy.Copy(ctx, src, dst, logcopy.Options{From: redactDSN(from), To: redactDSN(to),
-		Progress: func(p string, done, total uint64) {
-			if p != phase {
+		Progress: func(phase string, done, total uint64) {
+			if phase != bar.what {
 				bar.finish()
-				bar, phase = e.copyBar(p, total), p
+				bar = e.progress(phase)
 			}
-			bar.set(done)
+			bar.set(done, total)
 		}})
 	bar.finish()
 	switch {
@@ -109,45 +111,41 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 	return nil, ioError(err)
 }
 
-// copyProgress is a progress bar over entries (copy, prefill, audit,
-// mirror, demo), or nothing when stderr is not a terminal or there are none.
-type copyProgress struct{ bar *progressbar.ProgressBar }
-
-func (e *env) copyBar(what string, total uint64) copyProgress {
-	if !isTerminal(e.stderr) || total == 0 {
-		return copyProgress{}
-	}
-	return copyProgress{progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(e.stderr),
-		progressbar.OptionSetDescription(what), progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(), progressbar.OptionSetItsString("entries"),
-		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())}
+// progress is a progress bar over entries on stderr (copy, prefill,
+// audit, mirror, demo), made at the first set with a total, once it is
+// known: nothing when stderr is not a terminal.
+type progress struct {
+	e    *env
+	what string
+	off  bool
+	bar  *progressbar.ProgressBar
 }
 
-// progressFunc returns a progress callback of the libraries (done of total
-// entries) drawing a bar titled what, made at the first call, once the
-// total is known, and finish, which ends it. Without a terminal on stderr
-// progress is nil.
-func (e *env) progressFunc(what string) (progress func(done, total uint64), finish func()) {
-	var p copyProgress
-	if !isTerminal(e.stderr) {
-		return nil, func() {}
-	}
-	return func(done, total uint64) {
-		if p.bar == nil {
-			p = e.copyBar(what, total)
-		}
-		p.set(done)
-	}, func() { p.finish() }
+func (e *env) progress(what string) *progress {
+	return &progress{e: e, what: what, off: !isTerminal(e.stderr)}
 }
 
-func (p copyProgress) set(n uint64) {
+// set shows done of total entries (the libraries' Progress callbacks).
+func (p *progress) set(done, total uint64) {
+	if p.bar == nil && !p.off && total > 0 {
+		p.bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(p.e.stderr),
+			progressbar.OptionSetDescription(p.what), progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString("entries"),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
 	if p.bar != nil {
-		p.bar.Set64(int64(n))
+		p.bar.Set64(int64(done))
 	}
 }
 
-func (p copyProgress) finish() {
+func (p *progress) finish() {
 	if p.bar != nil {
 		p.bar.Finish()
 	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -63,10 +63,10 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 		return usageError("pass a positive number of events, e.g. --events 2000", "bad --events %d", o.events)
 	}
 	logger, _ := e.logger("warn")
-	progress, finish := e.progressFunc("auditing entries")
+	bar := e.progress("auditing entries")
 	d, err := demo.Run(ctx, demo.Options{Dir: o.dir, Listen: o.listen, Events: o.events, Violations: o.violations, Seed: o.seed, Logger: logger,
-		Progress: func(format string, args ...any) { fmt.Fprintf(e.stderr, "custody demo: "+format+"\n", args...) }, AuditProgress: progress})
-	finish()
+		Progress: func(format string, args ...any) { fmt.Fprintf(e.stderr, "custody demo: "+format+"\n", args...) }, AuditProgress: bar.set})
+	bar.finish()
 	if ae := (*demo.AuditError)(nil); errors.As(err, &ae) {
 		return e.checkErr(ae.Err, ".")
 	} else if errors.Is(err, demo.ErrDirUsed) {

@@ -68,8 +68,6 @@ Exit status: 0 clean, 2 problems found, 3 usage or I/O error.`,
 	return c
 }
 
-func ioError(err error) error { return &cliError{err: err, code: exitUsageIO} }
-
 func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, asJSON bool) error {
 	// Opening a store creates one where there is none: fsck must not.
 	st, err := logserver.OpenLogStore(ctx, dsn, dir)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/internal/termtext"
@@ -64,8 +63,7 @@ terminal as they are.`,
 				entries, raw = []httpapi.EntryJSON{out}, out
 			}
 			if asJSON {
-				b, _ := json.MarshalIndent(raw, "", "  ")
-				fmt.Fprintf(e.stdout, "%s\n", termJSON(b))
+				printJSON(e.stdout, raw)
 				return nil
 			}
 			printEntries(e.stdout, entries)
@@ -94,16 +92,6 @@ func printEntries(w io.Writer, es []httpapi.EntryJSON) {
 		c := termtext.Clean
 		fmt.Fprintf(w, "%-8d %-20s %-12s %-12s %-12s %-6s %s\n", e.Index, c(ev.Time), c(ev.Action), c(ev.Location), c(to), c(ev.Region), c(ev.Sample))
 	}
-}
-
-// termJSON makes JSON output safe for a terminal and keeps it valid JSON:
-// invalid UTF-8 becomes U+FFFD, and every control, bidi or line-separator
-// character (which JSON allows raw only inside strings) becomes a \uNNNN
-// escape, which JSON reads as the same character.
-func termJSON(b []byte) string {
-	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	s = strings.ReplaceAll(s, "\x7f", `\u007f`)
-	return termtext.CleanLines(s)
 }
 
 // cleanError is an error whose text is escaped for the terminal; the

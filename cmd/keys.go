@@ -3,9 +3,6 @@ package cmd
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/custodylog/custody/internal/keyfile"
@@ -26,12 +23,6 @@ func writeKeyPair(prefix, origin string) (string, error) {
 func writeWitnessKeyPair(prefix, name string) (string, error) {
 	vkey, err := keyfile.WriteWitness(prefix, name)
 	return vkey, keyErr(err, "", "the name must be non-empty without spaces or '+', e.g. witness.example.com")
-}
-
-// loadSigner reads a log's PRIVATE+KEY file (keyfile.LoadSigner).
-func loadSigner(path string) (note.Signer, error) {
-	s, err := keyfile.LoadSigner(path)
-	return s, keyErr(err, path, "create one with 'custody keygen' or 'custody init'")
 }
 
 // loadCosigner reads a witness's PRIVATE+KEY file (keyfile.LoadCosigner).
@@ -70,13 +61,7 @@ func keyHint(flag string, err error, hint string) string {
 }
 
 // loadVerifier reads a verifier key given as a string or a file name.
-func loadVerifier(s string) (note.Verifier, error) {
-	k, err := verify.LoadVerifierKey(s)
-	if err != nil {
-		return nil, err
-	}
-	return verify.NewVerifier(k)
-}
+var loadVerifier = keyfile.LoadVerifier
 
 func (e *env) keygenCmd() *cobra.Command {
 	var origin, out, siteName string
@@ -124,18 +109,4 @@ sends with PREFIX.key (custody append --site-key, custody sign).`,
 	c.Flags().StringVar(&siteName, "site", "", "create a site key for the data centre NAME (writes NAME.key and NAME.pub unless --out)")
 	c.Flags().BoolVar(&witnessKey, "witness", false, "create a witness key: PREFIX.pub is the cosignature/v1 verifier key (type 0x04)")
 	return c
-}
-
-// logFiles are the files of a log directory.
-type logFiles struct{ dir string }
-
-func (f logFiles) key() string { return filepath.Join(f.dir, "log.key") }
-func (f logFiles) pub() string { return filepath.Join(f.dir, "log.pub") }
-func (f logFiles) db() string  { return filepath.Join(f.dir, "custody.db") }
-
-// exists reports whether anything is at p, a symbolic link included (even
-// a dangling one): callers refuse to create files there.
-func exists(p string) bool {
-	_, err := os.Lstat(p)
-	return err == nil || !errors.Is(err, fs.ErrNotExist)
 }

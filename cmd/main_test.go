@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,4 +136,11 @@ const testToken = "test-token-0123456789abcdef"
 
 func eventLine(sample, action string, i int) string {
 	return fmt.Sprintf(`{"sample":%q,"action":%q,"location":"ch-zrh-1","region":"EU","time":"2026-11-01T12:%02d:%02dZ","actor":"test"}`, sample, action, (i/60)%60, i%60)
+}
+
+// exists reports whether anything is at p, a symbolic link included (even
+// a dangling one).
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil || !errors.Is(err, fs.ErrNotExist)
 }

@@ -105,9 +105,9 @@ func (e *env) runMirror(ctx context.Context, o *mirrorOptions) (*tlmirror.Summar
 		defer st.Close()
 		cl = verify.NewClient(tlmirror.StoreSource(st), origin, vs, tp)
 	}
-	progress, finish := e.progressFunc("mirroring entries")
-	defer finish()
-	sum, err := tlmirror.Update(ctx, cl, o.dir, tlmirror.Options{Progress: progress,
+	bar := e.progress("mirroring entries")
+	defer bar.finish()
+	sum, err := tlmirror.Update(ctx, cl, o.dir, tlmirror.Options{Progress: bar.set,
 		Warn: func(msg string) { fmt.Fprintf(e.stderr, "custody: warning: %s\n", msg) }})
 	var de *tlmirror.DirError
 	switch {

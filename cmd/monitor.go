@@ -56,13 +56,7 @@ It stops cleanly on SIGINT or SIGTERM.`,
 			}
 			// Check the keys, the policy and the log argument once: a
 			// mistake there is for the user, not for the webhook.
-			if o.log == "" || o.policy == "" {
-				return usageError("pass --log URL|DIR, --key K and --policy FILE", "missing --log or --policy")
-			}
-			if _, err := audit.LoadPolicy(o.policy); err != nil {
-				return usageErr(err, "fix the policy file; see testdata/policy.yaml for an example")
-			}
-			if _, err := e.client(&o.trust, o.log); err != nil {
+			if _, _, err := e.auditSource(&o); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
@@ -98,19 +92,10 @@ func (e *env) report(asJSON bool, ev audit.MonitorEvent) {
 	fmt.Fprintln(e.stdout, ev)
 }
 
-// reportWebhook prints, on stderr, what the webhook could not be sent
-// since the last report: nothing if every post was delivered.
+// reportWebhook prints, on stderr, what the webhook could not send since
+// the last report: nothing if every post was delivered.
 func (e *env) reportWebhook(h *audit.Webhook) {
-	st := h.Take()
-	if st.Failed == 0 && st.Dropped == 0 {
-		return
+	if msg := h.Take().Problems(h.Budget()); msg != "" {
+		fmt.Fprintln(e.stderr, "custody: webhook: "+termtext.Clean(msg))
 	}
-	msg := fmt.Sprintf("custody: webhook: %d posts delivered, %d failed, %d dropped unsent", st.Delivered, st.Failed, st.Dropped)
-	if st.LastErr != "" {
-		msg += "; last failure: " + termtext.Clean(st.LastErr)
-	}
-	if st.Dropped > 0 {
-		msg += fmt.Sprintf(" (a round's posts get %v in all, and at most %d rounds wait; the findings are still in the audit state and on stdout)", h.Budget(), audit.WebhookQueue)
-	}
-	fmt.Fprintln(e.stderr, msg)
 }

@@ -37,8 +37,8 @@ the events it writes are synthetic and stay in the log forever.`,
 			if n == 0 {
 				return usageError("pass how many events to add, e.g. --events 1000000", "missing --events")
 			}
-			bar := e.copyBar("prefill", n)
-			res, err := loadgen.PrefillDir(c.Context(), dir, dsn, n, loadgen.PrefillOptions{Batch: batch, Progress: bar.set})
+			bar := e.progress("prefill")
+			res, err := loadgen.PrefillDir(c.Context(), dir, dsn, n, loadgen.PrefillOptions{Batch: batch, Progress: func(done uint64) { bar.set(done, n) }})
 			bar.finish()
 			switch kind, cause := serverErr(err); {
 			case kind == logserver.KindSigner:

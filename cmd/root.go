@@ -14,37 +14,8 @@ import (
 	"syscall"
 
 	"github.com/custodylog/custody/internal/termtext"
-	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
-
-// Exit codes shared by every command (verify and audit refine 1 and 2).
-const (
-	exitOK      = 0
-	exitFailure = 1
-	exitInvalid = 2
-	exitUsageIO = 3
-)
-
-// cliError carries an exit code and an optional hint for the user.
-type cliError struct {
-	err  error
-	hint string
-	code int
-}
-
-func (e *cliError) Error() string { return e.err.Error() }
-func (e *cliError) Unwrap() error { return e.err }
-
-// withHint wraps err with a hint line printed after it.
-func withHint(err error, format string, args ...any) error {
-	return &cliError{err: err, hint: fmt.Sprintf(format, args...), code: exitFailure}
-}
-
-// usageError is a usage mistake (exit 3) with a hint.
-func usageError(hint string, format string, args ...any) error {
-	return &cliError{err: fmt.Errorf(format, args...), hint: hint, code: exitUsageIO}
-}
 
 type env struct {
 	stdin  io.Reader
@@ -139,44 +110,6 @@ func commandPath(root *cobra.Command, args []string) []string {
 		return nil
 	}
 	return strings.Fields(strings.TrimPrefix(c.CommandPath(), "custody"))
-}
-
-// usageErr wraps an I/O or usage error (exit 3).
-func usageErr(err error, hint string) error {
-	return &cliError{err: err, hint: hint, code: exitUsageIO}
-}
-
-// checkErr turns a verification failure into exit 2 (writing the evidence
-// to evidenceDir, if not empty) and anything else into exit 3.
-func (e *env) checkErr(err error, evidenceDir string) error {
-	if err == nil {
-		return nil
-	}
-	var ce *cliError
-	if errors.As(err, &ce) {
-		return err
-	}
-	if ve, ok := verify.IsVerificationError(err); ok {
-		hint := "the log failed verification: keep the evidence and report it"
-		switch ve.Evidence.Kind {
-		case verify.EvidenceBadSignature:
-			hint = "first make sure --key is the log's real key and the checkpoint file is unaltered; if so, the log signed badly"
-		case verify.EvidenceBadReceipt:
-			hint = "the receipt was altered, damaged or is for another log; only its checkpoint is signed by the log"
-		case verify.EvidenceRollback:
-			hint = "the log (or a stale mirror or cache in front of it) served an older tree than one it signed before"
-		}
-		if evidenceDir != "" {
-			if p, werr := verify.WriteEvidence(evidenceDir, ve.Evidence); werr == nil {
-				fmt.Fprintf(e.stderr, "custody: evidence written to %s\n", p)
-				hint += "; the evidence holds the signed data: publish or send " + p
-			} else {
-				fmt.Fprintf(e.stderr, "custody: could not write evidence: %v\n", werr)
-			}
-		}
-		return &cliError{err: err, hint: hint, code: exitInvalid}
-	}
-	return &cliError{err: err, code: exitUsageIO, hint: "this is a network, disk or input problem, not a verdict on the log; fix it and run again"}
 }
 
 // emit prints v as JSON (printJSON) if asJSON, else the text of format

@@ -2,15 +2,12 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/lease"
 	"github.com/custodylog/custody/log"
 	logserver "github.com/custodylog/custody/server"
-	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -136,65 +133,6 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 		return serveErr(err, o.opts)
 	}
 	return listenErr(srv.Run(ctx), cfg.Listen)
-}
-
-// listenErr adds the fix to an error of a server that could not listen on
-// addr.
-func listenErr(err error, addr string) error {
-	if le := (*logserver.ListenError)(nil); errors.As(err, &le) {
-		return withHint(le.Err, "is another server on %s? pick another --listen address", addr)
-	}
-	return err
-}
-
-// serveFixes are the exit codes and fixes of server.Open's errors that
-// need nothing but their kind; serveErr explains the others.
-var serveFixes = map[logserver.ErrorKind]struct {
-	code int
-	hint string
-}{
-	logserver.KindQuorum:            {exitUsageIO, "pass how many witnesses must cosign, e.g. --quorum 2"},
-	logserver.KindTrustConflict:     {exitUsageIO, "the policy file names the witnesses and the quorum"},
-	logserver.KindWitness:           {exitUsageIO, "use --witness URL=VKEY, e.g. --witness https://witness.example/=./wit.pub"},
-	logserver.KindWitnessURL:        {exitUsageIO, "the witness URL must be an absolute http(s) URL"},
-	logserver.KindQuorumTooLarge:    {exitUsageIO, "pass at most as many as there are --witness flags"},
-	logserver.KindPolicy:            {exitFailure, "see testdata/policy.yaml for the format"},
-	logserver.KindMaxWrites:         {exitUsageIO, "pass a positive number, e.g. --max-concurrent-writes 64"},
-	logserver.KindMaxWritesPerToken: {exitUsageIO, "pass a positive number, e.g. --max-concurrent-writes-per-token 16, or 0 for a quarter of --max-concurrent-writes"},
-	logserver.KindBodyTimeout:       {exitUsageIO, "pass a positive duration, e.g. --body-timeout 10s"},
-	logserver.KindTokenRate:         {exitUsageIO, "pass --token-rate >= 0 events per second and --token-burst >= 0 events"},
-}
-
-// serverErr returns the kind and the cause of a *server.Error in err, or 0
-// and err.
-func serverErr(err error) (logserver.ErrorKind, error) {
-	if se := (*logserver.Error)(nil); errors.As(err, &se) {
-		return se.Kind, se.Err
-	}
-	return 0, err
-}
-
-// serveErr adds the exit code and the fix to an error of server.Open.
-func serveErr(err error, o logserver.Options) error {
-	kind, cause := serverErr(err)
-	if f, ok := serveFixes[kind]; ok {
-		return &cliError{err: err, hint: f.hint, code: f.code}
-	}
-	switch {
-	case kind == logserver.KindNoLog:
-		return withHint(err, "create one with 'custody init --dir %s --origin NAME'", o.Dir)
-	case kind == logserver.KindSigner:
-		return keyErr(cause, filepath.Join(o.Dir, logserver.KeyFile), "create one with 'custody keygen' or 'custody init'")
-	case kind == logserver.KindTrust && errors.Is(err, verify.ErrPrivateKey):
-		return withHint(err, "%s", keyHint("a trust policy", err, ""))
-	case kind == logserver.KindWitnessKey:
-		return usageErr(err, keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
-	case kind == logserver.KindTokens:
-		return tokenErr(cause, o.TokenFile)
-	case kind == logserver.KindHold:
-		return storeErr(cause, o.DSN)
-	}
-	return err
 }
 
 // logger is a JSON logger on stderr at the level named by a --log-level.

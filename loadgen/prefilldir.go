@@ -8,8 +8,6 @@ import (
 
 	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/server"
-	"github.com/custodylog/custody/verify"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // PrefillResult is what PrefillDir did: the log grew from size From to
@@ -32,11 +30,7 @@ func PrefillDir(ctx context.Context, dir, dsn string, n uint64, opts PrefillOpti
 	if err != nil {
 		return PrefillResult{}, &server.Error{Kind: server.KindSigner, Err: err}
 	}
-	var verifier note.Verifier
-	k, err := verify.LoadVerifierKey(filepath.Join(dir, server.PubFile))
-	if err == nil {
-		verifier, err = verify.NewVerifier(k)
-	}
+	verifier, err := keyfile.LoadVerifier(filepath.Join(dir, server.PubFile))
 	if err != nil {
 		return PrefillResult{}, &server.Error{Kind: server.KindVerifier, Err: err}
 	}

@@ -120,11 +120,7 @@ func Open(ctx context.Context, o Options, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, &Error{KindSigner, err}
 	}
-	k, err := verify.LoadVerifierKey(pub)
-	if err == nil {
-		cfg.Log.Verifier, err = verify.NewVerifier(k)
-	}
-	if err != nil {
+	if cfg.Log.Verifier, err = keyfile.LoadVerifier(pub); err != nil {
 		return nil, fail(KindVerifier, "%s: %w", pub, err)
 	}
 	cfg.Log.Signer = signer
