@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -185,4 +186,55 @@ func CheckReceiptSites(r verify.Receipt, ev record.Event, origin string, set *si
 		return nil
 	}
 	return set.VerifyEvent(origin, a.Entry, a.Index, &ev, r.Index, a.Path)
+}
+
+// ReceiptSite is what CheckReceiptFileSites says about one receipt's event:
+// the site and key that signed it, or that it is unsigned, or the finding
+// that makes its signature fail the policy.
+type ReceiptSite struct {
+	Index uint64 `json:"index"`
+	// Site and Key (8 hex digits) signed the event's attestation; both ""
+	// for an unsigned event.
+	Site string `json:"site,omitempty"`
+	Key  string `json:"key,omitempty"`
+	// Finding is the failure's kind and detail, "" when the event's
+	// signature (or its absence) is what the policy asks.
+	Finding string `json:"finding,omitempty"`
+}
+
+// CheckReceiptFileSites checks, with CheckReceiptSites, the site signature
+// of every receipt of data (receipts as `custody append` prints them) whose
+// receipt CheckReceiptFile already found valid, against the sites of set,
+// for the log origin, in file order. A bare tlog-proof carries no
+// attestation and is not checked (nil). The second result counts the
+// receipts with a finding.
+func CheckReceiptFileSites(data []byte, origin string, set *site.Set) ([]ReceiptSite, int) {
+	if bytes.HasPrefix(data, []byte(verify.TLogProofHeader+"\n")) {
+		return nil, 0
+	}
+	var out []ReceiptSite
+	bad := 0
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSpace(line)
+		var r verify.Receipt
+		if len(line) == 0 || json.Unmarshal(line, &r) != nil {
+			continue
+		}
+		ev, err := record.DecodeEntry(r.Entry)
+		if err != nil {
+			continue
+		}
+		rs := ReceiptSite{Index: r.Index}
+		if r.Attestation != nil {
+			if a, err := record.DecodeAttestation(r.Attestation.Entry); err == nil {
+				rs.Site, rs.Key = a.Site, fmt.Sprintf("%08x", a.KeyID)
+			}
+		}
+		if err := CheckReceiptSites(r, ev, origin, set); err != nil {
+			rs.Finding = err.Error()
+			bad++
+		}
+		out = append(out, rs)
+	}
+	return out, bad
 }

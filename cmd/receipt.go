@@ -12,9 +12,9 @@ import (
 
 func (e *env) verifyReceiptCmd() *cobra.Command {
 	var o verifyOptions
-	var entryFile string
+	var entryFile, policy string
 	c := &cobra.Command{
-		Use:   "receipt FILE --key K [--trust POLICY] [--entry ENTRY]",
+		Use:   "receipt FILE --key K [--trust POLICY] [--entry ENTRY] [--policy FILE]",
 		Short: "Check receipts offline: signature, inclusion proof, entry",
 		Long: `receipt verifies, with nothing but the log's public key (and optionally a
 witness trust policy), that each receipt's event is in the log: the
@@ -26,7 +26,12 @@ with the exact entry bytes. No network is used.
 
 A valid receipt proves the log committed, under its key, to this event at
 this index. It does not prove the event is true, nor that nothing else
-about the sample was logged: run an audit for that.`,
+about the sample was logged: run an audit for that.
+
+With --policy, each event's site signature is also checked against the
+policy's sites (docs/site-signing.md): its attestation's signature, key
+window and site, and the event's path to the signed root; an event a site
+should have signed but did not is unsigned. A failure exits 1.`,
 		Example: `  custody verify receipt receipts.jsonl --key mylog/log.pub
   custody verify receipt proof.tlog-proof --entry entry.json --key mylog/log.pub --json`,
 		Args: cobra.ExactArgs(1),
@@ -52,18 +57,27 @@ about the sample was logged: run an audit for that.`,
 			} else if err != nil {
 				return e.checkErr(err, o.evidence)
 			}
-			if o.asJSON {
-				printJSON(e.stdout, map[string]any{"valid": true, "origin": origin, "receipts": results})
-				return nil
+			sites, bad, err := receiptSites(policy, data, origin)
+			if err != nil {
+				return err
 			}
-			for _, r := range results {
-				fmt.Fprintf(e.stdout, "valid: entry %d (%s %s) is in %s at size %d\n", r.Index, termtext.Clean(r.Sample), termtext.Clean(r.Action), termtext.Clean(origin), r.Size)
+			if o.asJSON {
+				printJSON(e.stdout, map[string]any{"valid": true, "origin": origin, "receipts": results, "sites": sites})
+			} else {
+				for _, r := range results {
+					fmt.Fprintf(e.stdout, "valid: entry %d (%s %s) is in %s at size %d\n", r.Index, termtext.Clean(r.Sample), termtext.Clean(r.Action), termtext.Clean(origin), r.Size)
+				}
+				writeReceiptSites(e.stdout, sites)
+			}
+			if bad > 0 {
+				return &cliError{err: fmt.Errorf("%d of %d receipts fail the policy's site signatures", bad, len(results)), code: exitFailure}
 			}
 			return nil
 		},
 	}
 	o.flags(c, "a receipt fails")
 	c.Flags().StringVar(&entryFile, "entry", "", "with a bare tlog-proof: the file holding the exact entry bytes")
+	c.Flags().StringVar(&policy, "policy", "", "routing policy whose sites section the events' site signatures are checked against")
 	return c
 }
 

@@ -3,10 +3,13 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/internal/keyfile"
+	"github.com/custodylog/custody/internal/termtext"
 	"github.com/spf13/cobra"
 )
 
@@ -68,4 +71,36 @@ docs/site-signing.md.`,
 	c.Flags().StringVar(&key, "key", "", "the site's private key file (custody keygen --site)")
 	c.Flags().StringVar(&origin, "log-origin", "", "the log's origin: the first line of its checkpoint")
 	return c
+}
+
+// receiptSites checks the site signatures of the receipts in data against
+// the sites of the policy file ("" checks nothing).
+func receiptSites(policy string, data []byte, origin string) ([]audit.ReceiptSite, int, error) {
+	if policy == "" {
+		return nil, 0, nil
+	}
+	pol, err := audit.LoadPolicy(policy)
+	if err != nil {
+		return nil, 0, usageErr(err, "fix the policy file; see docs/site-signing.md for its sites section")
+	}
+	set, err := pol.SiteSet()
+	if err != nil {
+		return nil, 0, usageErr(err, "fix the policy's sites section")
+	}
+	sites, bad := audit.CheckReceiptFileSites(data, origin, set)
+	return sites, bad, nil
+}
+
+// writeReceiptSites prints one line per receipt's site signature.
+func writeReceiptSites(w io.Writer, sites []audit.ReceiptSite) {
+	for _, s := range sites {
+		switch {
+		case s.Finding != "":
+			fmt.Fprintf(w, "site: entry %d: %s\n", s.Index, termtext.Clean(s.Finding))
+		case s.Site != "":
+			fmt.Fprintf(w, "site: entry %d signed by site %s (key %s)\n", s.Index, termtext.Clean(s.Site), s.Key)
+		default:
+			fmt.Fprintf(w, "site: entry %d unsigned (no site had to sign it)\n", s.Index)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/custodylog/custody/internal/sitetest"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -15,6 +16,11 @@ import (
 // policy's sites and --require-site-signatures takes what append
 // --site-key signs and refuses unsigned events; sign's output for another
 // site's location gets 400; the audit of the log is clean.
+// sitetestKey is a verifier key of site name that no test site holds.
+func sitetestKey(t *testing.T, name string) string {
+	return sitetest.NewKey(t, name, 99).VKey
+}
+
 func TestSiteSigning(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{"zrh", "mow"} {
@@ -58,6 +64,20 @@ func TestSiteSigning(t *testing.T) {
 	rs := receiptsOf(t, out)
 	if len(rs) != 5 || rs[4].Attestation == nil || rs[4].Attestation.Index != 5 {
 		t.Fatalf("signed receipts: %d, last %+v", len(rs), rs[len(rs)-1].Attestation)
+	}
+	receipts := filepath.Join(dir, "receipts.jsonl")
+	os.WriteFile(receipts, []byte(out), 0o644)
+	code, vout, stderr := run(t, "", "verify", "receipt", receipts, "--key", logPub, "--policy", policy)
+	if code != 0 || strings.Count(vout, "signed by site zrh (key ") != 5 {
+		t.Fatalf("verify receipt --policy: %d %s %s", code, vout, stderr)
+	}
+	// A policy that lists another key for zrh: the signatures fail it.
+	other := filepath.Join(dir, "other.yaml")
+	b, _ := os.ReadFile(policy)
+	os.WriteFile(other, []byte(strings.Replace(string(b), pub("zrh"), sitetestKey(t, "zrh"), 1)), 0o644)
+	code, vout, _ = run(t, "", "verify", "receipt", receipts, "--key", logPub, "--policy", other)
+	if code != exitFailure || strings.Count(vout, "bad-site-signature") != 5 {
+		t.Fatalf("verify receipt with another key in the policy: %d %s", code, vout)
 	}
 	code, _, stderr = run(t, eventLine("sig-2", "stored", 1)+"\n", "append", "--log", srv.url, "--token-file", tokens, "-")
 	if code == 0 || !strings.Contains(stderr, "unsigned") {
