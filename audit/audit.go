@@ -192,7 +192,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		if index, start, err = openIndexBuilder(opts.IndexDir, from); err != nil {
 			return nil, nil, fmt.Errorf("audit: opening the recomputed sample index: %w", err)
 		}
-		defer index.close()
+		defer index.Close()
 		if err := rebuildIndex(ctx, c, cp, index, start, from); err != nil {
 			return nil, nil, err
 		}
@@ -278,7 +278,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 	fresh, siteEvidence, siteStats := sites.finish(fresh, cp.Origin, string(signed))
 	sampleIndex := SampleIndexNotCommitted
 	if index != nil {
-		got, err := index.finish(ctx)
+		got, err := index.Finish(ctx)
 		if err != nil {
 			return nil, nil, err
 		}

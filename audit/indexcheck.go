@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/custodylog/custody/internal/maptiles"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/sampleindex"
 	"github.com/custodylog/custody/verify"
@@ -38,72 +37,26 @@ const (
 	SampleIndexNotCommitted = "not-committed"
 )
 
-// indexFlushEvery is how many entries an indexBuilder applies between two
-// writes of its dirty tiles to the index file: it bounds the memory of the
-// dirty tiles (about 3 KB per entry at most: the tiles on its path).
-const indexFlushEvery = 1 << 14
+// SampleIndexFile is the name, in an audit state directory, of the file
+// holding the tiles of the sample index the audit recomputed from the
+// entries (internal/maptiles). It is derived data: when it is missing,
+// damaged or for another size than the state, the next audit rebuilds it
+// from the log's entries.
+const SampleIndexFile = "sample-index.tiles"
 
-// indexBuilder recomputes a log's sample index (sampleindex.Map) from its
-// entries, with its tiles in an indexFile so that memory stays bounded
-// however many samples the log holds.
-type indexBuilder struct {
-	m       *sampleindex.Map
-	file    *indexFile
-	tmpDir  string // removed by close, if set
-	changes []sampleindex.Change
-	pending int
-	// size is the number of log entries added (events or not): the
-	// size the file's commits record.
-	size uint64
-}
+// indexBuilder is the audit's recomputed sample index.
+type indexBuilder struct{ *maptiles.Builder }
 
-// openIndexBuilder opens the recomputed index kept in dir (a new temporary
-// directory when dir is ""). It continues from the stored index if that
-// covers exactly from entries, and starts over otherwise; it returns the
-// size it starts at (from or 0).
+// openIndexBuilder opens the recomputed index kept in dir (a temporary
+// directory when dir is ""), continuing from it if it covers exactly from
+// entries; it returns the size it starts at (from or 0).
 func openIndexBuilder(dir string, from uint64) (*indexBuilder, uint64, error) {
-	b := &indexBuilder{}
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "custody-audit-index-")
-		if err != nil {
-			return nil, 0, err
-		}
-		dir, b.tmpDir = tmp, tmp
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+	b, start, err := maptiles.OpenBuilder(dir, SampleIndexFile, from)
+	if err != nil {
 		return nil, 0, err
 	}
-	path := filepath.Join(dir, SampleIndexFile)
-	if from > 0 {
-		if f, err := openIndexFile(path); err == nil {
-			if f.Size() == from {
-				b.file = f
-			} else {
-				f.close()
-			}
-		}
-	}
-	if b.file == nil {
-		f, err := createIndexFile(path)
-		if err != nil {
-			b.close()
-			return nil, 0, err
-		}
-		b.file = f
-	}
-	b.size = b.file.Size()
-	b.m = sampleindex.Open(b.file, b.size, &sampleindex.Options{CacheTiles: 1 << 15, PinnedDepth: 16})
-	return b, b.size, nil
+	return &indexBuilder{b}, start, nil
 }
-
-// add records the entry at index, an event of sample with leaf hash leaf.
-func (b *indexBuilder) add(index uint64, sample string, leaf verify.Hash) {
-	b.changes = append(b.changes, sampleindex.Change{Key: sampleindex.KeyOf(sample), Index: index, LeafHash: leaf})
-	b.size = max(b.size, index+1)
-}
-
-// skipTo records that the log has size entries (the last ones may be
-// entries of no sample).
-func (b *indexBuilder) skipTo(size uint64) { b.size = max(b.size, size) }
 
 // addBundle adds the entries of bd, whose events are events, and applies
 // them; it does nothing on a nil b (a log without a committed index).
@@ -113,64 +66,11 @@ func (b *indexBuilder) addBundle(ctx context.Context, bd *verify.Bundle, events 
 	}
 	for j := range bd.Entries {
 		if events[j].Sample != "" { // an attestation is no event of a sample
-			b.add(bd.Start+uint64(j), events[j].Sample, bd.LeafHashes[j])
+			b.Add(bd.Start+uint64(j), events[j].Sample, bd.LeafHashes[j])
 		}
 	}
-	b.skipTo(bd.Start + uint64(len(bd.Entries)))
-	return b.apply(ctx)
-}
-
-// apply applies the entries added since the last apply to the map, and
-// writes the dirty tiles to the file every indexFlushEvery entries.
-func (b *indexBuilder) apply(ctx context.Context) error {
-	if len(b.changes) == 0 {
-		return nil
-	}
-	if _, err := b.m.Update(ctx, b.changes); err != nil {
-		return fmt.Errorf("recomputing the sample index: %w", err)
-	}
-	b.pending += len(b.changes)
-	b.changes = b.changes[:0]
-	if b.pending >= indexFlushEvery {
-		return b.flush(ctx)
-	}
-	return nil
-}
-
-func (b *indexBuilder) flush(ctx context.Context) error {
-	b.pending = 0
-	write := func(ctx context.Context, _ uint64, tiles []sampleindex.Tile) error {
-		return b.file.WriteTiles(ctx, b.size, tiles)
-	}
-	if err := b.m.Flush(ctx, write); err != nil {
-		return fmt.Errorf("writing the recomputed sample index: %w", err)
-	}
-	return nil
-}
-
-// finish applies what is left, makes the file durable at the map's size,
-// and returns the map root.
-func (b *indexBuilder) finish(ctx context.Context) (sampleindex.Hash, error) {
-	if err := b.apply(ctx); err != nil {
-		return sampleindex.Hash{}, err
-	}
-	if err := b.flush(ctx); err != nil {
-		return sampleindex.Hash{}, err
-	}
-	if err := b.file.sync(); err != nil {
-		return sampleindex.Hash{}, fmt.Errorf("writing the recomputed sample index: %w", err)
-	}
-	return b.m.Root(ctx)
-}
-
-// close closes the file and removes a temporary directory.
-func (b *indexBuilder) close() {
-	if b.file != nil {
-		b.file.close()
-	}
-	if b.tmpDir != "" {
-		os.RemoveAll(b.tmpDir)
-	}
+	b.SkipTo(bd.Start + uint64(len(bd.Entries)))
+	return b.Apply(ctx)
 }
 
 // committedIndex returns the map root cp commits, and false when cp has no
@@ -243,11 +143,11 @@ func rebuildIndex(ctx context.Context, c *verify.Client, cp verify.Checkpoint, b
 		}
 		for j, id := range s.ids {
 			if id != "" {
-				b.add(bd.Start+uint64(j), id, bd.LeafHashes[j])
+				b.Add(bd.Start+uint64(j), id, bd.LeafHashes[j])
 			}
 		}
-		b.skipTo(bd.Start + uint64(len(bd.Entries)))
-		return b.apply(ctx)
+		b.SkipTo(bd.Start + uint64(len(bd.Entries)))
+		return b.Apply(ctx)
 	}
 	return c.ReadBundles(ctx, start, end, cp, prepare, consume)
 }

@@ -146,28 +146,29 @@ func BenchmarkIndexBuilderDistinct(b *testing.B) {
 	}
 	ctx := context.Background()
 	for range b.N {
-		ib, _, err := openIndexBuilder(b.TempDir(), 0)
+		dir := b.TempDir()
+		ib, _, err := openIndexBuilder(dir, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
 		var leaf verify.Hash
 		for i := 0; i < n; i++ {
 			binary.BigEndian.PutUint64(leaf[:], uint64(i))
-			ib.add(uint64(i), fmt.Sprintf("smp-d-%09d", i), leaf)
+			ib.Add(uint64(i), fmt.Sprintf("smp-d-%09d", i), leaf)
 			if i%256 == 255 {
-				if err := ib.apply(ctx); err != nil {
+				if err := ib.Apply(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}
 		}
-		if _, err := ib.finish(ctx); err != nil {
+		if _, err := ib.Finish(ctx); err != nil {
 			b.Fatal(err)
 		}
 		runtime.GC()
 		b.ReportMetric(float64(heapLive())/(1<<20), "liveheap-MiB")
-		fi, _ := ib.file.f.Stat()
+		fi, _ := os.Stat(filepath.Join(dir, SampleIndexFile))
 		b.ReportMetric(float64(fi.Size())/float64(n), "file-B/entry")
-		ib.close()
+		ib.Close()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 	b.ReportMetric(float64(vmHWM())/(1<<20), "peakRSS-MiB")
