@@ -42,6 +42,9 @@ import (
 const (
 	DefaultIndexFlushEntries  = 1 << 18
 	DefaultIndexFlushInterval = 30 * time.Second
+	// DefaultIndexRawCacheBytes holds the stored tiles of a log of about
+	// 4 M distinct samples.
+	DefaultIndexRawCacheBytes = 512 << 20
 	// indexReplayPage is how many entries a replay reads and applies at
 	// once.
 	indexReplayPage = 1 << 14
@@ -67,8 +70,14 @@ type SampleIndexOptions struct {
 	// between writes means fewer and larger writes, and more memory.
 	FlushEntries  uint64
 	FlushInterval time.Duration
-	// Map tunes the map's tile cache (nil: sampleindex's defaults).
+	// Map tunes the map's cache of parsed tiles (nil: sampleindex's
+	// defaults).
 	Map *sampleindex.Options
+	// RawCacheBytes bounds the cache of stored tiles as stored, which a
+	// map just opened is loaded into with one sequential scan (0:
+	// DefaultIndexRawCacheBytes; negative: none). About 130 bytes a log
+	// entry fit all of a map of distinct samples.
+	RawCacheBytes int
 }
 
 // SampleIndexWriter keeps the sample index of a log in its store: it
@@ -93,13 +102,104 @@ type SampleIndexWriter struct {
 	// readMax is the newest stored map size the map may read tiles of:
 	// base, kept apart so that the map's reads (under mu) need no lock.
 	readMax atomic.Uint64
+	raw     rawTiles
 }
 
 // ReadTiles reads the map's tiles (sampleindex.TileReader): those of the
-// stored map this writer opened or last wrote; a newer one (written by
-// another server) fails the read with store.ErrConflict.
+// stored map this writer opened or last wrote, from the raw tile cache or
+// the store; a newer one (written by another server) fails the read with
+// store.ErrConflict.
 func (w *SampleIndexWriter) ReadTiles(ctx context.Context, ids []sampleindex.TileID) (map[sampleindex.TileID][]byte, error) {
-	return w.sm.ReadSampleTiles(ctx, ids, w.readMax.Load())
+	out, miss := w.raw.get(ids)
+	if len(miss) == 0 {
+		return out, nil
+	}
+	got, err := w.sm.ReadSampleTiles(ctx, miss, w.readMax.Load())
+	if err != nil {
+		return nil, err
+	}
+	for id, data := range got {
+		out[id] = data
+		w.raw.put(id, data)
+	}
+	return out, nil
+}
+
+// rawTiles caches stored tiles as stored (encoded: about a third of the
+// memory of the map's parsed tiles), up to a byte budget, so that the
+// tiles the map's own cache evicts, and those of a map just opened, are
+// parsed again rather than read from the store one lookup at a time. It
+// holds the versions of the writer's stored map only: filled by a
+// sequential scan at open, by reads, and by the writer's own flushes.
+type rawTiles struct {
+	mu    sync.Mutex
+	m     map[sampleindex.TileID][]byte
+	bytes int
+	max   int
+}
+
+const rawTileOverhead = 96 // map entry and slice header, roughly
+
+func (c *rawTiles) reset(max int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m, c.bytes, c.max = map[sampleindex.TileID][]byte{}, 0, max
+}
+
+func (c *rawTiles) get(ids []sampleindex.TileID) (map[sampleindex.TileID][]byte, []sampleindex.TileID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[sampleindex.TileID][]byte, len(ids))
+	var miss []sampleindex.TileID
+	for _, id := range ids {
+		if d, ok := c.m[id]; ok {
+			out[id] = d
+		} else {
+			miss = append(miss, id)
+		}
+	}
+	return out, miss
+}
+
+// put stores data (not copied: never modified by anybody) if it fits, or
+// replaces the cached version.
+func (c *rawTiles) put(id sampleindex.TileID, data []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[id]; ok {
+		c.bytes += len(data) - len(old)
+		c.m[id] = data
+		return true
+	}
+	if c.bytes+len(data)+rawTileOverhead > c.max {
+		return false
+	}
+	c.m[id] = data
+	c.bytes += len(data) + rawTileOverhead
+	return true
+}
+
+// preload fills the cache with a sequential scan of the stored tiles of
+// map size at most maxSize, until the budget is spent.
+func (w *SampleIndexWriter) preload(ctx context.Context, maxSize uint64) error {
+	errFull := errors.New("full")
+	err := w.sm.EachSampleTile(ctx, func(t store.SampleTile) error {
+		if t.Size > maxSize {
+			return nil // another server's newer version: read when needed
+		}
+		id, err := sampleindex.ParseTileKey(t.Key)
+		if err != nil {
+			return nil // damaged: the map's read reports it
+		}
+		if !w.raw.put(id, bytes.Clone(t.Data)) {
+			return errFull
+		}
+		return nil
+	})
+	if err == errFull {
+		return nil
+	}
+	return err
 }
 
 // OpenSampleIndex returns the sample index of the log in st, brought up to
@@ -131,6 +231,9 @@ func newSampleIndex(st store.Store, opts SampleIndexOptions, logger *slog.Logger
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultIndexFlushInterval
+	}
+	if opts.RawCacheBytes == 0 {
+		opts.RawCacheBytes = DefaultIndexRawCacheBytes
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -190,6 +293,14 @@ func (w *SampleIndexWriter) reopen(ctx context.Context, size uint64, write bool)
 	}
 	w.mu.Lock()
 	w.readMax.Store(stored)
+	w.raw.reset(w.opts.RawCacheBytes)
+	if stored > 0 {
+		start := time.Now()
+		if err := w.preload(ctx, stored); err != nil {
+			return err
+		}
+		w.logger.Debug("sample index tiles loaded", "tiles", len(w.raw.m), "bytes", w.raw.bytes, "took", time.Since(start))
+	}
 	w.m = sampleindex.Open(w, stored, w.opts.Map)
 	w.size, w.base, w.lastFlush = stored, stored, time.Now()
 	w.mu.Unlock()
@@ -312,7 +423,13 @@ func (w *SampleIndexWriter) flush(ctx context.Context) error {
 	defer w.mu.Unlock()
 	size := w.size
 	err := w.m.Flush(ctx, func(ctx context.Context, _ uint64, tiles []sampleindex.Tile) error {
-		return w.sm.WriteSampleMap(ctx, w.base, size, tiles)
+		if err := w.sm.WriteSampleMap(ctx, w.base, size, tiles); err != nil {
+			return err
+		}
+		for _, t := range tiles {
+			w.raw.put(t.ID, t.Data)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("sample index: %w", err)
