@@ -209,10 +209,12 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 			b.Scratch = d
 		}
 		d.events = slices.Grow(d.events[:0], len(b.Entries))
+		d.ids = d.ids[:0]
 		d.bad, d.err = -1, nil
 		for j, e := range b.Entries {
 			if record.KindOf(e) == record.EntryAttestation {
 				d.events = append(d.events, record.Event{}) // isAttestation
+				d.ids = sites.identity(d.ids, nil)
 				continue
 			}
 			ev, err := record.DecodeEntry(e)
@@ -221,6 +223,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 				return
 			}
 			d.events = append(d.events, ev)
+			d.ids = sites.identity(d.ids, e)
 		}
 	}
 	consume := func(b *verify.Bundle) error {
@@ -241,7 +244,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 				sites.attestation(i, b.Entries[j])
 				continue
 			}
-			sites.event(i, &d.events[j])
+			sites.event(i, &d.events[j], d.ids, j)
 			if f := engine.Add(i, d.events[j]); f != nil {
 				fresh = append(fresh, f...)
 			}
@@ -333,6 +336,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 // that one's position in the bundle (-1 if none) and error.
 type decoded struct {
 	events []record.Event
+	ids    [][32]byte // the events' identities, with site checks (sites.go)
 	bad    int
 	err    error
 }

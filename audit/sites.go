@@ -106,10 +106,24 @@ func newSiteAudit(p *Policy, origin string) (*siteAudit, error) {
 // the decoded events: an event with no sample, which no valid event has.
 func isAttestation(ev *record.Event) bool { return ev.Sample == "" }
 
-// event adds the event at index.
-func (s *siteAudit) event(index uint64, ev *record.Event) {
+// identity appends to ids the identity of the event whose canonical
+// entry is entry (nil: an attestation, no identity), for event; it runs on
+// the audit's decoding workers. Without sites it does nothing.
+func (s *siteAudit) identity(ids [][32]byte, entry []byte) [][32]byte {
+	if s == nil {
+		return ids
+	}
+	var id [32]byte
+	if entry != nil {
+		id, _ = record.EntryIdentity(entry)
+	}
+	return append(ids, id)
+}
+
+// event adds the event at index, whose identity is ids[j] (identity).
+func (s *siteAudit) event(index uint64, ev *record.Event, ids [][32]byte, j int) {
 	if s != nil {
-		s.add(s.c.AddEvent(index, ev))
+		s.add(s.c.AddEventIdentity(index, ev, ids[j]))
 	}
 }
 

@@ -116,3 +116,17 @@ func checkAgainstEncodingJSON(t *testing.T, data []byte, e Event) {
 		t.Fatalf("logged present = %v, Logged = %v", ok, e.Logged)
 	}
 }
+
+// FuzzEntryIdentity: for every entry DecodeEntry accepts, EntryIdentity is
+// the decoded event's identity; on anything else it does not panic.
+func FuzzEntryIdentity(f *testing.F) {
+	f.Add([]byte(`{"sample":"s1","action":"stored","location":"ch-zrh-1","region":"EU","time":"2026-11-01T12:00:01Z","logged":"2026-11-01T12:00:09Z","actor":"t"}`))
+	f.Add([]byte(`{"sample":"s1","action":"stored","location":"ch-zrh-1","region":"EU","time":"2026-11-01T12:00:01Z","logged":"2026-11-01T12:00:09Z","actor":"t","note":"\",\"logged\":\""}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, err := EntryIdentity(b)
+		ev, derr := DecodeEntry(b)
+		if derr == nil && (err != nil || id != ev.Identity()) {
+			t.Fatalf("EntryIdentity(%q) = %x, %v; the event's identity is %x", b, id, err, ev.Identity())
+		}
+	})
+}

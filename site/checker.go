@@ -70,6 +70,13 @@ func (c *Checker) Stats() CheckerStats { return c.stats }
 // unsigned finding, for the oldest pending event when more than
 // record.MaxAttestedEvents are pending.
 func (c *Checker) AddEvent(index uint64, ev *record.Event) []Finding {
+	return c.AddEventIdentity(index, ev, ev.Identity())
+}
+
+// AddEventIdentity is AddEvent for a caller that has the event's identity
+// already (id is ev.Identity(), for example record.EntryIdentity of its
+// entry computed on another core), which saves encoding the event again.
+func (c *Checker) AddEventIdentity(index uint64, ev *record.Event, id [32]byte) []Finding {
 	c.order(index)
 	c.stats.Events++
 	var out []Finding
@@ -78,7 +85,7 @@ func (c *Checker) AddEvent(index uint64, ev *record.Event) []Finding {
 	}
 	p := &c.ring[(c.head+c.n)%len(c.ring)]
 	c.n++
-	p.index, p.id, p.loc, p.sample, p.logged = index, ev.Identity(), ev.Location, ev.Sample, ev.Logged
+	p.index, p.id, p.loc, p.sample, p.logged = index, id, ev.Location, ev.Sample, ev.Logged
 	return out
 }
 
