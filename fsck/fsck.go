@@ -155,6 +155,9 @@ func Check(ctx context.Context, st store.Store, verifier note.Verifier, opts Opt
 	if err := c.run(); err != nil {
 		return nil, err
 	}
+	if err := c.checkSampleMap(); err != nil {
+		return nil, err
+	}
 	slices.SortStableFunc(c.found, func(a, b found) int { return a.at.cmp(b.at) })
 	for _, f := range c.found {
 		c.rep.Problems = append(c.rep.Problems, f.p)
@@ -558,14 +561,15 @@ func (c *checker) checkEntry(ctx context.Context, r *pageResult, en *store.Entry
 		skip |= 1<<store.LookupIdentity | 1<<store.LookupSample
 		return leaf, nil
 	}
-	if id := ev.Identity(); id != en.Identity {
+	id := ev.Identity()
+	if id != en.Identity {
 		add(a, KindIdentity, "stored %s, computed %s", short(en.Identity), short(id))
 		skip |= 1 << store.LookupIdentity
 	}
 	if ev.Sample != en.Sample {
 		add(a, KindSample, "stored %q, event has %q", en.Sample, ev.Sample)
 	}
-	c.keepEvent(r, en.Index, &ev)
+	c.keepEvent(r, en.Index, &ev, id)
 	if samples == nil {
 		// The IndexCheck judges the sample index of the entries whose
 		// stored sample is right. Both backends' Sample(ev.Sample) lists

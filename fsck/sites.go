@@ -27,6 +27,7 @@ const phaseSite = phaseLeaf + 1
 type siteItem struct {
 	index uint64
 	ev    record.Event
+	id    [32]byte
 	att   []byte
 }
 
@@ -48,10 +49,11 @@ func (c *checker) checkAttestationEntry(r *pageResult, en *store.Entry, add func
 	}
 }
 
-// keepEvent keeps the event at index for the site check.
-func (c *checker) keepEvent(r *pageResult, index uint64, ev *record.Event) {
+// keepEvent keeps the event at index, whose identity is id, for the site
+// check.
+func (c *checker) keepEvent(r *pageResult, index uint64, ev *record.Event, id [32]byte) {
 	if c.sites != nil {
-		r.sites = append(r.sites, siteItem{index: index, ev: *ev})
+		r.sites = append(r.sites, siteItem{index: index, ev: *ev, id: id})
 	}
 }
 
@@ -66,7 +68,7 @@ func (c *checker) checkSites(r *pageResult) {
 		if it.att != nil {
 			c.siteFindings(c.sites.AddAttestation(it.index, it.att))
 		} else {
-			c.siteFindings(c.sites.AddEvent(it.index, &it.ev))
+			c.siteFindings(c.sites.AddEventIdentity(it.index, &it.ev, it.id))
 		}
 	}
 	r.sites = nil
