@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/custodylog/custody/internal/keyfile"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/httpapi"
+	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/record"
 )
 
@@ -253,4 +253,11 @@ func TestGetEscapesServerText(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &e); err != nil || e.Event.Sample != "s"+hostileText {
 		t.Errorf("--json sample decodes to %q (%v), want the server's text", e.Event.Sample, err)
 	}
+}
+
+// writeKeyPair writes prefix.key (0600, never overwritten) and prefix.pub
+// of a log named origin, as custody keygen does.
+func writeKeyPair(prefix, origin string) (string, error) {
+	vkey, err := keyfile.WriteLog(prefix, origin)
+	return vkey, keyErr(err, "", "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody")
 }

@@ -8,28 +8,7 @@ import (
 	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/note"
 )
-
-// writeKeyPair writes prefix.key (0600, never overwritten) and prefix.pub
-// of a log named origin (keyfile.WriteLog).
-func writeKeyPair(prefix, origin string) (string, error) {
-	vkey, err := keyfile.WriteLog(prefix, origin)
-	return vkey, keyErr(err, "", "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody")
-}
-
-// writeWitnessKeyPair writes prefix.key and prefix.pub (the cosignature/v1
-// verifier key) of a witness (keyfile.WriteWitness).
-func writeWitnessKeyPair(prefix, name string) (string, error) {
-	vkey, err := keyfile.WriteWitness(prefix, name)
-	return vkey, keyErr(err, "", "the name must be non-empty without spaces or '+', e.g. witness.example.com")
-}
-
-// loadCosigner reads a witness's PRIVATE+KEY file (keyfile.LoadCosigner).
-func loadCosigner(path string) (note.Signer, string, error) {
-	s, vkey, err := keyfile.LoadCosigner(path)
-	return s, vkey, keyErr(err, path, "create one with 'custody keygen --witness --origin NAME'")
-}
 
 // keyErr adds the fix to an error of package keyfile about path; create
 // is the hint for a bad name or a file that holds no key.
@@ -91,12 +70,12 @@ sends with PREFIX.key (custody append --site-key, custody sign).`,
 			if out == "" {
 				out = "custody"
 			}
-			write := writeKeyPair
+			write, hint := keyfile.WriteLog, "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody"
 			if witnessKey {
-				write = writeWitnessKeyPair
+				write, hint = keyfile.WriteWitness, "the name must be non-empty without spaces or '+', e.g. witness.example.com"
 			}
 			vkey, err := write(out, origin)
-			if err != nil {
+			if err = keyErr(err, "", hint); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "%s\n", vkey)

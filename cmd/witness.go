@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/custodylog/custody/internal/keyfile"
 	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/store/witnessdb"
 	wsrv "github.com/custodylog/custody/witness"
@@ -81,8 +82,8 @@ func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- s
 	if err != nil {
 		return err
 	}
-	signer, vkey, err := loadCosigner(o.key)
-	if err != nil {
+	signer, vkey, err := keyfile.LoadCosigner(o.key)
+	if err = keyErr(err, o.key, "create one with 'custody keygen --witness --origin NAME'"); err != nil {
 		return err
 	}
 	var logs []note.Verifier
