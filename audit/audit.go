@@ -31,8 +31,18 @@ type AuditState struct {
 	// as 8 bytes big-endian, then the hashes of the perfect subtrees that
 	// make up the tree, largest (leftmost) first, 32 bytes each.
 	Tree []byte `json:"tree"`
-	// Engine is the routing-policy engine's state (Engine.MarshalState).
-	Engine json.RawMessage `json:"engine"`
+	// Engine is the routing-policy engine's state (Engine.MarshalState),
+	// unless EngineFile is set.
+	Engine json.RawMessage `json:"engine,omitempty"`
+	// EngineFile, when set, is the name of the file next to the state
+	// file that holds the engine's state instead (Auditor writes it so:
+	// it is as large as the number of samples, and streamed rather than
+	// held in memory).
+	EngineFile string `json:"engine_file,omitempty"`
+	// enginePath is where the engine's state is (EngineFile in the
+	// directory ReadState read, or the file Audit wrote in
+	// AuditOptions.StateDir for WriteState), "" when it is in Engine.
+	enginePath string
 	// Findings are all findings so far, in index order.
 	Findings []Finding `json:"findings"`
 	// Audited is when the state was written.
@@ -105,6 +115,10 @@ type AuditOptions struct {
 	// the engine's state is as large as the number of samples. For audits
 	// whose state is not kept.
 	NoState bool
+	// StateDir, if set, is the directory WriteState will write the
+	// returned state to: Audit writes the engine's state there, as a file
+	// of its own, rather than into AuditState.Engine (see WriteState).
+	StateDir string
 }
 
 // Audit verifies the log behind c and evaluates every event against the
@@ -164,7 +178,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		if tree.size() != old.Size || tree.root() != old.Root || st.Size != old.Size {
 			return nil, nil, fmt.Errorf("audit state is inconsistent with itself (tree of %d entries, checkpoint of %d): move it away to start over", tree.size(), old.Size)
 		}
-		if err := engine.UnmarshalState(st.Engine); err != nil {
+		if err := readEngineState(engine, st); err != nil {
 			return nil, nil, fmt.Errorf("audit state: %w", err)
 		}
 		if engine.Next() != old.Size {
@@ -320,13 +334,12 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 	if err != nil {
 		return nil, nil, err
 	}
-	engineBytes, err := engine.MarshalState()
-	if err != nil {
-		return nil, nil, err
-	}
 	st := &AuditState{
 		Version: AuditStateVersion, Origin: cp.Origin, Size: cp.Size, Checkpoint: string(signed),
-		Tree: treeBytes, Engine: engineBytes, Findings: findings, Audited: time.Now().UTC(),
+		Tree: treeBytes, Findings: findings, Audited: time.Now().UTC(),
+	}
+	if err := writeEngineState(engine, st, opts.StateDir); err != nil {
+		return nil, nil, err
 	}
 	return rep, st, nil
 }

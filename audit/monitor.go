@@ -51,7 +51,7 @@ func (e *StateError) Unwrap() error { return e.Err }
 // the log.
 func (a *Auditor) Run(ctx context.Context) (*AuditReport, error) {
 	opts := AuditOptions{Policy: a.Policy, Full: a.Full, Progress: a.Progress, IndexDir: a.StateDir,
-		Memory: a.Memory, SpillDir: a.StateDir, NoState: a.StateDir == ""}
+		Memory: a.Memory, SpillDir: a.StateDir, NoState: a.StateDir == "", StateDir: a.StateDir}
 	if a.StateDir != "" {
 		st, err := ReadState(a.StateDir)
 		if err != nil {

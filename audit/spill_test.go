@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -341,5 +342,105 @@ func BenchmarkEngineOpenSamples(b *testing.B) {
 			b.ReportMetric(float64(spilled), "spilled")
 			b.ReportMetric(float64(runs), "runs")
 		})
+	}
+}
+
+// TestAuditorEngineFile: an Auditor keeps the engine's state in a file of
+// its own next to state.json, streamed in and out with a tiny budget, one
+// file at a time; resuming from it, or from an older state with the
+// engine inline, gives the state one audit from scratch gives.
+func TestAuditorEngineFile(t *testing.T) {
+	pol, err := LoadPolicy(filepath.Join("..", "testdata", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, vkey := auditBenchKey(t)
+	const n1, n2 = 7*verify.TileWidth + 3, 15 * verify.TileWidth
+	logs := map[int]string{}
+	for _, n := range []int{n1, n2} {
+		logs[n] = t.TempDir()
+		if _, _, err := writeAuditBenchLog(logs[n], n, signer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := func(n int) *verify.Client {
+		return verify.NewClient(verify.NewDirSource(logs[n]), auditBenchOrigin, mustVerifiers(t, vkey), nil)
+	}
+	_, want, err := Audit(context.Background(), client(n2), AuditOptions{Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engineFile := func(dir string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, StateFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(b, &raw); err != nil {
+			t.Fatal(err)
+		}
+		var name string
+		json.Unmarshal(raw["engine_file"], &name)
+		if _, inline := raw["engine"]; inline || name == "" {
+			t.Fatalf("%s: engine inline %v, engine_file %q", StateFile, inline, name)
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, engineFiles))
+		if len(files) != 1 || filepath.Base(files[0]) != name {
+			t.Fatalf("engine files %v, want only %s", files, name)
+		}
+		if fi, err := os.Stat(files[0]); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, want mode 0600", files[0], err)
+		}
+		e, err := os.ReadFile(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	run := func(dir string, n int) {
+		t.Helper()
+		a := &Auditor{Client: client(n), Policy: pol, StateDir: dir, Memory: 16 << 10}
+		if _, err := a.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dir := filepath.Join(t.TempDir(), "state")
+	run(dir, n1)
+	engineFile(dir)
+	run(dir, n2)
+	if got := engineFile(dir); !bytes.Equal(got, want.Engine) {
+		t.Errorf("engine state after two runs differs from one audit's")
+	}
+	if spills, _ := filepath.Glob(filepath.Join(dir, "spill-*")); len(spills) != 0 {
+		t.Errorf("spill directories left: %v", spills)
+	}
+
+	// An older state, with the engine inline, is read and rewritten.
+	_, old, err := Audit(context.Background(), client(n1), AuditOptions{Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	if err := WriteState(dir, old); err != nil {
+		t.Fatal(err)
+	}
+	run(dir, n2)
+	if got := engineFile(dir); !bytes.Equal(got, want.Engine) {
+		t.Errorf("engine state resumed from an inline state differs from one audit's")
+	}
+
+	// A state naming a file elsewhere is refused.
+	st, err := ReadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.EngineFile = "../engine-x.json"
+	bad := t.TempDir()
+	b, _ := json.Marshal(st)
+	os.WriteFile(filepath.Join(bad, StateFile), b, 0o600)
+	if _, err := ReadState(bad); err == nil || !strings.Contains(err.Error(), "engine_file") {
+		t.Errorf("ReadState with engine_file %q: %v", st.EngineFile, err)
 	}
 }

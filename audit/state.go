@@ -1,9 +1,11 @@
 package audit
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,16 +47,95 @@ func ReadState(dir string) (*AuditState, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("audit state %s: %w", dir, err)
 	}
+	if st.EngineFile != "" {
+		if ok, _ := filepath.Match(engineFiles, st.EngineFile); !ok || filepath.Base(st.EngineFile) != st.EngineFile {
+			return nil, fmt.Errorf("audit state %s: engine_file %q is not a file name of the form %s", dir, st.EngineFile, engineFiles)
+		}
+		st.enginePath = filepath.Join(dir, st.EngineFile)
+	}
 	return &st, nil
+}
+
+// engineFiles is the pattern of the names of the engine state files in a
+// state directory.
+const engineFiles = "engine-*.json"
+
+// readEngineState restores e from st's engine state, streamed from its
+// file when it has one.
+func readEngineState(e *Engine, st *AuditState) error {
+	if st.enginePath == "" {
+		return e.UnmarshalState(st.Engine)
+	}
+	f, err := os.Open(st.enginePath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return e.ReadStateFrom(bufio.NewReaderSize(f, 1<<20))
+}
+
+// writeEngineState puts e's state into st: into st.Engine if dir is "",
+// else into a new file in dir (mode 0600, synced), written as it is made;
+// failing to write it there is a *StateError.
+func writeEngineState(e *Engine, st *AuditState, dir string) error {
+	if dir == "" {
+		b, err := e.MarshalState()
+		st.Engine = b
+		return err
+	}
+	fail := func(err error) error {
+		return &StateError{Dir: dir, Write: true, Err: fmt.Errorf("writing audit state: %w", err)}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fail(err)
+	}
+	f, err := os.CreateTemp(dir, engineFiles)
+	if err != nil {
+		return fail(err)
+	}
+	if err := writeSynced(f, e.WriteStateTo); err != nil {
+		os.Remove(f.Name())
+		return fail(fmt.Errorf("engine state %s: %w", f.Name(), err))
+	}
+	st.Engine, st.EngineFile, st.enginePath = nil, filepath.Base(f.Name()), f.Name()
+	return nil
+}
+
+// writeSynced writes f with write, syncs and closes it.
+func writeSynced(f *os.File, write func(io.Writer) error) error {
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err := write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // WriteState replaces the audit state in dir with st, creating dir (mode
 // 0700) if needed. The state is written to a new file (mode 0600), synced,
 // and renamed over the old one, so that a crash leaves either the old state
-// or the new one, never a mix.
+// or the new one, never a mix. A state whose engine state is in a file of
+// its own (AuditState.EngineFile: Audit with AuditOptions.StateDir, or
+// ReadState of such a state) keeps it so, in dir (copied there if it is
+// elsewhere); the engine files of dir that the new state does not name are
+// removed after the rename.
 func WriteState(dir string, st *AuditState) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
+	}
+	if st.enginePath != "" {
+		if filepath.Clean(filepath.Dir(st.enginePath)) != filepath.Clean(dir) {
+			if err := copyEngineFile(dir, st); err != nil {
+				return err
+			}
+		}
+		st.EngineFile = filepath.Base(st.enginePath)
 	}
 	b, err := json.MarshalIndent(st, "", " ")
 	if err != nil {
@@ -82,5 +163,37 @@ func WriteState(dir string, st *AuditState) error {
 		d.Sync()
 		d.Close()
 	}
+	removeOtherEngineFiles(dir, st.EngineFile)
 	return nil
+}
+
+// copyEngineFile copies st's engine state file into a new file in dir.
+func copyEngineFile(dir string, st *AuditState) error {
+	src, err := os.Open(st.enginePath)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	f, err := os.CreateTemp(dir, engineFiles)
+	if err != nil {
+		return err
+	}
+	if err := writeSynced(f, func(w io.Writer) error { _, err := io.Copy(w, src); return err }); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	st.enginePath = f.Name()
+	return nil
+}
+
+// removeOtherEngineFiles removes the engine state files in dir other than
+// keep (earlier states', or left by an audit whose state was not written),
+// once the state naming keep is in place.
+func removeOtherEngineFiles(dir, keep string) {
+	names, _ := filepath.Glob(filepath.Join(dir, engineFiles))
+	for _, name := range names {
+		if filepath.Base(name) != keep {
+			os.Remove(name)
+		}
+	}
 }
