@@ -5,6 +5,8 @@
 #   scripts/scale-drill.sh CUSTODY_BINARY LOG_DIR PORT [BENCH_SECONDS]
 #
 # LOG_DIR is made by `custody init` and usually grown by `custody prefill`.
+# With CUSTODY_STORE=DSN set, the log is in that database (PostgreSQL) and
+# LOG_DIR holds its keys.
 # The drill starts `custody serve` on it and measures, printing one JSON
 # object at the end:
 #   - start_healthz_ms / start_checkpoint_ms: from process start until
@@ -43,7 +45,7 @@ wait_200() { # path; prints ms since start when it first answers 200
 rss_mb() { awk -v k="$1:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$pid/status"; }
 
 t0=$(now_ms)
-"$bin" serve --dir "$dir" --listen "127.0.0.1:$port" --token-file "$work/tokens" >"$work/serve.log" 2>&1 &
+"$bin" serve --dir "$dir" ${CUSTODY_STORE:+--store "$CUSTODY_STORE"} --listen "127.0.0.1:$port" --token-file "$work/tokens" >"$work/serve.log" 2>&1 &
 pid=$!
 healthz=$(wait_200 /healthz)
 checkpoint=$(wait_200 /checkpoint)
