@@ -24,7 +24,8 @@ const auditPage = 4096
 // policy and custody chains, not the log's integrity (that is what an
 // independent `custody audit` is for).
 type auditor struct {
-	eng *audit.Engine // owned by follow
+	eng   *audit.Engine // owned by follow
+	sites *siteCheck    // owned by follow; nil without sites (sites.go)
 
 	mu      sync.RWMutex
 	next    uint64            // entries [0, next) are audited
@@ -35,8 +36,8 @@ type auditor struct {
 	failure string // the last error, cleared by progress
 }
 
-func newAuditor(p *audit.Policy, keep int) *auditor {
-	return &auditor{eng: audit.NewEngine(p), byKind: map[string]uint64{}, keep: keep}
+func newAuditor(p *audit.Policy, keep int, origin string) *auditor {
+	return &auditor{eng: audit.NewEngine(p), sites: newSiteCheck(p, origin), byKind: map[string]uint64{}, keep: keep}
 }
 
 // follow audits the log up to its published size, then keeps up with it,
@@ -84,11 +85,20 @@ func (a *auditor) step(ctx context.Context, l *log.Log) (int, error) {
 		if e.Index != a.eng.Next() {
 			break // the log returned fewer entries; the next step resumes
 		}
+		if record.KindOf(e.Data) == record.EntryAttestation {
+			a.eng.Skip(e.Index + 1)
+			found = append(found, a.sites.entry(e, nil)...)
+			continue
+		}
 		ev, err := record.DecodeEntry(e.Data)
 		if err != nil {
 			return 0, err
 		}
 		found = append(found, a.eng.Add(e.Index, ev)...)
+		found = append(found, a.sites.entry(e, &ev)...)
+	}
+	if a.eng.Next() == size {
+		found = append(found, a.sites.settle()...)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -145,7 +145,7 @@ func New(cfg Config) (*Dashboard, error) {
 		logger:    logger,
 	}
 	if cfg.Policy != nil {
-		d.auditor = newAuditor(cfg.Policy, DefaultKeptFindings)
+		d.auditor = newAuditor(cfg.Policy, DefaultKeptFindings, cfg.Log.Origin())
 	}
 	return d, nil
 }

@@ -369,6 +369,10 @@ type eventView struct {
 	Event   record.Event
 	Where   string // "de-fra-1" or "de-fra-1 → ch-zrh-1"
 	Outside bool   // the policy does not allow Location (or To) for Region
+	// Signature is the event's site signature status on the front page
+	// (markSignatures): "signed by site S", "site signature fails: KIND",
+	// "unsigned", or "" when the log has no site signing.
+	Signature string
 }
 
 func (d *Dashboard) eventView(index uint64, ev record.Event) eventView {
@@ -391,6 +395,8 @@ type indexPage struct {
 	Recent     []eventView
 	Findings   *findingsView
 	HasPolicy  bool
+	Sites      []siteView // the policy's sites (sites.go)
+	SiteMode   string     // the log's site mode: off, optional or required
 }
 
 func (d *Dashboard) indexPage(ctx context.Context) (indexPage, error) {
@@ -409,13 +415,28 @@ func (d *Dashboard) indexPage(ctx context.Context) (indexPage, error) {
 	if err != nil {
 		return p, fmt.Errorf("dashboard: reading entries %d to %d: %w", start, cp.Size, err)
 	}
-	evs, err := decodeEntries(es)
-	if err != nil {
-		return p, err
+	evs := make([]*record.Event, len(es))
+	views := map[uint64]*eventView{}
+	for i, e := range es {
+		if record.KindOf(e.Data) == record.EntryAttestation {
+			continue // shown through the events it covers
+		}
+		ev, err := record.DecodeEntry(e.Data)
+		if err != nil {
+			return p, fmt.Errorf("entry %d: %w", e.Index, err)
+		}
+		evs[i] = &ev
 	}
 	for i := len(es) - 1; i >= 0; i-- {
-		p.Recent = append(p.Recent, d.eventView(es[i].Index, evs[i]))
+		if evs[i] != nil {
+			p.Recent = append(p.Recent, d.eventView(es[i].Index, *evs[i]))
+		}
 	}
+	for i := range p.Recent {
+		views[p.Recent[i].Index] = &p.Recent[i]
+	}
+	markSignatures(views, es, evs, d.cfg.Log.Sites(), d.cfg.Log.Origin())
+	p.Sites, p.SiteMode = sitesView(d.cfg.Policy, time.Now()), string(d.cfg.Log.SiteMode())
 	if d.auditor != nil {
 		p.Findings = d.auditor.view(cp.Size)
 	}

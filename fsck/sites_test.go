@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/internal/logtest"
+	"github.com/custodylog/custody/internal/plant"
 	"github.com/custodylog/custody/internal/sitetest"
-	"github.com/custodylog/custody/loadgen"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store/sqlite"
@@ -23,7 +23,7 @@ type siteProblem struct {
 }
 
 // TestCheckSites: the tamper drills, planted in the store past the log's
-// checks (loadgen.Plant): each is reported with the right kind at the
+// checks (plant.Plant): each is reported with the right kind at the
 // right entry; a clean signed log has no problem; without Options.Sites
 // attestation entries are only checked to be stored right.
 func TestCheckSites(t *testing.T) {
@@ -98,7 +98,7 @@ func TestCheckSites(t *testing.T) {
 			if err := log.Create(ctx, st, s); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := loadgen.Plant(ctx, st, s, v, tc.build()); err != nil {
+			if _, err := plant.Plant(ctx, st, s, v, tc.build()); err != nil {
 				t.Fatal(err)
 			}
 			st.Close()

@@ -1,4 +1,6 @@
-package loadgen
+// Package plant writes entries into a log's store past the log's checks: the
+// tamper drills of the tests and the demo's planted violations.
+package plant
 
 import (
 	"context"
