@@ -313,7 +313,7 @@ func BenchmarkEngineOpenSamples(b *testing.B) {
 		b.Run(fmt.Sprintf("memory=%dMiB", budget>>20), func(b *testing.B) {
 			var mem, peak int64
 			var runs int
-			var spilled int64
+			var spilled, disk, filters int64
 			for range b.N {
 				e := NewEngineWith(pol, EngineOptions{Memory: budget, SpillDir: b.TempDir()})
 				if budget == 0 {
@@ -331,6 +331,7 @@ func BenchmarkEngineOpenSamples(b *testing.B) {
 				mem = e.s.mem()
 				if e.s.store != nil {
 					runs, spilled = e.s.store.Runs(), e.s.store.Records()
+					disk, filters = e.s.store.Bytes(), e.s.store.Mem()
 				}
 				b.StopTimer()
 				e.Close()
@@ -341,6 +342,10 @@ func BenchmarkEngineOpenSamples(b *testing.B) {
 			b.ReportMetric(float64(mem)/float64(max(int64(n)-spilled, 1)), "B/sample-in-memory")
 			b.ReportMetric(float64(spilled), "spilled")
 			b.ReportMetric(float64(runs), "runs")
+			if spilled > 0 {
+				b.ReportMetric(float64(disk)/float64(spilled), "disk-B/spilled")
+				b.ReportMetric(float64(filters)/float64(spilled), "filter-B/spilled")
+			}
 		})
 	}
 }

@@ -100,6 +100,15 @@ func (s *Store) Runs() int { return len(s.runs) }
 // per run that holds it.
 func (s *Store) Records() int64 { return s.keys }
 
+// Bytes returns the size of the run files.
+func (s *Store) Bytes() int64 {
+	var n int64
+	for _, r := range s.runs {
+		n += r.size
+	}
+	return n
+}
+
 // Mem returns the bytes of memory the runs hold: their Bloom filters and
 // block indexes.
 func (s *Store) Mem() int64 {
