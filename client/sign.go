@@ -20,6 +20,9 @@ type siteSigner struct {
 	pub    ed25519.PublicKey
 	origin string
 	now    func() time.Time
+	// pick, if set (WithSiteSigners), chooses the signer of each event's
+	// location instead of s.
+	pick func(location string) site.Signer
 }
 
 // WithSiteSigner makes the Client sign every batch it sends as the site s
@@ -32,6 +35,18 @@ type siteSigner struct {
 // hardware signers: site.Attest).
 func WithSiteSigner(s site.Signer, pub ed25519.PublicKey, origin string) Option {
 	return func(c *Client) { c.site = &siteSigner{s: s, pub: pub, origin: origin, now: time.Now} }
+}
+
+// WithSiteSigners makes the Client sign what it sends as the sites pick
+// chooses for each event's location (for a transfer, its source): each
+// run of consecutive events with the same signer, at most
+// record.MaxAttestedEvents, gets its own attestation line, as
+// WithSiteSigner does for one site. pick returning nil for a location
+// fails the batch before anything is sent. It is for a gateway that
+// submits for several sites (and the demo, whose data centres each sign
+// their own events).
+func WithSiteSigners(pick func(location string) site.Signer, origin string) Option {
+	return func(c *Client) { c.site = &siteSigner{pick: pick, origin: origin, now: time.Now} }
 }
 
 // AttestationLine returns the JSON line, {"attestation": ENTRY}, that
@@ -79,11 +94,18 @@ func (c *Client) sign(lines [][]byte, ids [][32]byte) ([][]byte, [][]byte, error
 		return nil, nil, errors.New("client: WithSiteSigner needs the log's origin (or a log key: New)")
 	}
 	now := c.site.now()
+	signers, err := c.site.signers(lines)
+	if err != nil {
+		return nil, nil, err
+	}
 	out := make([][]byte, 0, len(lines)+len(lines)/record.MaxAttestedEvents+1)
 	atts := make([][]byte, len(lines))
-	for start := 0; start < len(lines); start += record.MaxAttestedEvents {
-		end := min(start+record.MaxAttestedEvents, len(lines))
-		_, entry, err := site.AttestRoot(c.site.s, c.site.pub, origin, now, end-start, record.AttestationRoot(ids[start:end]))
+	for start, end := 0, 0; start < len(lines); start = end {
+		end = start + 1
+		for end < len(lines) && end-start < record.MaxAttestedEvents && signers[end] == signers[start] {
+			end++
+		}
+		_, entry, err := site.AttestRoot(signers[start], c.site.pub, origin, now, end-start, record.AttestationRoot(ids[start:end]))
 		if err != nil {
 			return nil, nil, fmt.Errorf("client: signing events %d to %d: %w", start, end-1, err)
 		}
@@ -94,6 +116,25 @@ func (c *Client) sign(lines [][]byte, ids [][32]byte) ([][]byte, [][]byte, error
 		}
 	}
 	return out, atts, nil
+}
+
+// signers returns the signer of each line's event.
+func (s *siteSigner) signers(lines [][]byte) ([]site.Signer, error) {
+	out := make([]site.Signer, len(lines))
+	for i, l := range lines {
+		if s.pick == nil {
+			out[i] = s.s
+			continue
+		}
+		ev, err := record.Decode(l)
+		if err != nil {
+			return nil, fmt.Errorf("client: event %d: %w", i, err)
+		}
+		if out[i] = s.pick(ev.Location); out[i] == nil {
+			return nil, fmt.Errorf("client: event %d: no site signs for location %s", i, ev.Location)
+		}
+	}
+	return out, nil
 }
 
 // checkSigned checks that every receipt of a signed batch carries the

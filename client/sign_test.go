@@ -15,6 +15,7 @@ import (
 	"github.com/custodylog/custody/internal/sitetest"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/site"
 	"github.com/custodylog/custody/store/sqlite"
 	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
@@ -117,5 +118,42 @@ func TestSign(t *testing.T) {
 	}
 	if _, err := Sign(w.Zrh.Signer, nil, tl.l.Origin(), now(), []record.Event{{Sample: "x"}}); err == nil {
 		t.Fatal("signed an invalid event")
+	}
+}
+
+// TestAppendSignedBySites: with WithSiteSigners, each run of events of one
+// site is signed by that site, in one request.
+func TestAppendSignedBySites(t *testing.T) {
+	tl, w, now := signedLog(t, true)
+	pick := func(loc string) site.Signer {
+		switch loc {
+		case "ch-zrh-1":
+			return w.Zrh.Signer
+		case "ru-mow-1":
+			return w.Mow.Signer
+		}
+		return nil
+	}
+	c, _ := newClient(t, tl.srv.URL, tl.key, WithSiteSigners(pick, ""))
+	c.site.now = now
+	evs := logtest.Events(0, 6)
+	for _, i := range []int{2, 3, 5} {
+		evs[i].Location, evs[i].Region = "ru-mow-1", "ROW"
+	}
+	rs, err := c.Append(context.Background(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// zrh 0-1, mow 2-3, zrh 4, mow 5: four attestations.
+	if tl.l.Checkpoint().Size != 10 {
+		t.Fatalf("log size %d, want 6 events and 4 attestations", tl.l.Checkpoint().Size)
+	}
+	for i, k := range []sitetest.Key{w.Zrh, w.Zrh, w.Mow, w.Mow, w.Zrh, w.Mow} {
+		sitetest.CheckAttestation(t, k.VKey, rs[i].Receipt, evs[i])
+	}
+	evs = logtest.Events(100, 1)
+	evs[0].Location = "de-fra-1"
+	if _, err := c.Append(context.Background(), evs); err == nil || !strings.Contains(err.Error(), "no site signs for location de-fra-1") {
+		t.Fatalf("event of no site: %v", err)
 	}
 }
