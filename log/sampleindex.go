@@ -43,7 +43,7 @@ const (
 	DefaultIndexFlushEntries  = 1 << 18
 	DefaultIndexFlushInterval = 30 * time.Second
 	// DefaultIndexRawCacheBytes holds the stored tiles of a log of about
-	// 4 M distinct samples.
+	// 5 M distinct samples.
 	DefaultIndexRawCacheBytes = 512 << 20
 	// indexReplayPage is how many entries a replay reads and applies at
 	// once.
@@ -75,8 +75,9 @@ type SampleIndexOptions struct {
 	Map *sampleindex.Options
 	// RawCacheBytes bounds the cache of stored tiles as stored, which a
 	// map just opened is loaded into with one sequential scan (0:
-	// DefaultIndexRawCacheBytes; negative: none). About 130 bytes a log
-	// entry fit all of a map of distinct samples.
+	// DefaultIndexRawCacheBytes; negative: none). About 95 bytes a log
+	// entry (plus ~60 bytes a tile of index) hold all of a map of
+	// distinct samples.
 	RawCacheBytes int
 }
 
@@ -131,29 +132,34 @@ func (w *SampleIndexWriter) ReadTiles(ctx context.Context, ids []sampleindex.Til
 // parsed again rather than read from the store one lookup at a time. It
 // holds the versions of the writer's stored map only: filled by a
 // sequential scan at open, by reads, and by the writer's own flushes.
+// The tiles live in one arena and the index holds offsets, so that the
+// garbage collector has no pointer to follow in either.
 type rawTiles struct {
 	mu    sync.Mutex
-	m     map[sampleindex.TileID][]byte
-	bytes int
+	idx   map[sampleindex.TileID]rawRef
+	arena []byte
+	live  int // bytes of arena that idx refers to
 	max   int
 }
 
-const rawTileOverhead = 96 // map entry and slice header, roughly
+type rawRef struct{ off, n uint32 }
 
 func (c *rawTiles) reset(max int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m, c.bytes, c.max = map[sampleindex.TileID][]byte{}, 0, max
+	c.idx, c.arena, c.live, c.max = map[sampleindex.TileID]rawRef{}, nil, 0, min(max, 1<<32-1)
 }
 
+// get returns the cached tiles among ids (sub-slices of the arena, never
+// modified) and the ids it does not hold.
 func (c *rawTiles) get(ids []sampleindex.TileID) (map[sampleindex.TileID][]byte, []sampleindex.TileID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[sampleindex.TileID][]byte, len(ids))
 	var miss []sampleindex.TileID
 	for _, id := range ids {
-		if d, ok := c.m[id]; ok {
-			out[id] = d
+		if r, ok := c.idx[id]; ok {
+			out[id] = c.arena[r.off : r.off+r.n : r.off+r.n]
 		} else {
 			miss = append(miss, id)
 		}
@@ -161,22 +167,40 @@ func (c *rawTiles) get(ids []sampleindex.TileID) (map[sampleindex.TileID][]byte,
 	return out, miss
 }
 
-// put stores data (not copied: never modified by anybody) if it fits, or
-// replaces the cached version.
+// put copies data into the cache (replacing the cached version) if it
+// fits, compacting the arena first when that makes it fit and a quarter
+// of it or more is replaced versions.
 func (c *rawTiles) put(id sampleindex.TileID, data []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.m[id]; ok {
-		c.bytes += len(data) - len(old)
-		c.m[id] = data
-		return true
+	old, had := c.idx[id]
+	if garbage := len(c.arena) - c.live; len(c.arena)+len(data) > c.max && garbage >= len(c.arena)/4 && c.live+len(data) <= c.max {
+		c.compact()
 	}
-	if c.bytes+len(data)+rawTileOverhead > c.max {
+	if len(c.arena)+len(data) > c.max {
+		if had {
+			delete(c.idx, id) // never serve a stale version
+			c.live -= int(old.n)
+		}
 		return false
 	}
-	c.m[id] = data
-	c.bytes += len(data) + rawTileOverhead
+	if had {
+		c.live -= int(old.n)
+	}
+	c.idx[id] = rawRef{off: uint32(len(c.arena)), n: uint32(len(data))}
+	c.arena = append(c.arena, data...)
+	c.live += len(data)
 	return true
+}
+
+// compact copies the live tiles into a new arena.
+func (c *rawTiles) compact() {
+	arena := make([]byte, 0, c.live+c.live/4)
+	for id, r := range c.idx {
+		c.idx[id] = rawRef{off: uint32(len(arena)), n: r.n}
+		arena = append(arena, c.arena[r.off:r.off+r.n]...)
+	}
+	c.arena = arena
 }
 
 // preload fills the cache with a sequential scan of the stored tiles of
@@ -191,7 +215,7 @@ func (w *SampleIndexWriter) preload(ctx context.Context, maxSize uint64) error {
 		if err != nil {
 			return nil // damaged: the map's read reports it
 		}
-		if !w.raw.put(id, bytes.Clone(t.Data)) {
+		if !w.raw.put(id, t.Data) {
 			return errFull
 		}
 		return nil
@@ -299,7 +323,7 @@ func (w *SampleIndexWriter) reopen(ctx context.Context, size uint64, write bool)
 		if err := w.preload(ctx, stored); err != nil {
 			return err
 		}
-		w.logger.Debug("sample index tiles loaded", "tiles", len(w.raw.m), "bytes", w.raw.bytes, "took", time.Since(start))
+		w.logger.Debug("sample index tiles loaded", "tiles", len(w.raw.idx), "bytes", w.raw.live, "took", time.Since(start))
 	}
 	w.m = sampleindex.Open(w, stored, w.opts.Map)
 	w.size, w.base, w.lastFlush = stored, stored, time.Now()

@@ -384,3 +384,49 @@ func TestCheckpointLineWithXMod(t *testing.T) {
 		t.Errorf("size-0 checkpoint line %q, want %q", got, want)
 	}
 }
+
+// TestRawTiles: the raw tile cache serves the newest version put, never a
+// replaced one, stays within its budget (compacting replaced versions
+// away), and refuses what does not fit.
+func TestRawTiles(t *testing.T) {
+	var c rawTiles
+	c.reset(100)
+	id := func(i byte) sampleindex.TileID { return sampleindex.TileID{Depth: 8, Prefix: sampleindex.Hash{i}} }
+	get := func(i byte) string {
+		got, miss := c.get([]sampleindex.TileID{id(i)})
+		if len(miss) != 0 {
+			return "<miss>"
+		}
+		return string(got[id(i)])
+	}
+	for i, tt := range []struct {
+		id   byte
+		data string
+		ok   bool
+	}{
+		{1, strings.Repeat("a", 40), true},
+		{2, strings.Repeat("b", 40), true},
+		{1, strings.Repeat("c", 40), false}, // 120 > 100, nothing to compact: 1 is dropped
+		{3, strings.Repeat("d", 50), true},  // fits after compacting 1's old version away
+		{2, strings.Repeat("e", 10), true},
+	} {
+		if ok := c.put(id(tt.id), []byte(tt.data)); ok != tt.ok {
+			t.Fatalf("put %d: %v, want %v", i, ok, tt.ok)
+		}
+		if len(c.arena) > 100 {
+			t.Fatalf("put %d: arena of %d bytes, budget 100", i, len(c.arena))
+		}
+	}
+	for _, tt := range []struct {
+		id   byte
+		want string
+	}{{1, "<miss>"}, {2, strings.Repeat("e", 10)}, {3, strings.Repeat("d", 50)}} {
+		if got := get(tt.id); got != tt.want {
+			t.Errorf("tile %d: %q, want %q", tt.id, got, tt.want)
+		}
+	}
+	c.reset(-1)
+	if c.put(id(1), []byte("x")) || get(1) != "<miss>" {
+		t.Error("a cache with a negative budget holds a tile")
+	}
+}
