@@ -155,6 +155,9 @@ func Check(ctx context.Context, st store.Store, verifier note.Verifier, opts Opt
 	if err := c.run(); err != nil {
 		return nil, err
 	}
+	if err := c.checkSampleMap(); err != nil {
+		return nil, err
+	}
 	slices.SortStableFunc(c.found, func(a, b found) int { return a.at.cmp(b.at) })
 	for _, f := range c.found {
 		c.rep.Problems = append(c.rep.Problems, f.p)

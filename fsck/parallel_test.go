@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/custodylog/custody/store"
@@ -77,6 +78,12 @@ func TestCheckSameReport(t *testing.T) {
 	}
 	for _, workers := range []int{1, 2, 5} {
 		got := checkWith(t, path, v, opts, workers)
+		// refCheck predates the sample index: its problems (the damaged
+		// entries change the map roots) are left out here and checked by
+		// TestCheckSampleMap.
+		got.Problems = slices.DeleteFunc(got.Problems, func(p Problem) bool {
+			return p.Kind == KindSampleMapRoot || p.Kind == KindSampleMapTile
+		})
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Check(workers %d) report differs from the reference (-want +got):\n%s", workers, diff)
 		}
