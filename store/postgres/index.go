@@ -264,8 +264,27 @@ func (x *lookups) close() error {
 // catchUp adds to the index every entry q can see from index indexed on,
 // up to the end of the log. The caller holds x.mu.
 func (x *lookups) catchUp(ctx context.Context, q querier) error {
+	for {
+		from := x.indexed.Load()
+		if err := x.catchUpPage(ctx, q); err != nil {
+			return err
+		}
+		if x.indexed.Load()-from < catchUpRows {
+			return nil
+		}
+	}
+}
+
+// catchUpRows is how many entries one query of catchUp reads. The LIMIT
+// also keeps the planner on the primary key: with an open range and no
+// statistics yet (a table just bulk-loaded, before autovacuum analysed
+// it), PostgreSQL 15 chose to sort the whole table, 3.6 s at 10 M rows.
+var catchUpRows uint64 = 1 << 16
+
+// catchUpPage adds to the index up to catchUpRows entries from indexed on.
+func (x *lookups) catchUpPage(ctx context.Context, q querier) error {
 	from := x.indexed.Load()
-	rows, err := q.Query(ctx, "SELECT idx, identity, leaf_hash, sample FROM entries WHERE idx >= $1 ORDER BY idx", int64(from))
+	rows, err := q.Query(ctx, "SELECT idx, identity, leaf_hash, sample FROM entries WHERE idx >= $1 ORDER BY idx LIMIT $2", int64(from), catchUpRows)
 	if err != nil {
 		return fmt.Errorf("indexing entries from %d: %w", from, err)
 	}

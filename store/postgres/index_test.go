@@ -241,3 +241,22 @@ func TestAggregates(t *testing.T) {
 			return openDSN(t, dsn)
 		})
 }
+
+// TestIndexCatchUpPages: an index catching up reads the entries a page
+// at a time (a LIMIT keeps PostgreSQL on the primary key) and goes on
+// until the end, whatever the page size.
+func TestIndexCatchUpPages(t *testing.T) {
+	defer func(n uint64) { catchUpRows = n }(catchUpRows)
+	catchUpRows = 7
+	dsn := pgtest.DSN(t)
+	a := openDir(t, dsn, t.TempDir())
+	var g storetest.BenchLog
+	g.MustAppend(t, a, 0, "genesis")
+	g.MustAppend(t, a, 40, "a")
+	g.MustAppend(t, a, 9, "a")
+	b := openDir(t, dsn, t.TempDir()) // catches up 49 entries, 7 at a time
+	if n := b.idx.indexed.Load(); n != 49 {
+		t.Fatalf("a new index caught up to %d entries, want 49", n)
+	}
+	checkLookups(t, b, 49, "a")
+}
