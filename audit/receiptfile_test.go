@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/internal/fuzzseeds"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/verify"
 )
@@ -91,5 +92,16 @@ func FuzzCheckReceiptFile(f *testing.F) {
 		case errors.As(err, &fe) && failed:
 			t.Fatalf("both an input error and a failure of the log: %v", err)
 		}
+	})
+}
+
+func TestReceiptFileFuzzSeeds(t *testing.T) {
+	_, origin, _, vs := oneEntryReceipt(t, []byte("{}"))
+	fuzzseeds.Check(t, map[string]func(args []any) error{
+		"FuzzCheckReceiptFile": func(a []any) error {
+			entry := a[1].([]byte)
+			_, err := CheckReceiptFile("seed", a[0].([]byte), func() ([]byte, error) { return entry, nil }, origin, vs, nil)
+			return err
+		},
 	})
 }
