@@ -26,7 +26,7 @@ func WriteReport(w io.Writer, rep *AuditReport) {
 		fmt.Fprintln(w, "sample index: not checked (the checkpoint has no custody-sample-index line)")
 	}
 	if st := rep.Sites; st != nil {
-		fmt.Fprintf(w, "site signatures: %d of %d events signed by their site (%d attestations, %d that do not hold)\n", st.Signed, st.Events, st.Attestations, st.Invalid)
+		fmt.Fprintf(w, "site signatures: %d of %d events covered by a valid site attestation (%d attestations, %d that do not hold)\n", st.Signed, st.Events, st.Attestations, st.Invalid)
 	}
 	fmt.Fprintln(w)
 	var regions []string

@@ -142,10 +142,12 @@ func checkDashboardMatchesAudit(t *testing.T, report, page string) {
 
 func TestDemoClean(t *testing.T) {
 	out, stats := runDemo(t, demoOptions{events: 300, seed: 7})
-	if !strings.Contains(out, ": 300 entries verified") || !strings.Contains(out, "\nno findings\n") {
+	// Every data centre signs its own events: the log holds them and
+	// their sites' attestations.
+	if !strings.Contains(out, "site signatures: 300 of 300 events covered by a valid site attestation") || !strings.Contains(out, "\nno findings\n") {
 		t.Fatalf("report:\n%s", out)
 	}
-	if stats.Size != 300 {
+	if stats.Size <= 300 || !strings.Contains(out, fmt.Sprintf(": %d entries verified", stats.Size)) {
 		t.Fatalf("stats size %d", stats.Size)
 	}
 	for _, r := range []string{"US", "EU", "UK", "ROW"} {
@@ -167,8 +169,8 @@ func TestDemoClean(t *testing.T) {
 
 func TestDemoViolations(t *testing.T) {
 	out, stats := runDemo(t, demoOptions{events: 300, seed: 7, violations: true})
-	if !strings.Contains(out, "7 findings:") {
-		t.Fatalf("want 7 findings:\n%s", out)
+	if !strings.Contains(out, "8 findings:") {
+		t.Fatalf("want 8 findings:\n%s", out)
 	}
 	kinds := map[string]map[string]bool{} // sample → kinds
 	re := regexp.MustCompile(`(?m)^\d+\s+(\S+)\s+(\S+)\s`)
@@ -185,6 +187,8 @@ func TestDemoViolations(t *testing.T) {
 			rerouted++
 		case len(k) == 1 && k["continuity"]:
 			broken++
+		case s == "smp-eu-forged" && len(k) == 1 && k["site-not-allowed"]:
+			// claims ch-zrh-1, signed by the ru-mow-1 site's key
 		default:
 			t.Errorf("sample %s: unexpected findings %v", s, k)
 		}
@@ -196,8 +200,11 @@ func TestDemoViolations(t *testing.T) {
 		t.Errorf("no ru-mow-1 finding:\n%s", out)
 	}
 	// The dashboard's findings panel has the same findings.
-	if !strings.Contains(stats.page, `data-total="7"`) {
-		t.Errorf("the dashboard's findings panel does not total 7")
+	if !strings.Contains(stats.page, `data-total="8"`) {
+		t.Errorf("the dashboard's findings panel does not total 8")
+	}
+	if !strings.Contains(stats.page, `data-signature="site signature fails: site-not-allowed"`) && !strings.Contains(out, "smp-eu-forged") {
+		t.Errorf("the forged event is not shown")
 	}
 	for s := range kinds {
 		if !strings.Contains(stats.page, `data-sample="`+s+`"`) {
@@ -233,8 +240,8 @@ func TestDemoViolationsInBrowser(t *testing.T) {
 			reroutes++
 		}
 	}
-	if len(findings) != 7 || reroutes != 3 {
-		t.Errorf("findings panel: %d rows, %d EU reroutes to ru-mow-1; want 7 and 3: %q", len(findings), reroutes, findings)
+	if len(findings) != 8 || reroutes != 3 {
+		t.Errorf("findings panel: %d rows, %d EU reroutes to ru-mow-1; want 8 and 3: %q", len(findings), reroutes, findings)
 	}
 	if len(forbidden) != 1 || forbidden[0] != "EU/ru-mow-1=3" {
 		t.Errorf("forbidden cells %q, want EU/ru-mow-1=3", forbidden)

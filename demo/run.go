@@ -154,6 +154,20 @@ func Run(ctx context.Context, o Options) (d *Demo, err error) {
 	if err := os.WriteFile(d.PolicyFile, []byte(loadgen.DemoPolicy), 0o644); err != nil {
 		return d, err
 	}
+	// Every data centre signs its own events (sites.go); with violations,
+	// one forged signed event is planted first.
+	sites, err := setupSites(d.Dir, d.PolicyFile)
+	if err != nil {
+		return d, err
+	}
+	var forged []string
+	if o.Violations {
+		f, err := sites.plantForged(ctx, d.Dir, logVerifier)
+		if err != nil {
+			return d, err
+		}
+		forged = append(forged, f)
+	}
 
 	o.Progress("starting a local witness")
 	wPrefix := filepath.Join(d.Dir, "witness")
@@ -187,7 +201,7 @@ func Run(ctx context.Context, o Options) (d *Demo, err error) {
 
 	// The workload, through the HTTP API, every receipt verified (client).
 	events, injected := loadgen.Demo(o.Seed, o.Events, o.Violations, time.Now())
-	cl, err := client.New(d.Base, token, logVerifier, client.WithBatch(Batch), client.WithRetries(Retries))
+	cl, err := client.New(d.Base, token, logVerifier, client.WithBatch(Batch), client.WithRetries(Retries), client.WithSiteSigners(sites.pick, ""))
 	if err != nil {
 		return d, err
 	}
@@ -199,7 +213,7 @@ func Run(ctx context.Context, o Options) (d *Demo, err error) {
 	}
 	o.Progress("wrote %d receipts to %s", len(events), d.ReceiptsFile)
 	if o.Violations {
-		d.Injected = injected
+		d.Injected = append(injected, forged...)
 		o.Progress("injected violations: %s", strings.Join(injected, "; "))
 	}
 

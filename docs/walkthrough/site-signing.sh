@@ -56,7 +56,7 @@ curl -s -H "Authorization: Bearer $(cat tokens.txt)" --data-binary @signed.jsonl
 # --- The audit
 custody audit --log http://$ADDR --key signedlog/log.pub --policy policy.yaml --no-state > audit.txt
 has audit.txt '^log example.com/signed: 6 entries verified'
-has audit.txt '^site signatures: 4 of 4 events signed by their site \(2 attestations, 0 that do not hold\)$'
+has audit.txt '^site signatures: 4 of 4 events covered by a valid site attestation \(2 attestations, 0 that do not hold\)$'
 has audit.txt '^no findings$'
 kill %1
 stopped %1
