@@ -654,8 +654,9 @@ func (l *Log) followIndex(ctx context.Context, cp store.Checkpoint, c verify.Che
 // indexes since and above (all of them for since 0; docs/sample-index.md)
 // against a checkpoint that commits the sample index, and that checkpoint,
 // as stored: the newest one the index covers, which is the published one
-// or the one being committed (SampleProof then waits for it, at most
-// Config.CommitTimeout). since beyond the checkpoint's size is an error
+// or the one being committed (SampleProof then waits for it, at most 10 s
+// or Config.CommitTimeout; if its commit fails, SampleProof fails with
+// ErrUnavailable until the next batch reloads the index). since beyond the checkpoint's size is an error
 // wrapping ErrBeyondTree; a log without an index gives ErrNoSampleIndex.
 func (l *Log) SampleProof(ctx context.Context, sample string, since uint64) (*sampleindex.Proof, store.Checkpoint, error) {
 	if l.idx == nil {
@@ -703,6 +704,11 @@ func (l *Log) SampleProof(ctx context.Context, sample string, since uint64) (*sa
 	return p, cp, nil
 }
 
+// maxPublishWait bounds how long a sample proof waits for the checkpoint
+// the index covers to be published (with a witness quorum, until it is
+// cosigned).
+const maxPublishWait = 10 * time.Second
+
 // awaitPublished waits until a checkpoint of at least size is published
 // (the batch that the index already covers is being committed) and returns
 // the snapshot.
@@ -711,7 +717,12 @@ func (l *Log) awaitPublished(ctx context.Context, size uint64) (*snapshot, error
 	if snap.cp.Size >= size {
 		return snap, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.CommitTimeout)
+	if l.broken.Load() {
+		// The batch the index covers failed to commit: the index is
+		// reloaded before the next batch.
+		return nil, fmt.Errorf("%w: the sample index covers a batch whose commit failed; it is reloaded with the next batch", ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(l.cfg.CommitTimeout, maxPublishWait))
 	defer cancel()
 	t := time.NewTicker(200 * time.Microsecond)
 	defer t.Stop()
@@ -723,6 +734,9 @@ func (l *Log) awaitPublished(ctx context.Context, size uint64) (*snapshot, error
 		}
 		if snap = l.snap.Load(); snap.cp.Size >= size {
 			return snap, nil
+		}
+		if l.broken.Load() {
+			return nil, fmt.Errorf("%w: the sample index covers a batch whose commit failed; it is reloaded with the next batch", ErrUnavailable)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -428,5 +429,55 @@ func TestRawTiles(t *testing.T) {
 	c.reset(-1)
 	if c.put(id(1), []byte("x")) || get(1) != "<miss>" {
 		t.Error("a cache with a negative budget holds a tile")
+	}
+}
+
+// failingAppendStore fails Appends while fail is set (before the commit,
+// or after it reached the disk), and keeps the sample map.
+type failingAppendStore struct {
+	*sqlite.Store
+	fail, after atomic.Bool
+}
+
+func (f *failingAppendStore) Append(ctx context.Context, b store.Batch) error {
+	if f.fail.Load() && !f.after.Load() {
+		return errors.New("injected: disk full")
+	}
+	err := f.Store.Append(ctx, b)
+	if f.fail.Load() && err == nil {
+		return errors.New("injected: commit reported failure after it reached the disk")
+	}
+	return err
+}
+
+// TestSampleIndexCommitFailure: after a failed commit the index (which
+// covered the failed batch) serves no proof, saying why; the next batch reloads it, and the chain then holds each event
+// once, whether or not the failed commit reached the disk.
+func TestSampleIndexCommitFailure(t *testing.T) {
+	for _, after := range []bool{false, true} {
+		t.Run(fmt.Sprintf("afterCommit=%v", after), func(t *testing.T) {
+			ctx := context.Background()
+			tl := newBareLog(t)
+			fs := &failingAppendStore{Store: tl.st.(*sqlite.Store)}
+			fs.after.Store(after)
+			tl.open(t, Config{Store: fs})
+			if _, err := tl.AddMany(ctx, sampleEvents("f", 2)); err != nil {
+				t.Fatal(err)
+			}
+			fs.fail.Store(true)
+			if _, err := tl.AddMany(ctx, sampleEvents("f", 4)[2:]); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("AddMany with a failing store: %v", err)
+			}
+			if _, _, err := tl.SampleProof(ctx, "f", 0); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "commit failed") {
+				t.Errorf("SampleProof after a failed commit: %v, want ErrUnavailable saying the commit failed", err)
+			}
+			fs.fail.Store(false)
+			if _, err := tl.AddMany(ctx, sampleEvents("f", 5)[2:]); err != nil {
+				t.Fatal(err)
+			}
+			if ch := proveAndVerify(t, tl, "f", 0); len(ch.Entries) != 5 {
+				t.Errorf("chain of %d entries after the retry, want 5", len(ch.Entries))
+			}
+		})
 	}
 }
