@@ -449,3 +449,45 @@ func TestAuditorEngineFile(t *testing.T) {
 		t.Errorf("ReadState with engine_file %q: %v", st.EngineFile, err)
 	}
 }
+
+// FuzzEngineState: UnmarshalState either rejects its input, leaving the
+// engine as it was, or accepts it, and then MarshalState writes what an
+// engine that spills all the time also reads and writes; reading that
+// again changes nothing.
+func FuzzEngineState(f *testing.F) {
+	p, err := LoadPolicy(filepath.Join("..", "testdata", "policy.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, n := range []int{0, 3, 40} {
+		e := NewEngine(p)
+		for i, x := range spillEvents(uint64(n), n) {
+			e.Add(uint64(i), x)
+		}
+		b, _ := e.MarshalState()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e := NewEngine(p)
+		e.Add(0, spillEvents(1, 1)[0])
+		before, _ := e.MarshalState()
+		if err := e.UnmarshalState(b); err != nil {
+			if after, _ := e.MarshalState(); !bytes.Equal(after, before) {
+				t.Fatalf("rejected state changed the engine: %v", err)
+			}
+			return
+		}
+		once, err := e.MarshalState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := NewEngineWith(p, EngineOptions{Memory: 1, SpillDir: t.TempDir()})
+		defer sp.Close()
+		if err := sp.UnmarshalState(once); err != nil {
+			t.Fatalf("a spilling engine rejects a state MarshalState wrote: %v\n%s", err, once)
+		}
+		if again, err := sp.MarshalState(); err != nil || !bytes.Equal(again, once) {
+			t.Fatalf("state read by a spilling engine and written again differs (%v):\n%s\n%s", err, again, once)
+		}
+	})
+}
