@@ -138,16 +138,18 @@ const (
 //   - while it is present at two or more locations, a list of them (24
 //     bytes and 4 a location).
 //
-// So a sample present at one location or none costs 60 to 70 bytes plus
-// its identifier. An engine made by NewEngineWith with a memory budget
-// (EngineOptions.Memory) keeps this under the budget: when it outgrows it,
-// the samples seen least recently are moved, about half the budget at a
-// time, to sorted run files on disk (whose Bloom filters and block indexes
-// cost about 1.3 bytes a sample in memory), and a moved sample is read back
-// when one of its events comes. The findings, counts and MarshalState
-// output do not depend on the budget. Such an engine must be closed
-// (Close), which removes the files. Location and region names are stored
-// once.
+// So a sample present at one location or none costs 45 to 55 bytes plus
+// its identifier (75 bytes in all for the 25-character identifiers of
+// BenchmarkEngineOpenSamples). An engine made by NewEngineWith with a
+// memory budget (EngineOptions.Memory) keeps this under the budget,
+// outside the Go heap: when it outgrows it, the samples seen least
+// recently are moved, about half the budget at a time, to sorted run files
+// on disk (about 12 bytes a sample there; their Bloom filters and block
+// indexes cost about 1.4 bytes a sample in memory), and a moved sample is
+// read back when one of its events comes. The findings, counts and
+// MarshalState output do not depend on the budget. Such an engine must be
+// closed (Close), which removes the files and frees the memory. Location
+// and region names are stored once.
 type Engine struct {
 	maxDelay time.Duration // policy's MaxLogDelay
 	next     uint64        // index the next Add must have
