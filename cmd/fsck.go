@@ -16,8 +16,8 @@ import (
 )
 
 func (e *env) fsckCmd() *cobra.Command {
-	var dir, dsn string
-	var asJSON bool
+	var dir, dsn, policy string
+	var asJSON, require bool
 	var known []string
 	c := &cobra.Command{
 		Use:   "fsck --dir DIR [--store DSN] [--checkpoint FILE]... [--json]",
@@ -37,7 +37,12 @@ reports every disagreement (it does not stop at the first):
                a witness, a receipt): the stored entries must still give
                their roots. A database restored from an older copy, or
                rewritten, fails here (rollback, fork) even when it is
-               consistent with itself.
+               consistent with itself;
+  --policy     site signatures (docs/site-signing.md): every attestation
+               against the policy's sites section and every event's tie to
+               one (unsigned, bad-site-signature, site-not-allowed,
+               site-key-not-valid); with --require-site-signatures every
+               unsigned event is a problem.
 
 --store names the log's database as 'custody serve --store' does: empty
 for DIR/custody.db, sqlite:PATH (or a path), or a PostgreSQL URL with the
@@ -58,17 +63,23 @@ Exit status: 0 clean, 2 problems found, 3 usage or I/O error.`,
 			if dir == "" {
 				return usageError("pass the directory made by 'custody init', e.g. --dir ./mylog", "missing --dir")
 			}
-			return e.fsck(c.Context(), dir, dsn, known, asJSON)
+			sites, err := siteSet(policy)
+			if err != nil {
+				return err
+			}
+			return e.fsck(c.Context(), dir, dsn, known, asJSON, fsck.Options{Sites: sites, RequireSignatures: require})
 		},
 	}
 	c.Flags().StringArrayVar(&known, "checkpoint", nil, "a signed checkpoint of this log seen before (repeatable)")
 	c.Flags().StringVar(&dir, "dir", "", "log directory made by 'custody init'")
 	c.Flags().StringVar(&dsn, "store", "", "database: empty for DIR/custody.db (SQLite), sqlite:PATH, or a PostgreSQL URL")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	c.Flags().StringVar(&policy, "policy", "", "routing policy whose sites section every site attestation is checked against")
+	c.Flags().BoolVar(&require, "require-site-signatures", false, "with --policy: every event must be signed")
 	return c
 }
 
-func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, asJSON bool) error {
+func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, asJSON bool, opts fsck.Options) error {
 	// Opening a store creates one where there is none: fsck must not.
 	st, err := logserver.OpenLogStore(ctx, dsn, dir)
 	kind, cause := serverErr(err)
@@ -82,7 +93,6 @@ func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, as
 	if err != nil {
 		return ioError(fmt.Errorf("%s: %w", pub, err))
 	}
-	var opts fsck.Options
 	for _, kf := range knownFiles {
 		b, err := os.ReadFile(kf)
 		if err != nil {

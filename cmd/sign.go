@@ -10,6 +10,7 @@ import (
 	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/internal/termtext"
+	"github.com/custodylog/custody/site"
 	"github.com/spf13/cobra"
 )
 
@@ -73,19 +74,32 @@ docs/site-signing.md.`,
 	return c
 }
 
-// receiptSites checks the site signatures of the receipts in data against
-// the sites of the policy file ("" checks nothing).
-func receiptSites(policy string, data []byte, origin string) ([]audit.ReceiptSite, int, error) {
+// siteSet returns the site keys of the policy file's sites section (""
+// or no sites: nil).
+func siteSet(policy string) (*site.Set, error) {
 	if policy == "" {
-		return nil, 0, nil
+		return nil, nil
 	}
 	pol, err := audit.LoadPolicy(policy)
 	if err != nil {
-		return nil, 0, usageErr(err, "fix the policy file; see docs/site-signing.md for its sites section")
+		return nil, usageErr(err, "fix the policy file; see docs/site-signing.md for its sites section")
+	}
+	if len(pol.Sites) == 0 {
+		return nil, usageError("add a sites section (docs/site-signing.md)", "%s lists no sites", policy)
 	}
 	set, err := pol.SiteSet()
 	if err != nil {
-		return nil, 0, usageErr(err, "fix the policy's sites section")
+		return nil, usageErr(err, "fix the policy's sites section")
+	}
+	return set, nil
+}
+
+// receiptSites checks the site signatures of the receipts in data against
+// the sites of the policy file ("" checks nothing).
+func receiptSites(policy string, data []byte, origin string) ([]audit.ReceiptSite, int, error) {
+	set, err := siteSet(policy)
+	if err != nil || set == nil {
+		return nil, 0, err
 	}
 	sites, bad := audit.CheckReceiptFileSites(data, origin, set)
 	return sites, bad, nil

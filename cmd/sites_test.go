@@ -106,6 +106,13 @@ func TestSiteSigning(t *testing.T) {
 	if st.Size != 6 || st.Sites != "required" {
 		t.Fatalf("stats: %+v, want size 6, required", st)
 	}
+	// fsck re-verifies the signatures from the database.
+	for _, extra := range [][]string{nil, {"--require-site-signatures"}} {
+		code, out, stderr = run(t, "", append([]string{"fsck", "--dir", logDir, "--policy", policy}, extra...)...)
+		if code != 0 {
+			t.Fatalf("fsck --policy %v: %d %s %s", extra, code, out, stderr)
+		}
+	}
 	code, out, stderr = run(t, "", "audit", "--log", srv.url, "--key", logPub, "--policy", policy, "--no-state", "--json")
 	// Policy findings (the events are late, stored with no collection),
 	// but none about signatures: all five are signed.
