@@ -26,9 +26,10 @@ const (
 func (e *env) monitorCmd() *cobra.Command {
 	var o auditOptions
 	var every, budget time.Duration
-	var webhook string
+	var webhook, sampleFile string
+	var samples []string
 	c := &cobra.Command{
-		Use:   "monitor --log URL|DIR --key K --policy FILE --every DURATION [--webhook URL]",
+		Use:   "monitor --log URL|DIR --key K (--policy FILE | --sample ID | --sample-file FILE) --every DURATION [--webhook URL]",
 		Short: "Audit again and again; report only what is new",
 		Long: `monitor runs the audit every DURATION, continuing from its state each time,
 and prints only new findings and new verification failures. With --webhook,
@@ -41,7 +42,10 @@ Webhook posts never hold up the audits: they are sent in the background,
 in order, each round's within --webhook-budget (at most 10s per post).
 Posts that fail, or are not sent within the budget, are dropped and
 counted on stderr ("custody: webhook: …") after the round.
-It stops cleanly on SIGINT or SIGTERM.`,
+With --sample ID (repeatable) or --sample-file FILE it audits nothing: it
+verifies those samples' chains from the log's sample index (--log URL) and
+reports each new event once, as a finding of kind "event" (with --policy,
+the chain's new findings too). It stops cleanly on SIGINT or SIGTERM.`,
 		Example: `  custody monitor --log http://127.0.0.1:8080 --key mylog/log.pub --policy testdata/policy.yaml --every 1m`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -56,12 +60,19 @@ It stops cleanly on SIGINT or SIGTERM.`,
 			}
 			// Check the keys, the policy and the log argument once: a
 			// mistake there is for the user, not for the webhook.
-			if _, _, err := e.auditSource(&o); err != nil {
+			round := func(ctx context.Context) (*audit.AuditReport, error) { return e.runAudit(ctx, &o, false) }
+			var err error
+			if len(samples) > 0 || sampleFile != "" {
+				round, err = e.sampleRound(&o, samples, sampleFile)
+			} else {
+				_, _, err = e.auditSource(&o)
+			}
+			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg := audit.MonitorConfig{Every: every, Round: func(ctx context.Context) (*audit.AuditReport, error) { return e.runAudit(ctx, &o, false) },
+			cfg := audit.MonitorConfig{Every: every, Round: round,
 				Report: func(ev audit.MonitorEvent) { e.report(o.asJSON, ev) }}
 			if webhook != "" {
 				cfg.Webhook = audit.NewWebhook(webhook, budget)
@@ -78,6 +89,8 @@ It stops cleanly on SIGINT or SIGTERM.`,
 	o.flags(c)
 	c.Flags().DurationVar(&every, "every", 0, "time between audits, e.g. 30s or 5m")
 	c.Flags().StringVar(&webhook, "webhook", "", "URL to POST each new finding or failure to (JSON)")
+	c.Flags().StringArrayVar(&samples, "sample", nil, "watch this sample's chain instead of auditing: report each new event once (repeatable; --policy optional)")
+	c.Flags().StringVar(&sampleFile, "sample-file", "", "watch the samples listed in FILE, one per line")
 	c.Flags().DurationVar(&budget, "webhook-budget", defaultWebhookBudget, "how long the webhook posts of one round may take in all; the rest are dropped and counted")
 	return c
 }

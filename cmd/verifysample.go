@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -68,4 +70,46 @@ sample index (audit it instead). Exit codes: 0 complete and clean,
 	c.Flags().StringVar(&policy, "policy", "", "routing policy (YAML) to check the chain against")
 	c.Flags().StringVar(&since, "since", "", "a checkpoint of this log kept earlier: print only the events after it")
 	return c
+}
+
+// sampleRound returns monitor's round for --sample and --sample-file:
+// audit.SampleWatch on the samples, evidence written to the state
+// directory.
+func (e *env) sampleRound(o *auditOptions, samples []string, file string) (func(context.Context) (*audit.AuditReport, error), error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageErr(err, "pass a file of sample IDs, one per line")
+		}
+		more, err := audit.ReadSampleFile(b)
+		if err != nil {
+			return nil, usageErr(fmt.Errorf("%s: %w", file, err), "one sample ID per line; # starts a comment")
+		}
+		samples = append(samples, more...)
+	}
+	if !strings.HasPrefix(o.log, "http://") && !strings.HasPrefix(o.log, "https://") || len(samples) == 0 {
+		return nil, usageError("pass --log URL (sample proofs need the log's URL) and the samples to watch", "missing --log URL or samples")
+	}
+	w := &audit.SampleWatch{Proofs: audit.HTTPSampleProofs(o.log, nil), Samples: samples}
+	var err error
+	if o.policy != "" {
+		if w.Policy, err = audit.LoadPolicy(o.policy); err != nil {
+			return nil, usageErr(err, "fix the policy file; see testdata/policy.yaml for an example")
+		}
+	}
+	if w.Client, err = e.client(&o.trust, o.log); err != nil {
+		return nil, err
+	}
+	if w.StateDir = o.state; w.StateDir == "" {
+		if w.StateDir, err = audit.DefaultStateDir(w.Client.Origin()); err != nil {
+			return nil, usageErr(err, "pass --state DIR")
+		}
+	}
+	return func(ctx context.Context) (*audit.AuditReport, error) {
+		rep, err := w.Round(ctx)
+		if _, ok := verify.IsVerificationError(err); ok {
+			return nil, e.checkErr(err, w.StateDir)
+		}
+		return rep, err
+	}, nil
 }
