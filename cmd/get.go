@@ -1,10 +1,7 @@
 package cmd
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"strconv"
 
 	"github.com/custodylog/custody/httpapi"
@@ -66,7 +63,7 @@ terminal as they are.`,
 				printJSON(e.stdout, raw)
 				return nil
 			}
-			printEntries(e.stdout, entries)
+			httpapi.WriteEntryTable(e.stdout, entries)
 			return nil
 		},
 	}
@@ -74,24 +71,6 @@ terminal as they are.`,
 	c.Flags().StringVar(&sample, "sample", "", "show this sample's custody chain")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
-}
-
-// printEntries prints entries as a table, one line each. Every field is
-// server-supplied text: control characters are escaped (termtext.Clean).
-func printEntries(w io.Writer, es []httpapi.EntryJSON) {
-	fmt.Fprintf(w, "%-8s %-20s %-12s %-12s %-12s %-6s %s\n", "INDEX", "TIME (UTC)", "ACTION", "LOCATION", "TO", "REGION", "SAMPLE")
-	for _, e := range es {
-		var ev struct {
-			Sample, Action, Location, To, Region, Time string
-		}
-		json.Unmarshal(e.Event, &ev)
-		to := ev.To
-		if to == "" {
-			to = "-"
-		}
-		c := termtext.Clean
-		fmt.Fprintf(w, "%-8d %-20s %-12s %-12s %-12s %-6s %s\n", e.Index, c(ev.Time), c(ev.Action), c(ev.Location), c(to), c(ev.Region), c(ev.Sample))
-	}
 }
 
 // cleanError is an error whose text is escaped for the terminal; the
