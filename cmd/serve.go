@@ -112,6 +112,7 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 	c.Flags().DurationVar(&o.cfg.LeaseTTL, "lease-ttl", lease.DefaultTTL, "with a shared PostgreSQL store: sequencer lease duration; a dead holder is replaced within about 4/3 of it")
 	c.Flags().StringVar(&o.opts.Policy, "policy", "", "routing policy (YAML): the dashboard marks allowed cells and audits events as they arrive; its sites section (if any) holds the site keys signed submissions are verified with")
 	c.Flags().BoolVar(&o.cfg.Log.RequireSignatures, "require-site-signatures", false, "refuse events their site did not sign (needs --policy with a sites section); /v1/stats says site_signatures: required")
+	c.Flags().BoolVar(&o.cfg.Log.SampleIndex.Enabled, "sample-index", false, "build and keep the verifiable sample index on a log whose checkpoints do not commit one yet (reads every entry once; docs/sample-index.md); a log that commits one always keeps it")
 	c.Flags().BoolVar(&o.cfg.NoDashboard, "no-dashboard", false, "do not serve the dashboard at GET /")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().StringVar(&o.cfg.Pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off by default")

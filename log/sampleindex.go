@@ -64,6 +64,14 @@ type SampleIndexOptions struct {
 	// Disabled keeps no index: checkpoints carry no index line. (For
 	// measuring the index's cost; a log should not switch it off and on.)
 	Disabled bool
+	// Enabled keeps the index even when the log's latest checkpoint does
+	// not commit one: a log created before the index existed (or without
+	// it) gets it built from its entries at open, which reads every entry
+	// (hours at 100 M entries). Without it the log keeps the index exactly
+	// when its latest checkpoint commits one, so an upgrade never starts
+	// such a build unasked, and a log that commits an index never drops
+	// it.
+	Enabled bool
 	// FlushEntries and FlushInterval: the map's changed tiles are written
 	// to the store once this many entries were indexed since the last
 	// write, or this long after it (0: the defaults). More entries
@@ -238,10 +246,26 @@ func OpenSampleIndex(ctx context.Context, st store.Store, cp verify.Checkpoint, 
 	if w == nil {
 		return nil, nil
 	}
+	if keep, err := keepIndex(cp, opts); err != nil || !keep {
+		return nil, err
+	}
 	if err := w.load(ctx, cp, true, true); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// keepIndex reports whether a log whose latest checkpoint is cp keeps a
+// sample index: when cp commits one, or opts.Enabled asks for it.
+func keepIndex(cp verify.Checkpoint, opts SampleIndexOptions) (bool, error) {
+	_, err := sampleindex.FindExtension(cp.Extensions)
+	switch {
+	case err == nil || opts.Enabled:
+		return true, nil
+	case errors.Is(err, sampleindex.ErrNoExtension):
+		return false, nil
+	}
+	return false, fmt.Errorf("sample index: the checkpoint of size %d: %w", cp.Size, err)
 }
 
 // newSampleIndex returns an unloaded index, or nil if st keeps none.
@@ -502,6 +526,21 @@ func (l *Log) checkpointText(cp store.Checkpoint) verify.Checkpoint {
 // batch rebuilds the index before it signs anything.
 func (l *Log) openIndex(ctx context.Context) error {
 	l.idx = newSampleIndex(l.st, l.cfg.SampleIndex, l.logger)
+	if l.idx != nil {
+		c, err := l.openCheckpoint(l.cur.Note)
+		if err != nil {
+			return err
+		}
+		keep, err := keepIndex(c, l.cfg.SampleIndex)
+		if err != nil {
+			return err
+		}
+		if !keep {
+			l.logger.Info("the log's checkpoints commit no sample index: keeping none (custody serve --sample-index builds it)", "size", c.Size)
+			l.idx = nil
+			return nil
+		}
+	}
 	err := l.reloadIndex(ctx, l.cur, !l.cfg.Shared)
 	if err != nil && l.cfg.Shared && ctx.Err() == nil {
 		l.logger.Error("the sample index did not load: serving no sample proofs until it does", "err", err)

@@ -290,9 +290,11 @@ func TestSampleIndexRebuildsDamagedMap(t *testing.T) {
 }
 
 // TestSampleIndexBuiltForOldLog: a log grown without the index (its
-// checkpoints have no index line) gets its map built from its entries at
-// the first Open with the index; its next checkpoints carry the line, and
-// proofs of samples logged before verify.
+// checkpoints have no index line) keeps none when reopened as it is (an
+// upgrade does not start a build unasked), gets its map built from its
+// entries at the first Open with SampleIndexOptions.Enabled, and from then
+// on keeps it: its next checkpoints carry the line, also after an Open
+// without Enabled, and proofs of samples logged before verify.
 func TestSampleIndexBuiltForOldLog(t *testing.T) {
 	ctx := context.Background()
 	tl := newTestLog(t, Config{SampleIndex: SampleIndexOptions{Disabled: true}})
@@ -304,13 +306,39 @@ func TestSampleIndexBuiltForOldLog(t *testing.T) {
 		t.Fatalf("checkpoint of a log without the index has an index line: %q", text)
 	}
 	tl.Close()
+	hasLine := func() bool {
+		text, _, _ := strings.Cut(string(tl.Checkpoint().Note), "\n\n")
+		return strings.Contains(text, sampleindex.ExtensionKeyword)
+	}
+	tl.open(t, Config{})
+	if _, err := tl.AddMany(ctx, testEvents(500, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if hasLine() {
+		t.Fatal("reopened without Enabled, a log without the index started committing one")
+	}
+	if _, _, err := tl.SampleProof(ctx, "old", 0); !errors.Is(err, ErrNoSampleIndex) {
+		t.Fatalf("sample proof from a log keeping no index: %v, want ErrNoSampleIndex", err)
+	}
+	tl.Close()
 	var logs logBuffer
-	tl.open(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	tl.open(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), SampleIndex: SampleIndexOptions{Enabled: true}})
 	if !strings.Contains(logs.String(), "indexing samples") {
 		t.Errorf("building the index was not logged:\n%s", logs.String())
 	}
 	if _, err := tl.AddMany(ctx, sampleEvents("old", 6)[4:]); err != nil {
 		t.Fatal(err)
+	}
+	if !hasLine() {
+		t.Fatal("with Enabled, the checkpoints carry no index line")
+	}
+	tl.Close()
+	tl.open(t, Config{})
+	if _, err := tl.AddMany(ctx, testEvents(510, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if !hasLine() {
+		t.Fatal("reopened without Enabled, a log that commits an index dropped it")
 	}
 	if ch := proveAndVerify(t, tl, "old", 0); len(ch.Entries) != 6 {
 		t.Errorf("chain of old has %d entries, want 6", len(ch.Entries))
