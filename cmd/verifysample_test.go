@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/sampleindex"
+	"github.com/custodylog/custody/verify"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // sampleEvents returns n events of sample (collected, then stored again
@@ -318,5 +321,64 @@ func TestMonitorSamples(t *testing.T) {
 		if l.Kind != "finding" || l.Size == 0 {
 			t.Errorf("line %+v", l)
 		}
+	}
+}
+
+// TestAuditSampleIndexMismatch: a log (signing with its own key) whose
+// checkpoint commits a sample index that omits an event fails custody
+// audit with sample-index-mismatch evidence (exit 2), while its tree and
+// entries are honest.
+func TestAuditSampleIndexMismatch(t *testing.T) {
+	key := fixedKey(t, auditOrigin, 9)
+	a := newAuditLog(t, key)
+	start := time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
+	a.add(t, sampleEvents("smp-m1", 3, start))
+	a.add(t, sampleEvents("smp-m2", 2, start.Add(time.Hour)))
+	// The root of the map without the last event of smp-m2.
+	ctx := context.Background()
+	m := sampleindex.Open(sampleindex.NewMemTiles(), 0, nil)
+	var cs []sampleindex.Change
+	for i := uint64(0); i < 4; i++ {
+		es, err := a.st.Entries(ctx, i, i+1)
+		if err != nil || len(es) != 1 {
+			t.Fatal(err)
+		}
+		ev, _ := record.DecodeEntry(es[0].Data)
+		cs = append(cs, sampleindex.Change{Key: sampleindex.KeyOf(ev.Sample), Index: i, LeafHash: sampleindex.EntryLeafHash(es[0].Data)})
+	}
+	wrong, err := m.Update(ctx, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := a.Checkpoint().Note
+	cp, err := verify.ParseCheckpoint(signed[:bytes.LastIndex(signed, []byte("\n\n"))+1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.Extensions = []string{sampleindex.FormatExtension(wrong)}
+	lying, err := note.Sign(&note.Note{Text: string(cp.Marshal())}, key.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	honest := a.handler.Load()
+	h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/checkpoint" {
+			w.Write(lying)
+			return
+		}
+		(*honest).ServeHTTP(w, r)
+	}))
+	a.handler.Store(&h)
+	state := t.TempDir()
+	code, _, stderr := run(t, "", "audit", "--log", a.url, "--key", a.pub, "--policy", auditPolicy(t), "--state", state)
+	ev := wantFailure(t, code, stderr, state, audit.EvidenceSampleIndexMismatch)
+	if ev.Expected != base64.StdEncoding.EncodeToString(wrong[:]) || ev.NewCheckpoint != string(lying) {
+		t.Errorf("evidence %+v", ev)
+	}
+	// The honest checkpoint passes.
+	a.handler.Store(honest)
+	if code, out, stderr := run(t, "", "audit", "--log", a.url, "--key", a.pub, "--policy", auditPolicy(t), "--no-state"); code != exitOK ||
+		!strings.Contains(out, "\nsample index: the map recomputed from the entries matches") {
+		t.Errorf("honest log: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
