@@ -5,11 +5,13 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/custodylog/custody/internal/termtext"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/site"
 	"github.com/custodylog/custody/verify"
@@ -251,4 +253,36 @@ func CheckReceiptFileSites(data []byte, origin string, set *site.Set) ([]Receipt
 		out = append(out, rs)
 	}
 	return out, bad
+}
+
+// LoadSiteSet reads the policy file at path (LoadPolicy) and returns its
+// sites as a site.Set (SiteSet). A policy without a sites section is an
+// error: the caller asked to check site signatures.
+func LoadSiteSet(path string) (*site.Set, error) {
+	pol, err := LoadPolicy(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(pol.Sites) == 0 {
+		return nil, &PolicyError{File: path, Path: "sites", Reason: "no sites section: site signatures cannot be checked without the sites' keys (docs/site-signing.md)"}
+	}
+	return pol.SiteSet()
+}
+
+// WriteReceiptSites writes one line per receipt of sites (from
+// CheckReceiptFileSites), as `custody verify receipt --policy` prints them:
+// "site: entry N signed by site S (key K)", "site: entry N unsigned (no
+// site had to sign it)" or "site: entry N: FINDING". Text from the receipts
+// is written with terminal control characters escaped.
+func WriteReceiptSites(w io.Writer, sites []ReceiptSite) {
+	for _, s := range sites {
+		switch {
+		case s.Finding != "":
+			fmt.Fprintf(w, "site: entry %d: %s\n", s.Index, termtext.Clean(s.Finding))
+		case s.Site != "":
+			fmt.Fprintf(w, "site: entry %d signed by site %s (key %s)\n", s.Index, termtext.Clean(s.Site), s.Key)
+		default:
+			fmt.Fprintf(w, "site: entry %d unsigned (no site had to sign it)\n", s.Index)
+		}
+	}
 }

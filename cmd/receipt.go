@@ -67,7 +67,7 @@ should have signed but did not is unsigned. A failure exits 1.`,
 				for _, r := range results {
 					fmt.Fprintf(e.stdout, "valid: entry %d (%s %s) is in %s at size %d\n", r.Index, termtext.Clean(r.Sample), termtext.Clean(r.Action), termtext.Clean(origin), r.Size)
 				}
-				writeReceiptSites(e.stdout, sites)
+				audit.WriteReceiptSites(e.stdout, sites)
 			}
 			if bad > 0 {
 				return &cliError{err: fmt.Errorf("%d of %d receipts fail the policy's site signatures", bad, len(results)), code: exitFailure}

@@ -3,13 +3,11 @@ package cmd
 import (
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/internal/keyfile"
-	"github.com/custodylog/custody/internal/termtext"
 	"github.com/custodylog/custody/site"
 	"github.com/spf13/cobra"
 )
@@ -75,21 +73,14 @@ docs/site-signing.md.`,
 }
 
 // siteSet returns the site keys of the policy file's sites section (""
-// or no sites: nil).
+// gives nil: no check).
 func siteSet(policy string) (*site.Set, error) {
 	if policy == "" {
 		return nil, nil
 	}
-	pol, err := audit.LoadPolicy(policy)
+	set, err := audit.LoadSiteSet(policy)
 	if err != nil {
-		return nil, usageErr(err, "fix the policy file; see docs/site-signing.md for its sites section")
-	}
-	if len(pol.Sites) == 0 {
-		return nil, usageError("add a sites section (docs/site-signing.md)", "%s lists no sites", policy)
-	}
-	set, err := pol.SiteSet()
-	if err != nil {
-		return nil, usageErr(err, "fix the policy's sites section")
+		return nil, usageErr(err, "fix the policy's sites section; see docs/site-signing.md")
 	}
 	return set, nil
 }
@@ -103,18 +94,4 @@ func receiptSites(policy string, data []byte, origin string) ([]audit.ReceiptSit
 	}
 	sites, bad := audit.CheckReceiptFileSites(data, origin, set)
 	return sites, bad, nil
-}
-
-// writeReceiptSites prints one line per receipt's site signature.
-func writeReceiptSites(w io.Writer, sites []audit.ReceiptSite) {
-	for _, s := range sites {
-		switch {
-		case s.Finding != "":
-			fmt.Fprintf(w, "site: entry %d: %s\n", s.Index, termtext.Clean(s.Finding))
-		case s.Site != "":
-			fmt.Fprintf(w, "site: entry %d signed by site %s (key %s)\n", s.Index, termtext.Clean(s.Site), s.Key)
-		default:
-			fmt.Fprintf(w, "site: entry %d unsigned (no site had to sign it)\n", s.Index)
-		}
-	}
 }
