@@ -18,6 +18,8 @@ import (
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/sampleindex"
 	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/store/postgres"
+	"github.com/custodylog/custody/store/postgres/pgtest"
 	"github.com/custodylog/custody/store/sqlite"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -382,6 +384,54 @@ func TestSampleIndexFollower(t *testing.T) {
 	}
 	if ch := proveAndVerify(t, follower, "shared", 0); len(ch.Entries) != 10 {
 		t.Errorf("after the take-over the chain has %d entries, want 10", len(ch.Entries))
+	}
+}
+
+// TestSampleIndexPostgres: the same as TestSampleIndexFollower with two
+// servers on one PostgreSQL schema, the leader writing the map there.
+func TestSampleIndexPostgres(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	open := func() store.Store {
+		st, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	s, v, vkey := newKeys(t)
+	st1, st2 := open(), open()
+	if err := Create(ctx, st1, s); err != nil {
+		t.Fatal(err)
+	}
+	leader := &testLog{st: st1, signer: s, verifier: v, vkey: vkey}
+	leader.open(t, Config{Shared: true, MaxBatch: 50, SampleIndex: SampleIndexOptions{FlushEntries: 120, FlushInterval: time.Hour}})
+	follower := &testLog{st: st2, signer: s, verifier: v, vkey: vkey}
+	follower.open(t, Config{Shared: true})
+	t.Cleanup(func() { follower.Close(); leader.Close() })
+	for round := range 3 {
+		if _, err := leader.AddMany(ctx, append(sampleEvents("pg", 6)[2*round:2*round+2], testEvents(round*100, 100)...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := follower.Sync(ctx); err != nil {
+			t.Fatalf("round %d: Sync: %v", round, err)
+		}
+		proveAndVerify(t, leader, "pg", 0)
+		if ch := proveAndVerify(t, follower, "pg", 0); len(ch.Entries) != 2*round+2 {
+			t.Errorf("round %d: the follower's chain has %d entries, want %d", round, len(ch.Entries), 2*round+2)
+		}
+	}
+	if n, err := st1.(store.SampleMap).SampleMapSize(ctx); err != nil || n == 0 {
+		t.Fatalf("the leader wrote no map to PostgreSQL: size %d, %v", n, err)
+	}
+	leader.Close()
+	follower.Invalidate()
+	if _, err := follower.AddMany(ctx, sampleEvents("pg", 8)[6:]); err != nil {
+		t.Fatal(err)
+	}
+	if ch := proveAndVerify(t, follower, "pg", 0); len(ch.Entries) != 8 {
+		t.Errorf("after the take-over the chain has %d entries, want 8", len(ch.Entries))
 	}
 }
 
