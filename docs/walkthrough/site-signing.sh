@@ -53,6 +53,13 @@ custody sign --key zrh.key --log-origin example.com/signed < more.jsonl > signed
 curl -s -H "Authorization: Bearer $(cat tokens.txt)" --data-binary @signed.jsonl http://$ADDR/v1/events > zrh-receipt.json
 [ "$(jq -r .attestation.index zrh-receipt.json)" = 5 ] || fail "signed by zrh: $(cat zrh-receipt.json)"
 
+custody verify receipt receipts.jsonl --key signedlog/log.pub --policy policy.yaml > verify.txt
+has verify.txt '^valid: entry 0 \(smp-zrh-0001 collected\) is in example.com/signed at size 4$'
+has verify.txt '^site: entry 2 signed by site zrh \(key [0-9a-f]{8}\)$'
+[ "$(grep -c '^site: entry [0-9] signed by site zrh' verify.txt)" = 3 ] || fail "verify --policy: $(cat verify.txt)"
+custody fsck --dir ./signedlog --policy policy.yaml --require-site-signatures > fsck.txt
+has fsck.txt 'checked 6 entries'
+
 # --- The audit
 custody audit --log http://$ADDR --key signedlog/log.pub --policy policy.yaml --no-state > audit.txt
 has audit.txt '^log example.com/signed: 6 entries verified'
