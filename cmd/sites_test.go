@@ -2,13 +2,21 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/custodylog/custody/internal/keyfile"
+	"github.com/custodylog/custody/internal/plant"
 	"github.com/custodylog/custody/internal/sitetest"
+	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/store/sqlite"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -118,5 +126,136 @@ func TestSiteSigning(t *testing.T) {
 	// but none about signatures: all five are signed.
 	if code != exitFailure || !strings.Contains(out, `"signed": 5`) || strings.Contains(out, "site-") || strings.Contains(out, "unsigned") {
 		t.Fatalf("audit: %d %s %s", code, out, stderr)
+	}
+}
+
+// TestSiteTamperDrills plants the tamper drills in a log's database past
+// the server (internal/plant: an event edited after signing, an event moved
+// out of its attestation, an attestation replayed with another batch, a
+// key used outside its window, a site signing for another site's location)
+// and checks that custody fsck and custody audit each report every one with
+// the right finding at the right entry, and that the audit keeps evidence
+// of the attestations that do not hold; the same attempt through the
+// server is refused and writes nothing.
+func TestSiteTamperDrills(t *testing.T) {
+	dir := t.TempDir()
+	w := sitetest.NewWorld(t)
+	base, err := os.ReadFile(filepath.Join("..", "testdata", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, append(base, fmt.Sprintf(`sites:
+  zrh:
+    locations: [ch-zrh-1]
+    keys:
+      - {key: %s, from: 2026-01-01T00:00:00Z, until: 2026-06-01T00:00:00Z}
+      - {key: %s, from: 2026-01-01T00:00:00Z}
+  mow:
+    locations: [ru-mow-1]
+    keys:
+      - {key: %s, from: 2026-01-01T00:00:00Z}
+`, w.ZrhOld.VKey, w.Zrh.VKey, w.Mow.VKey)...), 0o644)
+	logDir := filepath.Join(dir, "log")
+	v := initLog(t, logDir, "example.com/drills")
+	now := time.Now().UTC().Truncate(time.Second)
+	evs := make([]record.Event, 11)
+	for i := range evs {
+		evs[i] = record.Event{Sample: fmt.Sprintf("drill-%02d", i), Action: record.Collected, Location: "ch-zrh-1", Region: "EU",
+			Time: now.Add(-2 * time.Minute), Logged: now, Actor: "lims"}
+	}
+	var entries [][]byte
+	add := func(batch ...record.Event) {
+		for _, ev := range batch {
+			entries = append(entries, ev.Canonical())
+		}
+	}
+	att := func(k sitetest.Key, batch ...record.Event) {
+		entries = append(entries, sitetest.Sign(t, k, v.Name(), now, batch))
+	}
+	add(evs[0], evs[1]) // 0, 1: signed right
+	att(w.Zrh, evs[0], evs[1])
+	edited := evs[2] // 3: edited after signing (attestation 4)
+	edited.Note = "edited after signing"
+	add(edited)
+	att(w.Zrh, evs[2])
+	add(evs[3]) // 5: moved out of its attestation (6), which covers 5 and 7
+	att(w.Zrh, evs[3], evs[4])
+	add(evs[4])
+	add(evs[5], evs[6]) // 8, 9: another batch's attestation (10) replayed
+	att(w.Zrh, evs[7], evs[8])
+	add(evs[9]) // 11: the old key, rotated out in June (12)
+	att(w.ZrhOld, evs[9])
+	add(evs[10]) // 13: mow signs for ch-zrh-1 (14)
+	att(w.Mow, evs[10])
+	signer, err := keyfile.LoadSigner(filepath.Join(logDir, "log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(filepath.Join(logDir, "custody.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plant.Plant(context.Background(), st, signer, v, entries); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	want := []string{"bad-site-signature entry 4", "unsigned entry 5", "bad-site-signature entry 6", "unsigned entry 7",
+		"bad-site-signature entry 10", "site-key-not-valid entry 12", "site-not-allowed entry 13"}
+
+	code, out, stderr := run(t, "", "fsck", "--dir", logDir, "--policy", policy, "--json")
+	var rep struct {
+		Problems []struct{ Kind, Where string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitInvalid {
+		t.Fatalf("fsck: %d %v %s %s", code, err, out, stderr)
+	}
+	var got []string
+	for _, p := range rep.Problems {
+		got = append(got, p.Kind+" "+p.Where)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fsck problems %q, want %q", got, want)
+	}
+
+	tokens := writeTokens(t, dir)
+	srv := startServer(t, "--dir", logDir, "--token-file", tokens, "--policy", policy)
+	state := filepath.Join(dir, "state")
+	code, out, stderr = run(t, "", "audit", "--log", srv.url, "--key", filepath.Join(logDir, "log.pub"), "--policy", policy, "--state", state, "--json")
+	var arep struct {
+		Findings []struct {
+			Index uint64
+			Kind  string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &arep); err != nil || code != exitFailure {
+		t.Fatalf("audit: %d %v %s %s", code, err, out, stderr)
+	}
+	got = nil
+	for _, f := range arep.Findings {
+		got = append(got, fmt.Sprintf("%s entry %d", f.Kind, f.Index))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit findings %q, want %q", got, want)
+	}
+	for _, i := range []int{4, 6, 10, 12} {
+		b, err := os.ReadFile(filepath.Join(state, fmt.Sprintf("evidence-site-%d.json", i)))
+		if err != nil || !strings.Contains(string(b), `"checkpoint": "example.com/drills\n15\n`) {
+			t.Errorf("evidence of the attestation at %d: %v %.200s", i, err, b)
+		}
+	}
+
+	// Through the server: the mow site signing for ch-zrh-1 is refused.
+	mowKey := filepath.Join(dir, "mow.key")
+	os.WriteFile(mowKey, []byte(w.Mow.SKey+"\n"), 0o600)
+	code, _, stderr = run(t, eventLine("drill-99", "collected", 1)+"\n", "append", "--log", srv.url, "--token-file", tokens, "--key", filepath.Join(logDir, "log.pub"), "--site-key", mowKey, "-")
+	if code == 0 || !strings.Contains(stderr, "site-not-allowed") {
+		t.Fatalf("append signed by mow for ch-zrh-1: %d %s", code, stderr)
+	}
+	var stats struct{ Size uint64 }
+	cl, _ := newAPIClient(srv.url)
+	cl.GetJSON(context.Background(), "/v1/stats", &stats)
+	if stats.Size != 15 {
+		t.Fatalf("size %d after a refused append, want 15", stats.Size)
 	}
 }
