@@ -84,6 +84,7 @@ func TestSubmitSigned(t *testing.T) {
 		sitetest.CheckAttestation(t, w.Zrh.VKey, r, evs[i])
 	}
 	checkSites(t, w.Set, tl, false, 0, 1, 8)
+	waitCounted(t, tl)
 	if got := tl.counter.Total(); got != 8 {
 		t.Errorf("stats counted %d events, want 8 (the attestation is not one)", got)
 	}
