@@ -153,6 +153,7 @@ type rawTiles struct {
 	arena []byte
 	live  int // bytes of arena that idx refers to
 	max   int
+	gen   uint64 // changed by reset and by every write of the map: stops a preload
 }
 
 type rawRef struct{ off, n uint32 }
@@ -161,6 +162,46 @@ func (c *rawTiles) reset(max int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.idx, c.arena, c.live, c.max = map[sampleindex.TileID]rawRef{}, nil, 0, min(max, 1<<32-1)
+	c.gen++
+}
+
+// generation returns the current generation.
+func (c *rawTiles) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// newGeneration marks a write of the map: a preload of the versions
+// before it stops.
+func (c *rawTiles) newGeneration() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+}
+
+// errPreloadDone stops a preload: the cache is full, or the map was
+// written or reopened since it started.
+var errPreloadDone = errors.New("preload done")
+
+// preloaded adds a tile read by a preload of generation gen, unless the
+// cache holds it already (a read or a write got there first).
+func (c *rawTiles) preloaded(id sampleindex.TileID, data []byte, gen uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return errPreloadDone
+	}
+	if _, had := c.idx[id]; had {
+		return nil
+	}
+	if len(c.arena)+len(data) > c.max {
+		return errPreloadDone
+	}
+	c.idx[id] = rawRef{off: uint32(len(c.arena)), n: uint32(len(data))}
+	c.arena = append(c.arena, data...)
+	c.live += len(data)
+	return nil
 }
 
 // get returns the cached tiles among ids (sub-slices of the arena, never
@@ -217,10 +258,15 @@ func (c *rawTiles) compact() {
 }
 
 // preload fills the cache with a sequential scan of the stored tiles of
-// map size at most maxSize, until the budget is spent.
-func (w *SampleIndexWriter) preload(ctx context.Context, maxSize uint64) error {
-	errFull := errors.New("full")
-	err := w.sm.EachSampleTile(ctx, func(t store.SampleTile) error {
+// map size at most maxSize, in the background, until the budget is spent
+// or the map is written or reopened (a new generation of the cache): so
+// that opening a large log does not wait for it, and a map just opened
+// parses its tiles from memory soon after. Tiles the map needs before the
+// scan reaches them are read from the store as usual.
+func (w *SampleIndexWriter) preload(maxSize uint64) {
+	gen := w.raw.generation()
+	start := time.Now()
+	err := w.sm.EachSampleTile(context.Background(), func(t store.SampleTile) error {
 		if t.Size > maxSize {
 			return nil // another server's newer version: read when needed
 		}
@@ -228,15 +274,16 @@ func (w *SampleIndexWriter) preload(ctx context.Context, maxSize uint64) error {
 		if err != nil {
 			return nil // damaged: the map's read reports it
 		}
-		if !w.raw.put(id, t.Data) {
-			return errFull
-		}
-		return nil
+		return w.raw.preloaded(id, t.Data, gen)
 	})
-	if err == errFull {
-		return nil
+	if err != nil && err != errPreloadDone {
+		w.logger.Warn("loading the sample index tiles into memory", "err", err)
+		return
 	}
-	return err
+	w.raw.mu.Lock()
+	tiles, bytes := len(w.raw.idx), w.raw.live
+	w.raw.mu.Unlock()
+	w.logger.Info("sample index tiles loaded into memory", "tiles", tiles, "bytes", bytes, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // OpenSampleIndex returns the sample index of the log in st, brought up to
@@ -347,12 +394,8 @@ func (w *SampleIndexWriter) reopen(ctx context.Context, size uint64, write bool)
 	w.mu.Lock()
 	w.readMax.Store(stored)
 	w.raw.reset(w.opts.RawCacheBytes)
-	if stored > 0 {
-		start := time.Now()
-		if err := w.preload(ctx, stored); err != nil {
-			return err
-		}
-		w.logger.Debug("sample index tiles loaded", "tiles", len(w.raw.idx), "bytes", w.raw.live, "took", time.Since(start))
+	if stored > 0 && w.opts.RawCacheBytes > 0 {
+		go w.preload(stored)
 	}
 	w.m = sampleindex.Open(w, stored, w.opts.Map)
 	w.size, w.base, w.lastFlush = stored, stored, time.Now()
@@ -479,6 +522,7 @@ func (w *SampleIndexWriter) flush(ctx context.Context) error {
 		if err := w.sm.WriteSampleMap(ctx, w.base, size, tiles); err != nil {
 			return err
 		}
+		w.raw.newGeneration()
 		for _, t := range tiles {
 			w.raw.put(t.ID, t.Data)
 		}

@@ -559,3 +559,28 @@ func TestSampleIndexCommitFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestRawTilesPreloadGeneration: a preload's tiles are not added once the
+// map was written since it started (they may be older versions), nor in
+// place of a cached tile.
+func TestRawTilesPreloadGeneration(t *testing.T) {
+	var c rawTiles
+	c.reset(1000)
+	id := sampleindex.TileID{Depth: 4, Prefix: sampleindex.Hash{0x10}}
+	gen := c.generation()
+	if err := c.preloaded(id, []byte("old"), gen); err != nil {
+		t.Fatal(err)
+	}
+	c.newGeneration() // a write of the map
+	c.put(id, []byte("new"))
+	if err := c.preloaded(id, []byte("old"), gen); !errors.Is(err, errPreloadDone) {
+		t.Errorf("preload after a write: %v, want errPreloadDone", err)
+	}
+	if err := c.preloaded(id, []byte("old"), c.generation()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := c.get([]sampleindex.TileID{id})
+	if string(got[id]) != "new" {
+		t.Errorf("cached %q, want the written version", got[id])
+	}
+}
