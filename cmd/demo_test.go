@@ -199,6 +199,14 @@ func TestDemoViolations(t *testing.T) {
 	if !strings.Contains(out, "analysed at ru-mow-1") {
 		t.Errorf("no ru-mow-1 finding:\n%s", out)
 	}
+	// The planted event's receipt verifies, but its site signature fails
+	// the policy.
+	if m := regexp.MustCompile(`custody verify receipt (\S+forged-receipt.jsonl) --key (\S+) --policy (\S+)`).FindStringSubmatch(out); m == nil {
+		t.Errorf("no forged receipt in the intro:\n%s", out)
+	} else if code, vout, _ := run(t, "", "verify", "receipt", m[1], "--key", m[2], "--policy", m[3]); code != exitFailure ||
+		!strings.Contains(vout, "site: entry 0: site-not-allowed: ") {
+		t.Errorf("verify receipt of the forged event: %d %s", code, vout)
+	}
 	// The dashboard's findings panel has the same findings.
 	if !strings.Contains(stats.page, `data-total="8"`) {
 		t.Errorf("the dashboard's findings panel does not total 8")

@@ -91,6 +91,9 @@ type Demo struct {
 	// The files in Dir: the log's verifier key, the routing policy, the
 	// token file and the receipts (one JSON object a line).
 	PubFile, PolicyFile, TokenFile, ReceiptsFile string
+	// ForgedReceipt, with violations, is the receipt of the planted event
+	// whose site signature fails the policy (sites.go).
+	ForgedReceipt string
 	// Report is the audit of the log after the workload.
 	Report *audit.AuditReport
 	// Injected describes the injected violations.
@@ -213,6 +216,10 @@ func Run(ctx context.Context, o Options) (d *Demo, err error) {
 	}
 	o.Progress("wrote %d receipts to %s", len(events), d.ReceiptsFile)
 	if o.Violations {
+		d.ForgedReceipt = filepath.Join(d.Dir, "forged-receipt.jsonl")
+		if err := sites.writeForgedReceipt(ctx, d.Base, d.ForgedReceipt, logVerifier); err != nil {
+			return d, err
+		}
 		d.Injected = append(injected, forged...)
 		o.Progress("injected violations: %s", strings.Join(injected, "; "))
 	}
@@ -257,6 +264,9 @@ func (d *Demo) WriteIntro(w io.Writer) {
 	fmt.Fprintf(w, "  curl -s %s/v1/stats\n", d.Base)
 	fmt.Fprintf(w, "  custody audit --log %s --key %s --policy %s --no-state\n", d.Base, d.PubFile, d.PolicyFile)
 	fmt.Fprintf(w, "  custody verify receipt %s --key %s\n", d.ReceiptsFile, d.PubFile)
+	if d.ForgedReceipt != "" {
+		fmt.Fprintf(w, "  custody verify receipt %s --key %s --policy %s\n", d.ForgedReceipt, d.PubFile, d.PolicyFile)
+	}
 	fmt.Fprintf(w, "  custody append --log %s --token-file %s < events.jsonl\n\n", d.Base, d.TokenFile)
 	fmt.Fprintf(w, "serving until Ctrl-C\n")
 }

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +11,14 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/internal/plant"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/site"
 	"github.com/custodylog/custody/store/sqlite"
+	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -24,6 +27,9 @@ import (
 // signs the events that happen there (docs/site-signing.md).
 type demoSites struct {
 	signers map[string]site.Signer // location -> its site's signer
+	// forged is the planted event's entry and its attestation's
+	// (entries 0 and 1), after plantForged.
+	forged [2][]byte
 }
 
 // setupSites makes a site key pair per location of the policy in
@@ -94,8 +100,39 @@ func (s *demoSites) plantForged(ctx context.Context, dir string, v note.Verifier
 		return "", err
 	}
 	defer st.Close()
-	if _, err := plant.Plant(ctx, st, signer, v, [][]byte{ev.Canonical(), att}); err != nil {
+	s.forged = [2][]byte{ev.Canonical(), att}
+	if _, err := plant.Plant(ctx, st, signer, v, s.forged[:]); err != nil {
 		return "", err
 	}
 	return ev.Sample + " claims ch-zrh-1 but is signed by the ru-mow-1 site's key (planted in the store past the log's checks)", nil
+}
+
+// writeForgedReceipt writes to path the receipt of the planted event
+// (entry 0, with its attestation at entry 1), built from the log's own
+// checkpoint and inclusion proofs at base, so that `custody verify receipt
+// --policy` shows its site signature fail the policy.
+func (s *demoSites) writeForgedReceipt(ctx context.Context, base, path string, v note.Verifier) error {
+	r := client.NewReader(base)
+	signed, err := r.Get(ctx, "/checkpoint")
+	if err != nil {
+		return err
+	}
+	cp, _, err := verify.OpenCheckpoint(signed, v.Name(), note.VerifierList(v))
+	if err != nil {
+		return err
+	}
+	var proofs [2]struct{ Proof [][]byte }
+	for i := range proofs {
+		if err := r.GetJSON(ctx, fmt.Sprintf("/v1/proof/inclusion?index=%d&size=%d", i, cp.Size), &proofs[i]); err != nil {
+			return err
+		}
+	}
+	leaf := verify.LeafHash(s.forged[0])
+	rc := verify.Receipt{Index: 0, LeafHash: leaf[:], Entry: s.forged[0], Event: s.forged[0], Checkpoint: string(signed), Proof: proofs[0].Proof,
+		Attestation: &verify.ReceiptAttestation{Index: 1, Entry: s.forged[1], Proof: proofs[1].Proof}}
+	b, err := json.Marshal(rc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
