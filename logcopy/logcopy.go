@@ -17,6 +17,7 @@ package logcopy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -269,6 +270,14 @@ func readEntries(ctx context.Context, st store.Store, start, end uint64, fn func
 func checkEntry(en store.Entry) error {
 	if leaf := tiles.LeafHash(en.Data); leaf != en.LeafHash {
 		return fmt.Errorf("stored leaf hash %x, but its data hashes to %x", en.LeafHash, leaf)
+	}
+	if record.KindOf(en.Data) == record.EntryAttestation {
+		// A site attestation (docs/site-signing.md): its identity is the
+		// SHA-256 of its bytes, and it has no sample.
+		if id := sha256.Sum256(en.Data); id != en.Identity || en.Sample != "" {
+			return fmt.Errorf("stored identity %x and sample %q, but an attestation entry has identity %x and no sample", en.Identity, en.Sample, id)
+		}
+		return nil
 	}
 	ev, err := record.DecodeEntry(en.Data)
 	if err != nil {
