@@ -100,6 +100,10 @@ type AuditOptions struct {
 	Full bool
 	// Progress, if set, is called now and then with entries done and total.
 	Progress func(done, total uint64)
+	// RequireSignatures reports every event no valid site attestation
+	// covers as unsigned (the log's required mode), not only those at a
+	// location whose site had a valid key (docs/site-signing.md).
+	RequireSignatures bool
 	// IndexDir is where the sample index recomputed from the entries is
 	// kept between runs (SampleIndexFile); "" uses a temporary directory
 	// removed when Audit returns (the index is then rebuilt every run).
@@ -146,7 +150,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 	}
 	engine := NewEngineWith(opts.Policy, eo)
 	defer func() { engine.Close() }()
-	sites, err := newSiteAudit(opts.Policy, c.Origin())
+	sites, err := newSiteAudit(opts.Policy, c.Origin(), opts.RequireSignatures)
 	if err != nil {
 		return nil, nil, err
 	}

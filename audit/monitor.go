@@ -28,6 +28,9 @@ type Auditor struct {
 	Memory int64
 	// Progress, if set, is called now and then with entries done and total.
 	Progress func(done, total uint64)
+	// RequireSignatures: every unsigned event is a finding
+	// (AuditOptions.RequireSignatures).
+	RequireSignatures bool
 }
 
 // StateError is Run's error when the state directory cannot be read or
@@ -50,7 +53,7 @@ func (e *StateError) Unwrap() error { return e.Err }
 // verification, an error wrapping ErrStateOtherKey, or a failure to read
 // the log.
 func (a *Auditor) Run(ctx context.Context) (*AuditReport, error) {
-	opts := AuditOptions{Policy: a.Policy, Full: a.Full, Progress: a.Progress, IndexDir: a.StateDir,
+	opts := AuditOptions{Policy: a.Policy, Full: a.Full, Progress: a.Progress, IndexDir: a.StateDir, RequireSignatures: a.RequireSignatures,
 		Memory: a.Memory, SpillDir: a.StateDir, NoState: a.StateDir == "", StateDir: a.StateDir}
 	if a.StateDir != "" {
 		st, err := ReadState(a.StateDir)

@@ -93,15 +93,18 @@ type siteAudit struct {
 	evidence []SiteEvidence
 }
 
-func newSiteAudit(p *Policy, origin string) (*siteAudit, error) {
-	if len(p.Sites) == 0 {
+// newSiteAudit returns the site check of an audit against p's sites, with
+// require (AuditOptions.RequireSignatures) every event having to be
+// signed; nil when p has no sites and signatures are not required.
+func newSiteAudit(p *Policy, origin string, require bool) (*siteAudit, error) {
+	if len(p.Sites) == 0 && !require {
 		return nil, nil
 	}
 	set, err := p.SiteSet()
 	if err != nil {
 		return nil, err
 	}
-	return &siteAudit{c: site.NewChecker(set, origin, false)}, nil
+	return &siteAudit{c: site.NewChecker(set, origin, require)}, nil
 }
 
 // isAttestation is how Audit's prepare marks an attestation entry among

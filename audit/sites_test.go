@@ -67,7 +67,9 @@ func (l *siteLog) attest(k sitetest.Key, at time.Time, evs ...record.Event) *sit
 	return l
 }
 
-func (l *siteLog) audit(p *Policy) *AuditReport {
+func (l *siteLog) audit(p *Policy) *AuditReport { return l.auditWith(p, false) }
+
+func (l *siteLog) auditWith(p *Policy, require bool) *AuditReport {
 	l.t.Helper()
 	signer, vkey := auditBenchKey(l.t)
 	dir := l.t.TempDir()
@@ -79,7 +81,7 @@ func (l *siteLog) audit(p *Policy) *AuditReport {
 		l.t.Fatal(err)
 	}
 	c := verify.NewClient(verify.NewDirSource(dir), auditBenchOrigin, mustVerifiers(l.t, vkey), nil)
-	rep, _, err := Audit(context.Background(), c, AuditOptions{Policy: p})
+	rep, _, err := Audit(context.Background(), c, AuditOptions{Policy: p, RequireSignatures: require})
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -193,6 +195,16 @@ func TestAuditSites(t *testing.T) {
 	}
 	if rep := l.audit(plain); len(rep.Findings) != 0 || rep.Sites != nil || rep.Size != 3 {
 		t.Fatalf("policy without sites: %+v", rep)
+	}
+	// With RequireSignatures every uncovered event is unsigned, at
+	// locations no site speaks for too.
+	l.add(l.events(1, "de-fra-1")...)
+	rep := l.auditWith(pol, true)
+	if len(rep.Findings) != 3 || rep.Findings[2].Kind != KindUnsigned || rep.Findings[2].Index != 3 {
+		t.Fatalf("required: %v, want entries 0 and 1 site-not-allowed, 3 unsigned", rep.Findings)
+	}
+	if rep := l.audit(pol); len(rep.Findings) != 2 || rep.Findings[1].Kind != KindSiteNotAllowed {
+		t.Fatalf("not required: %v, want only the mow signatures for zrh", rep.Findings)
 	}
 }
 

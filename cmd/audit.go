@@ -15,7 +15,7 @@ type auditOptions struct {
 	trust              trustOptions
 	log, policy, state string
 	noState, asJSON    bool
-	full               bool
+	full, requireSites bool
 	memory             string
 
 	// stateShown is set once the state directory was named on stderr
@@ -31,6 +31,7 @@ func (o *auditOptions) flags(c *cobra.Command) {
 	c.Flags().BoolVar(&o.noState, "no-state", false, "neither read nor write state: audit from scratch, trust the current checkpoint")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	c.Flags().BoolVar(&o.full, "full", false, "re-read and re-check every entry, not only those after the stored state")
+	c.Flags().BoolVar(&o.requireSites, "require-site-signatures", false, "every event must be covered by a valid site attestation (docs/site-signing.md), not only those at a site's location")
 	c.Flags().StringVar(&o.memory, "memory", "512MiB", "memory for per-sample state; beyond it samples spill to files in the state dir (or $TMPDIR); 0: no limit")
 }
 
@@ -47,7 +48,7 @@ func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*au
 			return nil, usageErr(err, "pass --state DIR")
 		}
 	}
-	a := audit.Auditor{Client: cl, Policy: pol, Full: o.full}
+	a := audit.Auditor{Client: cl, Policy: pol, Full: o.full, RequireSignatures: o.requireSites}
 	if a.Memory, err = audit.ParseMemory(o.memory); err != nil {
 		return nil, usageErr(err, "pass --memory 512MiB, 2GB, or 0 for no limit")
 	}
