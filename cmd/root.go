@@ -12,9 +12,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/custodylog/custody/internal/termtext"
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 type env struct {
@@ -128,4 +131,43 @@ func (e *env) emit(asJSON bool, v any, format string, args ...any) error {
 func printJSON(w interface{ Write([]byte) (int, error) }, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	w.Write(append(termtext.CleanJSON(b), '\n'))
+}
+
+// progress is a progress bar over entries on stderr (copy, prefill,
+// audit, mirror, demo), made at the first set with a total, once it is
+// known: nothing when stderr is not a terminal.
+type progress struct {
+	e    *env
+	what string
+	off  bool
+	bar  *progressbar.ProgressBar
+}
+
+func (e *env) progress(what string) *progress {
+	return &progress{e: e, what: what, off: !isTerminal(e.stderr)}
+}
+
+// set shows done of total entries (the libraries' Progress callbacks).
+func (p *progress) set(done, total uint64) {
+	if p.bar == nil && !p.off && total > 0 {
+		p.bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(p.e.stderr),
+			progressbar.OptionSetDescription(p.what), progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString("entries"),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+	if p.bar != nil {
+		p.bar.Set64(int64(done))
+	}
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -1,7 +1,9 @@
 package cmd
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"github.com/custodylog/custody/internal/termtext"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func (e *env) verifyCmd() *cobra.Command {
@@ -111,4 +114,128 @@ func (e *env) verifyConsistencyCmd() *cobra.Command {
 	c.Flags().StringVar(&logArg, "log", "", "the log: base URL or a directory with the tlog-tiles layout")
 	c.Flags().StringVar(&oldFile, "old", "", "a signed checkpoint of this log you kept earlier")
 	return c
+}
+
+func (e *env) verifyInclusionCmd() *cobra.Command {
+	var o verifyOptions
+	var logArg, entryFile string
+	var index int64
+	c := &cobra.Command{
+		Use:   "inclusion --log URL|DIR --key K --index I [--entry FILE]",
+		Short: "Prove entry I is in the log's current tree, from its tiles",
+		Long: `inclusion fetches and verifies the log's checkpoint, builds the inclusion proof
+of entry I from the log's hash tiles (each tile authenticated against the
+signed root), and checks it. With --entry, the entry must also be exactly
+the bytes in FILE; without it, the entry is read from its authenticated
+entry bundle and printed.`,
+		Example: `  custody verify inclusion --log http://127.0.0.1:8080 --key mylog/log.pub --index 42`,
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if logArg == "" || index < 0 {
+				return usageError("pass --log URL|DIR and --index I", "missing --log or --index")
+			}
+			cl, err := e.client(&o.trustOptions, logArg)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context()
+			cp, _, err := cl.Checkpoint(ctx)
+			if err != nil {
+				return e.checkErr(err, o.evidence)
+			}
+			i := uint64(index)
+			if i >= cp.Size {
+				return &cliError{err: fmt.Errorf("entry %d is not in the log's tree of size %d", i, cp.Size), code: exitInvalid}
+			}
+			var entry []byte
+			if err := cl.Entries(ctx, i, i+1, cp, func(_ uint64, b []byte) error { entry = b; return nil }); err != nil {
+				return e.checkErr(err, o.evidence)
+			}
+			if entryFile != "" {
+				want, err := os.ReadFile(entryFile)
+				if err != nil {
+					return usageErr(err, "pass the exact entry bytes (e.g. a receipt's entry, base64-decoded)")
+				}
+				if !bytes.Equal(bytes.TrimSuffix(want, []byte("\n")), entry) {
+					return &cliError{err: fmt.Errorf("entry %d of the log is not the bytes in %s", i, entryFile), code: exitInvalid}
+				}
+			}
+			proof, err := cl.ProveEntry(ctx, i, entry, cp)
+			if err != nil {
+				return e.checkErr(err, o.evidence)
+			}
+			return e.emit(o.asJSON, map[string]any{"valid": true, "index": i, "size": cp.Size, "entry": json.RawMessage(entry)},
+				"entry %d is in the tree of size %d (proof of %d hashes checked)\n%s\n", i, cp.Size, len(proof), termtext.Clean(string(entry)))
+		},
+	}
+	o.flags(c, "the log fails")
+	c.Flags().StringVar(&logArg, "log", "", "the log: base URL or a directory with the tlog-tiles layout")
+	c.Flags().Int64Var(&index, "index", -1, "entry index")
+	c.Flags().StringVar(&entryFile, "entry", "", "file with the exact entry bytes to check")
+	return c
+}
+
+// trustOptions are the key and trust-policy flags shared by verify, audit
+// and monitor.
+type trustOptions struct {
+	key, trust string
+}
+
+func (o *trustOptions) flags(c *cobra.Command) {
+	c.Flags().StringVar(&o.key, "key", "", "the log's verifier key (name+hash+base64), or a file holding it")
+	c.Flags().StringVar(&o.trust, "trust", "", "C2SP tlog-policy file: witnesses whose cosignatures (quorum) a checkpoint must carry")
+}
+
+// verifyOptions are the flags of the verify commands: the keys, --json
+// and --evidence-dir.
+type verifyOptions struct {
+	trustOptions
+	asJSON   bool
+	evidence string
+}
+
+// flags adds the flags; fails ends the help of --evidence-dir.
+func (o *verifyOptions) flags(c *cobra.Command, fails string) {
+	o.trustOptions.flags(c)
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&o.evidence, "evidence-dir", ".", "where to write evidence when "+fails)
+}
+
+// load returns the log's origin, verifiers and trust policy.
+func (o *trustOptions) load() (string, note.Verifiers, *verify.TrustPolicy, error) {
+	var tp *verify.TrustPolicy
+	if o.trust != "" {
+		b, err := os.ReadFile(o.trust)
+		if err != nil {
+			return "", nil, nil, usageErr(err, "pass a C2SP tlog-policy file to --trust")
+		}
+		if tp, err = verify.ParseTrustPolicy(b); err != nil {
+			return "", nil, nil, usageErr(fmt.Errorf("%s: %w", o.trust, err), keyHint("a trust policy", err, "see docs/auditor-guide.md for the policy format"))
+		}
+	}
+	if o.key == "" {
+		if tp != nil && len(tp.Logs()) > 0 {
+			logs := tp.Logs()
+			return logs[0].Name(), note.VerifierList(logs...), tp, nil
+		}
+		return "", nil, nil, usageError("pass the log's public key: --key mylog/log.pub (or the key string)", "missing --key")
+	}
+	v, err := loadVerifier(o.key)
+	if err != nil {
+		return "", nil, nil, usageErr(fmt.Errorf("--key: %w", err), keyHint("--key", err, "pass the log's verifier key string or the log.pub file"))
+	}
+	return v.Name(), note.VerifierList(v), tp, nil
+}
+
+// client opens the log at logArg (URL or directory) with the keys of o.
+func (e *env) client(o *trustOptions, logArg string) (*verify.Client, error) {
+	origin, vs, tp, err := o.load()
+	if err != nil {
+		return nil, err
+	}
+	src, err := verify.OpenSource(logArg, &http.Client{Timeout: 2 * time.Minute})
+	if err != nil {
+		return nil, usageErr(err, "pass the log's base URL (http://…) or a directory holding its checkpoint and tile/ tree")
+	}
+	return verify.NewClient(src, origin, vs, tp), nil
 }
