@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -257,4 +258,27 @@ func TestCheckReceiptSites(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.kind)
 		}
 	}
+}
+
+// FuzzCheckReceiptFileSites: any receipts file gives, without panicking,
+// at most one ReceiptSite per line and no more findings than receipts.
+func FuzzCheckReceiptFileSites(f *testing.F) {
+	w := sitetest.NewWorld(f)
+	l := &siteLog{w: w}
+	evs := l.events(2, "ch-zrh-1")
+	att := sitetest.Sign(f, w.Zrh, auditBenchOrigin, siteLogged, evs)
+	ids := [][32]byte{evs[0].Identity(), evs[1].Identity()}
+	r := verify.Receipt{Index: 0, Entry: evs[0].Canonical(), Attestation: &verify.ReceiptAttestation{Index: 2, Entry: att}}
+	for _, h := range record.AttestationPath(ids, 0) {
+		r.Attestation.Path = append(r.Attestation.Path, append([]byte(nil), h[:]...))
+	}
+	line, _ := json.Marshal(r)
+	f.Add(append(line, '\n'))
+	f.Add([]byte(`{"index":1,"entry":"e30=","attestation":{"index":0,"entry":"","path":["AA=="]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sites, bad := CheckReceiptFileSites(data, auditBenchOrigin, w.Set)
+		if bad > len(sites) || len(sites) > bytes.Count(data, []byte("\n"))+1 {
+			t.Fatalf("%d findings among %d receipts of %d lines", bad, len(sites), bytes.Count(data, []byte("\n"))+1)
+		}
+	})
 }
