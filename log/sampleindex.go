@@ -33,8 +33,10 @@ import (
 // between two batches once the pipeline is drained (so the stored map
 // never covers an entry that is not committed), and at a clean shutdown.
 // Open opens the map at the stored map size and replays the entries after
-// it; a log whose map was never written (made before the index existed)
-// gets it built from its entries. The result is checked against the map
+// it; a log whose map was never written gets it built from its entries
+// (a log made before the index existed, whose checkpoints commit none,
+// only when SampleIndexOptions.Enabled asks). The result is checked
+// against the map
 // root the latest checkpoint commits (if it carries one); a stored map
 // that does not match is rebuilt from the log.
 
