@@ -62,7 +62,11 @@ should have signed but did not is unsigned. A failure exits 1.`,
 				return err
 			}
 			if o.asJSON {
-				printJSON(e.stdout, map[string]any{"valid": true, "origin": origin, "receipts": results, "sites": sites})
+				out := map[string]any{"valid": true, "origin": origin, "receipts": results}
+				if policy != "" {
+					out["sites"] = sites
+				}
+				printJSON(e.stdout, out)
 			} else {
 				for _, r := range results {
 					fmt.Fprintf(e.stdout, "valid: entry %d (%s %s) is in %s at size %d\n", r.Index, termtext.Clean(r.Sample), termtext.Clean(r.Action), termtext.Clean(origin), r.Size)

@@ -188,7 +188,11 @@ func Run(ctx context.Context, o Options) (d *Demo, err error) {
 	o.Progress("starting the log server (witness %s, quorum 1)", d.WitnessURL)
 	opts := server.Options{Dir: d.Dir, TokenFile: d.TokenFile, Policy: d.PolicyFile, Witnesses: []string{d.WitnessURL + "=" + d.WitnessKey}, Quorum: 1}
 	cfg := server.Config{Listen: o.Listen, Logger: o.Logger, API: httpapi.Config{MaxConcurrentWrites: httpapi.DefaultMaxConcurrentWrites},
-		Log: log.Config{MaxBatch: log.DefaultMaxBatch, MaxWait: log.DefaultMaxWait, WitnessTimeout: log.DefaultWitnessTimeout}}
+		// The index is built from the entries at start: with violations the
+		// log starts with an event planted past the server (sites.go),
+		// under a checkpoint that commits no index.
+		Log: log.Config{MaxBatch: log.DefaultMaxBatch, MaxWait: log.DefaultMaxWait, WitnessTimeout: log.DefaultWitnessTimeout,
+			SampleIndex: log.SampleIndexOptions{Enabled: true}}}
 	srv, addr, err := Start(ctx, func(ctx context.Context, ready chan<- string) error {
 		cfg.Ready = func(addr string) { ready <- addr }
 		s, err := server.Open(ctx, opts, cfg)
