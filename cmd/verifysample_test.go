@@ -126,6 +126,7 @@ func TestVerifySample(t *testing.T) {
 		!strings.Contains(out, "collected    de-fra-1              EU") {
 		t.Errorf("text output (exit %d):\n%s\nstderr:\n%s", code, out, stderr)
 	}
+	golden(t, "verify-sample.txt", out)
 	// A directory log cannot serve sample proofs.
 	if code, _, stderr := run(t, "", "verify", "sample", "smp-n2", "--log", t.TempDir(), "--key", a.pub); code != exitUsageIO || !strings.Contains(stderr, "need the log's URL") {
 		t.Errorf("directory log: exit %d, stderr:\n%s", code, stderr)
