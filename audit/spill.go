@@ -512,7 +512,7 @@ func (s *samples) spillOut() {
 		}
 	}
 	vs = s.sorted(vs)
-	w, err := s.store.NewWriter()
+	w, err := s.store.NewWriter(int64(len(vs)))
 	if err != nil {
 		s.err = err
 		return

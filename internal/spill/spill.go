@@ -183,22 +183,26 @@ type Writer struct {
 	off   int64 // bytes written
 	block int64 // start of the current block
 	prev  []byte
-	hs    []uint64 // hashes of the keys, for the filter made at the end
 	tmp   []byte
 	err   error
 }
 
-// NewWriter starts a run of level 0 (a spill).
-func (s *Store) NewWriter() (*Writer, error) { return s.newWriter(0) }
+// NewWriter starts a run of level 0 (a spill) of about n records: its
+// Bloom filter, filled as records are added, is sized for n.
+func (s *Store) NewWriter(n int64) (*Writer, error) { return s.newWriter(0, n) }
 
-func (s *Store) newWriter(level int) (*Writer, error) {
+func (s *Store) newWriter(level int, n int64) (*Writer, error) {
 	s.seq++
 	name := filepath.Join(s.dir, fmt.Sprintf("run-%06d", s.seq))
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
-	return &Writer{s: s, r: &run{f: f, name: name, level: level}, w: bufio.NewWriterSize(f, 256<<10), block: -1}, nil
+	r := &run{f: f, name: name, level: level}
+	bits := s.bitsPerKey(n)
+	r.bloom = make([]uint64, max((n*int64(bits)+511)/512, 1)*8)
+	r.probes = min(max((bits*69+50)/100, 1), maxProbes)
+	return &Writer{s: s, r: r, w: bufio.NewWriterSize(f, 256<<10), block: -1}, nil
 }
 
 // Add appends a record; key must be greater than the previous one.
@@ -206,7 +210,7 @@ func (w *Writer) Add(key, value []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(w.hs) > 0 && bytes.Compare(key, w.prev) <= 0 {
+	if w.r.n > 0 && bytes.Compare(key, w.prev) <= 0 {
 		w.err = fmt.Errorf("spill: key %q added after %q: keys must increase", key, w.prev)
 		return w.err
 	}
@@ -235,7 +239,8 @@ func (w *Writer) Add(key, value []byte) error {
 	}
 	w.off += int64(len(b))
 	w.prev = append(w.prev[:0], key...)
-	w.hs = append(w.hs, hashBytes(key))
+	w.r.add(hashBytes(key))
+	w.r.n++
 	return nil
 }
 
@@ -260,22 +265,14 @@ func (w *Writer) Finish() error {
 	return w.s.compact()
 }
 
-// seal completes the run's index and filter.
+// seal completes the run's index.
 func (w *Writer) seal() {
 	r := w.r
-	r.size, r.n = w.off, int64(len(w.hs))
+	r.size = w.off
 	r.keyAt = append(r.keyAt, uint32(len(r.first)))
 	r.keyAt = slices.Clip(r.keyAt)
 	r.first = slices.Clip(r.first)
 	r.offs = slices.Clip(r.offs)
-	bits := w.s.bitsPerKey(r.n)
-	nb := (r.n*int64(bits) + 511) / 512
-	r.bloom = make([]uint64, max(nb, 1)*8)
-	r.probes = min(max((bits*69+50)/100, 1), maxProbes)
-	for _, h := range w.hs {
-		r.add(h)
-	}
-	w.hs = nil
 }
 
 // Abort removes an unfinished run.
@@ -323,15 +320,9 @@ func (s *Store) compact() error {
 // merge replaces runs, the newest len(runs) of the store, by one run of
 // the given level holding the newest value of each of their keys.
 func (s *Store) merge(runs []*run, level int) error {
-	it, err := newMerged(runs)
-	if err != nil {
-		return err
-	}
-	w, err := s.newWriter(level)
-	if err != nil {
-		return err
-	}
-	// The merged run's records are counted once the old runs are gone.
+	// The merged run's records are counted once the old runs are gone;
+	// its filter is sized for all of theirs, and their filters leave the
+	// budget to it.
 	var old int64
 	for _, r := range runs {
 		old += r.n
@@ -342,6 +333,14 @@ func (s *Store) merge(runs []*run, level int) error {
 			r.merging = false
 		}
 	}()
+	it, err := newMerged(runs)
+	if err != nil {
+		return err
+	}
+	w, err := s.newWriter(level, old)
+	if err != nil {
+		return err
+	}
 	for it.Next() {
 		if s.Drop != nil && s.Drop(it.Key()) {
 			continue

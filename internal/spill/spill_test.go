@@ -14,7 +14,7 @@ import (
 // writeRun writes the records of m (sorted by key) as a new run.
 func writeRun(t *testing.T, s *Store, m map[string]string) {
 	t.Helper()
-	w, err := s.NewWriter()
+	w, err := s.NewWriter(int64(len(m)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestWriterOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	w, err := s.NewWriter()
+	w, err := s.NewWriter(2)
 	if err != nil {
 		t.Fatal(err)
 	}
