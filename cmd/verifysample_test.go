@@ -127,6 +127,14 @@ func TestVerifySample(t *testing.T) {
 		t.Errorf("text output (exit %d):\n%s\nstderr:\n%s", code, out, stderr)
 	}
 	golden(t, "verify-sample.txt", out)
+	// --trust: a checkpoint without the witness quorum fails (exit 2,
+	// quorum evidence), whatever the proof.
+	w := newWitness(t, "witness.example/w1", 3)
+	trust := filepath.Join(t.TempDir(), "trust.policy")
+	writeFile(t, trust, []byte("log "+key.vkey+"\nwitness w1 "+w.vkey+"\nquorum w1\n"))
+	evDir := t.TempDir()
+	code, _, stderr = run(t, "", "verify", "sample", "smp-n2", "--log", a.url, "--trust", trust, "--evidence-dir", evDir)
+	wantFailure(t, code, stderr, evDir, verify.EvidenceQuorum)
 	// A directory log cannot serve sample proofs.
 	if code, _, stderr := run(t, "", "verify", "sample", "smp-n2", "--log", t.TempDir(), "--key", a.pub); code != exitUsageIO || !strings.Contains(stderr, "need the log's URL") {
 		t.Errorf("directory log: exit %d, stderr:\n%s", code, stderr)
@@ -203,7 +211,7 @@ func TestVerifySample(t *testing.T) {
 		(*honest).ServeHTTP(w, r)
 	}))
 	a.handler.Store(&h)
-	evDir := t.TempDir()
+	evDir = t.TempDir()
 	code, _, stderr = run(t, "", "verify", "sample", "smp-n1", "--log", a.url, "--key", a.pub, "--evidence-dir", evDir)
 	ev := wantFailure(t, code, stderr, evDir, audit.EvidenceBadSampleProof)
 	if !strings.Contains(ev.What, "smp-n1") {
