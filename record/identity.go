@@ -33,6 +33,12 @@ func EntryIdentity(entry []byte) ([32]byte, error) {
 	if end > len(entry) {
 		return [32]byte{}, errors.New("record: not a canonical event entry: short logged")
 	}
+	if n := cut + len(entry) - end; n <= 1024 {
+		// The usual case: one copy on the stack, no hash state on the heap.
+		var buf [1024]byte
+		copy(buf[copy(buf[:], entry[:cut]):], entry[end:])
+		return sha256.Sum256(buf[:n]), nil
+	}
 	h := sha256.New()
 	h.Write(entry[:cut])
 	h.Write(entry[end:])

@@ -37,3 +37,23 @@ func TestEntryIdentity(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEntryIdentity compares the identity cut from the entry bytes
+// with decoding-free re-encoding (Event.Identity).
+func BenchmarkEntryIdentity(b *testing.B) {
+	ev := Event{Sample: "smp-00001234", Action: Analysed, Location: "ch-zrh-1", Region: "EU", Customer: "65a8f95e999b098ce96b1ba94bf5fd49cfbc35fdd374c99ef7a29e554529884c",
+		Time: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), Logged: time.Date(2026, 11, 1, 12, 0, 9, 0, time.UTC), Actor: "sandbox-7", Note: "static and dynamic analysis"}
+	entry := ev.Canonical()
+	b.Run("EntryIdentity", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			EntryIdentity(entry)
+		}
+	})
+	b.Run("Event.Identity", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ev.Identity()
+		}
+	})
+}
