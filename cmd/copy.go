@@ -84,7 +84,7 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 	}
 	defer dst.Close()
 	bar := e.progress("")
-	sum, err := logcopy.Copy(ctx, src, dst, logcopy.Options{From: redactDSN(from), To: redactDSN(to),
+	sum, err := logcopy.Copy(ctx, src, dst, logcopy.Options{From: logserver.RedactDSN(from), To: logserver.RedactDSN(to),
 		Progress: func(phase string, done, total uint64) {
 			if phase != bar.what {
 				bar.finish()
@@ -93,17 +93,10 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 			bar.set(done, total)
 		}})
 	bar.finish()
+	var f fixer
 	switch {
-	case err == nil:
-		return sum, nil
-	case errors.Is(err, logcopy.ErrNoLog):
-		return nil, usageError("pass a store made by 'custody init' (and 'custody serve')", "%v", err)
-	case errors.Is(err, logcopy.ErrNotEmpty):
-		return nil, usageError("copy into a new, empty store (a new SQLite file, or an empty PostgreSQL database); copy never overwrites or merges logs", "%v", err)
-	case errors.Is(err, logcopy.ErrSourceDamaged):
-		return nil, &cliError{err: err, code: exitInvalid, hint: "the source store is damaged or was tampered with: run 'custody fsck' on it; nothing was committed past the last good checkpoint, and the destination should be discarded"}
-	case errors.Is(err, logcopy.ErrCopyDiffers):
-		return nil, &cliError{err: err, code: exitInvalid, hint: "the copy differs from the source: discard the destination and copy again; if it happens again, check the destination's database"}
+	case err == nil || errors.As(err, &f):
+		return sum, err
 	case errors.Is(err, store.ErrConflict):
 		return nil, withHint(err, "another process wrote to the destination during the copy: start again with an empty destination")
 	}
@@ -208,21 +201,8 @@ func (e *env) runMirror(ctx context.Context, o *mirrorOptions) (*tlmirror.Summar
 	defer bar.finish()
 	sum, err := tlmirror.Update(ctx, cl, o.dir, tlmirror.Options{Progress: bar.set,
 		Warn: func(msg string) { fmt.Fprintf(e.stderr, "custody: warning: %s\n", msg) }})
-	var de *tlmirror.DirError
-	switch {
-	case err == nil:
+	if err == nil {
 		return sum, nil
-	case errors.Is(err, tlmirror.ErrLocked):
-		return nil, usageErr(err, "wait for the other 'custody mirror' to finish; only one may update a directory")
-	case errors.As(err, &de):
-		hint := map[tlmirror.DirOp]string{
-			tlmirror.OpCreate: "pass a --dir you may write to", tlmirror.OpLock: "pass a --dir on a file system that supports locks",
-			tlmirror.OpReadCheckpoint:  "make " + filepath.Join(o.dir, "checkpoint") + " readable",
-			tlmirror.OpOtherLog:        "a mirror directory holds one log: pass that log's key, or mirror this log into a new --dir",
-			tlmirror.OpWriteCheckpoint: "check that --dir is writable and has space; the mirror still holds its previous checkpoint",
-			tlmirror.OpSync:            "check the disk holding --dir",
-		}[de.Op]
-		return nil, usageErr(err, hint)
 	}
 	ce := e.checkErr(err, o.evidenceDir)
 	var c *cliError

@@ -1,11 +1,19 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
 
+	"github.com/custodylog/custody/client"
+	"github.com/custodylog/custody/httpapi"
 	logserver "github.com/custodylog/custody/server"
+	"github.com/custodylog/custody/store"
+	"github.com/custodylog/custody/store/postgres"
 	"github.com/custodylog/custody/verify"
 )
 
@@ -26,6 +34,15 @@ type cliError struct {
 
 func (e *cliError) Error() string { return e.err.Error() }
 func (e *cliError) Unwrap() error { return e.err }
+
+// fixer is an error of a library that says what to do about it (Hint, in
+// the words of custody's flags) and custody's exit code for it: 1 a
+// failure, 2 the data failed verification, 3 usage or I/O. Main prints the
+// hint of the first fixer in an error's chain that is not a *cliError.
+type fixer interface {
+	Hint() string
+	ExitCode() int
+}
 
 // withHint wraps err with a hint line printed after it.
 func withHint(err error, format string, args ...any) error {
@@ -53,13 +70,12 @@ var evidenceHints = map[string]string{
 }
 
 // checkErr turns a verification failure into exit 2 (writing the evidence
-// to evidenceDir, if not empty) and anything else into exit 3.
+// to evidenceDir, if not empty) and anything else without its own fix into
+// exit 3.
 func (e *env) checkErr(err error, evidenceDir string) error {
-	if err == nil {
-		return nil
-	}
 	var ce *cliError
-	if errors.As(err, &ce) {
+	var f fixer
+	if err == nil || errors.As(err, &ce) || errors.As(err, &f) && f.Hint() != "" {
 		return err
 	}
 	if ve, ok := verify.IsVerificationError(err); ok {
@@ -80,33 +96,6 @@ func (e *env) checkErr(err error, evidenceDir string) error {
 	return &cliError{err: err, code: exitUsageIO, hint: "this is a network, disk or input problem, not a verdict on the log; fix it and run again"}
 }
 
-// listenErr adds the fix to an error of a server that could not listen on
-// addr.
-func listenErr(err error, addr string) error {
-	if le := (*logserver.ListenError)(nil); errors.As(err, &le) {
-		return withHint(le.Err, "is another server on %s? pick another --listen address", addr)
-	}
-	return err
-}
-
-// serveFixes are the exit codes and fixes of server.Open's errors that
-// need nothing but their kind; serveErr explains the others.
-var serveFixes = map[logserver.ErrorKind]struct {
-	code int
-	hint string
-}{
-	logserver.KindQuorum:            {exitUsageIO, "pass how many witnesses must cosign, e.g. --quorum 2"},
-	logserver.KindTrustConflict:     {exitUsageIO, "the policy file names the witnesses and the quorum"},
-	logserver.KindWitness:           {exitUsageIO, "use --witness URL=VKEY, e.g. --witness https://witness.example/=./wit.pub"},
-	logserver.KindWitnessURL:        {exitUsageIO, "the witness URL must be an absolute http(s) URL"},
-	logserver.KindQuorumTooLarge:    {exitUsageIO, "pass at most as many as there are --witness flags"},
-	logserver.KindPolicy:            {exitFailure, "see testdata/policy.yaml for the format"},
-	logserver.KindMaxWrites:         {exitUsageIO, "pass a positive number, e.g. --max-concurrent-writes 64"},
-	logserver.KindMaxWritesPerToken: {exitUsageIO, "pass a positive number, e.g. --max-concurrent-writes-per-token 16, or 0 for a quarter of --max-concurrent-writes"},
-	logserver.KindBodyTimeout:       {exitUsageIO, "pass a positive duration, e.g. --body-timeout 10s"},
-	logserver.KindTokenRate:         {exitUsageIO, "pass --token-rate >= 0 events per second and --token-burst >= 0 events"},
-}
-
 // serverErr returns the kind and the cause of a *server.Error in err, or 0
 // and err.
 func serverErr(err error) (logserver.ErrorKind, error) {
@@ -116,15 +105,10 @@ func serverErr(err error) (logserver.ErrorKind, error) {
 	return 0, err
 }
 
-// serveErr adds the exit code and the fix to an error of server.Open.
+// serveErr adds the exit code and the fix to an error of server.Open whose
+// cause tells more than its kind (the others carry their own Hint).
 func serveErr(err error, o logserver.Options) error {
-	kind, cause := serverErr(err)
-	if f, ok := serveFixes[kind]; ok {
-		return &cliError{err: err, hint: f.hint, code: f.code}
-	}
-	switch {
-	case kind == logserver.KindNoLog:
-		return withHint(err, "create one with 'custody init --dir %s --origin NAME'", o.Dir)
+	switch kind, cause := serverErr(err); {
 	case kind == logserver.KindSigner:
 		return keyErr(cause, filepath.Join(o.Dir, logserver.KeyFile), "create one with 'custody keygen' or 'custody init'")
 	case kind == logserver.KindTrust && errors.Is(err, verify.ErrPrivateKey):
@@ -138,3 +122,100 @@ func serveErr(err error, o logserver.Options) error {
 	}
 	return err
 }
+
+// openSource opens the store of an existing log named by flag (copy
+// --from, mirror --store), refusing, without writing anything, one that
+// holds no log: a SQLite file that does not exist, or a PostgreSQL schema
+// without the log's tables (opening either would create an empty store).
+func openSource(ctx context.Context, flag, dsn string) (store.Store, error) {
+	st, err := logserver.OpenLogStore(ctx, dsn, "")
+	switch kind, cause := serverErr(err); kind {
+	case logserver.KindHold:
+		return nil, storeErr(cause, dsn)
+	case logserver.KindNoStore:
+		return nil, usageErr(fmt.Errorf("source store %s: %w", dsn, cause), "pass an existing log database, e.g. sqlite:mylog/custody.db")
+	case logserver.KindOpenStore:
+		return nil, storeOpenErr(cause, flag, dsn)
+	}
+	return st, nil
+}
+
+// storeErr adds the fix to an error of logserver.HoldLog (the SQLite lock or
+// logserver.HoldsLog) for the store dsn.
+func storeErr(err error, dsn string) error {
+	const hint = "pass the --store DSN given to 'custody init' and 'custody serve', with the log's search_path"
+	var nl *postgres.NoLogError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, logserver.ErrLocked):
+		return withHint(err, "stop the other custody process first; one SQLite database has one writer")
+	case !logserver.IsPostgres(dsn):
+		return err
+	case errors.Is(err, postgres.ErrBadDSN):
+		return usageErr(fmt.Errorf("--store %s: %w", logserver.RedactDSN(dsn), err), "pass a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE?sslmode=...&search_path=SCHEMA")
+	case errors.As(err, &nl) && nl.Schema == "":
+		return usageError(hint, "--store %s: no schema of its search_path exists, so it holds no log", logserver.RedactDSN(dsn))
+	case errors.As(err, &nl):
+		return usageError(hint, "--store %s holds no custody log (schema %s has no schema_version table); create one with 'custody init --store DSN'", logserver.RedactDSN(dsn), nl.Schema)
+	}
+	return ioError(fmt.Errorf("--store %s: %w", logserver.RedactDSN(dsn), err))
+}
+
+// storeOpenErr explains a store that does not open.
+func storeOpenErr(err error, flag, dsn string) error {
+	var ce *cliError
+	if errors.As(err, &ce) {
+		return err
+	}
+	return usageErr(fmt.Errorf("opening %s %s: %w", flag, logserver.RedactDSN(dsn), err), "pass sqlite:PATH, a path, or a PostgreSQL URL the store accepts")
+}
+
+// newAPIClient returns a reader of the server at base (custody get),
+// refusing anything but an http(s) base URL. Writes go through the client
+// package.
+func newAPIClient(base string) (*client.Reader, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError("pass the server's base URL, e.g. --log http://127.0.0.1:8080", "bad --log URL %q", base)
+	}
+	return client.NewReader(base), nil
+}
+
+// readToken returns the first token of a token file, or $CUSTODY_TOKEN.
+func readToken(path string) (string, error) {
+	if path == "" {
+		if t := os.Getenv("CUSTODY_TOKEN"); t != "" {
+			return t, nil
+		}
+		return "", usageError("pass --token-file F (the file given to 'custody serve') or set CUSTODY_TOKEN", "no token to authenticate with")
+	}
+	ts, err := loadTokens(path)
+	if err != nil {
+		return "", err
+	}
+	return ts[0], nil
+}
+
+// loadTokens reads a token file with httpapi.LoadTokens, adding the fix to
+// the error (tokenErr).
+func loadTokens(path string) ([]string, error) {
+	ts, err := httpapi.LoadTokens(path)
+	return ts, tokenErr(err, path)
+}
+
+// tokenErr adds the fix to an error of httpapi.LoadTokens reading path:
+// 'chmod 600 FILE' for a file group or others may access, else how to
+// write a token file.
+func tokenErr(err error, path string) error {
+	var me *httpapi.TokenFileModeError
+	switch {
+	case errors.As(err, &me):
+		return withHint(err, "chmod 600 %s", path)
+	case err != nil:
+		return withHint(err, "write one random token per line, readable only by you, e.g. '(umask 077; openssl rand -hex 32 > %s)'", path)
+	}
+	return nil
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -74,7 +74,11 @@ See docs/ for the architecture, API and guides.`,
 	}
 	fmt.Fprintf(stderr, "custody: error: %s\n", cleanMessage(err.Error()))
 	var ce *cliError
-	if errors.As(err, &ce) {
+	var f fixer
+	if !errors.As(err, &ce) && errors.As(err, &f) && f.Hint() != "" {
+		ce = &cliError{err: err, hint: f.Hint(), code: f.ExitCode()}
+	}
+	if ce != nil {
 		if ce.hint != "" {
 			fmt.Fprintf(stderr, "custody: hint: %s\n", cleanMessage(ce.hint))
 		}

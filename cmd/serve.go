@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/custodylog/custody/httpapi"
+	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/lease"
 	"github.com/custodylog/custody/log"
 	logserver "github.com/custodylog/custody/server"
+	"github.com/custodylog/custody/store/witnessdb"
+	wsrv "github.com/custodylog/custody/witness"
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // serveOptions are serve's flags: those the server takes as they are are
@@ -135,7 +140,7 @@ func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) er
 	if err != nil {
 		return serveErr(err, o.opts)
 	}
-	return listenErr(srv.Run(ctx), cfg.Listen)
+	return srv.Run(ctx)
 }
 
 // logger is a JSON logger on stderr at the level named by a --log-level.
@@ -172,12 +177,6 @@ a log is refused before anything is written. Pass the same --store to
 			}
 			vkey, err := logserver.Init(c.Context(), dir, origin, dsn)
 			switch kind, cause := serverErr(err); {
-			case kind == logserver.KindLink:
-				return withHint(err, "remove the link, or pick a new --dir")
-			case kind == logserver.KindExists:
-				return withHint(err, "pick a new --dir; to serve the existing log run 'custody serve --dir %s'", dir)
-			case kind == logserver.KindStoreUsed:
-				return withHint(err, "give a new schema (search_path) or database; to serve the existing log run 'custody serve --dir DIR --store DSN' with its key")
 			case kind == logserver.KindOpenStore:
 				return storeOpenErr(cause, "--store", dsn)
 			case kind == logserver.KindSigner:
@@ -194,4 +193,103 @@ a log is refused before anything is written. Pass the same --store to
 	c.Flags().StringVar(&origin, "origin", "", "the log's origin and key name, e.g. example.com/custody")
 	c.Flags().StringVar(&dsn, "store", "", "database: empty for DIR/custody.db (SQLite), sqlite:PATH, or a PostgreSQL URL")
 	return c
+}
+
+type witnessOptions struct {
+	dir, listen, key, logLevel string
+	logs                       []string
+}
+
+func (e *env) witnessCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "witness",
+		Short: "Run a C2SP witness that cosigns consistent checkpoints",
+		Args:  cobra.NoArgs,
+	}
+	c.AddCommand(e.witnessServeCmd())
+	return c
+}
+
+func (e *env) witnessServeCmd() *cobra.Command {
+	var o witnessOptions
+	c := &cobra.Command{
+		Use:   "serve --dir DIR --listen ADDR --key F --log VKEY...",
+		Short: "Serve the C2SP tlog-witness protocol",
+		Long: `witness serve runs a witness (c2sp.org/tlog-witness) over HTTP:
+
+  POST /add-checkpoint                 cosign a checkpoint that extends the last one cosigned
+  GET  /<hex sha256(origin)>/checkpoint the latest checkpoint cosigned for a log
+
+The witness cosigns (timestamped Ed25519, c2sp.org/tlog-cosignature
+cosignature/v1) only checkpoints signed by a --log key whose tree extends the
+last one it cosigned for that log, and stores the new state durably in
+DIR/witness.db before answering. It never cosigns two different trees of the
+same size of one log. The witness name is the name of the --key.
+
+--key is a PRIVATE+KEY file (mode 0600), made with
+'custody keygen --witness'. --log is a log's verifier key, or a file holding
+one; repeat it for more logs. A log's origin is its key's name.
+SIGINT or SIGTERM finishes the requests in flight and stops.`,
+		Example: `  custody keygen --witness --origin witness.example.com --out wit
+  custody witness serve --dir ./witness --listen 127.0.0.1:8090 \
+      --key wit.key --log ./mylog/log.pub
+  # cosign an empty log's checkpoint (old 0, no proof):
+  (printf 'old 0\n\n'; curl -s localhost:8080/checkpoint) |
+      curl -s --data-binary @- localhost:8090/add-checkpoint`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if o.dir == "" {
+				return usageError("pass a state directory, e.g. --dir ./witness", "missing --dir")
+			}
+			if o.key == "" {
+				return usageError("pass the witness key made by 'custody keygen --witness', e.g. --key wit.key", "missing --key")
+			}
+			if len(o.logs) == 0 {
+				return usageError("pass each trusted log's verifier key, e.g. --log ./mylog/log.pub", "missing --log")
+			}
+			return e.witnessServe(c.Context(), o, nil)
+		},
+	}
+	c.Flags().StringVar(&o.dir, "dir", "", "state directory (created if missing); holds witness.db")
+	c.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8090", "address to listen on")
+	c.Flags().StringVar(&o.key, "key", "", "the witness's PRIVATE+KEY file (mode 0600)")
+	c.Flags().StringArrayVar(&o.logs, "log", nil, "a trusted log's verifier key or key file (repeatable)")
+	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return c
+}
+
+func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- string) error {
+	logger, err := e.logger(o.logLevel)
+	if err != nil {
+		return err
+	}
+	signer, vkey, err := keyfile.LoadCosigner(o.key)
+	if err = keyErr(err, o.key, "create one with 'custody keygen --witness --origin NAME'"); err != nil {
+		return err
+	}
+	var logs []note.Verifier
+	for _, l := range o.logs {
+		v, err := loadVerifier(l)
+		if err != nil {
+			return withHint(fmt.Errorf("--log: %w", err), "%s", keyHint("--log", err, "--log takes a log's verifier key (name+id+key) or a file holding one, e.g. DIR/log.pub"))
+		}
+		logs = append(logs, v)
+	}
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return fmt.Errorf("creating state directory: %w", err)
+	}
+	release, err := logserver.LockFile(filepath.Join(o.dir, witnessdb.FileName+".lock"))
+	if err != nil {
+		return storeErr(err, "")
+	}
+	defer release()
+	st, err := witnessdb.Open(filepath.Join(o.dir, witnessdb.FileName))
+	if err != nil {
+		return err
+	}
+	cfg := wsrv.ServeConfig{Config: wsrv.Config{State: st, Signer: signer, Logs: logs, Logger: logger}, Listen: o.listen, VKey: vkey}
+	if ready != nil {
+		cfg.Ready = func(addr string) { ready <- addr }
+	}
+	return wsrv.Serve(ctx, cfg)
 }

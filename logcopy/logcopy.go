@@ -90,6 +90,23 @@ type kindError struct {
 func (e *kindError) Error() string        { return e.msg }
 func (e *kindError) Is(target error) bool { return target == e.kind }
 
+// Hint says what to do about the error, in the words of custody copy.
+func (e *kindError) Hint() string { return kindFixes[e.kind].hint }
+
+// ExitCode is custody's exit code for the error: 3 for a store that cannot
+// be copied from or into, 2 for a source or a copy that does not check out.
+func (e *kindError) ExitCode() int { return kindFixes[e.kind].code }
+
+var kindFixes = map[error]struct {
+	hint string
+	code int
+}{
+	ErrNoLog:         {"pass a store made by 'custody init' (and 'custody serve')", 3},
+	ErrNotEmpty:      {"copy into a new, empty store (a new SQLite file, or an empty PostgreSQL database); copy never overwrites or merges logs", 3},
+	ErrSourceDamaged: {"the source store is damaged or was tampered with: run 'custody fsck' on it; nothing was committed past the last good checkpoint, and the destination should be discarded", 2},
+	ErrCopyDiffers:   {"the copy differs from the source: discard the destination and copy again; if it happens again, check the destination's database", 2},
+}
+
 func errorf(kind error, format string, args ...any) error {
 	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/custodylog/custody/fsck"
@@ -108,8 +109,15 @@ func TestCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A second copy into the same destination is refused.
-			if _, err := Copy(ctx, src, dst, Options{}); !errors.Is(err, ErrNotEmpty) {
+			_, err = Copy(ctx, src, dst, Options{})
+			var f interface {
+				Hint() string
+				ExitCode() int
+			}
+			if !errors.Is(err, ErrNotEmpty) {
 				t.Errorf("Copy() into a full destination = %v, want ErrNotEmpty", err)
+			} else if !errors.As(err, &f) || !strings.HasPrefix(f.Hint(), "copy into a new, empty store") || f.ExitCode() != 3 {
+				t.Errorf("Copy() into a full destination: %v, want the hint to copy into an empty store and exit code 3", err)
 			}
 		})
 	}

@@ -78,15 +78,35 @@ const (
 	OpSync            DirOp = "sync"             // making DIR/checkpoint durable
 )
 
-// DirError is a failure of the mirror directory itself (not of the
+// DirError is a failure of the mirror directory Dir itself (not of the
 // source): the directory holds what it held before.
 type DirError struct {
 	Op  DirOp
+	Dir string
 	Err error
 }
 
 func (e *DirError) Error() string { return e.Err.Error() }
 func (e *DirError) Unwrap() error { return e.Err }
+
+// Hint says what to do about the error, in the words of custody mirror's
+// flags.
+func (e *DirError) Hint() string {
+	if errors.Is(e.Err, ErrLocked) {
+		return "wait for the other 'custody mirror' to finish; only one may update a directory"
+	}
+	return map[DirOp]string{
+		OpCreate:          "pass a --dir you may write to",
+		OpLock:            "pass a --dir on a file system that supports locks",
+		OpReadCheckpoint:  "make " + filepath.Join(e.Dir, "checkpoint") + " readable",
+		OpOtherLog:        "a mirror directory holds one log: pass that log's key, or mirror this log into a new --dir",
+		OpWriteCheckpoint: "check that --dir is writable and has space; the mirror still holds its previous checkpoint",
+		OpSync:            "check the disk holding --dir",
+	}[e.Op]
+}
+
+// ExitCode is custody's exit code for the error: 3, a disk or usage error.
+func (e *DirError) ExitCode() int { return 3 }
 
 // ErrLocked is returned (wrapped in a *DirError) when another Update holds
 // the directory.
@@ -107,7 +127,7 @@ var ErrRefused = errors.New("refusing to update the mirror, nothing was written"
 // is unchanged.
 func Update(ctx context.Context, cl *verify.Client, dir string, opts Options) (*Summary, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, &DirError{OpCreate, fmt.Errorf("creating the mirror directory: %w", err)}
+		return nil, &DirError{OpCreate, dir, fmt.Errorf("creating the mirror directory: %w", err)}
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {
@@ -124,11 +144,11 @@ func Update(ctx context.Context, cl *verify.Client, dir string, opts Options) (*
 	case errors.Is(err, fs.ErrNotExist):
 		oldNote = nil
 	case err != nil:
-		return nil, &DirError{OpReadCheckpoint, fmt.Errorf("reading the mirror's checkpoint: %w", err)}
+		return nil, &DirError{OpReadCheckpoint, dir, fmt.Errorf("reading the mirror's checkpoint: %w", err)}
 	default:
 		c, err := cl.OpenCheckpoint(oldNote)
 		if err != nil {
-			return nil, &DirError{OpOtherLog, fmt.Errorf("%s is not a checkpoint of %s signed by the log's key: %w", cpPath, cl.Origin(), err)}
+			return nil, &DirError{OpOtherLog, dir, fmt.Errorf("%s is not a checkpoint of %s signed by the log's key: %w", cpPath, cl.Origin(), err)}
 		}
 		old = &c
 		sum.OldSize = c.Size
@@ -375,10 +395,10 @@ func syncDir(d string) error {
 // syncDirs.
 func (w *writer) writeCheckpoint(note []byte) error {
 	if err := w.writeFile(filepath.Join(w.root, "checkpoint"), note); err != nil {
-		return &DirError{OpWriteCheckpoint, err}
+		return &DirError{OpWriteCheckpoint, w.root, err}
 	}
 	if err := w.syncDirs(); err != nil {
-		return &DirError{OpSync, err}
+		return &DirError{OpSync, w.root, err}
 	}
 	return nil
 }
@@ -412,14 +432,14 @@ func (w *writer) removePartials(a verify.TileAddr) {
 func lockDir(dir string) (func(), error) {
 	f, err := os.Open(dir)
 	if err != nil {
-		return nil, &DirError{OpLock, fmt.Errorf("opening the mirror directory: %w", err)}
+		return nil, &DirError{OpLock, dir, fmt.Errorf("opening the mirror directory: %w", err)}
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, &DirError{OpLock, fmt.Errorf("%s is being updated by another mirror run: %w", dir, ErrLocked)}
+			return nil, &DirError{OpLock, dir, fmt.Errorf("%s is being updated by another mirror run: %w", dir, ErrLocked)}
 		}
-		return nil, &DirError{OpLock, fmt.Errorf("locking %s: %w", dir, err)}
+		return nil, &DirError{OpLock, dir, fmt.Errorf("locking %s: %w", dir, err)}
 	}
 	return func() { f.Close() }, nil
 }

@@ -173,6 +173,11 @@ func TestUpdateRefuses(t *testing.T) {
 	var de *DirError
 	if _, err := Update(ctx, a.client(), dir, Options{}); !errors.Is(err, ErrLocked) || !errors.As(err, &de) || de.Op != OpLock {
 		t.Errorf("Update() of a locked directory = %v, want ErrLocked", err)
+	} else if de.Hint() != "wait for the other 'custody mirror' to finish; only one may update a directory" || de.ExitCode() != 3 {
+		t.Errorf("locked directory: hint %q, exit code %d", de.Hint(), de.ExitCode())
+	}
+	if h := (&DirError{Op: OpReadCheckpoint, Dir: "pub"}).Hint(); h != "make "+filepath.Join("pub", "checkpoint")+" readable" {
+		t.Errorf("unreadable checkpoint: hint %q, want the checkpoint's path", h)
 	}
 }
 

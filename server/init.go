@@ -31,7 +31,8 @@ func Init(ctx context.Context, dir, origin, dsn string) (vkey string, err error)
 		case err == nil && fi.Mode()&os.ModeSymlink != 0:
 			return "", fail(KindLink, "%s is a symbolic link: refusing to create the log's files through it", p)
 		case err == nil || !errors.Is(err, fs.ErrNotExist):
-			return "", fail(KindExists, "%s already exists: refusing to overwrite an existing log", p)
+			return "", &Error{Kind: KindExists, Err: fmt.Errorf("%s already exists: refusing to overwrite an existing log", p),
+				fix: fmt.Sprintf("pick a new --dir; to serve the existing log run 'custody serve --dir %s'", dir)}
 		}
 	}
 	var st store.Store
@@ -39,7 +40,7 @@ func Init(ctx context.Context, dir, origin, dsn string) (vkey string, err error)
 		// A shared database may hold a log already: refuse it before
 		// writing keys that would then block a retry.
 		if st, err = OpenStore(dsn, dir); err != nil {
-			return "", &Error{KindOpenStore, err}
+			return "", &Error{Kind: KindOpenStore, Err: err}
 		}
 		defer st.Close()
 		if cp, err := st.Latest(ctx); err == nil {
@@ -56,7 +57,7 @@ func Init(ctx context.Context, dir, origin, dsn string) (vkey string, err error)
 	}
 	signer, err := keyfile.LoadSigner(key)
 	if err != nil {
-		return "", &Error{KindSigner, err}
+		return "", &Error{Kind: KindSigner, Err: err}
 	}
 	if st == nil {
 		if st, err = OpenStore(dsn, dir); err != nil {

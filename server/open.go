@@ -80,10 +80,50 @@ const (
 type Error struct {
 	Kind ErrorKind
 	Err  error
+	fix  string // Hint, if the kind's fix names the input
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
+
+// Hint says what to do about the error, in the words of the flags of
+// `custody serve` and `custody init`; it is "" for the kinds whose cause
+// (a key file, a token file, the store) tells more than the kind.
+func (e *Error) Hint() string {
+	if e.fix != "" {
+		return e.fix
+	}
+	return kindFixes[e.Kind].hint
+}
+
+// ExitCode is the exit code of custody for the error: 3 for a mistake in a
+// flag's value, else 1.
+func (e *Error) ExitCode() int {
+	if kindFixes[e.Kind].usage {
+		return 3
+	}
+	return 1
+}
+
+// kindFixes are the hints of the kinds of Error whose fix does not depend
+// on the input, and whether they are usage mistakes.
+var kindFixes = map[ErrorKind]struct {
+	hint  string
+	usage bool
+}{
+	KindQuorum:            {"pass how many witnesses must cosign, e.g. --quorum 2", true},
+	KindTrustConflict:     {"the policy file names the witnesses and the quorum", true},
+	KindWitness:           {"use --witness URL=VKEY, e.g. --witness https://witness.example/=./wit.pub", true},
+	KindWitnessURL:        {"the witness URL must be an absolute http(s) URL", true},
+	KindQuorumTooLarge:    {"pass at most as many as there are --witness flags", true},
+	KindPolicy:            {"see testdata/policy.yaml for the format", false},
+	KindMaxWrites:         {"pass a positive number, e.g. --max-concurrent-writes 64", true},
+	KindMaxWritesPerToken: {"pass a positive number, e.g. --max-concurrent-writes-per-token 16, or 0 for a quarter of --max-concurrent-writes", true},
+	KindBodyTimeout:       {"pass a positive duration, e.g. --body-timeout 10s", true},
+	KindTokenRate:         {"pass --token-rate >= 0 events per second and --token-burst >= 0 events", true},
+	KindLink:              {"remove the link, or pick a new --dir", false},
+	KindStoreUsed:         {"give a new schema (search_path) or database; to serve the existing log run 'custody serve --dir DIR --store DSN' with its key", false},
+}
 
 func fail(k ErrorKind, format string, args ...any) error {
 	return &Error{Kind: k, Err: fmt.Errorf(format, args...)}
@@ -114,11 +154,12 @@ func Open(ctx context.Context, o Options, cfg Config) (*Server, error) {
 	}
 	key, pub := filepath.Join(o.Dir, KeyFile), filepath.Join(o.Dir, PubFile)
 	if _, err := os.Lstat(key); errors.Is(err, fs.ErrNotExist) {
-		return nil, fail(KindNoLog, "%s has no log (no %s)", o.Dir, key)
+		return nil, &Error{Kind: KindNoLog, Err: fmt.Errorf("%s has no log (no %s)", o.Dir, key),
+			fix: fmt.Sprintf("create one with 'custody init --dir %s --origin NAME'", o.Dir)}
 	}
 	signer, err := keyfile.LoadSigner(key)
 	if err != nil {
-		return nil, &Error{KindSigner, err}
+		return nil, &Error{Kind: KindSigner, Err: err}
 	}
 	if cfg.Log.Verifier, err = keyfile.LoadVerifier(pub); err != nil {
 		return nil, fail(KindVerifier, "%s: %w", pub, err)
@@ -129,23 +170,23 @@ func Open(ctx context.Context, o Options, cfg Config) (*Server, error) {
 	}
 	if o.Policy != "" {
 		if cfg.Policy, err = audit.LoadPolicy(o.Policy); err != nil {
-			return nil, &Error{KindPolicy, err}
+			return nil, &Error{Kind: KindPolicy, Err: err}
 		}
 	}
 	if o.TokenFile != "" {
 		if cfg.API.Tokens, err = httpapi.LoadTokens(o.TokenFile); err != nil {
-			return nil, &Error{KindTokens, err}
+			return nil, &Error{Kind: KindTokens, Err: err}
 		}
 	} else {
 		logger.Warn("no --token-file: POST /v1/events will refuse every request")
 	}
 	release, err := HoldLog(ctx, o.DSN, o.Dir)
 	if err != nil {
-		return nil, &Error{KindHold, err}
+		return nil, &Error{Kind: KindHold, Err: err}
 	}
 	if cfg.Log.Store, err = OpenStore(o.DSN, o.Dir); err != nil {
 		release()
-		return nil, &Error{KindOpenStore, err}
+		return nil, &Error{Kind: KindOpenStore, Err: err}
 	}
 	return &Server{cfg: cfg, release: release}, nil
 }
@@ -178,7 +219,7 @@ func witnesses(o Options, cfg *log.Config, logger *slog.Logger) error {
 		}
 		b, err := os.ReadFile(o.Trust)
 		if err != nil {
-			return &Error{KindTrust, err}
+			return &Error{Kind: KindTrust, Err: err}
 		}
 		p, err := verify.ParseTrustPolicy(b)
 		if err != nil {
@@ -186,7 +227,7 @@ func witnesses(o Options, cfg *log.Config, logger *slog.Logger) error {
 		}
 		cfg.Witnesses, cfg.QuorumFunc, err = TrustWitnesses(o.Trust, p, logger)
 		if err != nil {
-			return &Error{KindTrust, err}
+			return &Error{Kind: KindTrust, Err: err}
 		}
 		return nil
 	}

@@ -201,3 +201,43 @@ func TestOpenLocks(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestErrorHints: an *Error says what to do in the words of custody's
+// flags and whether it is a usage mistake (exit 3), naming the directory
+// where the fix does; kinds whose cause tells more give no hint.
+func TestErrorHints(t *testing.T) {
+	ctx := context.Background()
+	dir, noLog, badKey := newLogDir(t), t.TempDir(), t.TempDir()
+	writeFile(t, badKey, KeyFile, "not a key\n", 0o600)
+	_, initErr := Init(ctx, dir, "hints.test/log", "")
+	for _, tc := range []struct {
+		name string
+		err  error
+		hint string
+		code int
+	}{
+		{"negative quorum", open(ctx, Options{Dir: dir, Quorum: -1}, Config{}), "pass how many witnesses must cosign, e.g. --quorum 2", 3},
+		{"bad body timeout", open(ctx, Options{Dir: dir}, Config{API: httpapi.Config{BodyTimeout: -1}}), "pass a positive duration, e.g. --body-timeout 10s", 3},
+		{"bad policy", open(ctx, Options{Dir: dir, Policy: writeFile(t, noLog, "p.yaml", "regions: [\n", 0o644)}, Config{}), "see testdata/policy.yaml for the format", 1},
+		{"no log", open(ctx, Options{Dir: noLog}, Config{}), "create one with 'custody init --dir " + noLog + " --origin NAME'", 1},
+		{"init over a log", initErr, "pick a new --dir; to serve the existing log run 'custody serve --dir " + dir + "'", 1},
+		{"bad signing key", open(ctx, Options{Dir: badKey}, Config{}), "", 1},
+	} {
+		var se *Error
+		if !errors.As(tc.err, &se) {
+			t.Fatalf("%s: %v, want an *Error", tc.name, tc.err)
+		}
+		if se.Hint() != tc.hint || se.ExitCode() != tc.code {
+			t.Errorf("%s: hint %q, exit code %d; want %q, %d", tc.name, se.Hint(), se.ExitCode(), tc.hint, tc.code)
+		}
+	}
+}
+
+// open is Open, closing the server if it opened.
+func open(ctx context.Context, o Options, cfg Config) error {
+	s, err := Open(ctx, o, cfg)
+	if err == nil {
+		s.Close()
+	}
+	return err
+}

@@ -68,16 +68,16 @@ func OpenStore(dsn, dir string) (store.Store, error) {
 func OpenLogStore(ctx context.Context, dsn, dir string) (store.Store, error) {
 	if IsPostgres(dsn) {
 		if err := HoldsLog(ctx, dsn); err != nil {
-			return nil, &Error{KindHold, err}
+			return nil, &Error{Kind: KindHold, Err: err}
 		}
 	} else if fi, err := os.Stat(SQLitePath(dsn, dir)); err != nil {
-		return nil, &Error{KindNoStore, err}
+		return nil, &Error{Kind: KindNoStore, Err: err}
 	} else if !fi.Mode().IsRegular() {
 		return nil, fail(KindNoStore, "%s is not a database file", SQLitePath(dsn, dir))
 	}
 	st, err := OpenStore(dsn, dir)
 	if err != nil {
-		return nil, &Error{KindOpenStore, err}
+		return nil, &Error{Kind: KindOpenStore, Err: err}
 	}
 	return st, nil
 }

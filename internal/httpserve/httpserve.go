@@ -6,6 +6,7 @@ package httpserve
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,6 +48,14 @@ type ListenError struct {
 
 func (e *ListenError) Error() string { return e.Err.Error() }
 func (e *ListenError) Unwrap() error { return e.Err }
+
+// Hint says what to do about the error, in the words of custody's flags.
+func (e *ListenError) Hint() string {
+	return fmt.Sprintf("is another server on %s? pick another --listen address", e.Addr)
+}
+
+// ExitCode is custody's exit code for the error: 1, a failure.
+func (e *ListenError) ExitCode() int { return 1 }
 
 // Listen listens on the TCP address addr; its error is a *ListenError.
 func Listen(addr string) (net.Listener, error) {
