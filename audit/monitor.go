@@ -46,6 +46,18 @@ type StateError struct {
 func (e *StateError) Error() string { return e.Err.Error() }
 func (e *StateError) Unwrap() error { return e.Err }
 
+// Hint says what to do about the error, in the words of custody audit's
+// flags.
+func (e *StateError) Hint() string {
+	if e.Write {
+		return "check that --state is writable"
+	}
+	return "move the state directory away to start over (the log is then trusted on first use again)"
+}
+
+// ExitCode is custody's exit code for the error: 3, a disk error.
+func (e *StateError) ExitCode() int { return 3 }
+
 // Run audits the log once: it reads the state in StateDir (if set), runs
 // Audit from it and, only if the audit succeeded, replaces the state with
 // the new one and writes the site evidence (WriteSiteEvidence) there. Its errors are a *StateError (reading, or "writing audit

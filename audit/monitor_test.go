@@ -63,6 +63,8 @@ func TestAuditorState(t *testing.T) {
 	var se *StateError
 	if !errors.As(err, &se) || se.Write || se.Dir != bad {
 		t.Errorf("unreadable state: %v, want a read StateError", err)
+	} else if !strings.HasPrefix(se.Hint(), "move the state directory away") || se.ExitCode() != 3 {
+		t.Errorf("unreadable state: hint %q, exit code %d", se.Hint(), se.ExitCode())
 	}
 	if _, ok := verify.IsVerificationError(err); ok {
 		t.Errorf("unreadable state reported as a verification failure: %v", err)
@@ -78,6 +80,8 @@ func TestAuditorState(t *testing.T) {
 	_, err = a.Run(context.Background())
 	if !errors.As(err, &se) || !se.Write || !strings.HasPrefix(err.Error(), "writing audit state: ") {
 		t.Errorf("unwritable state: %v, want a write StateError", err)
+	} else if se.Hint() != "check that --state is writable" {
+		t.Errorf("unwritable state: hint %q", se.Hint())
 	}
 }
 

@@ -68,14 +68,9 @@ func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*au
 	}
 	rep, err := a.Run(ctx)
 	bar.finish()
-	var se *audit.StateError
 	switch {
 	case err == nil:
 		return rep, nil
-	case errors.As(err, &se) && se.Write:
-		return nil, usageErr(err, "check that --state is writable")
-	case errors.As(err, &se):
-		return nil, usageErr(err, "move the state directory away to start over (the log is then trusted on first use again)")
 	case errors.Is(err, audit.ErrStateOtherKey):
 		return nil, usageErr(fmt.Errorf("audit state in %s: %w", dir, err),
 			fmt.Sprintf("if this is another log with the same origin, or the log changed its key, keep a separate state with --state DIR, audit without state with --no-state, or remove %s to start over (this log is then trusted on first use); if the key should not have changed, check --key", dir))
