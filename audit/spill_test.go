@@ -414,7 +414,24 @@ func TestAuditorEngineFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	run(dir, n1)
 	engineFile(dir)
+	// Engine files no state names: one a day old (a crashed audit's) is
+	// removed by the next WriteState, a fresh one (an audit running on
+	// the same directory) is left alone.
+	stale, fresh := filepath.Join(dir, "engine-stale.json"), filepath.Join(dir, "engine-fresh.json")
+	for _, f := range []string{stale, fresh} {
+		if err := os.WriteFile(f, []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dayAgo := time.Now().Add(-25 * time.Hour)
+	os.Chtimes(stale, dayAgo, dayAgo)
 	run(dir, n2)
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a day-old engine file no state names was not removed")
+	}
+	if err := os.Remove(fresh); err != nil {
+		t.Errorf("a fresh engine file no state names was removed: %v", err)
+	}
 	if got := engineFile(dir); !bytes.Equal(got, want.Engine) {
 		t.Errorf("engine state after two runs differs from one audit's")
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // StateFile is the name of the audit state file in a state directory.
@@ -123,8 +124,8 @@ func writeSynced(f *os.File, write func(io.Writer) error) error {
 // or the new one, never a mix. A state whose engine state is in a file of
 // its own (AuditState.EngineFile: Audit with AuditOptions.StateDir, or
 // ReadState of such a state) keeps it so, in dir (copied there if it is
-// elsewhere); the engine files of dir that the new state does not name are
-// removed after the rename.
+// elsewhere); after the rename the engine file of the replaced state is
+// removed, and so are other engine files more than a day old.
 func WriteState(dir string, st *AuditState) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -137,6 +138,7 @@ func WriteState(dir string, st *AuditState) error {
 		}
 		st.EngineFile = filepath.Base(st.enginePath)
 	}
+	prev := engineFileOf(dir)
 	b, err := json.MarshalIndent(st, "", " ")
 	if err != nil {
 		return err
@@ -163,7 +165,7 @@ func WriteState(dir string, st *AuditState) error {
 		d.Sync()
 		d.Close()
 	}
-	removeOtherEngineFiles(dir, st.EngineFile)
+	removeOtherEngineFiles(dir, st.EngineFile, prev)
 	return nil
 }
 
@@ -186,14 +188,43 @@ func copyEngineFile(dir string, st *AuditState) error {
 	return nil
 }
 
-// removeOtherEngineFiles removes the engine state files in dir other than
-// keep (earlier states', or left by an audit whose state was not written),
-// once the state naming keep is in place.
-func removeOtherEngineFiles(dir, keep string) {
+// removeOtherEngineFiles removes, once the state naming keep is in place,
+// the engine state file that the state it replaced named (prev), and
+// engine state files of dir not named by it that are more than a day old
+// (left by audits that crashed or whose state was not written). Newer
+// ones may belong to an audit still running on the same directory.
+func removeOtherEngineFiles(dir, keep, prev string) {
+	if prev != "" && prev != keep {
+		os.Remove(filepath.Join(dir, prev))
+	}
 	names, _ := filepath.Glob(filepath.Join(dir, engineFiles))
 	for _, name := range names {
-		if filepath.Base(name) != keep {
+		if fi, err := os.Stat(name); err == nil && filepath.Base(name) != keep && time.Since(fi.ModTime()) > 24*time.Hour {
 			os.Remove(name)
 		}
 	}
+}
+
+// engineFileOf returns the engine_file of the state file in dir, or "":
+// a state file with the engine inline (large, and naming no file) is not
+// read.
+func engineFileOf(dir string) string {
+	name := filepath.Join(dir, StateFile)
+	if fi, err := os.Stat(name); err != nil || fi.Size() > 1<<20 {
+		return ""
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return ""
+	}
+	var st struct {
+		EngineFile string `json:"engine_file"`
+	}
+	if json.Unmarshal(b, &st) != nil || filepath.Base(st.EngineFile) != st.EngineFile {
+		return ""
+	}
+	if ok, _ := filepath.Match(engineFiles, st.EngineFile); !ok {
+		return ""
+	}
+	return st.EngineFile
 }
