@@ -241,7 +241,11 @@ func FuzzCheckTile(f *testing.F) {
 			t.Fatalf("tile re-encodes as %x, want %x", got, data)
 		}
 		n := 0
-		tl.hashRange(0, SlotsPerTile, &n)
+		want := tl.hashRange(0, SlotsPerTile, &n)
+		tl.rehash(&n)
+		if tl.root != want {
+			t.Fatalf("tile root from its kept nodes %x, whole rehash %x", tl.root, want)
+		}
 	})
 }
 

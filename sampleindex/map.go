@@ -117,11 +117,10 @@ func (m *Map) Root(ctx context.Context) (Hash, error) {
 }
 
 func (m *Map) tileRoot(t *tile) Hash {
-	if t.stale {
+	if t.stale != 0 {
 		n := 0
-		t.root = t.hashRange(0, SlotsPerTile, &n)
+		t.rehash(&n)
 		m.stats.Hashes += uint64(n)
-		t.stale = false
 	}
 	return t.root
 }
@@ -241,7 +240,6 @@ func (m *Map) Update(ctx context.Context, changes []Change) (Hash, error) {
 	touch := func(t *tile) {
 		if t.epoch != m.epoch {
 			t.epoch = m.epoch
-			t.stale = true
 			stale = append(stale, t)
 		}
 		if !t.dirty {
@@ -281,7 +279,7 @@ func (m *Map) apply(c *Change, touch func(*tile)) {
 	id := TileID{}
 	t := m.tiles[id]
 	if t == nil {
-		t = &tile{id: id}
+		t = &tile{id: id, stale: allSlots}
 		m.tiles[id] = t
 		m.noRoot = false
 	}
@@ -289,12 +287,14 @@ func (m *Map) apply(c *Change, touch func(*tile)) {
 		touch(t)
 		d := int(t.id.Depth)
 		s := slotOf(k, d)
+		t.stale |= 1 << s
 		j := t.find(s)
 		if j == len(t.slots) || int(t.slots[j].idx) != s {
 			l := &leaf{key: *k}
 			l.add(c)
 			m.stats.Hashes++
 			t.slots = slices.Insert(t.slots, j, slot{idx: uint8(s), leaf: l})
+			t.setSlot(s)
 			return
 		}
 		sl := &t.slots[j]
@@ -306,9 +306,14 @@ func (m *Map) apply(c *Change, touch func(*tile)) {
 		cid := t.id.child(s)
 		if sl.leaf != nil {
 			// Another key holds the slot: push it down into a new tile.
-			old := sl.leaf
+			// The leaf is copied: it may live in the leaves array of t.
+			old := new(leaf)
+			*old = *sl.leaf
+			old.rng = slices.Clone(old.rng)
 			sl.leaf = nil
-			nt := &tile{id: cid, slots: []slot{{idx: uint8(slotOf(&old.key, d+Stride)), leaf: old}}}
+			os := slotOf(&old.key, d+Stride)
+			nt := &tile{id: cid, slots: []slot{{idx: uint8(os), leaf: old}}, stale: allSlots}
+			nt.setSlot(os)
 			m.tiles[cid] = nt
 		}
 		t = m.tiles[cid]
@@ -464,10 +469,10 @@ func (m *Map) prove(ctx context.Context, key Hash) (*MapProof, error) {
 			mid := (lo + hi) / 2
 			n := 0
 			if bit(&key, d) == 0 {
-				p.Siblings = append(p.Siblings, t.hashRange(mid, hi, &n))
+				p.Siblings = append(p.Siblings, t.nodeHash(mid, hi, &n))
 				hi = mid
 			} else {
-				p.Siblings = append(p.Siblings, t.hashRange(lo, mid, &n))
+				p.Siblings = append(p.Siblings, t.nodeHash(lo, mid, &n))
 				lo = mid
 			}
 			m.stats.Hashes += uint64(n)

@@ -151,20 +151,37 @@ type slot struct {
 type tile struct {
 	id    TileID
 	slots []slot // non-empty slots, by increasing idx
+	occ   uint16 // bit s set when slot s is used
+	// stale has bit s set when slot s changed since root (and nodes) were
+	// computed: only the nodes above those slots are recomputed.
+	stale uint16
+	// nodes holds the interior map nodes of the tile, kept for tiles with
+	// at least nodesMinSlots slots (nil otherwise: a sparse tile is
+	// rehashed whole, which costs about as much as one path). Heap
+	// layout: level L (0 = the tile's root, 3 = pairs of slots) has 2^L
+	// nodes, node i of level L at index 2^L-1+i, covering slots
+	// [i*16>>L, (i+1)*16>>L).
+	nodes *[SlotsPerTile - 1]Hash
 	root  Hash
-	stale bool   // root must be recomputed
 	dirty bool   // changed since the last flush
 	epoch uint64 // the last Update that touched it
 }
 
+// allSlots is the stale mask of a tile whose hashes were never computed.
+const allSlots = 1<<SlotsPerTile - 1
+
+// nodesMinSlots is the number of used slots from which a tile keeps its
+// interior nodes.
+const nodesMinSlots = 4
+
+// find returns the position in t.slots of slot s, or of the first used
+// slot after it (len(t.slots) if none).
 func (t *tile) find(s int) int {
-	for i := range t.slots {
-		if int(t.slots[i].idx) >= s {
-			return i
-		}
-	}
-	return len(t.slots)
+	return bits.OnesCount16(t.occ & uint16(1<<s-1))
 }
+
+// setSlot marks slot s used (after its slot was inserted at find(s)).
+func (t *tile) setSlot(s int) { t.occ |= 1 << s }
 
 // encode returns the tile's encoding.
 func (t *tile) encode() []byte {
@@ -219,7 +236,7 @@ func decodeTile1(id TileID, data []byte) (*tile, error) {
 	if len(data) < bitmapBytes {
 		return nil, fmt.Errorf("%d bytes, shorter than the %d-byte slot bitmap", len(data), bitmapBytes)
 	}
-	t := &tile{id: id, stale: true}
+	t := &tile{id: id, stale: allSlots}
 	bm, rest := data[:bitmapBytes], data[bitmapBytes:]
 	count := 0
 	for _, x := range bm {
@@ -229,6 +246,10 @@ func decodeTile1(id TileID, data []byte) (*tile, error) {
 		return nil, errors.New("no slot is used")
 	}
 	t.slots = make([]slot, 0, count)
+	// One allocation for the leaves and one for their compact ranges.
+	nl, nh := countLeaves(rest, count)
+	leaves := make([]leaf, nl)
+	hashes := make([]Hash, nh)
 	for s := 0; s < SlotsPerTile; s++ {
 		if bm[s/8]&(0x80>>(s%8)) == 0 {
 			continue
@@ -252,11 +273,18 @@ func decodeTile1(id TileID, data []byte) (*tile, error) {
 				return nil, fmt.Errorf("slot %d: child tile root is the empty hash", s)
 			}
 			t.slots = append(t.slots, slot{idx: uint8(s), child: c})
+			t.setSlot(s)
 		case slotLeaf:
 			if len(rest) < HashSize+16 {
 				return nil, fmt.Errorf("slot %d: leaf truncated (%d bytes)", s, len(rest))
 			}
-			l := &leaf{key: Hash(rest[:HashSize])}
+			var l *leaf
+			if len(leaves) > 0 {
+				l, leaves = &leaves[0], leaves[1:]
+			} else {
+				l = new(leaf)
+			}
+			l.key = Hash(rest[:HashSize])
 			l.n = binary.BigEndian.Uint64(rest[HashSize:])
 			l.last = binary.BigEndian.Uint64(rest[HashSize+8:])
 			rest = rest[HashSize+16:]
@@ -273,13 +301,18 @@ func decodeTile1(id TileID, data []byte) (*tile, error) {
 			if len(rest) < r*HashSize {
 				return nil, fmt.Errorf("slot %d: list range of %d hashes truncated (%d bytes)", s, r, len(rest))
 			}
-			l.rng = make([]Hash, r)
+			if len(hashes) >= r {
+				l.rng, hashes = hashes[:r:r], hashes[r:]
+			} else {
+				l.rng = make([]Hash, r)
+			}
 			for i := range l.rng {
 				l.rng[i] = Hash(rest[i*HashSize:])
 			}
 			rest = rest[r*HashSize:]
 			l.rehash()
 			t.slots = append(t.slots, slot{idx: uint8(s), leaf: l})
+			t.setSlot(s)
 		default:
 			return nil, fmt.Errorf("slot %d: unknown kind byte 0x%02x", s, kind)
 		}
@@ -291,6 +324,117 @@ func decodeTile1(id TileID, data []byte) (*tile, error) {
 		return nil, errors.New("a tile below the root holding a single key")
 	}
 	return t, nil
+}
+
+// countLeaves returns the number of leaves of the first count slots of a
+// tile's slot data, and the number of hashes of their compact ranges,
+// stopping at the first slot that does not parse (decodeTile1 reports
+// it).
+func countLeaves(rest []byte, count int) (leaves, hashes int) {
+	for range count {
+		if len(rest) < 1 {
+			return
+		}
+		kind := rest[0]
+		rest = rest[1:]
+		switch kind {
+		case slotChild:
+			if len(rest) < HashSize {
+				return
+			}
+			rest = rest[HashSize:]
+		case slotLeaf:
+			if len(rest) < HashSize+16 {
+				return
+			}
+			r := rangeLen(binary.BigEndian.Uint64(rest[HashSize:]))
+			rest = rest[HashSize+16:]
+			if len(rest) < r*HashSize {
+				return
+			}
+			rest = rest[r*HashSize:]
+			leaves++
+			hashes += r
+		default:
+			return
+		}
+	}
+	return
+}
+
+// slotHash returns the map node of slot s alone: the leaf's hash, the
+// child tile's root, or the empty hash.
+func (t *tile) slotHash(s int) Hash {
+	if t.occ&(1<<s) == 0 {
+		return EmptyMapRoot
+	}
+	sl := &t.slots[t.find(s)]
+	if sl.leaf != nil {
+		return sl.leaf.hash
+	}
+	return sl.child
+}
+
+// rehash recomputes the tile's root (and its kept interior nodes) after
+// the slots in t.stale changed, counting the hashes it computes in *n.
+func (t *tile) rehash(n *int) {
+	if t.stale == 0 {
+		return
+	}
+	if t.nodes == nil && len(t.slots) >= nodesMinSlots {
+		t.nodes = new([SlotsPerTile - 1]Hash)
+		t.stale = allSlots
+	}
+	if t.nodes == nil {
+		t.root = t.hashRange(0, SlotsPerTile, n)
+		t.stale = 0
+		return
+	}
+	for level := Stride - 1; level >= 0; level-- {
+		width := SlotsPerTile >> level
+		for i := range 1 << level {
+			lo := i * width
+			mask := uint16((1<<width - 1) << lo)
+			if t.stale&mask == 0 {
+				continue
+			}
+			var h Hash
+			switch used := t.occ & mask; {
+			case used == 0:
+				h = EmptyMapRoot
+			case used&(used-1) == 0 && t.slots[t.find(lo)].leaf != nil:
+				h = t.slots[t.find(lo)].leaf.hash
+			default:
+				var l, r Hash
+				if level == Stride-1 {
+					l, r = t.slotHash(lo), t.slotHash(lo+1)
+				} else {
+					c := 1<<(level+1) - 1 + 2*i
+					l, r = t.nodes[c], t.nodes[c+1]
+				}
+				*n++
+				h = MapNodeHash(l, r)
+			}
+			t.nodes[1<<level-1+i] = h
+		}
+	}
+	t.root = t.nodes[0]
+	t.stale = 0
+}
+
+// nodeHash returns the map node covering slots [lo, hi) of t (hi-lo a
+// power of two), from the kept nodes when they are current, counting the
+// hashes it computes in *n.
+func (t *tile) nodeHash(lo, hi int, n *int) Hash {
+	if t.nodes == nil || t.stale != 0 {
+		return t.hashRange(lo, hi, n)
+	}
+	w := hi - lo
+	if w == 1 {
+		return t.hashRange(lo, hi, n)
+	}
+	level := Stride - bits.Len(uint(w)) + 1
+	return t.nodes[1<<level-1+lo/w]
 }
 
 // hashRange returns the map node covering slots [lo, hi) of t (hi-lo a

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -81,5 +82,63 @@ func TestCheckTileRejects(t *testing.T) {
 		if err != nil && !errors.Is(err, ErrMalformedTile) {
 			t.Errorf("%s: error %v does not wrap ErrMalformedTile", s.name, err)
 		}
+	}
+}
+
+// TestKeptNodes checks the interior nodes the Map keeps in its parsed
+// tiles, which an Update recomputes only above the changed slots: after
+// every batch, each current kept node equals the node recomputed whole
+// from the tile's slots, and so does each tile's root.
+func TestKeptNodes(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 8))
+	store := NewMemTiles()
+	m := Open(store, 0, &Options{CacheTiles: 64, PinnedDepth: 4})
+	var keys []Hash
+	var index uint64
+	kept := 0
+	for b := range 60 {
+		var cs []Change
+		for range 1 + rng.IntN(200) {
+			k := randHash(rng)
+			if len(keys) > 0 && rng.IntN(3) == 0 {
+				k = keys[rng.IntN(len(keys))]
+			} else {
+				keys = append(keys, k)
+			}
+			cs = append(cs, Change{Key: k, Index: index, LeafHash: randHash(rng)})
+			index++
+		}
+		if _, err := m.Update(ctx, cs); err != nil {
+			t.Fatal(err)
+		}
+		for id, tl := range m.tiles {
+			n := 0
+			if tl.stale != 0 {
+				continue // loaded, not hashed yet
+			}
+			if want := tl.hashRange(0, SlotsPerTile, &n); tl.root != want {
+				t.Fatalf("batch %d: tile %s root %x, whole rehash %x", b, id, tl.root, want)
+			}
+			if tl.nodes == nil {
+				continue
+			}
+			kept++
+			for w := SlotsPerTile; w >= 2; w /= 2 {
+				for lo := 0; lo < SlotsPerTile; lo += w {
+					if got, want := tl.nodeHash(lo, lo+w, &n), tl.hashRange(lo, lo+w, &n); got != want {
+						t.Fatalf("batch %d: tile %s node [%d, %d) %x, whole rehash %x", b, id, lo, lo+w, got, want)
+					}
+				}
+			}
+		}
+		if b%7 == 6 {
+			if err := m.Flush(ctx, store.WriteTiles); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if kept == 0 {
+		t.Fatal("no tile kept its interior nodes: the test checks nothing")
 	}
 }
