@@ -139,7 +139,7 @@ func TestEngineSpillSameResults(t *testing.T) {
 					t.Errorf("no %s finding in the workload", k)
 				}
 			}
-			files, _ := filepath.Glob(filepath.Join(dir, "spill-*", "run-*"))
+			files, _ := filepath.Glob(filepath.Join(dir, "custody-spill-*", "run-*"))
 			if len(files) == 0 {
 				t.Fatalf("no run files under %s", dir)
 			}
@@ -435,7 +435,7 @@ func TestAuditorEngineFile(t *testing.T) {
 	if got := engineFile(dir); !bytes.Equal(got, want.Engine) {
 		t.Errorf("engine state after two runs differs from one audit's")
 	}
-	if spills, _ := filepath.Glob(filepath.Join(dir, "spill-*")); len(spills) != 0 {
+	if spills, _ := filepath.Glob(filepath.Join(dir, "custody-spill-*")); len(spills) != 0 {
 		t.Errorf("spill directories left: %v", spills)
 	}
 

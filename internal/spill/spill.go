@@ -13,8 +13,10 @@
 // records has O(log N) runs and every record is rewritten O(log N) times.
 //
 // The files are scratch: they live in a directory that New creates (mode
-// 0700, files 0600) and Close removes, and their format is private to
-// the process that wrote them.
+// 0700, files 0600, named custody-spill-*) and Close removes (New also
+// removes such directories that have not changed for a day, left by
+// processes that crashed), and their format is private to the process
+// that wrote them.
 package spill
 
 import (
@@ -29,6 +31,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"time"
 )
 
 var seed = maphash.MakeSeed()
@@ -83,11 +86,27 @@ func New(parent string) (*Store, error) {
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, fmt.Errorf("spill: creating %s for spill files: %w (check that it is writable, or give another)", parent, err)
 	}
-	dir, err := os.MkdirTemp(parent, "spill-")
+	removeStale(parent)
+	dir, err := os.MkdirTemp(parent, dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("spill: creating a directory for spill files under %s: %w (check that it exists and is writable, or give another)", parent, err)
 	}
 	return &Store{dir: dir}, nil
+}
+
+// dirPrefix starts the names of the stores' directories.
+const dirPrefix = "custody-spill-"
+
+// removeStale removes the store directories under parent that have not
+// changed for a day: left by processes that crashed (a live store's
+// directory changes with every run it writes).
+func removeStale(parent string) {
+	names, _ := filepath.Glob(filepath.Join(parent, dirPrefix+"*"))
+	for _, name := range names {
+		if fi, err := os.Lstat(name); err == nil && fi.IsDir() && time.Since(fi.ModTime()) > 24*time.Hour {
+			os.RemoveAll(name)
+		}
+	}
 }
 
 // Dir returns the store's directory.

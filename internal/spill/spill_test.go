@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeRun writes the records of m (sorted by key) as a new run.
@@ -151,5 +152,35 @@ func TestWriterOrder(t *testing.T) {
 	}
 	if err := w.Finish(); err == nil || s.Runs() != 0 {
 		t.Errorf("Finish after a failed Add: %v, %d runs", err, s.Runs())
+	}
+}
+
+// TestNewRemovesStale: New removes store directories that have not
+// changed for a day (left by a crash) and leaves newer ones and other
+// files alone.
+func TestNewRemovesStale(t *testing.T) {
+	parent := t.TempDir()
+	stale, live, other := filepath.Join(parent, dirPrefix+"1"), filepath.Join(parent, dirPrefix+"2"), filepath.Join(parent, "spill-3")
+	for _, d := range []string{stale, live, other} {
+		if err := os.MkdirAll(filepath.Join(d, "x"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dayAgo := time.Now().Add(-25 * time.Hour)
+	for _, d := range []string{stale, other} {
+		os.Chtimes(d, dayAgo, dayAgo)
+	}
+	s, err := New(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a day-old store directory was not removed")
+	}
+	for _, d := range []string{live, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
 	}
 }
