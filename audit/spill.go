@@ -27,7 +27,7 @@ type sampleState struct {
 	gone   uint64 // 1 + index of the deletion that left it present nowhere; 0 unless deleted everywhere
 	key    uint64 // where its identifier is in the key arena (keyRef); bit 63: touched since the last spill
 	region uint32 // id of the region of the first event
-	set    int32  // 0: present nowhere; > 0: present only at location set-1; < 0: at the locations in Engine.sets[-set-1]
+	set    int32  // 0: present nowhere; > 0: present only at location set-1; < 0: at the locations in samples.sets[-set-1]
 }
 
 const (
@@ -43,7 +43,7 @@ const (
 )
 
 // DefaultMemory is the memory budget for per-sample state that Audit uses
-// when AuditOptions.Memory is 0: 512 MiB, about 7 million samples.
+// when AuditOptions.Memory is 0: 512 MiB, 5 to 7 million samples.
 const DefaultMemory = 512 << 20
 
 // EngineOptions configure NewEngineWith.
