@@ -12,9 +12,11 @@
 // extends, and the root; [Resume] rebuilds a Builder from a tree's
 // right-edge tiles alone (at most one partial tile per level), which is how
 // a writer restarts and how a follower catches up without reading every
-// entry. [SubtreeRoot] and [FoldRoot] are the only subtree-root code in
-// custody: the sequencer, fsck, copy, mirror and the verifier all call this
-// package.
+// entry. [SubtreeRoot], [FoldRoot], [AppendLeaf] (a compact range without
+// allocation), [MemTree] (a small tree held whole, with its inclusion
+// paths) and [RootFromPath] are the only subtree-root and inclusion-path
+// code in custody: the sequencer, fsck, copy, mirror, the verifier, sites'
+// attestations and the sample index's lists all call this package.
 //
 // The package depends on the standard library and
 // github.com/transparency-dev/merkle only. Its results are checked against
