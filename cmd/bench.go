@@ -3,7 +3,6 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/custodylog/custody/loadgen"
@@ -115,7 +114,7 @@ the events it writes are synthetic and stay in the log forever.`,
 			bar.finish()
 			switch kind, cause := serverErr(err); {
 			case kind == logserver.KindSigner:
-				return keyErr(cause, filepath.Join(dir, logserver.KeyFile), "create one with 'custody keygen' or 'custody init'")
+				return cause
 			case kind == logserver.KindVerifier:
 				return usageError("the log directory needs its log.pub", "%v", cause)
 			case kind == logserver.KindHold:

@@ -72,7 +72,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	} else if errors.Is(err, demo.ErrDirUsed) {
 		return withHint(err, "pick a new --dir, or leave it out for a temporary one")
 	} else if err != nil {
-		return serveErr(keyErr(err, "", ""), logserver.Options{})
+		return serveErr(err, logserver.Options{})
 	}
 	d.WriteIntro(e.stdout)
 	if o.reported != nil {

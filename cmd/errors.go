@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/custodylog/custody/client"
@@ -109,8 +108,6 @@ func serverErr(err error) (logserver.ErrorKind, error) {
 // cause tells more than its kind (the others carry their own Hint).
 func serveErr(err error, o logserver.Options) error {
 	switch kind, cause := serverErr(err); {
-	case kind == logserver.KindSigner:
-		return keyErr(cause, filepath.Join(o.Dir, logserver.KeyFile), "create one with 'custody keygen' or 'custody init'")
 	case kind == logserver.KindTrust && errors.Is(err, verify.ErrPrivateKey):
 		return withHint(err, "%s", keyHint("a trust policy", err, ""))
 	case kind == logserver.KindWitnessKey:

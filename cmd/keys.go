@@ -3,26 +3,18 @@ package cmd
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
 
-// keyErr adds the fix to an error of package keyfile about path; create
-// is the hint for a bad name or a file that holds no key.
+// keyErr gives an error of package keyfile about a bad name or a file
+// that holds no key the fix create, where the caller knows a better one;
+// keyfile's errors otherwise carry their own (Hint), naming the file
+// (path).
 func keyErr(err error, path, create string) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, keyfile.ErrMode):
-		return withHint(err, "chmod 600 %s", path)
-	case errors.Is(err, keyfile.ErrExists) && strings.HasSuffix(err.Error(), "already exists"):
-		return withHint(err, "refusing to overwrite a key; choose another --out or remove it yourself")
-	case errors.Is(err, keyfile.ErrExists):
-		return withHint(err, "remove the link, or choose another --dir/--out")
-	case errors.Is(err, keyfile.ErrBadName), errors.Is(err, keyfile.ErrNotKey):
+	if create != "" && (errors.Is(err, keyfile.ErrBadName) || errors.Is(err, keyfile.ErrNotKey)) {
 		return withHint(err, "%s", create)
 	}
 	return err
@@ -70,12 +62,12 @@ sends with PREFIX.key (custody append --site-key, custody sign).`,
 			if out == "" {
 				out = "custody"
 			}
-			write, hint := keyfile.WriteLog, "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody"
+			write := keyfile.WriteLog
 			if witnessKey {
-				write, hint = keyfile.WriteWitness, "the name must be non-empty without spaces or '+', e.g. witness.example.com"
+				write = keyfile.WriteWitness
 			}
 			vkey, err := write(out, origin)
-			if err = keyErr(err, "", hint); err != nil {
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "%s\n", vkey)

@@ -179,10 +179,8 @@ a log is refused before anything is written. Pass the same --store to
 			switch kind, cause := serverErr(err); {
 			case kind == logserver.KindOpenStore:
 				return storeOpenErr(cause, "--store", dsn)
-			case kind == logserver.KindSigner:
-				return keyErr(cause, filepath.Join(dir, logserver.KeyFile), "create one with 'custody keygen' or 'custody init'")
 			case err != nil:
-				return keyErr(err, "", "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody")
+				return err
 			}
 			fmt.Fprintf(e.stdout, "%s\n", vkey)
 			fmt.Fprintf(e.stderr, "custody: created log %s in %s (verifier key in %s)\n", origin, dir, filepath.Join(dir, logserver.PubFile))
@@ -264,7 +262,7 @@ func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- s
 		return err
 	}
 	signer, vkey, err := keyfile.LoadCosigner(o.key)
-	if err = keyErr(err, o.key, "create one with 'custody keygen --witness --origin NAME'"); err != nil {
+	if err != nil {
 		return err
 	}
 	var logs []note.Verifier

@@ -87,22 +87,41 @@ func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
 // Hint says what to do about the error, in the words of the flags of
-// `custody serve` and `custody init`; it is "" for the kinds whose cause
-// (a key file, a token file, the store) tells more than the kind.
+// `custody serve` and `custody init`. For the kinds whose cause (a key
+// file, a token file, the store) tells more than the kind, it is the
+// cause's Hint, if it has one, else "".
 func (e *Error) Hint() string {
+	if f, ok := e.cause(); ok {
+		return f.Hint()
+	}
 	if e.fix != "" {
 		return e.fix
 	}
 	return kindFixes[e.Kind].hint
 }
 
-// ExitCode is the exit code of custody for the error: 3 for a mistake in a
-// flag's value, else 1.
+// ExitCode is the exit code of custody for the error: the cause's (see
+// Hint), else 3 for a mistake in a flag's value, else 1.
 func (e *Error) ExitCode() int {
+	if f, ok := e.cause(); ok {
+		return f.ExitCode()
+	}
 	if kindFixes[e.Kind].usage {
 		return 3
 	}
 	return 1
+}
+
+// cause returns the error in Err's chain that says what to do itself, if
+// e's kind has no fix of its own.
+func (e *Error) cause() (f interface {
+	Hint() string
+	ExitCode() int
+}, ok bool) {
+	if _, own := kindFixes[e.Kind]; own || e.fix != "" {
+		return nil, false
+	}
+	return f, errors.As(e.Err, &f)
 }
 
 // kindFixes are the hints of the kinds of Error whose fix does not depend

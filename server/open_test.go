@@ -204,7 +204,8 @@ func TestOpenLocks(t *testing.T) {
 
 // TestErrorHints: an *Error says what to do in the words of custody's
 // flags and whether it is a usage mistake (exit 3), naming the directory
-// where the fix does; kinds whose cause tells more give no hint.
+// where the fix does; kinds whose cause tells more give the cause's hint
+// (keyfile's), or none.
 func TestErrorHints(t *testing.T) {
 	ctx := context.Background()
 	dir, noLog, badKey := newLogDir(t), t.TempDir(), t.TempDir()
@@ -221,7 +222,8 @@ func TestErrorHints(t *testing.T) {
 		{"bad policy", open(ctx, Options{Dir: dir, Policy: writeFile(t, noLog, "p.yaml", "regions: [\n", 0o644)}, Config{}), "see testdata/policy.yaml for the format", 1},
 		{"no log", open(ctx, Options{Dir: noLog}, Config{}), "create one with 'custody init --dir " + noLog + " --origin NAME'", 1},
 		{"init over a log", initErr, "pick a new --dir; to serve the existing log run 'custody serve --dir " + dir + "'", 1},
-		{"bad signing key", open(ctx, Options{Dir: badKey}, Config{}), "", 1},
+		{"bad signing key", open(ctx, Options{Dir: badKey}, Config{}), "create one with 'custody keygen' or 'custody init'", 1},
+		{"missing token file", open(ctx, Options{Dir: dir, TokenFile: filepath.Join(noLog, "none")}, Config{}), "", 1},
 	} {
 		var se *Error
 		if !errors.As(tc.err, &se) {

@@ -31,25 +31,45 @@ var (
 	ErrNotKey = errors.New("not a signing key")
 )
 
-// kindError is an error of one of the kinds above with its own message.
+// kindError is an error of one of the kinds above with its own message
+// and its fix.
 type kindError struct {
 	kind error
 	msg  string
+	fix  string
 }
 
 func (e *kindError) Error() string        { return e.msg }
 func (e *kindError) Is(target error) bool { return target == e.kind }
 
-func errorf(kind error, format string, args ...any) error {
-	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+// Hint says what to do about the error, in the words of custody's
+// commands.
+func (e *kindError) Hint() string { return e.fix }
+
+// ExitCode is custody's exit code for the error: 1.
+func (e *kindError) ExitCode() int { return 1 }
+
+func errorf(kind error, fix, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...), fix: fix}
 }
+
+// Fixes of kindErrors.
+const (
+	fixLogName     = "the origin must be a non-empty name without spaces or '+', e.g. example.com/custody"
+	fixLink        = "remove the link, or choose another --dir/--out"
+	fixLogKey      = "create one with 'custody keygen' or 'custody init'"
+	fixWitnessKey  = "create one with 'custody keygen --witness --origin NAME'"
+	fixSiteKey     = "create one with 'custody keygen --site NAME'"
+	fixWitnessName = "the name must be non-empty without spaces or '+', e.g. witness.example.com"
+	fixSiteName    = "a site name is 2 to 32 characters of a-z 0-9 -, e.g. --site zrh"
+)
 
 // WriteLog creates the key pair of a log named origin: PREFIX.key and
 // PREFIX.pub (see Write). It returns the verifier key.
 func WriteLog(prefix, origin string) (string, error) {
 	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
 	if err != nil {
-		return "", errorf(ErrBadName, "%v", err)
+		return "", errorf(ErrBadName, fixLogName, "%v", err)
 	}
 	return Write(prefix, skey, vkey)
 }
@@ -60,7 +80,7 @@ func WriteLog(prefix, origin string) (string, error) {
 func WriteWitness(prefix, name string) (string, error) {
 	skey, _, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {
-		return "", errorf(ErrBadName, "%v", err)
+		return "", errorf(ErrBadName, fixWitnessName, "%v", err)
 	}
 	_, vkey, err := verify.NewCosignatureSignerFromKey(skey, nil)
 	if err != nil {
@@ -97,9 +117,9 @@ func refuseExisting(p string) error {
 	fi, err := os.Lstat(p)
 	switch {
 	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
-		return errorf(ErrExists, "%s is a symbolic link: refusing to write a key through it", p)
+		return errorf(ErrExists, fixLink, "%s is a symbolic link: refusing to write a key through it", p)
 	case err == nil:
-		return errorf(ErrExists, "%s already exists", p)
+		return errorf(ErrExists, "refusing to overwrite a key; choose another --out or remove it yourself", "%s already exists", p)
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("checking %s: %w", p, err)
 	}
@@ -113,7 +133,7 @@ func CreateFile(p, data string, mode os.FileMode) error {
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ELOOP) {
 			// Appeared since refuseExisting looked (a race, or a link).
-			return errorf(ErrExists, "%s appeared while the keys were being written: refusing to write over or through it", p)
+			return errorf(ErrExists, fixLink, "%s appeared while the keys were being written: refusing to write over or through it", p)
 		}
 		return fmt.Errorf("creating %s: %w", p, err)
 	}
@@ -142,7 +162,7 @@ func readPrivate(path string) (string, error) {
 		return "", fmt.Errorf("reading private key: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return "", errorf(ErrMode, "private key %s is readable by group or others (mode %04o)", path, fi.Mode().Perm())
+		return "", errorf(ErrMode, "chmod 600 "+path, "private key %s is readable by group or others (mode %04o)", path, fi.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -160,7 +180,7 @@ func LoadSigner(path string) (note.Signer, error) {
 	s, err := note.NewSigner(skey)
 	if err != nil {
 		// Do not echo the file's contents.
-		return nil, errorf(ErrNotKey, "%s does not hold a signing key (PRIVATE+KEY+…)", path)
+		return nil, errorf(ErrNotKey, fixLogKey, "%s does not hold a signing key (PRIVATE+KEY+…)", path)
 	}
 	return s, nil
 }
@@ -175,7 +195,7 @@ func LoadCosigner(path string) (note.Signer, string, error) {
 	s, vkey, err := verify.NewCosignatureSignerFromKey(skey, nil)
 	if err != nil {
 		// The error never includes the key.
-		return nil, "", errorf(ErrNotKey, "%s: %v", path, err)
+		return nil, "", errorf(ErrNotKey, fixWitnessKey, "%s: %v", path, err)
 	}
 	return s, vkey, nil
 }

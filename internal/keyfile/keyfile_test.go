@@ -82,3 +82,46 @@ func TestNoWriteThroughLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestHints: every error of a kind says what to do, naming the file where
+// the fix does.
+func TestHints(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "log")
+	if _, err := WriteLog(p, "example.com/log"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p+".key", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notKey := filepath.Join(dir, "not.key")
+	if err := os.WriteFile(notKey, []byte("hello\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, open := LoadSigner(p + ".key")
+	_, exists := WriteLog(p, "example.com/log")
+	_, badSite := WriteSite(filepath.Join(dir, "y"), "Not A Site")
+	_, notSigner := LoadSigner(notKey)
+	_, _, notCosigner := LoadCosigner(notKey)
+	_, notSite := LoadSite(notKey)
+	for _, tc := range []struct {
+		name string
+		err  error
+		hint string
+	}{
+		{"readable key", open, "chmod 600 " + p + ".key"},
+		{"existing key", exists, "refusing to overwrite a key; choose another --out or remove it yourself"},
+		{"bad site name", badSite, "a site name is 2 to 32 characters of a-z 0-9 -, e.g. --site zrh"},
+		{"not a log key", notSigner, "create one with 'custody keygen' or 'custody init'"},
+		{"not a witness key", notCosigner, "create one with 'custody keygen --witness --origin NAME'"},
+		{"not a site key", notSite, "create one with 'custody keygen --site NAME'"},
+	} {
+		var h interface {
+			Hint() string
+			ExitCode() int
+		}
+		if !errors.As(tc.err, &h) || h.Hint() != tc.hint || h.ExitCode() != 1 {
+			t.Errorf("%s: %v, want the hint %q and exit code 1", tc.name, tc.err, tc.hint)
+		}
+	}
+}

@@ -13,7 +13,7 @@ import (
 func WriteSite(prefix, name string) (string, error) {
 	skey, vkey, err := site.GenerateKey(rand.Reader, name)
 	if err != nil {
-		return "", errorf(ErrBadName, "%v", err)
+		return "", errorf(ErrBadName, fixSiteName, "%v", err)
 	}
 	return Write(prefix, skey, vkey)
 }
@@ -28,7 +28,7 @@ func LoadSite(path string) (site.Signer, error) {
 	s, err := site.NewSigner(skey)
 	if err != nil {
 		// Do not echo the file's contents.
-		return nil, errorf(ErrNotKey, "%s does not hold a site signing key (PRIVATE+KEY+SITE+…): %v", path, err)
+		return nil, errorf(ErrNotKey, fixSiteKey, "%s does not hold a site signing key (PRIVATE+KEY+SITE+…): %v", path, err)
 	}
 	return s, nil
 }
