@@ -112,8 +112,6 @@ func serveErr(err error, o logserver.Options) error {
 		return withHint(err, "%s", keyHint("a trust policy", err, ""))
 	case kind == logserver.KindWitnessKey:
 		return usageErr(err, keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
-	case kind == logserver.KindTokens:
-		return tokenErr(cause, o.TokenFile)
 	case kind == logserver.KindHold:
 		return storeErr(cause, o.DSN)
 	}
@@ -194,25 +192,7 @@ func readToken(path string) (string, error) {
 	return ts[0], nil
 }
 
-// loadTokens reads a token file with httpapi.LoadTokens, adding the fix to
-// the error (tokenErr).
-func loadTokens(path string) ([]string, error) {
-	ts, err := httpapi.LoadTokens(path)
-	return ts, tokenErr(err, path)
-}
-
-// tokenErr adds the fix to an error of httpapi.LoadTokens reading path:
-// 'chmod 600 FILE' for a file group or others may access, else how to
-// write a token file.
-func tokenErr(err error, path string) error {
-	var me *httpapi.TokenFileModeError
-	switch {
-	case errors.As(err, &me):
-		return withHint(err, "chmod 600 %s", path)
-	case err != nil:
-		return withHint(err, "write one random token per line, readable only by you, e.g. '(umask 077; openssl rand -hex 32 > %s)'", path)
-	}
-	return nil
-}
+// loadTokens reads a token file (its errors say what to do).
+var loadTokens = httpapi.LoadTokens
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -43,6 +43,9 @@ func TestLoadTokensRefusesSharedFile(t *testing.T) {
 		if msg := err.Error(); !strings.Contains(msg, p) || !strings.Contains(msg, "group or others") || strings.Contains(msg, tok) {
 			t.Errorf("mode %04o: error %q should name the file and the problem, and not quote the token", mode, msg)
 		}
+		if me.Hint() != "chmod 600 "+p || me.ExitCode() != 1 {
+			t.Errorf("mode %04o: hint %q, exit code %d; want chmod 600 and 1", mode, me.Hint(), me.ExitCode())
+		}
 	}
 	for _, mode := range []os.FileMode{0o600, 0o400} {
 		p := filepath.Join(dir, "ok-"+mode.String())
@@ -57,8 +60,9 @@ func TestLoadTokensRefusesSharedFile(t *testing.T) {
 		}
 	}
 	// A directory is not a token file.
-	if _, err := LoadTokens(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
-		t.Fatalf("LoadTokens(directory) = %v, want 'not a regular file'", err)
+	var fe *TokenFileError
+	if _, err := LoadTokens(dir); !errors.As(err, &fe) || !strings.Contains(err.Error(), "not a regular file") || !strings.Contains(fe.Hint(), "openssl rand -hex 32 > "+dir) {
+		t.Fatalf("LoadTokens(directory) = %v, want a *TokenFileError 'not a regular file' saying how to write one", err)
 	}
 }
 

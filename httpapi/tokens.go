@@ -19,13 +19,45 @@ func (e *TokenFileModeError) Error() string {
 	return fmt.Sprintf("token file %s is accessible by group or others (mode %04o): bearer tokens are secrets, only the file's owner may read them", e.Path, e.Mode)
 }
 
+// Hint says what to do about the error: chmod 600 the file.
+func (e *TokenFileModeError) Hint() string { return "chmod 600 " + e.Path }
+
+// ExitCode is custody's exit code for the error: 1.
+func (e *TokenFileModeError) ExitCode() int { return 1 }
+
+// TokenFileError is LoadTokens' error for a token file that does not read,
+// or holds no token or a short one. Its text is Err's.
+type TokenFileError struct {
+	Path string
+	Err  error
+}
+
+func (e *TokenFileError) Error() string { return e.Err.Error() }
+func (e *TokenFileError) Unwrap() error { return e.Err }
+
+// Hint says what to do about the error: how to write a token file.
+func (e *TokenFileError) Hint() string {
+	return fmt.Sprintf("write one random token per line, readable only by you, e.g. '(umask 077; openssl rand -hex 32 > %s)'", e.Path)
+}
+
+// ExitCode is custody's exit code for the error: 1.
+func (e *TokenFileError) ExitCode() int { return 1 }
+
 // LoadTokens reads a token file: one token per line, blank lines and lines
 // starting with # ignored. It refuses a file that group or others may
 // access in any way (mode & 0077 != 0, a *TokenFileModeError: tokens
 // are secrets, and whoever may write the file may add one), a file with no
-// token, and tokens shorter than 16 characters. The mode is checked on the
-// open file, so the file checked is the file read.
+// token, and tokens shorter than 16 characters (a *TokenFileError). The
+// mode is checked on the open file, so the file checked is the file read.
 func LoadTokens(path string) ([]string, error) {
+	ts, err := loadTokens(path)
+	if _, ok := err.(*TokenFileModeError); err != nil && !ok {
+		return nil, &TokenFileError{Path: path, Err: err}
+	}
+	return ts, err
+}
+
+func loadTokens(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading token file: %w", err)
