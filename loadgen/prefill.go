@@ -31,8 +31,8 @@ import (
 )
 
 // Locations and regions the generated events cycle through: all allowed
-// by testdata/policy.yaml, so an audit of a prefilled log finds only what
-// the timing rules say.
+// by testdata/bench-policy.yaml, so an audit of a prefilled log with that
+// policy has no findings (TestPrefillAuditsClean).
 var (
 	benchLocations = []struct{ loc, region string }{
 		{"ch-zrh-1", "EU"}, {"de-fra-1", "EU"}, {"ie-dub-1", "EU"}, {"us-va-1", "US"}, {"us-or-1", "US"},
