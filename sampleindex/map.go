@@ -37,6 +37,8 @@ type Value struct {
 type Options struct {
 	// CacheTiles bounds the number of clean (flushed) tiles kept parsed in
 	// memory; dirty tiles are always kept until flushed. Default 65536.
+	// Beyond it the deepest clean tiles go first, the oldest first among
+	// tiles of one depth: a shallower tile lies on the paths of more keys.
 	CacheTiles int
 	// PinnedDepth: tiles above this depth (in bits) are never evicted.
 	// Default 12 (the root tile and the 16+256 tiles below it).
@@ -70,6 +72,12 @@ type Map struct {
 	epoch      uint64  // number of Updates, to mark the tiles one touches
 	stats      Stats
 	scratch    []TileID
+	// evictq holds, per tile depth / Stride, the clean unpinned tiles in
+	// the order they became clean (loaded or flushed), for evict; an
+	// entry may be stale (the tile evicted or dirty since): evict skips
+	// it. queued counts the entries.
+	evictq [MaxTileDepth/Stride + 1][]TileID
+	queued int
 }
 
 // Open returns the Map whose tiles r holds, covering the first size
@@ -162,8 +170,33 @@ func (m *Map) load(ctx context.Context, ids []TileID) error {
 		}
 		m.stats.TilesRead++
 		m.tiles[id] = t
+		m.queueEvict(id)
 	}
 	return nil
+}
+
+// queueEvict records that tile id became clean, for evict.
+func (m *Map) queueEvict(id TileID) {
+	if int(id.Depth) < m.opts.PinnedDepth {
+		return
+	}
+	if m.queued > 2*len(m.tiles)+1024 {
+		// Mostly stale entries (tiles flushed again and again without
+		// the cache filling up): start over from the clean tiles.
+		for d := range m.evictq {
+			m.evictq[d] = m.evictq[d][:0]
+		}
+		m.queued = 0
+		for id, t := range m.tiles {
+			if !t.dirty && int(id.Depth) >= m.opts.PinnedDepth {
+				m.evictq[id.Depth/Stride] = append(m.evictq[id.Depth/Stride], id)
+				m.queued++
+			}
+		}
+		return
+	}
+	m.evictq[id.Depth/Stride] = append(m.evictq[id.Depth/Stride], id)
+	m.queued++
 }
 
 // resolve loads every stored tile on the paths of keys, level by level
@@ -328,20 +361,21 @@ func (l *leaf) add(c *Change) {
 	l.rehash()
 }
 
-// evict drops clean unpinned tiles beyond the cache bound.
+// evict drops clean unpinned tiles beyond the cache bound, deepest
+// first, oldest first within a depth.
 func (m *Map) evict() {
 	excess := len(m.tiles) - len(m.dirtyTiles) - m.opts.CacheTiles
-	if excess <= 0 {
-		return
-	}
-	for id, t := range m.tiles {
-		if excess <= 0 {
-			break
+	for d := len(m.evictq) - 1; d >= 0 && excess > 0; d-- {
+		q := m.evictq[d]
+		i := 0
+		for ; i < len(q) && excess > 0; i++ {
+			if t := m.tiles[q[i]]; t != nil && !t.dirty {
+				delete(m.tiles, q[i])
+				excess--
+			}
 		}
-		if !t.dirty && int(id.Depth) >= m.opts.PinnedDepth {
-			delete(m.tiles, id)
-			excess--
-		}
+		m.queued -= i
+		m.evictq[d] = q[i:]
 	}
 }
 
@@ -376,6 +410,7 @@ func (m *Map) Flush(ctx context.Context, write func(ctx context.Context, size ui
 	}
 	for _, t := range m.dirtyTiles {
 		t.dirty = false
+		m.queueEvict(t.id)
 	}
 	for _, t := range ts {
 		m.stats.TilesFlushed++

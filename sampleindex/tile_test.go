@@ -142,3 +142,56 @@ func TestKeptNodes(t *testing.T) {
 		t.Fatal("no tile kept its interior nodes: the test checks nothing")
 	}
 }
+
+// TestEvictDeepestFirst checks the cache bound and its policy: after a
+// Flush the clean tiles kept are at most CacheTiles (beyond the pinned
+// ones), and they are the shallowest: no kept tile is deeper than the
+// depth at which the stored tiles up to that depth outnumber the cache.
+func TestEvictDeepestFirst(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(9, 10))
+	store := NewMemTiles()
+	const cache = 40
+	m := Open(store, 0, &Options{CacheTiles: cache, PinnedDepth: 4})
+	var index uint64
+	for b := range 20 {
+		var cs []Change
+		for range 150 {
+			cs = append(cs, Change{Key: randHash(rng), Index: index, LeafHash: randHash(rng)})
+			index++
+		}
+		if _, err := m.Update(ctx, cs); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Flush(ctx, store.WriteTiles); err != nil {
+			t.Fatal(err)
+		}
+		perDepth := map[uint8]int{}
+		for id := range store.tiles {
+			perDepth[id.Depth]++
+		}
+		limit, n := 0, 0
+		for d := Stride; d <= MaxTileDepth; d += Stride {
+			n += perDepth[uint8(d)]
+			if limit = d; n > cache {
+				break
+			}
+		}
+		unpinned := 0
+		for id, tl := range m.tiles {
+			if tl.dirty {
+				t.Fatalf("batch %d: tile %s dirty after Flush", b, id)
+			}
+			if id.Depth == 0 {
+				continue
+			}
+			unpinned++
+			if int(id.Depth) > limit {
+				t.Fatalf("batch %d: tile %s kept, deeper than %d (the %d stored tiles down to that depth fill the cache of %d)", b, id, limit, n, cache)
+			}
+		}
+		if unpinned > cache {
+			t.Fatalf("batch %d: %d clean unpinned tiles kept, cache is %d", b, unpinned, cache)
+		}
+	}
+}
