@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/custodylog/custody/internal/tiles"
 )
 
 // EntryKind says how to decode a log entry.
@@ -371,7 +373,8 @@ func decodeB64(dst []byte, s string) error {
 // left subtree holding the largest power of two of leaves smaller than the
 // total. It is the tree hash golang.org/x/mod/sumdb/tlog computes for
 // records with these data. ids must not be empty (the root of no leaves is
-// SHA-256 of nothing, which no attestation uses).
+// SHA-256 of nothing, which no attestation uses). The tree is custody's
+// one implementation, package internal/tiles.
 func AttestationRoot(ids [][32]byte) [32]byte {
 	var rb RootBuilder
 	for i := range ids {
@@ -381,16 +384,12 @@ func AttestationRoot(ids [][32]byte) [32]byte {
 }
 
 // RootBuilder computes AttestationRoot incrementally, one identity at a
-// time, in O(log n) memory and 2 SHA-256 compressions per leaf on average
-// (plus one per level at Root). The zero value is an empty builder.
+// time, in O(log n) memory and without allocating: a compact range kept
+// by tiles.AppendLeaf. The zero value is an empty builder.
 type RootBuilder struct {
-	stack [11]struct {
-		h    [32]byte
-		size int
-	}
-	depth int
+	rng   [11]tiles.Hash // the compact range: one hash per 1 bit of n
+	depth int            // len of the compact range
 	n     int
-	buf   [65]byte
 }
 
 // Reset empties the builder.
@@ -405,39 +404,14 @@ func (rb *RootBuilder) Add(id *[32]byte) {
 	if rb.n >= MaxAttestedEvents {
 		panic("record: RootBuilder: more than MaxAttestedEvents leaves")
 	}
-	rb.buf[0] = 0
-	copy(rb.buf[1:33], id[:])
-	h := sha256.Sum256(rb.buf[:33])
-	size := 1
-	for rb.depth > 0 && rb.stack[rb.depth-1].size == size {
-		rb.depth--
-		h = rb.node(&rb.stack[rb.depth].h, &h)
-		size *= 2
-	}
-	rb.stack[rb.depth].h, rb.stack[rb.depth].size = h, size
-	rb.depth++
+	rng := tiles.AppendLeaf(rb.rng[:rb.depth], uint64(rb.n), tiles.LeafHash(id[:]))
+	rb.depth = len(rng)
 	rb.n++
-}
-
-func (rb *RootBuilder) node(l, r *[32]byte) [32]byte {
-	rb.buf[0] = 1
-	copy(rb.buf[1:33], l[:])
-	copy(rb.buf[33:65], r[:])
-	return sha256.Sum256(rb.buf[:65])
 }
 
 // Root returns the tree hash of the leaves added so far (SHA-256 of
 // nothing if none). It does not change the builder.
-func (rb *RootBuilder) Root() [32]byte {
-	if rb.depth == 0 {
-		return sha256.Sum256(nil)
-	}
-	h := rb.stack[rb.depth-1].h
-	for i := rb.depth - 2; i >= 0; i-- {
-		h = rb.node(&rb.stack[i].h, &h)
-	}
-	return h
-}
+func (rb *RootBuilder) Root() [32]byte { return tiles.FoldRoot(rb.rng[:rb.depth]) }
 
 // AttestationPath returns the RFC 6962 audit path (PATH(m, D[n]), leaf
 // first) that proves ids[m] is leaf m of AttestationRoot(ids): at most
@@ -447,32 +421,11 @@ func AttestationPath(ids [][32]byte, m int) [][32]byte {
 	if m < 0 || m >= len(ids) {
 		panic("record: AttestationPath: leaf index out of range")
 	}
-	var path [][32]byte
-	var walk func(lo, hi int)
-	walk = func(lo, hi int) {
-		if hi-lo == 1 {
-			return
-		}
-		k := split(hi - lo)
-		if m < lo+k {
-			walk(lo, lo+k)
-			path = append(path, AttestationRoot(ids[lo+k:hi]))
-		} else {
-			walk(lo+k, hi)
-			path = append(path, AttestationRoot(ids[lo:lo+k]))
-		}
+	leaves := make([]tiles.Hash, len(ids))
+	for i := range ids {
+		leaves[i] = tiles.LeafHash(ids[i][:])
 	}
-	walk(0, len(ids))
-	return path
-}
-
-// split returns the largest power of two smaller than n (n > 1).
-func split(n int) int {
-	k := 1
-	for k<<1 < n {
-		k <<= 1
-	}
-	return k
+	return tiles.InclusionPath(leaves, m)
 }
 
 // CheckAttestationPath reports whether path proves that id is leaf m of a
@@ -481,34 +434,6 @@ func CheckAttestationPath(root [32]byte, count, m int, id [32]byte, path [][32]b
 	if count < 1 || count > MaxAttestedEvents || m < 0 || m >= count {
 		return false
 	}
-	var rb RootBuilder
-	rb.buf[0] = 0
-	copy(rb.buf[1:33], id[:])
-	h := sha256.Sum256(rb.buf[:33])
-	// Recompute top-down split points, then fold bottom-up.
-	type step struct{ right bool } // sibling is on the right
-	var steps []step
-	lo, hi := 0, count
-	for hi-lo > 1 {
-		k := split(hi - lo)
-		if m < lo+k {
-			steps = append(steps, step{right: true})
-			hi = lo + k
-		} else {
-			steps = append(steps, step{right: false})
-			lo += k
-		}
-	}
-	if len(steps) != len(path) {
-		return false
-	}
-	for i := range path {
-		s := steps[len(steps)-1-i]
-		if s.right {
-			h = rb.node(&h, &path[i])
-		} else {
-			h = rb.node(&path[i], &h)
-		}
-	}
-	return h == root
+	r, err := tiles.RootFromPath(uint64(m), uint64(count), tiles.LeafHash(id[:]), path)
+	return err == nil && r == root
 }

@@ -2,8 +2,10 @@
 // strict JSON decoding, its canonical encoding (the exact bytes that become a
 // Merkle leaf) and its identity.
 //
-// The package does no I/O and depends only on the standard library, so the
-// writer (log), the auditor (verify) and any third party share one parser.
+// The package does no I/O and depends only on the standard library and
+// custody's Merkle tree engine (internal/tiles, which uses
+// github.com/transparency-dev/merkle), so the writer (log), the auditor
+// (verify) and any third party share one parser and one attestation tree.
 //
 // # Schema
 //
