@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/custodylog/custody/internal/tiles"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/site"
 	"github.com/custodylog/custody/store"
@@ -107,9 +108,9 @@ type attSlot struct {
 	data  []byte // nil: an existing entry, read from the store
 	ids   []store.Hash
 	// Filled by the first receipt that needs them.
-	levels [][]store.Hash
-	proof  [][]byte
-	snap   *snapshot
+	tree  *tiles.MemTree
+	proof [][]byte
+	snap  *snapshot
 }
 
 // SubmitGroups is Submit for a submission of groups, signed or not: it
@@ -236,7 +237,7 @@ func (l *Log) placeSigned(p *pending, slots []slot, existing map[store.Hash]uint
 	}
 	var entries []store.Entry
 	add := func(id store.Hash, sample string, data []byte) slot {
-		e := store.Entry{Index: next + uint64(len(entries)), Identity: id, LeafHash: leafHash(data), Sample: sample, Data: data}
+		e := store.Entry{Index: next + uint64(len(entries)), Identity: id, LeafHash: tiles.LeafHash(data), Sample: sample, Data: data}
 		entries = append(entries, e)
 		s := slot{index: e.Index, data: data}
 		fresh[id] = s
@@ -299,60 +300,32 @@ func (r *Receipts) attestation(ctx context.Context, s slot) (*verify.ReceiptAtte
 		}
 		a.proof, a.snap = proof, r.snap
 	}
-	if a.levels == nil {
-		a.levels = attLevels(a.ids)
+	if a.tree == nil {
+		a.tree = attTree(a.ids)
 	}
-	return &verify.ReceiptAttestation{Index: a.index, Entry: a.data, Proof: a.proof, Path: attPath(a.levels, s.pos)}, nil
+	return &verify.ReceiptAttestation{Index: a.index, Entry: a.data, Proof: a.proof, Path: attPath(a.tree, s.pos)}, nil
 }
 
-// attLevels returns the levels of the RFC 6962 tree of the identities ids
-// (record.AttestationRoot's): level 0 holds the leaf hashes, and node k of
-// level h hashes the leaves [k·2^h, min((k+1)·2^h, n)); a node without a
-// right child is its left child, carried up unchanged.
-func attLevels(ids []store.Hash) [][]store.Hash {
-	level := make([]store.Hash, len(ids))
+// attTree returns the RFC 6962 tree of the identities ids as leaf data
+// (record.AttestationRoot's), held whole so that every event's path is
+// read from it without hashing again.
+func attTree(ids []store.Hash) *tiles.MemTree {
+	leaves := make([]tiles.Hash, len(ids))
 	for i := range ids {
-		h := sha256.New()
-		h.Write([]byte{0})
-		h.Write(ids[i][:])
-		h.Sum(level[i][:0])
+		leaves[i] = tiles.LeafHash(ids[i][:])
 	}
-	levels := [][]store.Hash{level}
-	for len(level) > 1 {
-		up := make([]store.Hash, (len(level)+1)/2)
-		for i := range up {
-			if 2*i+1 == len(level) {
-				up[i] = level[2*i]
-				continue
-			}
-			up[i] = hashChildrenArr(level[2*i], level[2*i+1])
-		}
-		levels = append(levels, up)
-		level = up
-	}
-	return levels
+	return tiles.NewMemTree(leaves)
 }
 
-// attPath returns the audit path of leaf m (record.AttestationPath) from
-// the levels of attLevels.
-func attPath(levels [][]store.Hash, m int) [][]byte {
-	var path [][]byte
-	for h := 0; h < len(levels)-1; h++ {
-		if sib := (m >> h) ^ 1; sib < len(levels[h]) {
-			path = append(path, append([]byte(nil), levels[h][sib][:]...))
-		}
+// attPath returns the audit path of leaf m (record.AttestationPath) in
+// the tree of attTree, as the receipt carries it.
+func attPath(t *tiles.MemTree, m int) [][]byte {
+	p := t.Path(m)
+	path := make([][]byte, len(p))
+	for i := range p {
+		path[i] = p[i][:]
 	}
 	return path
-}
-
-func hashChildrenArr(l, r store.Hash) store.Hash {
-	h := sha256.New()
-	h.Write([]byte{1})
-	h.Write(l[:])
-	h.Write(r[:])
-	var out store.Hash
-	h.Sum(out[:0])
-	return out
 }
 
 // refuseFailed answers the submissions the sequencer refused (p.err) and

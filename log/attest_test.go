@@ -319,13 +319,13 @@ func TestAttPath(t *testing.T) {
 			copy(ids[i][:], fmt.Sprintf("leaf %d", i))
 			raw[i] = ids[i]
 		}
-		levels := attLevels(ids)
-		if levels[len(levels)-1][0] != record.AttestationRoot(raw) {
+		tree := attTree(ids)
+		if tree.Root() != record.AttestationRoot(raw) {
 			t.Fatalf("n=%d: root differs from record.AttestationRoot", n)
 		}
 		for m := 0; m < n; m++ {
 			want := record.AttestationPath(raw, m)
-			got := attPath(levels, m)
+			got := attPath(tree, m)
 			if len(got) != len(want) {
 				t.Fatalf("n=%d m=%d: path of %d hashes, want %d", n, m, len(got), len(want))
 			}

@@ -19,7 +19,6 @@ package log
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/custodylog/custody/internal/tiles"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/sampleindex"
 	"github.com/custodylog/custody/site"
@@ -203,7 +203,7 @@ type result struct {
 // store. It fails (wrapping store.ErrConflict) if the store already holds a
 // log.
 func Create(ctx context.Context, st store.Store, signer note.Signer) error {
-	root := emptyRoot()
+	root := tiles.EmptyRoot
 	var ext []string
 	if _, ok := st.(store.SampleMap); ok {
 		ext = append(ext, sampleindex.FormatExtension(sampleindex.EmptyMapRoot))
@@ -214,8 +214,6 @@ func Create(ctx context.Context, st store.Store, signer note.Signer) error {
 	}
 	return st.Append(ctx, store.Batch{Checkpoint: store.Checkpoint{Size: 0, Root: root, Note: signed}})
 }
-
-func emptyRoot() store.Hash { return sha256.Sum256(nil) }
 
 // signCheckpoint returns the signed note of a c2sp.org/tlog-checkpoint
 // with extension lines ext after the three standard lines.
@@ -718,7 +716,7 @@ func (l *Log) integrate(batch []*pending) {
 			e := store.Entry{
 				Index:    size + uint64(len(entries)),
 				Identity: id,
-				LeafHash: leafHash(data),
+				LeafHash: tiles.LeafHash(data),
 				Sample:   ev.Sample,
 				Data:     data,
 			}
@@ -868,22 +866,13 @@ func (l *Log) commitBatch(pr *prepared) error {
 	return nil
 }
 
-func leafHash(data []byte) store.Hash {
-	h := sha256.New()
-	h.Write([]byte{0})
-	h.Write(data)
-	var out store.Hash
-	h.Sum(out[:0])
-	return out
-}
-
 // receipt builds the receipt of entry index (with bytes data) against snap.
 func (l *Log) receipt(ctx context.Context, snap *snapshot, index uint64, data []byte) (verify.Receipt, error) {
 	path, err := l.inclusion(ctx, snap, index, snap.cp.Size)
 	if err != nil {
 		return verify.Receipt{}, err
 	}
-	lh := leafHash(data)
+	lh := tiles.LeafHash(data)
 	hashes := make([][32]byte, len(path))
 	for i, h := range path {
 		copy(hashes[i][:], h)
