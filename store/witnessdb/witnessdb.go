@@ -22,7 +22,6 @@ package witnessdb
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -31,16 +30,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodylog/custody/internal/tiles"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
 // FileName is the name custody witness serve gives the state file inside its
 // --dir.
 const FileName = "witness.db"
-
-// emptyRoot is the root hash of the empty tree, SHA-256(""): the state of a
-// log that has none yet.
-var emptyRoot = sha256.Sum256(nil)
 
 const schema = `CREATE TABLE IF NOT EXISTS log (
 	origin     TEXT PRIMARY KEY,
@@ -168,14 +164,14 @@ func (d *DB) CompareAndSwap(ctx context.Context, origin string, oldSize uint64, 
 	now := d.now().Unix()
 	var res sql.Result
 	var err error
-	if oldSize == 0 && oldRoot == emptyRoot {
+	if oldSize == 0 && oldRoot == tiles.EmptyRoot {
 		// Either no row yet, or a row at the empty tree.
 		res, err = d.db.ExecContext(ctx,
 			`INSERT INTO log (origin, size, root, checkpoint, updated) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root,
 				checkpoint = excluded.checkpoint, updated = excluded.updated
 			WHERE log.size = 0 AND log.root = ?`,
-			origin, int64(size), root[:], checkpoint, now, emptyRoot[:])
+			origin, int64(size), root[:], checkpoint, now, tiles.EmptyRoot[:])
 	} else {
 		res, err = d.db.ExecContext(ctx,
 			"UPDATE log SET size = ?, root = ?, checkpoint = ?, updated = ? WHERE origin = ? AND size = ? AND root = ?",
