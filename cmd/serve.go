@@ -18,16 +18,12 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// serveOptions are serve's flags: those the server takes as they are are
-// bound straight into cfg, the files it reads into opts.
-type serveOptions struct {
-	cfg      logserver.Config
-	opts     logserver.Options
-	logLevel string
-}
-
 func (e *env) serveCmd() *cobra.Command {
-	var o serveOptions
+	// The flags the server takes as they are go straight into cfg, the
+	// files it reads into opts.
+	var cfg logserver.Config
+	var opts logserver.Options
+	var logLevel string
 	c := &cobra.Command{
 		Use:   "serve --dir DIR [--listen ADDR] [--token-file F]",
 		Short: "Run the log: accept events, publish checkpoints and tiles",
@@ -93,54 +89,45 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
   custody serve --dir ./mylog --token-file tokens.txt --trust ./policy.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if o.opts.Dir == "" {
+			if opts.Dir == "" {
 				return usageError("pass the directory made by 'custody init', e.g. --dir ./mylog", "missing --dir")
 			}
-			return e.serve(c.Context(), o, nil)
+			var err error
+			if cfg.Logger, err = e.logger(logLevel); err != nil {
+				return err
+			}
+			srv, err := logserver.Open(c.Context(), opts, cfg)
+			if err != nil {
+				return serveErr(err, opts)
+			}
+			return srv.Run(c.Context())
 		},
 	}
-	c.Flags().StringVar(&o.opts.Dir, "dir", "", "log directory made by 'custody init'")
-	c.Flags().StringVar(&o.cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
-	c.Flags().StringVar(&o.opts.TokenFile, "token-file", "", "file of bearer tokens allowed to append (one per line); without it appends are refused")
-	c.Flags().StringVar(&o.opts.DSN, "store", "", "database: empty for DIR/custody.db (SQLite)")
-	c.Flags().IntVar(&o.cfg.Log.MaxBatch, "max-batch", log.DefaultMaxBatch, "most events per batch (one commit and checkpoint each)")
-	c.Flags().DurationVar(&o.cfg.Log.MaxWait, "max-wait", log.DefaultMaxWait, "longest wait for more events before committing a batch")
-	c.Flags().StringArrayVar(&o.opts.Witnesses, "witness", nil, "a witness as URL=VKEY (VKEY: cosignature verifier key or key file); repeatable")
-	c.Flags().IntVar(&o.opts.Quorum, "quorum", 0, "publish a checkpoint only once this many --witness witnesses cosigned it (0: do not wait)")
-	c.Flags().StringVar(&o.opts.Trust, "trust", "", "c2sp.org/tlog-policy file: witnesses (with URLs) and quorum, instead of --witness/--quorum")
-	c.Flags().DurationVar(&o.cfg.Log.WitnessTimeout, "witness-timeout", log.DefaultWitnessTimeout, "longest wait for the witnesses on one checkpoint")
-	c.Flags().IntVar(&o.cfg.API.MaxConcurrentWrites, "max-concurrent-writes", httpapi.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
-	c.Flags().IntVar(&o.cfg.API.MaxConcurrentWritesPerToken, "max-concurrent-writes-per-token", 0, "most POST /v1/events requests of one token served at once (0: a quarter of --max-concurrent-writes, 16 of 64, when the token file has several tokens; all with one); beyond it 429")
-	c.Flags().DurationVar(&o.cfg.API.BodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "longest time a POST /v1/events may take to send its body; beyond it 408 and the slot is freed")
-	c.Flags().Float64Var(&o.cfg.API.TokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
-	c.Flags().IntVar(&o.cfg.API.TokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")
-	c.Flags().StringVar(&o.cfg.Advertise, "advertise", "", "with a shared PostgreSQL store: this server's base URL as the others reach it (default http://<listen address>)")
-	c.Flags().StringArrayVar(&o.cfg.Peers, "peer", nil, "with a shared PostgreSQL store: a server's --advertise URL that writes may be forwarded to (repeatable; default: any the lease names)")
-	c.Flags().DurationVar(&o.cfg.LeaseTTL, "lease-ttl", lease.DefaultTTL, "with a shared PostgreSQL store: sequencer lease duration; a dead holder is replaced within about 4/3 of it")
-	c.Flags().StringVar(&o.opts.Policy, "policy", "", "routing policy (YAML): the dashboard marks allowed cells and audits events as they arrive; its sites section (if any) holds the site keys signed submissions are verified with")
-	c.Flags().BoolVar(&o.cfg.Log.RequireSignatures, "require-site-signatures", false, "refuse events their site did not sign (needs --policy with a sites section); /v1/stats says site_signatures: required")
-	c.Flags().BoolVar(&o.cfg.Log.SampleIndex.Enabled, "sample-index", false, "build and keep the verifiable sample index on a log whose checkpoints do not commit one yet (reads every entry once; docs/sample-index.md); a log that commits one always keeps it")
-	c.Flags().BoolVar(&o.cfg.NoDashboard, "no-dashboard", false, "do not serve the dashboard at GET /")
-	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	c.Flags().StringVar(&o.cfg.Pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off by default")
+	c.Flags().StringVar(&opts.Dir, "dir", "", "log directory made by 'custody init'")
+	c.Flags().StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
+	c.Flags().StringVar(&opts.TokenFile, "token-file", "", "file of bearer tokens allowed to append (one per line); without it appends are refused")
+	c.Flags().StringVar(&opts.DSN, "store", "", "database: empty for DIR/custody.db (SQLite)")
+	c.Flags().IntVar(&cfg.Log.MaxBatch, "max-batch", log.DefaultMaxBatch, "most events per batch (one commit and checkpoint each)")
+	c.Flags().DurationVar(&cfg.Log.MaxWait, "max-wait", log.DefaultMaxWait, "longest wait for more events before committing a batch")
+	c.Flags().StringArrayVar(&opts.Witnesses, "witness", nil, "a witness as URL=VKEY (VKEY: cosignature verifier key or key file); repeatable")
+	c.Flags().IntVar(&opts.Quorum, "quorum", 0, "publish a checkpoint only once this many --witness witnesses cosigned it (0: do not wait)")
+	c.Flags().StringVar(&opts.Trust, "trust", "", "c2sp.org/tlog-policy file: witnesses (with URLs) and quorum, instead of --witness/--quorum")
+	c.Flags().DurationVar(&cfg.Log.WitnessTimeout, "witness-timeout", log.DefaultWitnessTimeout, "longest wait for the witnesses on one checkpoint")
+	c.Flags().IntVar(&cfg.API.MaxConcurrentWrites, "max-concurrent-writes", httpapi.DefaultMaxConcurrentWrites, "most POST /v1/events requests served at once; beyond it 429 with Retry-After")
+	c.Flags().IntVar(&cfg.API.MaxConcurrentWritesPerToken, "max-concurrent-writes-per-token", 0, "most POST /v1/events requests of one token served at once (0: a quarter of --max-concurrent-writes, 16 of 64, when the token file has several tokens; all with one); beyond it 429")
+	c.Flags().DurationVar(&cfg.API.BodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "longest time a POST /v1/events may take to send its body; beyond it 408 and the slot is freed")
+	c.Flags().Float64Var(&cfg.API.TokenRate, "token-rate", 0, "events per second allowed per token on average (0: unlimited); beyond it 429 with Retry-After")
+	c.Flags().IntVar(&cfg.API.TokenBurst, "token-burst", 0, "events a token may send at once under --token-rate (0: one second's worth)")
+	c.Flags().StringVar(&cfg.Advertise, "advertise", "", "with a shared PostgreSQL store: this server's base URL as the others reach it (default http://<listen address>)")
+	c.Flags().StringArrayVar(&cfg.Peers, "peer", nil, "with a shared PostgreSQL store: a server's --advertise URL that writes may be forwarded to (repeatable; default: any the lease names)")
+	c.Flags().DurationVar(&cfg.LeaseTTL, "lease-ttl", lease.DefaultTTL, "with a shared PostgreSQL store: sequencer lease duration; a dead holder is replaced within about 4/3 of it")
+	c.Flags().StringVar(&opts.Policy, "policy", "", "routing policy (YAML): the dashboard marks allowed cells and audits events as they arrive; its sites section (if any) holds the site keys signed submissions are verified with")
+	c.Flags().BoolVar(&cfg.Log.RequireSignatures, "require-site-signatures", false, "refuse events their site did not sign (needs --policy with a sites section); /v1/stats says site_signatures: required")
+	c.Flags().BoolVar(&cfg.Log.SampleIndex.Enabled, "sample-index", false, "build and keep the verifiable sample index on a log whose checkpoints do not commit one yet (reads every entry once; docs/sample-index.md); a log that commits one always keeps it")
+	c.Flags().BoolVar(&cfg.NoDashboard, "no-dashboard", false, "do not serve the dashboard at GET /")
+	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	c.Flags().StringVar(&cfg.Pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off by default")
 	return c
-}
-
-// serve runs until ctx is done. ready, if non-nil, receives the bound address.
-func (e *env) serve(ctx context.Context, o serveOptions, ready chan<- string) error {
-	cfg := o.cfg
-	var err error
-	if cfg.Logger, err = e.logger(o.logLevel); err != nil {
-		return err
-	}
-	if ready != nil {
-		cfg.Ready = func(addr string) { ready <- addr }
-	}
-	srv, err := logserver.Open(ctx, o.opts, cfg)
-	if err != nil {
-		return serveErr(err, o.opts)
-	}
-	return srv.Run(ctx)
 }
 
 // logger is a JSON logger on stderr at the level named by a --log-level.
@@ -245,7 +232,7 @@ SIGINT or SIGTERM finishes the requests in flight and stops.`,
 			if len(o.logs) == 0 {
 				return usageError("pass each trusted log's verifier key, e.g. --log ./mylog/log.pub", "missing --log")
 			}
-			return e.witnessServe(c.Context(), o, nil)
+			return e.witnessServe(c.Context(), o)
 		},
 	}
 	c.Flags().StringVar(&o.dir, "dir", "", "state directory (created if missing); holds witness.db")
@@ -256,7 +243,7 @@ SIGINT or SIGTERM finishes the requests in flight and stops.`,
 	return c
 }
 
-func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- string) error {
+func (e *env) witnessServe(ctx context.Context, o witnessOptions) error {
 	logger, err := e.logger(o.logLevel)
 	if err != nil {
 		return err
@@ -285,9 +272,5 @@ func (e *env) witnessServe(ctx context.Context, o witnessOptions, ready chan<- s
 	if err != nil {
 		return err
 	}
-	cfg := wsrv.ServeConfig{Config: wsrv.Config{State: st, Signer: signer, Logs: logs, Logger: logger}, Listen: o.listen, VKey: vkey}
-	if ready != nil {
-		cfg.Ready = func(addr string) { ready <- addr }
-	}
-	return wsrv.Serve(ctx, cfg)
+	return wsrv.Serve(ctx, wsrv.ServeConfig{Config: wsrv.Config{State: st, Signer: signer, Logs: logs, Logger: logger}, Listen: o.listen, VKey: vkey})
 }
