@@ -35,14 +35,9 @@ func ListRoot(elems []ListElement) Hash {
 
 // rangeAppend appends leaf to the compact range rng of a tree of size
 // leaves (one hash per 1 bit of size, largest subtree first) and returns
-// the compact range of the tree of size+1 leaves.
+// the compact range of the tree of size+1 leaves: tiles.AppendLeaf.
 func rangeAppend(rng []Hash, size uint64, leaf Hash) []Hash {
-	h := leaf
-	for s := size; s&1 == 1; s >>= 1 {
-		h = tiles.NodeHash(rng[len(rng)-1], h)
-		rng = rng[:len(rng)-1]
-	}
-	return append(rng, h)
+	return tiles.AppendLeaf(rng, size, leaf)
 }
 
 // rangeRoot returns the RFC 6962 root of a tree from its compact range.
