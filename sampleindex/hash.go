@@ -3,6 +3,8 @@ package sampleindex
 import (
 	"crypto/sha256"
 	"encoding/binary"
+
+	"github.com/custodylog/custody/internal/tiles"
 )
 
 // HashSize is the size of every hash in the index: SHA-256.
@@ -33,23 +35,16 @@ func KeyOf(sample string) Hash {
 // EntryLeafHash returns the RFC 6962 leaf hash of a log entry,
 // SHA-256(0x00 || entry): the hash the log tree and the sample's list both
 // use for it.
-func EntryLeafHash(entry []byte) Hash {
-	h := sha256.New()
-	h.Write([]byte{0})
-	h.Write(entry)
-	var out Hash
-	h.Sum(out[:0])
-	return out
-}
+func EntryLeafHash(entry []byte) Hash { return tiles.LeafHash(entry) }
 
 // ListLeafHash returns the leaf hash of one element of a sample's list:
 // the RFC 6962 leaf hash of the 40 bytes index (big-endian) || leafHash,
 // that is SHA-256(0x00 || index || leafHash).
 func ListLeafHash(index uint64, leafHash Hash) Hash {
-	var buf [1 + 8 + HashSize]byte
-	binary.BigEndian.PutUint64(buf[1:9], index)
-	copy(buf[9:], leafHash[:])
-	return sha256.Sum256(buf[:])
+	var buf [8 + HashSize]byte
+	binary.BigEndian.PutUint64(buf[:8], index)
+	copy(buf[8:], leafHash[:])
+	return tiles.LeafHash(buf[:])
 }
 
 // MapLeafHash returns the hash of the map leaf for key whose list has n

@@ -195,3 +195,21 @@ func FuzzSmallTree(f *testing.F) {
 		}
 	})
 }
+
+// TestLeafHashAgainstXMod covers both ways LeafHash hashes (data of up to
+// 64 bytes in one stack buffer, longer data streamed).
+func TestLeafHashAgainstXMod(t *testing.T) {
+	data := make([]byte, 200)
+	for i := range data {
+		data[i] = byte(i*7 + 3)
+	}
+	for n := 0; n <= len(data); n++ {
+		if LeafHash(data[:n]) != Hash(xtlog.RecordHash(data[:n])) {
+			t.Fatalf("LeafHash of %d bytes differs from x/mod's RecordHash", n)
+		}
+	}
+	var id [32]byte
+	if a := testing.AllocsPerRun(100, func() { _ = LeafHash(id[:]) }); a != 0 {
+		t.Errorf("LeafHash of 32 bytes: %v allocations", a)
+	}
+}

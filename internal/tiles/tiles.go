@@ -53,6 +53,11 @@ var EmptyRoot = Hash(sha256.Sum256(nil))
 
 // LeafHash returns the RFC 6962 leaf hash of entry data: SHA-256(0x00 || data).
 func LeafHash(data []byte) Hash {
+	if len(data) <= 64 { // an identity, a list element: one buffer on the stack
+		var buf [1 + 64]byte
+		copy(buf[1:], data)
+		return sha256.Sum256(buf[:1+len(data)])
+	}
 	h := sha256.New()
 	h.Write([]byte{0})
 	h.Write(data)
