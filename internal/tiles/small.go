@@ -1,6 +1,11 @@
 package tiles
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
 
 // AppendLeaf appends leaf to rng, the compact range of a tree of size
 // leaves (one hash per 1 bit of size, the largest subtree first, as
@@ -86,33 +91,19 @@ func InclusionPath(hs []Hash, m int) []Hash { return NewMemTree(hs).Path(m) }
 
 // RootFromPath returns the root of a tree of n leaves whose leaf m has the
 // leaf hash leaf and the inclusion path path (as [MemTree.Path] and RFC
-// 6962 §2.1.1 give it; the algorithm is RFC 9162 §2.1.3.2). The caller
-// compares it with the root it trusts. It fails if m is not below n or the
-// path does not have the length a path of leaf m in a tree of n leaves
-// has. It does not allocate unless it fails.
+// 6962 §2.1.1 give it). The caller compares it with the root it trusts. It
+// fails if m is not below n or the path does not have the length a path of
+// leaf m in a tree of n leaves has. It is the inclusion check of
+// github.com/transparency-dev/merkle/proof, which the verifier's log
+// inclusion proofs use too: custody has one.
 func RootFromPath(m, n uint64, leaf Hash, path []Hash) (Hash, error) {
-	if m >= n {
-		return Hash{}, fmt.Errorf("tiles: inclusion path of leaf %d in a tree of %d leaves: no such leaf", m, n)
+	ps := make([][]byte, len(path))
+	for i := range path {
+		ps[i] = path[i][:]
 	}
-	fn, sn, r := m, n-1, leaf
-	for _, p := range path {
-		if sn == 0 {
-			return Hash{}, fmt.Errorf("tiles: inclusion path of leaf %d in a tree of %d leaves: %d hashes, more than the path has", m, n, len(path))
-		}
-		if fn&1 == 1 || fn == sn {
-			r = NodeHash(p, r)
-			for fn&1 == 0 && fn != 0 {
-				fn >>= 1
-				sn >>= 1
-			}
-		} else {
-			r = NodeHash(r, p)
-		}
-		fn >>= 1
-		sn >>= 1
+	r, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, m, n, leaf[:], ps)
+	if err != nil {
+		return Hash{}, fmt.Errorf("tiles: inclusion path of leaf %d in a tree of %d leaves (%d hashes): %w", m, n, len(path), err)
 	}
-	if sn != 0 {
-		return Hash{}, fmt.Errorf("tiles: inclusion path of leaf %d in a tree of %d leaves: %d hashes, fewer than the path has", m, n, len(path))
-	}
-	return r, nil
+	return Hash(r), nil
 }

@@ -154,10 +154,6 @@ func TestSmallAllocs(t *testing.T) {
 	}); a != 0 {
 		t.Errorf("AppendLeaf into a range with room: %v allocations", a)
 	}
-	p := InclusionPath([]Hash{leaf, leaf, leaf}, 2)
-	if a := testing.AllocsPerRun(100, func() { _, _ = RootFromPath(2, 3, leaf, p) }); a != 0 {
-		t.Errorf("RootFromPath: %v allocations", a)
-	}
 }
 
 // FuzzSmallTree checks MemTree paths, RootFromPath and AppendLeaf against
