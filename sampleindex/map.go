@@ -211,23 +211,20 @@ func (m *Map) resolve(ctx context.Context, keys []Hash) error {
 		var next []Hash
 		for i := range pending {
 			k := &pending[i]
-			id := TileID{}
-			for {
-				t := m.tiles[id]
-				if t == nil {
-					break // empty map
-				}
-				j := t.find(slotOf(k, int(id.Depth)))
-				if j == len(t.slots) || int(t.slots[j].idx) != slotOf(k, int(id.Depth)) || t.slots[j].leaf != nil {
+			t := m.tiles[TileID{}] // nil: the empty map
+			for t != nil {
+				sl := slotOf(k, int(t.id.Depth))
+				j := t.find(sl)
+				if j == len(t.slots) || int(t.slots[j].idx) != sl || t.slots[j].leaf != nil {
 					break
 				}
-				c := id.child(int(t.slots[j].idx))
-				if m.tiles[c] == nil {
-					need = append(need, c)
+				c := m.child(t, j)
+				if c == nil {
+					need = append(need, t.id.child(sl))
 					next = append(next, *k)
 					break
 				}
-				id = c
+				t = c
 			}
 		}
 		if len(need) == 0 {
@@ -270,9 +267,10 @@ func (m *Map) Update(ctx context.Context, changes []Change) (Hash, error) {
 	}
 	var stale []*tile
 	m.epoch++
-	touch := func(t *tile) {
+	touch := func(t, up *tile) {
 		if t.epoch != m.epoch {
 			t.epoch = m.epoch
+			t.up = up
 			stale = append(stale, t)
 		}
 		if !t.dirty {
@@ -293,7 +291,8 @@ func (m *Map) Update(ctx context.Context, changes []Change) (Hash, error) {
 		if t.id.Depth == 0 {
 			continue
 		}
-		p := m.tiles[t.id.parent()]
+		p := t.up
+		t.up = nil
 		j := p.find(slotOf(&t.id.Prefix, int(p.id.Depth)))
 		p.slots[j].child = r
 	}
@@ -307,7 +306,7 @@ func (m *Map) Update(ctx context.Context, changes []Change) (Hash, error) {
 
 // apply adds one change to the resolved tiles, calling touch on every
 // tile it changes.
-func (m *Map) apply(c *Change, touch func(*tile)) {
+func (m *Map) apply(c *Change, touch func(t, up *tile)) {
 	k := &c.Key
 	id := TileID{}
 	t := m.tiles[id]
@@ -316,8 +315,9 @@ func (m *Map) apply(c *Change, touch func(*tile)) {
 		m.tiles[id] = t
 		m.noRoot = false
 	}
+	var up *tile
 	for {
-		touch(t)
+		touch(t, up)
 		d := int(t.id.Depth)
 		s := slotOf(k, d)
 		t.stale |= 1 << s
@@ -348,8 +348,35 @@ func (m *Map) apply(c *Change, touch func(*tile)) {
 			nt := &tile{id: cid, slots: []slot{{idx: uint8(os), leaf: old}}, stale: allSlots}
 			nt.setSlot(os)
 			m.tiles[cid] = nt
+			sl.sub = nt
 		}
-		t = m.tiles[cid]
+		up, t = t, m.child(t, j)
+	}
+}
+
+// child returns the cached tile below slot j of t (a child slot), or nil
+// if it is not in the cache. The slot keeps the pointer; evict clears it.
+func (m *Map) child(t *tile, j int) *tile {
+	sl := &t.slots[j]
+	if sl.sub == nil {
+		sl.sub = m.tiles[t.id.child(int(sl.idx))]
+	}
+	return sl.sub
+}
+
+// uncache removes tile t from the cache, and its parent's pointer to it.
+func (m *Map) uncache(t *tile) {
+	delete(m.tiles, t.id)
+	if t.id.Depth == 0 {
+		return
+	}
+	p := m.tiles[t.id.parent()]
+	if p == nil {
+		return
+	}
+	s := slotOf(&t.id.Prefix, int(p.id.Depth))
+	if j := p.find(s); j < len(p.slots) && int(p.slots[j].idx) == s && p.slots[j].sub == t {
+		p.slots[j].sub = nil
 	}
 }
 
@@ -370,7 +397,7 @@ func (m *Map) evict() {
 		i := 0
 		for ; i < len(q) && excess > 0; i++ {
 			if t := m.tiles[q[i]]; t != nil && !t.dirty {
-				delete(m.tiles, q[i])
+				m.uncache(t)
 				excess--
 			}
 		}
@@ -430,13 +457,12 @@ func (m *Map) Value(ctx context.Context, key Hash) (Value, bool, error) {
 		return Value{}, false, err
 	}
 	defer m.evict()
-	id := TileID{}
+	t := m.tiles[TileID{}]
 	for {
-		t := m.tiles[id]
 		if t == nil {
 			return Value{}, false, nil
 		}
-		s := slotOf(&key, int(id.Depth))
+		s := slotOf(&key, int(t.id.Depth))
 		j := t.find(s)
 		if j == len(t.slots) || int(t.slots[j].idx) != s {
 			return Value{}, false, nil
@@ -447,7 +473,7 @@ func (m *Map) Value(ctx context.Context, key Hash) (Value, bool, error) {
 			}
 			return Value{List: ListState{Size: l.n, Root: rangeRoot(l.rng)}, Last: l.last}, true, nil
 		}
-		id = id.child(s)
+		t = m.child(t, j)
 	}
 }
 
@@ -513,6 +539,6 @@ func (m *Map) prove(ctx context.Context, key Hash) (*MapProof, error) {
 			m.stats.Hashes += uint64(n)
 			d++
 		}
-		t = m.tiles[t.id.child(lo)]
+		t = m.child(t, t.find(lo))
 	}
 }

@@ -145,6 +145,9 @@ type slot struct {
 	idx   uint8
 	leaf  *leaf // nil for a child tile
 	child Hash  // the child tile's root (when leaf is nil)
+	// sub is the child tile while the Map has it in its cache, once
+	// looked up (nil: look it up); see Map.child.
+	sub *tile
 }
 
 // tile is a decoded tile.
@@ -165,6 +168,7 @@ type tile struct {
 	root  Hash
 	dirty bool   // changed since the last flush
 	epoch uint64 // the last Update that touched it
+	up    *tile  // during an Update that touched it: the parent tile
 }
 
 // allSlots is the stale mask of a tile whose hashes were never computed.
