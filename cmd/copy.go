@@ -103,7 +103,6 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 	return nil, ioError(err)
 }
 
-// mirrorOptions are the flags of custody mirror.
 type mirrorOptions struct {
 	trust       trustOptions
 	log, dsn    string

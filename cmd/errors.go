@@ -135,16 +135,14 @@ func openSource(ctx context.Context, flag, dsn string) (store.Store, error) {
 	return st, nil
 }
 
-// storeErr adds the fix to an error of logserver.HoldLog (the SQLite lock or
-// logserver.HoldsLog) for the store dsn.
+// storeErr adds the fix to an error of logserver.HoldsLog for the
+// PostgreSQL store dsn (the SQLite lock's error has its own).
 func storeErr(err error, dsn string) error {
 	const hint = "pass the --store DSN given to 'custody init' and 'custody serve', with the log's search_path"
 	var nl *postgres.NoLogError
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, logserver.ErrLocked):
-		return withHint(err, "stop the other custody process first; one SQLite database has one writer")
 	case !logserver.IsPostgres(dsn):
 		return err
 	case errors.Is(err, postgres.ErrBadDSN):

@@ -10,9 +10,9 @@ import (
 )
 
 // keyErr gives an error of package keyfile about a bad name or a file
-// that holds no key the fix create, where the caller knows a better one;
-// keyfile's errors otherwise carry their own (Hint), naming the file
-// (path).
+// that holds no key the fix create, where the caller knows a better one
+// than keyfile's own (Hint). path is no longer needed: keyfile's errors
+// name the file in their text and their fix.
 func keyErr(err error, path, create string) error {
 	if create != "" && (errors.Is(err, keyfile.ErrBadName) || errors.Is(err, keyfile.ErrNotKey)) {
 		return withHint(err, "%s", create)

@@ -265,7 +265,7 @@ func (e *env) witnessServe(ctx context.Context, o witnessOptions) error {
 	}
 	release, err := logserver.LockFile(filepath.Join(o.dir, witnessdb.FileName+".lock"))
 	if err != nil {
-		return storeErr(err, "")
+		return err
 	}
 	defer release()
 	st, err := witnessdb.Open(filepath.Join(o.dir, witnessdb.FileName))

@@ -192,6 +192,9 @@ func TestOpenLocks(t *testing.T) {
 	if !errors.As(err, &oe) || oe.Kind != KindHold || !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open of a locked log: %v, want KindHold wrapping ErrLocked", err)
 	}
+	if oe.Hint() != "stop the other custody process first; one SQLite database has one writer" || oe.ExitCode() != 1 {
+		t.Errorf("locked log: hint %q, exit code %d", oe.Hint(), oe.ExitCode())
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +208,13 @@ func TestOpenLocks(t *testing.T) {
 // TestErrorHints: an *Error says what to do in the words of custody's
 // flags and whether it is a usage mistake (exit 3), naming the directory
 // where the fix does; kinds whose cause tells more give the cause's hint
-// (keyfile's), or none.
+// (keyfile's, httpapi's), or none.
 func TestErrorHints(t *testing.T) {
 	ctx := context.Background()
 	dir, noLog, badKey := newLogDir(t), t.TempDir(), t.TempDir()
 	writeFile(t, badKey, KeyFile, "not a key\n", 0o600)
+	badPub := newLogDir(t)
+	writeFile(t, badPub, PubFile, "not a key\n", 0o644)
 	_, initErr := Init(ctx, dir, "hints.test/log", "")
 	for _, tc := range []struct {
 		name string
@@ -223,7 +228,8 @@ func TestErrorHints(t *testing.T) {
 		{"no log", open(ctx, Options{Dir: noLog}, Config{}), "create one with 'custody init --dir " + noLog + " --origin NAME'", 1},
 		{"init over a log", initErr, "pick a new --dir; to serve the existing log run 'custody serve --dir " + dir + "'", 1},
 		{"bad signing key", open(ctx, Options{Dir: badKey}, Config{}), "create one with 'custody keygen' or 'custody init'", 1},
-		{"missing token file", open(ctx, Options{Dir: dir, TokenFile: filepath.Join(noLog, "none")}, Config{}), "", 1},
+		{"missing token file", open(ctx, Options{Dir: dir, TokenFile: filepath.Join(noLog, "none")}, Config{}), "write one random token per line, readable only by you, e.g. '(umask 077; openssl rand -hex 32 > " + filepath.Join(noLog, "none") + ")'", 1},
+		{"bad verifier key", open(ctx, Options{Dir: badPub}, Config{}), "", 1},
 	} {
 		var se *Error
 		if !errors.As(tc.err, &se) {

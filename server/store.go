@@ -108,6 +108,20 @@ func HoldLog(ctx context.Context, dsn, dir string) (release func(), err error) {
 // lock.
 var ErrLocked = errors.New("another process is serving from this directory")
 
+// lockedError is LockFile's error when another process holds the lock.
+type lockedError struct{ path string }
+
+func (e *lockedError) Error() string { return fmt.Sprintf("%v (%s is locked)", ErrLocked, e.path) }
+func (e *lockedError) Unwrap() error { return ErrLocked }
+
+// Hint says what to do about the error.
+func (e *lockedError) Hint() string {
+	return "stop the other custody process first; one SQLite database has one writer"
+}
+
+// ExitCode is custody's exit code for the error: 1.
+func (e *lockedError) ExitCode() int { return 1 }
+
 // LockFile takes an exclusive advisory lock on path (created, mode 0600, if
 // needed), so that two processes never write one SQLite database. The lock
 // is released by release, or when the process exits, however it exits. If
@@ -120,7 +134,7 @@ func LockFile(path string) (release func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s is locked)", ErrLocked, path)
+			return nil, &lockedError{path}
 		}
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
