@@ -141,6 +141,7 @@ func (e *env) logger(level string) (*slog.Logger, error) {
 
 func (e *env) initCmd() *cobra.Command {
 	var dir, origin, dsn string
+	var o logserver.InitOptions
 	c := &cobra.Command{
 		Use:   "init --dir DIR --origin NAME",
 		Short: "Create a new, empty log",
@@ -153,7 +154,13 @@ With --store, the checkpoint goes to that database instead of
 DIR/custody.db: sqlite:PATH, or a PostgreSQL URL whose search_path names
 the log's schema (created if it has no tables). A store that already holds
 a log is refused before anything is written. Pass the same --store to
-'custody serve' and 'custody fsck'.`,
+'custody serve' and 'custody fsck'.
+
+With --sample-index the log keeps the verifiable sample index from its
+first checkpoint: every checkpoint commits each sample's list of events,
+and 'custody verify sample' proves a sample's chain complete
+(docs/sample-index.md). It is off by default while it costs about half
+the append rate and several hundred MB of memory (docs/performance.md).`,
 		Example: `  custody init --dir ./mylog --origin transparency.example.com/custody
   custody serve --dir ./mylog --token-file tokens.txt
   custody init --dir ./mylog --origin transparency.example.com/custody --store 'postgres://custody@db.example.com/custody?sslmode=verify-full&search_path=mylog'`,
@@ -162,7 +169,7 @@ a log is refused before anything is written. Pass the same --store to
 			if dir == "" || origin == "" {
 				return usageError("pass --dir and --origin, e.g. --dir ./mylog --origin example.com/custody", "missing --dir or --origin")
 			}
-			vkey, err := logserver.Init(c.Context(), dir, origin, dsn)
+			vkey, err := logserver.InitWith(c.Context(), dir, origin, dsn, o)
 			switch kind, cause := serverErr(err); {
 			case kind == logserver.KindOpenStore:
 				return storeOpenErr(cause, "--store", dsn)
@@ -177,6 +184,7 @@ a log is refused before anything is written. Pass the same --store to
 	c.Flags().StringVar(&dir, "dir", "", "directory for the log's key and database (created, mode 0700)")
 	c.Flags().StringVar(&origin, "origin", "", "the log's origin and key name, e.g. example.com/custody")
 	c.Flags().StringVar(&dsn, "store", "", "database: empty for DIR/custody.db (SQLite), sqlite:PATH, or a PostgreSQL URL")
+	c.Flags().BoolVar(&o.SampleIndex, "sample-index", false, "keep the verifiable sample index from the first checkpoint (docs/sample-index.md)")
 	return c
 }
 

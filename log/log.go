@@ -200,12 +200,26 @@ type result struct {
 }
 
 // Create writes the first, size-0 checkpoint of a new log into an empty
-// store. It fails (wrapping store.ErrConflict) if the store already holds a
-// log.
+// store, committing an empty sample index when the store can keep one
+// (CreateWith with SampleIndex). It fails (wrapping store.ErrConflict) if
+// the store already holds a log.
 func Create(ctx context.Context, st store.Store, signer note.Signer) error {
+	return CreateWith(ctx, st, signer, CreateOptions{SampleIndex: true})
+}
+
+// CreateOptions choose what a new log commits from its first checkpoint.
+type CreateOptions struct {
+	// SampleIndex: the first checkpoint commits the (empty) verifiable
+	// sample index, so the log keeps it from then on (sampleindex.go),
+	// if the store can keep one.
+	SampleIndex bool
+}
+
+// CreateWith is Create with options.
+func CreateWith(ctx context.Context, st store.Store, signer note.Signer, o CreateOptions) error {
 	root := tiles.EmptyRoot
 	var ext []string
-	if _, ok := st.(store.SampleMap); ok {
+	if _, ok := st.(store.SampleMap); ok && o.SampleIndex {
 		ext = append(ext, sampleindex.FormatExtension(sampleindex.EmptyMapRoot))
 	}
 	signed, err := signCheckpoint(signer, 0, root, ext...)

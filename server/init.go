@@ -24,6 +24,20 @@ import (
 // keyfile.WriteLog's error, or (a name the note package refuses only when
 // signing) an *Error of kind KindSigner.
 func Init(ctx context.Context, dir, origin, dsn string) (vkey string, err error) {
+	return InitWith(ctx, dir, origin, dsn, InitOptions{})
+}
+
+// InitOptions choose what a new log made by InitWith keeps.
+type InitOptions struct {
+	// SampleIndex: the log keeps the verifiable sample index from its
+	// first checkpoint (docs/sample-index.md). It is not the default
+	// while the index costs about half the append rate and several
+	// hundred MB of memory (docs/performance.md).
+	SampleIndex bool
+}
+
+// InitWith is Init with options.
+func InitWith(ctx context.Context, dir, origin, dsn string, o InitOptions) (vkey string, err error) {
 	key := filepath.Join(dir, KeyFile)
 	for _, p := range []string{key, filepath.Join(dir, PubFile), filepath.Join(dir, DBFile)} {
 		fi, err := os.Lstat(p)
@@ -65,7 +79,7 @@ func Init(ctx context.Context, dir, origin, dsn string) (vkey string, err error)
 		}
 		defer st.Close()
 	}
-	if err := log.Create(ctx, st, signer); err != nil {
+	if err := log.CreateWith(ctx, st, signer, log.CreateOptions{SampleIndex: o.SampleIndex}); err != nil {
 		return "", fmt.Errorf("writing the first checkpoint: %w", err)
 	}
 	return vkey, nil

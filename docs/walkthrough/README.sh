@@ -21,6 +21,7 @@ has get.txt '^5 .* deleted +ch-zrh-1 '
 
 want 1 ./custody audit --log http://$ADDR --key ./mylog/log.pub --policy testdata/policy.yaml --state ./audit-state > audit.txt 2> audit.err
 has audit.txt '^log transparency.example.com/custody: 44 entries verified \(root [A-Za-z0-9+/]{43}=\)$'
+has audit.txt '^sample index: not checked \(the checkpoint has no custody-sample-index line\)$'
 has audit.txt '^44 findings:$'
 # every finding is late, and nothing else
 [ "$(grep -cE '^[0-9]+ +smp-[0-9]+ +late +logged [0-9]+h[0-9]+m[0-9]+s after its time, more than max_log_delay 1h0m0s$' audit.txt)" = 44 ] ||

@@ -23,7 +23,7 @@ done < deps.txt
 mkdir auditor-guide && cd auditor-guide
 # guide (set by the test: a free port): ADDR=127.0.0.1:18700
 # guide (set by the test: a free port): WADDR=127.0.0.1:18701
-custody init --dir ./guidelog --origin example.com/auditor-guide
+custody init --dir ./guidelog --origin example.com/auditor-guide --sample-index
 (umask 077 && openssl rand -hex 32 > tokens.txt)
 custody keygen --witness --origin witness.auditor-guide.example --out wit
 custody witness serve --dir ./witness --listen $WADDR --key wit.key --log ./guidelog/log.pub 2> witness.log &

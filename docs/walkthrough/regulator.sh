@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # --- 0. The example log
 mkdir regulator-guide && cd regulator-guide
 # guide (set by the test: a free port): ADDR=127.0.0.1:18710
-custody init --dir ./reglog --origin example.com/regulator-guide
+custody init --dir ./reglog --origin example.com/regulator-guide --sample-index
 (umask 077 && openssl rand -hex 32 > tokens.txt)
 custody serve --dir ./reglog --listen $ADDR --token-file tokens.txt 2> serve.log &
 up "http://$ADDR/healthz"
