@@ -230,7 +230,7 @@ func (m *Map) resolve(ctx context.Context, keys []Hash) error {
 		if len(need) == 0 {
 			break
 		}
-		slices.SortFunc(need, func(a, b TileID) int { return cmp.Compare(string(a.Key()), string(b.Key())) })
+		slices.SortFunc(need, compareTileIDs)
 		need = slices.Compact(need)
 		if err := m.load(ctx, need); err != nil {
 			return err
@@ -419,7 +419,7 @@ func (m *Map) dirty() []Tile {
 	for _, t := range m.dirtyTiles {
 		out = append(out, Tile{ID: t.id, Data: t.encode()})
 	}
-	slices.SortFunc(out, func(a, b Tile) int { return cmp.Compare(string(a.ID.Key()), string(b.ID.Key())) })
+	slices.SortFunc(out, func(a, b Tile) int { return compareTileIDs(a.ID, b.ID) })
 	return out
 }
 

@@ -1,6 +1,8 @@
 package sampleindex
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -92,6 +94,16 @@ func (id TileID) Key() []byte {
 	k[0] = id.Depth
 	copy(k[1:], id.Prefix[:n])
 	return k
+}
+
+// compareTileIDs orders tile IDs as their storage keys sort (depth, then
+// prefix), without building the keys: the prefix bits after Depth are
+// zero, so comparing whole prefixes is comparing the keys' bytes.
+func compareTileIDs(a, b TileID) int {
+	if a.Depth != b.Depth {
+		return cmp.Compare(a.Depth, b.Depth)
+	}
+	return bytes.Compare(a.Prefix[:], b.Prefix[:])
 }
 
 // ParseTileKey parses a storage key made by [TileID.Key], strictly.

@@ -195,3 +195,26 @@ func TestEvictDeepestFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareTileIDs checks that compareTileIDs orders tile IDs exactly as
+// their storage keys sort (the order Dirty and Flush hand tiles out in).
+func TestCompareTileIDs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var ids []TileID
+	for range 300 {
+		k := randHash(rng)
+		ids = append(ids, tileIDOf(&k, Stride*rng.IntN(MaxTileDepth/Stride+1)))
+	}
+	// Prefixes of one another and neighbours at a few depths.
+	k := randHash(rng)
+	for d := 0; d <= 16; d += Stride {
+		ids = append(ids, tileIDOf(&k, d), tileIDOf(&k, d).child(0), tileIDOf(&k, d).child(SlotsPerTile-1))
+	}
+	for _, a := range ids {
+		for _, b := range ids {
+			if got, want := compareTileIDs(a, b), bytes.Compare(a.Key(), b.Key()); got != want {
+				t.Fatalf("compareTileIDs(%s, %s) = %d, keys compare %d", a, b, got, want)
+			}
+		}
+	}
+}
