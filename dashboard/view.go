@@ -467,6 +467,7 @@ type samplePage struct {
 	More       string // with Truncated: the API page with the events after those shown
 	HasPolicy  bool
 	Findings   int
+	Index      *indexView // nil when the log keeps no sample index
 }
 
 func (d *Dashboard) samplePage(ctx context.Context, id string) (samplePage, int, error) {
@@ -495,6 +496,7 @@ func (d *Dashboard) samplePage(ctx context.Context, id string) (samplePage, int,
 			known = append(known, i)
 		}
 	}
+	p.Index = d.sampleIndexView(ctx, id, idx)
 	if len(known) == 0 {
 		p.Problem = fmt.Sprintf("No events of sample %q are in the log (tree size %s).", id, num(c.Size))
 		return p, 404, nil
