@@ -64,6 +64,12 @@ func newSite(t testing.TB, policy *audit.Policy) *site {
 // startSite is newSite, with or without the witness.
 func startSite(t testing.TB, policy *audit.Policy, witnessed bool) *site {
 	t.Helper()
+	return startSiteIndex(t, policy, witnessed, true)
+}
+
+// startSiteIndex is startSite, with or without the verifiable sample index.
+func startSiteIndex(t testing.TB, policy *audit.Policy, witnessed, index bool) *site {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "custody.db")
@@ -77,7 +83,7 @@ func startSite(t testing.TB, policy *audit.Policy, witnessed bool) *site {
 	}
 	signer, _ := note.NewSigner(skey)
 	verifier, _ := note.NewVerifier(vkey)
-	if err := log.Create(ctx, st, signer); err != nil {
+	if err := log.CreateWith(ctx, st, signer, log.CreateOptions{SampleIndex: index}); err != nil {
 		t.Fatal(err)
 	}
 

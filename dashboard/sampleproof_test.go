@@ -1,9 +1,15 @@
 package dashboard
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -172,4 +178,149 @@ func TestBrowserSampleProofVectors(t *testing.T) {
 func strconv64(n uint64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// tamperProxy serves the site through a front that changes one bit of the
+// sample proof the sample page hands to the browser (the byte at
+// at(len(proof))); everything else passes unchanged.
+func tamperProxy(t *testing.T, s *site, at func(n int) int) *httptest.Server {
+	t.Helper()
+	re := regexp.MustCompile(`data-sample-proof="([^"]*)"`)
+	p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(s.srv.URL + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if r.URL.Path == "/sample" {
+			body = re.ReplaceAllFunc(body, func(m []byte) []byte {
+				b64 := html.UnescapeString(string(re.FindSubmatch(m)[1]))
+				proof, err := base64.StdEncoding.DecodeString(b64)
+				if err != nil || len(proof) == 0 {
+					t.Errorf("tamper proxy: the page's data-proof is not base64: %v", err)
+					return m
+				}
+				proof[at(len(proof))] ^= 0x01
+				return []byte(`data-sample-proof="` + html.EscapeString(base64.StdEncoding.EncodeToString(proof)) + `"`)
+			})
+		}
+		for k, v := range resp.Header {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// indexCheck loads a sample page and waits for the browser's check of the
+// sample proof to end; it returns the server's claim, the browser's
+// verdict (its data-state) and text, and the number of events it proved.
+func indexCheck(t *testing.T, b *browsertest.Browser, url string) (claim, state, text, events string) {
+	t.Helper()
+	b.Do(t, chromedp.Navigate(url),
+		chromedp.WaitVisible(chromedp.CSS(`#index-browser-check[data-state="ok"], #index-browser-check[data-state="failed"]`)))
+	claim = browsertest.Value(t, b, chromedp.Text(chromedp.CSS(`[data-testid="index-claim"]`)))
+	state = browsertest.Value(t, b, chromedp.AttributeValue(chromedp.ID("index-browser-check"), "data-state")).Value
+	text = browsertest.Value(t, b, chromedp.Text(chromedp.ID("index-browser-check")))
+	events = browsertest.Value(t, b, chromedp.AttributeValue(chromedp.ID("index-browser-check"), "data-events")).Value
+	return
+}
+
+// TestBrowserSampleComplete runs a log that keeps the sample index: a
+// sample with several events is "complete as of checkpoint N", verified
+// by the server and again by the browser; an unknown sample shows a
+// verified absence; a proof altered by one bit on its way to the browser
+// is flagged by the browser (the server's claim, made on the real proof,
+// still stands: the browser does not take its word).
+func TestBrowserSampleComplete(t *testing.T) {
+	s := newSite(t, nil)
+	evs := s.workload(10, true)
+	s.add(t, evs...)
+	n := 0
+	for _, ev := range evs {
+		if ev.Sample == "smp-EU-000" {
+			n++
+		}
+	}
+	if n < 3 {
+		t.Fatalf("the workload has %d events of smp-EU-000, want several", n)
+	}
+	size := num(s.log.Checkpoint().Size)
+	b := browsertest.New(t)
+
+	claim, state, text, events := indexCheck(t, b, s.srv.URL+"/sample?id=smp-EU-000")
+	b.Screenshot(t, "sample-complete")
+	b.NoErrors(t)
+	if !strings.Contains(claim, "Complete as of checkpoint "+size) {
+		t.Errorf("the server's claim is %q, want \"Complete as of checkpoint %s\"", claim, size)
+	}
+	if state != "ok" || !strings.Contains(text, "complete (verified in your browser") || events != strconv64(uint64(n)) {
+		t.Errorf("the browser's check: state %q, %q, %s events; want ok, complete, %d", state, text, events, n)
+	}
+
+	claim, state, text, events = indexCheck(t, b, s.srv.URL+"/sample?id=smp-never-logged")
+	b.Screenshot(t, "sample-absent")
+	if !strings.Contains(claim, "Never logged as of checkpoint "+size+" (verified absence)") {
+		t.Errorf("the server's claim for an unknown sample is %q", claim)
+	}
+	if state != "ok" || !strings.Contains(text, "never logged as of checkpoint "+strings.ReplaceAll(size, ",", "")) || events != "0" {
+		t.Errorf("the browser's check of the absence: state %q, %q, %s events", state, text, events)
+	}
+
+	// One bit of an entry's bytes (the middle of the proof), or of the
+	// deepest map sibling (10 bytes before the end of a membership proof:
+	// the end is the kind byte; of an absence proof, the other key's list
+	// root).
+	for _, at := range []func(n int) int{func(n int) int { return n / 2 }, func(n int) int { return n - 10 }} {
+		proxy := tamperProxy(t, s, at)
+		for _, id := range []string{"smp-EU-000", "smp-never-logged"} {
+			claim, state, text, _ = indexCheck(t, b, proxy.URL+"/sample?id="+id)
+			if state != "failed" || !strings.Contains(text, "FAILED") {
+				t.Errorf("%s, byte %d of the proof changed: the browser says %q (state %q), want it flagged", id, at(1000), text, state)
+			}
+			if !strings.Contains(claim, "as of checkpoint "+size) {
+				t.Errorf("%s: through the proxy the server's claim is %q", id, claim)
+			}
+			t.Logf("%s, byte at(1000)=%d changed: %s", id, at(1000), text)
+		}
+	}
+	b.Screenshot(t, "sample-tampered")
+}
+
+// TestSampleClaimWithoutIndex: a log that keeps no sample index makes no
+// completeness claim and hands the browser no proof; a log that keeps one
+// says so in the page itself, without JavaScript.
+func TestSampleClaimWithoutIndex(t *testing.T) {
+	for _, index := range []bool{false, true} {
+		s := startSiteIndex(t, nil, false, index)
+		s.add(t, s.workload(3, false)...)
+		size := num(s.log.Checkpoint().Size)
+		for _, c := range []struct {
+			id, claim string
+			status    int
+		}{
+			{"smp-US-001", "Complete as of checkpoint " + size, 200},
+			{"smp-never-logged", "Never logged as of checkpoint " + size + " (verified absence)", 404},
+		} {
+			status, body, _ := s.get(t, "/sample?id="+c.id)
+			if status != c.status {
+				t.Fatalf("index %v: GET /sample?id=%s = %d, want %d", index, c.id, status, c.status)
+			}
+			has := strings.Contains(body, c.claim)
+			hasSection := strings.Contains(body, `id="sample-index"`)
+			if has != index || hasSection != index || strings.Contains(body, "Completeness not proven") {
+				t.Errorf("index %v: %s: claim %q shown %v, proof section %v", index, c.id, c.claim, has, hasSection)
+			}
+		}
+	}
 }

@@ -298,7 +298,7 @@
   async function run() {
     const el = document.getElementById("sample-index");
     const out = document.getElementById("index-browser-check");
-    if (!el || !out || !el.dataset.proof) return;
+    if (!el || !out || !el.dataset.sampleProof) return;
     const set = (state, text) => { out.dataset.state = state; out.className = state === "ok" ? "ok" : "bad"; out.textContent = text; };
     if (!window.crypto || !crypto.subtle) {
       out.dataset.state = "unavailable";
@@ -308,7 +308,7 @@
     try {
       const cp = checkpoint(atob(el.dataset.note));
       if (cp.mapRoot === null) fail("bad-checkpoint", "the checkpoint has no " + KEYWORD + " line");
-      const chain = await verify(base64(el.dataset.proof), { sample: el.dataset.sample, since: 0n }, cp);
+      const chain = await verify(base64(el.dataset.sampleProof), { sample: el.dataset.sample, since: 0n }, cp);
       const shown = Array.from(document.querySelectorAll("ol.chain > li[data-index]"), li => BigInt(li.dataset.index)).filter(i => i < cp.size);
       const truncated = el.dataset.truncated === "true";
       const proven = truncated ? chain.indexes.slice(0, shown.length) : chain.indexes;
