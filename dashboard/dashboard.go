@@ -9,10 +9,15 @@
 // and, when the server has a routing policy, the findings of an audit that
 // follows the log as it grows.
 //
-// Templates, style sheet and script are embedded (no CDN, works offline).
-// Every page is complete without JavaScript; the one script only adds a
-// second, independent check of the inclusion proofs in the reader's browser
-// (Web Crypto SHA-256). Times are shown in UTC, labelled as such.
+// When the log keeps the verifiable sample index, the lookup also says
+// "complete as of checkpoint N" (or "never logged as of checkpoint N") from
+// the sample's proof, verified by the server with sampleindex.Verify.
+//
+// Templates, style sheet and scripts are embedded (no CDN, works offline).
+// Every page is complete without JavaScript; the two scripts only add a
+// second, independent check in the reader's browser (Web Crypto SHA-256)
+// of the inclusion proofs (static/verify.js) and of the sample proof
+// (static/sampleproof.js). Times are shown in UTC, labelled as such.
 //
 // A page view costs the same on a log of ten entries or of ten million: the
 // region × data centre counts are kept incrementally (stats.Counter, fed by
