@@ -27,7 +27,15 @@ type indexView struct {
 	ProofB64  string // the proof bytes (sampleindex.Proof.Marshal)
 	NoteB64   string // the checkpoint's signed note
 	Truncated bool   // the page shows only the first events of the chain
+	Bytes     int    // the proof's length
+	TooLarge  bool   // the proof is not handed to the browser (maxBrowserProof)
 }
+
+// maxBrowserProof is the largest sample proof a page hands to the browser
+// to check again (a variable for tests): a sample with thousands of
+// events has a proof of megabytes, which the server still verifies but
+// does not put in the page (custody verify sample checks it).
+var maxBrowserProof = 1 << 20
 
 // sampleIndexView proves the sample's chain complete (or the sample
 // absent) with the log's sample index; nil when the log keeps none.
@@ -45,8 +53,11 @@ func (d *Dashboard) sampleIndexView(ctx context.Context, id string, indexes []ui
 	}
 	v.Size = cp.Size
 	data := proof.Marshal()
-	v.ProofB64 = base64.StdEncoding.EncodeToString(data)
-	v.NoteB64 = base64.StdEncoding.EncodeToString(cp.Note)
+	v.Bytes = len(data)
+	if v.TooLarge = len(data) > maxBrowserProof; !v.TooLarge {
+		v.ProofB64 = base64.StdEncoding.EncodeToString(data)
+		v.NoteB64 = base64.StdEncoding.EncodeToString(cp.Note)
+	}
 	c, _, err := verify.OpenCheckpoint(cp.Note, d.cfg.Log.Origin(), d.verifiers)
 	if err != nil {
 		v.Problem = fmt.Sprintf("the checkpoint of the sample proof does not verify: %v", err)
@@ -63,13 +74,16 @@ func (d *Dashboard) sampleIndexView(ctx context.Context, id string, indexes []ui
 		v.Problem = fmt.Sprintf("the sample proof does not verify against the checkpoint of size %d: %v", c.Size, err)
 		return v
 	}
-	var proven, listed []uint64
+	var proven []uint64
 	for _, e := range chain.Entries {
 		proven = append(proven, e.Index)
 	}
-	for _, i := range indexes {
-		if i < c.Size {
-			listed = append(listed, i)
+	listed := below(indexes, c.Size)
+	if !slices.Equal(proven, listed) && uint64(len(listed)) < chain.List.Size {
+		// The proof may be for a checkpoint newer than the list read
+		// before it: read the list again.
+		if again, err := d.cfg.Log.SampleIndexes(ctx, id); err == nil {
+			listed = below(again, c.Size)
 		}
 	}
 	if !slices.Equal(proven, listed) {
@@ -81,6 +95,17 @@ func (d *Dashboard) sampleIndexView(ctx context.Context, id string, indexes []ui
 	v.Complete = !v.Absent
 	v.Truncated = len(listed) > MaxChain
 	return v
+}
+
+// below returns the indexes less than size.
+func below(indexes []uint64, size uint64) []uint64 {
+	var out []uint64
+	for _, i := range indexes {
+		if i < size {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // entrySample is sampleindex.Request.EntrySample: the sample of a valid

@@ -324,3 +324,20 @@ func TestSampleClaimWithoutIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleProofTooLargeForPage: a proof above maxBrowserProof is
+// verified by the server (the claim stands) but not put in the page; the
+// page says how to check it instead.
+func TestSampleProofTooLargeForPage(t *testing.T) {
+	s := startSite(t, nil, false)
+	s.add(t, s.workload(3, false)...)
+	defer func(n int) { maxBrowserProof = n }(maxBrowserProof)
+	maxBrowserProof = 100
+	status, body, _ := s.get(t, "/sample?id=smp-US-001")
+	if status != 200 || !strings.Contains(body, "Complete as of checkpoint") {
+		t.Fatalf("GET /sample = %d, no completeness claim:\n%s", status, body)
+	}
+	if !strings.Contains(body, `data-sample-proof=""`) || strings.Contains(body, `id="index-browser-check"`) || !strings.Contains(body, `data-testid="index-too-large"`) {
+		t.Errorf("a proof above maxBrowserProof is in the page, or the page does not say why it is not:\n%s", body)
+	}
+}
