@@ -229,6 +229,11 @@ func TestSampleTamper(t *testing.T) {
 	if !strings.Contains(body, `data-all-included="false"`) || !strings.Contains(body, "proof does not match root hash") {
 		t.Error("the page does not say a proof failed and why")
 	}
+	// The sample index's proof carries the forged entry too: the server
+	// does not claim the chain complete.
+	if strings.Contains(body, "Complete as of checkpoint") || !strings.Contains(body, "Completeness not proven") {
+		t.Error("the page claims the chain complete with a forged entry, or does not say why not")
+	}
 	// The other events still verify.
 	if n := strings.Count(body, `data-included="true"`); n != 5 {
 		t.Errorf("%d events verified, want the other 5", n)
