@@ -29,7 +29,9 @@ func BenchmarkPageView(b *testing.B) {
 		}
 	}
 	ctx := context.Background()
-	site := startSite(b, testPolicy(b), false)
+	// The log keeps the sample index (the sample page proves the chain
+	// complete) unless CUSTODY_BENCH_NO_INDEX is set.
+	site := startSiteIndex(b, testPolicy(b), false, os.Getenv("CUSTODY_BENCH_NO_INDEX") == "")
 	l, d := site.log, site.dash
 
 	// n events from 8 writers: samples of every region, 5 events each.
