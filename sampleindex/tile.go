@@ -177,10 +177,14 @@ type tile struct {
 	// nodes, node i of level L at index 2^L-1+i, covering slots
 	// [i*16>>L, (i+1)*16>>L).
 	nodes *[SlotsPerTile - 1]Hash
-	root  Hash
-	dirty bool   // changed since the last flush
-	epoch uint64 // the last Update that touched it
-	up    *tile  // during an Update that touched it: the parent tile
+	// hashed is set once root was computed: nodes are allocated at the
+	// second rehash only, so a tile parsed, touched once and evicted
+	// does not pay for them.
+	hashed bool
+	root   Hash
+	dirty  bool   // changed since the last flush
+	epoch  uint64 // the last Update that touched it
+	up     *tile  // during an Update that touched it: the parent tile
 }
 
 // allSlots is the stale mask of a tile whose hashes were never computed.
@@ -397,10 +401,11 @@ func (t *tile) rehash(n *int) {
 	if t.stale == 0 {
 		return
 	}
-	if t.nodes == nil && len(t.slots) >= nodesMinSlots {
+	if t.nodes == nil && t.hashed && len(t.slots) >= nodesMinSlots {
 		t.nodes = new([SlotsPerTile - 1]Hash)
 		t.stale = allSlots
 	}
+	t.hashed = true
 	if t.nodes == nil {
 		t.root = t.hashRange(0, SlotsPerTile, n)
 		t.stale = 0
