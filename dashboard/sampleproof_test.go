@@ -30,8 +30,9 @@ type vectorResult struct {
 	Kind      string   `json:"kind"`
 	Accepted  []int    `json:"accepted"` // byte positions whose flip was accepted
 	Flipped   int      `json:"flipped"`
-	MapRoot   string   `json:"mapRoot"`   // checkpoints: the parsed index line
-	CheckSize string   `json:"checkSize"` // checkpoints: the parsed size
+	Truncated []int    `json:"truncAccepted"` // prefix lengths not rejected as malformed
+	MapRoot   string   `json:"mapRoot"`       // checkpoints: the parsed index line
+	CheckSize string   `json:"checkSize"`     // checkpoints: the parsed size
 }
 
 // runVectorsJS verifies every proof of vectors.json with the browser's
@@ -56,7 +57,7 @@ const runVectorsJS = `(async () => {
     const cp = cps[v.size];
     const req = {sample: v.sample, since: BigInt(v.since)};
     const data = unhex(v.proof);
-    const r = {name: v.name, ok: false, indexes: [], accepted: [], flipped: 0};
+    const r = {name: v.name, ok: false, indexes: [], accepted: [], flipped: 0, truncAccepted: []};
     try {
       const ch = await SP.verify(data, req, cp);
       r.ok = true; r.absent = ch.absent; r.listSize = String(ch.listSize); r.listRoot = ch.listRoot;
@@ -70,6 +71,10 @@ const runVectorsJS = `(async () => {
         bad[i] ^= 0x01;
         r.flipped++;
         try { await SP.verify(bad, req, cp); r.accepted.push(i); } catch (e) { if (!e.kind) r.accepted.push(-i - 1); }
+      }
+      // Every truncation is malformed.
+      for (let k = 0; k < data.length; k++) {
+        try { await SP.verify(data.subarray(0, k), req, cp); r.truncAccepted.push(k); } catch (e) { if (e.kind !== "malformed") r.truncAccepted.push(k); }
       }
     }
     out.push(r);
@@ -95,7 +100,7 @@ var goErrorKinds = map[string]string{
 // it accepts every valid proof of sampleindex/testdata/vectors.json with
 // the list size, list root and entry indexes Go's verification gives,
 // rejects every invalid one at the same check, rejects every one-bit flip
-// of every valid proof, and reads the same map roots from the checkpoint
+// of every valid proof and every truncation (as malformed), and reads the same map roots from the checkpoint
 // lines.
 func TestBrowserSampleProofVectors(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("..", "sampleindex", "testdata", "vectors.json"))
@@ -165,6 +170,9 @@ func TestBrowserSampleProofVectors(t *testing.T) {
 		}
 		if v.ListSize > 0 && r.ListRoot != v.ListRoot {
 			t.Errorf("%s: the browser gives list root %s, Go %s", v.Name, r.ListRoot, v.ListRoot)
+		}
+		if len(r.Truncated) > 0 {
+			t.Errorf("%s: prefixes of lengths %v were not rejected as malformed", v.Name, r.Truncated)
 		}
 		if r.Flipped == 0 || len(r.Accepted) > 0 {
 			t.Errorf("%s: of %d one-bit flips the browser accepted (or threw a non-ProofError at, negative) byte positions %v", v.Name, r.Flipped, r.Accepted)
@@ -340,4 +348,41 @@ func TestSampleProofTooLargeForPage(t *testing.T) {
 	if !strings.Contains(body, `data-sample-proof=""`) || strings.Contains(body, `id="index-browser-check"`) || !strings.Contains(body, `data-testid="index-too-large"`) {
 		t.Errorf("a proof above maxBrowserProof is in the page, or the page does not say why it is not:\n%s", body)
 	}
+}
+
+// TestBrowserCheckpointLine: the browser reads the map root only from
+// exactly one well-formed custody-sample-index line
+// (sampleindex.FindExtension's rule).
+func TestBrowserCheckpointLine(t *testing.T) {
+	s := startSite(t, nil, false)
+	b := browsertest.New(t)
+	b.Do(t, chromedp.Navigate(s.srv.URL+"/sample"), chromedp.WaitReady(chromedp.CSS(`body`)))
+	const root = "Zd4eLE0LNxt7VopwBv9kOqgtxXgy4agAIjh05wVGlIs="
+	head := "o.test\n30\nIsd/LXsow1pu9bDKXltBusk1dDFpKTH0eR4efs7wZpI=\n"
+	for _, c := range []struct {
+		name, ext string
+		ok        bool
+	}{
+		{"one line", "custody-sample-index " + root + "\n", true},
+		{"with another extension", "other-ext 1\ncustody-sample-index " + root + "\n", true},
+		{"none", "", true},
+		{"two lines", "custody-sample-index " + root + "\ncustody-sample-index " + root + "\n", false},
+		{"keyword alone", "custody-sample-index\n", false},
+		{"not canonical", "custody-sample-index " + root[:42] + "t=\n", false},
+		{"trailing space", "custody-sample-index " + root + " \n", false},
+		{"two spaces", "custody-sample-index  " + root + "\n", false},
+		{"short", "custody-sample-index " + root[4:] + "\n", false},
+	} {
+		note, _ := json.Marshal(head + c.ext + "\n\u2014 o.test sig\n")
+		js := `(() => { try { const cp = window.custodySampleProof.checkpoint(` + string(note) + `);
+			return cp.mapRoot === null ? "none" : btoa(String.fromCharCode(...cp.mapRoot)); } catch (e) { return "error " + e.kind; } })()`
+		got := browsertest.Value(t, b, chromedp.Evaluate[string](js))
+		switch {
+		case c.ok && c.ext == "" && got != "none", c.ok && c.ext != "" && got != root:
+			t.Errorf("%s: the browser reads %q, want %s", c.name, got, root)
+		case !c.ok && got != "error bad-checkpoint":
+			t.Errorf("%s: the browser reads %q, want it rejected", c.name, got)
+		}
+	}
+	b.NoErrors(t)
 }
