@@ -175,12 +175,17 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	b.Do(t, browsertest.Scripts(false), chromedp.Navigate(s.srv.URL+"/sample?id=smp-EU-000"), chromedp.WaitVisible(chromedp.CSS(`ol.chain`)), browsertest.Scripts(true))
 	nincluded := browsertest.Value(t, b, chromedp.Evaluate[int](`document.querySelectorAll('ol.chain > li[data-included="true"]').length`))
 	pending := browsertest.Value(t, b, chromedp.AttributeValue(chromedp.ID("browser-check"), "data-state")).Value
+	indexPending := browsertest.Value(t, b, chromedp.AttributeValue(chromedp.ID("index-browser-check"), "data-state")).Value
+	claim := browsertest.Value(t, b, chromedp.Text(chromedp.CSS(`[data-testid="index-claim"]`)))
 	b.Screenshot(t, "sample-nojs")
 	if ncells != 24 || nrecent != DefaultRecent || nincluded != 7 {
 		t.Errorf("without JavaScript: %d cells, %d recent events, %d verified chain events; want 24, %d, 7", ncells, nrecent, nincluded, DefaultRecent)
 	}
-	if pending != "pending" {
-		t.Errorf("with scripts off the browser check ran anyway (state %q)", pending)
+	if pending != "pending" || indexPending != "pending" {
+		t.Errorf("with scripts off the browser checks ran anyway (states %q, %q)", pending, indexPending)
+	}
+	if !strings.Contains(claim, "Complete as of checkpoint "+num(s.log.Checkpoint().Size)) {
+		t.Errorf("without JavaScript the completeness claim is %q", claim)
 	}
 }
 
