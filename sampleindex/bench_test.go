@@ -250,16 +250,17 @@ func BenchmarkSampleProof(b *testing.B) {
 				for _, e := range p.Entries {
 					entryBytes += len(e.Data)
 				}
-				b.ReportMetric(float64(len(data)), "proofB")
-				b.ReportMetric(float64(len(data)-entryBytes), "proofB-without-entries")
-				b.ReportMetric(float64(len(p.Inclusion)), "inclusion-hashes")
-				b.ReportMetric(float64(len(p.Map.Siblings)), "map-depth")
 				b.ResetTimer()
 				for b.Loop() {
 					if _, err := Verify(data, req(s.sample, 0), tr); err != nil {
 						b.Fatal(err)
 					}
 				}
+				// After the loop: ResetTimer deletes metrics reported before it.
+				b.ReportMetric(float64(len(data)), "proofB")
+				b.ReportMetric(float64(len(data)-entryBytes), "proofB-without-entries")
+				b.ReportMetric(float64(len(p.Inclusion)), "inclusion-hashes")
+				b.ReportMetric(float64(len(p.Map.Siblings)), "map-depth")
 			})
 			if spread {
 				continue
