@@ -24,6 +24,13 @@ import (
 // checkpoint. The store is closed.
 func newLog(t *testing.T, n uint64, batch int) (string, note.Verifier, store.Checkpoint) {
 	t.Helper()
+	path, _, v, cp := newSignedLog(t, n, batch)
+	return path, v, cp
+}
+
+// newSignedLog is newLog, also returning the log's signer.
+func newSignedLog(t *testing.T, n uint64, batch int) (string, note.Signer, note.Verifier, store.Checkpoint) {
+	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "custody.db")
 	st, err := sqlite.Open(path)
@@ -41,7 +48,7 @@ func newLog(t *testing.T, n uint64, batch int) (string, note.Verifier, store.Che
 	if err != nil {
 		t.Fatal(err)
 	}
-	return path, v, cp
+	return path, s, v, cp
 }
 
 func check(t *testing.T, path string, v note.Verifier, opts Options) *Report {

@@ -2,13 +2,9 @@ package fsck
 
 import (
 	"context"
-	"crypto/rand"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/custodylog/custody/loadgen"
-	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/sampleindex"
 	"github.com/custodylog/custody/store/sqlite"
 	"github.com/custodylog/custody/store/sqlite/sqlitetest"
@@ -19,22 +15,7 @@ import (
 // newIndexedLog is newLog, also returning the log's signer.
 func newIndexedLog(t *testing.T, n uint64, batch int) (string, note.Signer, note.Verifier) {
 	t.Helper()
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "custody.db")
-	st, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	sk, vk, _ := note.GenerateKey(rand.Reader, "fsck.test/log")
-	s, _ := note.NewSigner(sk)
-	v, _ := note.NewVerifier(vk)
-	if err := log.Create(ctx, st, s); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := loadgen.Prefill(ctx, st, s, v, n, loadgen.PrefillOptions{Batch: batch}); err != nil {
-		t.Fatal(err)
-	}
+	path, s, v, _ := newSignedLog(t, n, batch)
 	return path, s, v
 }
 
