@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/internal/logtest"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/sampleindex"
@@ -84,7 +85,7 @@ func BenchmarkSampleProofHTTP(b *testing.B) {
 							b.Error(err)
 							return
 						}
-						ch, err := sampleindex.Verify(body, sampleindex.Request{Sample: sample, EntrySample: entrySample},
+						ch, err := sampleindex.Verify(body, sampleindex.Request{Sample: sample, EntrySample: logtest.EntrySample},
 							sampleindex.Trusted{Size: cp.Size, LogRoot: cp.Root, MapRoot: mr})
 						if err != nil || len(ch.Entries) != 1 {
 							b.Errorf("proof of %s: %v", sample, err)

@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/internal/logtest"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/sampleindex"
-	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 )
 
 // servedProof GETs a sample proof and returns the status, body and the
@@ -37,38 +36,6 @@ func servedProof(t *testing.T, base, sample, query string) (int, []byte, []byte)
 		t.Errorf("%s %q does not match the checkpoint %q", CheckpointSizeHeader, h.Get(CheckpointSizeHeader), signed)
 	}
 	return code, body, signed
-}
-
-// trustedFromNote opens a signed checkpoint with x/mod's note and tlog
-// only, and parses its index line: what a verifier trusts.
-func trustedFromNote(t *testing.T, vkey string, signed []byte) sampleindex.Trusted {
-	t.Helper()
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := note.Open(signed, note.VerifierList(v))
-	if err != nil {
-		t.Fatalf("x/mod note.Open: %v", err)
-	}
-	lines := strings.Split(strings.TrimSuffix(n.Text, "\n"), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("checkpoint %q: want 4 lines", n.Text)
-	}
-	tree, err := tlog.ParseTree([]byte("go.sum database tree\n" + lines[1] + "\n" + lines[2] + "\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr, err := sampleindex.ParseExtension(lines[3])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sampleindex.Trusted{Size: uint64(tree.N), LogRoot: sampleindex.Hash(tree.Hash), MapRoot: mr}
-}
-
-func entrySample(b []byte) (string, error) {
-	ev, err := record.DecodeEntry(b)
-	return ev.Sample, err
 }
 
 func eventsOf(sample string, n int) []record.Event {
@@ -109,11 +76,11 @@ func TestSampleProofEndpoint(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("GET proof of %s%s: %d %s", tt.sample, tt.query, code, body)
 		}
-		tr := trustedFromNote(t, tl.vkey, signed)
+		tr := logtest.SampleTrusted(t, tl.vkey, signed)
 		if tr.Size != size {
 			t.Errorf("proof of %s%s is for size %d, want the newest %d", tt.sample, tt.query, tr.Size, size)
 		}
-		ch, err := sampleindex.Verify(body, sampleindex.Request{Sample: tt.sample, Since: tt.since, EntrySample: entrySample}, tr)
+		ch, err := sampleindex.Verify(body, sampleindex.Request{Sample: tt.sample, Since: tt.since, EntrySample: logtest.EntrySample}, tr)
 		if err != nil {
 			t.Fatalf("proof of %s%s: %v", tt.sample, tt.query, err)
 		}
@@ -175,8 +142,8 @@ func TestSampleProofLyingFront(t *testing.T) {
 	}
 	_, body, signed := servedProof(t, srv.URL, "victim", "")
 	_, otherBody, _ := servedProof(t, srv.URL, "other", "")
-	tr := trustedFromNote(t, tl.vkey, signed)
-	req := sampleindex.Request{Sample: "victim", EntrySample: entrySample}
+	tr := logtest.SampleTrusted(t, tl.vkey, signed)
+	req := sampleindex.Request{Sample: "victim", EntrySample: logtest.EntrySample}
 	if _, err := sampleindex.Verify(body, req, tr); err != nil {
 		t.Fatalf("the honest proof does not verify: %v", err)
 	}
@@ -202,7 +169,7 @@ func TestSampleProofLyingFront(t *testing.T) {
 		}), tr, nil},
 		{"another sample's proof", otherBody, tr, sampleindex.ErrWrongSample},
 		{"an older proof with the newest checkpoint", oldBody, tr, sampleindex.ErrWrongSize},
-		{"the newest proof with an older checkpoint", body, trustedFromNote(t, tl.vkey, oldNote), sampleindex.ErrWrongSize},
+		{"the newest proof with an older checkpoint", body, logtest.SampleTrusted(t, tl.vkey, oldNote), sampleindex.ErrWrongSize},
 	} {
 		_, err := sampleindex.Verify(tt.data, req, tt.tr)
 		if err == nil || tt.want != nil && !errors.Is(err, tt.want) {

@@ -21,8 +21,6 @@ import (
 	"github.com/custodylog/custody/store/postgres"
 	"github.com/custodylog/custody/store/postgres/pgtest"
 	"github.com/custodylog/custody/store/sqlite"
-	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 )
 
 // sampleEvents returns n events of sample, distinct by their time.
@@ -35,39 +33,6 @@ func sampleEvents(sample string, n int) []record.Event {
 	return evs
 }
 
-// trustedOf opens a signed checkpoint with x/mod's note (the log key
-// vkey), reads its size and root with x/mod's tlog.ParseTree and its
-// index line with sampleindex.ParseExtension: what a verifier trusts.
-func trustedOf(t *testing.T, vkey string, signed []byte) sampleindex.Trusted {
-	t.Helper()
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := note.Open(signed, note.VerifierList(v))
-	if err != nil {
-		t.Fatalf("x/mod note.Open(checkpoint): %v", err)
-	}
-	lines := strings.Split(strings.TrimSuffix(n.Text, "\n"), "\n")
-	if len(lines) != 4 || lines[0] != v.Name() {
-		t.Fatalf("checkpoint text %q: want origin, size, root and the index line", n.Text)
-	}
-	tree, err := tlog.ParseTree([]byte("go.sum database tree\n" + lines[1] + "\n" + lines[2] + "\n"))
-	if err != nil {
-		t.Fatalf("x/mod tlog.ParseTree(%q): %v", n.Text, err)
-	}
-	mapRoot, err := sampleindex.ParseExtension(lines[3])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sampleindex.Trusted{Size: uint64(tree.N), LogRoot: sampleindex.Hash(tree.Hash), MapRoot: mapRoot}
-}
-
-func entrySample(b []byte) (string, error) {
-	ev, err := record.DecodeEntry(b)
-	return ev.Sample, err
-}
-
 // proveAndVerify asks the log for the sample's proof since since, checks
 // it with sampleindex.Verify against the checkpoint it comes with, and
 // returns the chain.
@@ -77,8 +42,8 @@ func proveAndVerify(t *testing.T, tl *testLog, sample string, since uint64) *sam
 	if err != nil {
 		t.Fatalf("SampleProof(%q, since %d): %v", sample, since, err)
 	}
-	tr := trustedOf(t, tl.vkey, cp.Note)
-	ch, err := sampleindex.Verify(p.Marshal(), sampleindex.Request{Sample: sample, Since: since, EntrySample: entrySample}, tr)
+	tr := logtest.SampleTrusted(t, tl.vkey, cp.Note)
+	ch, err := sampleindex.Verify(p.Marshal(), sampleindex.Request{Sample: sample, Since: since, EntrySample: logtest.EntrySample}, tr)
 	if err != nil {
 		t.Fatalf("sampleindex.Verify(proof of %q since %d at size %d): %v", sample, since, tr.Size, err)
 	}
@@ -444,7 +409,7 @@ func TestCheckpointLineWithXMod(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkReceipt(t, tl.vkey, r) // x/mod note and tlog
-	tr := trustedOf(t, tl.vkey, []byte(r.Checkpoint))
+	tr := logtest.SampleTrusted(t, tl.vkey, []byte(r.Checkpoint))
 	if tr.Size != 1 {
 		t.Errorf("size %d", tr.Size)
 	}

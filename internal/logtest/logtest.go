@@ -7,10 +7,12 @@ package logtest
 import (
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/sampleindex"
 	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -117,4 +119,40 @@ func CheckCosigned(t testing.TB, signed []byte, logKey note.Verifier, witnesses 
 	if len(n.Sigs) != 1+len(witnesses) || len(n.UnverifiedSigs) != 0 {
 		t.Fatalf("checkpoint has %d verified and %d unverified signatures, want %d and 0:\n%s", len(n.Sigs), len(n.UnverifiedSigs), 1+len(witnesses), signed)
 	}
+}
+
+// SampleTrusted opens a signed checkpoint with x/mod's note (the log key
+// vkey), reads its size and root with x/mod's tlog.ParseTree and its
+// index line with sampleindex.ParseExtension: what a verifier of a sample
+// proof trusts. The checkpoint must have exactly the three standard lines
+// and the index line.
+func SampleTrusted(t testing.TB, vkey string, signed []byte) sampleindex.Trusted {
+	t.Helper()
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open(signed, note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("x/mod note.Open(checkpoint): %v", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(n.Text, "\n"), "\n")
+	if len(lines) != 4 || lines[0] != v.Name() {
+		t.Fatalf("checkpoint text %q: want origin, size, root and the index line", n.Text)
+	}
+	tree, err := tlog.ParseTree([]byte("go.sum database tree\n" + lines[1] + "\n" + lines[2] + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapRoot, err := sampleindex.ParseExtension(lines[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sampleindex.Trusted{Size: uint64(tree.N), LogRoot: sampleindex.Hash(tree.Hash), MapRoot: mapRoot}
+}
+
+// EntrySample is sampleindex.Request's EntrySample for custody's events.
+func EntrySample(b []byte) (string, error) {
+	ev, err := record.DecodeEntry(b)
+	return ev.Sample, err
 }
