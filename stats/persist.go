@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/custodylog/custody/internal/tiles"
 	"github.com/custodylog/custody/store"
 )
 
@@ -61,14 +62,6 @@ type Snapshot struct {
 	Counts map[string]map[string]uint64
 }
 
-// leafHash is the RFC 6962 leaf hash of data.
-func leafHash(data []byte) store.Hash {
-	h := sha256.New()
-	h.Write([]byte{0})
-	h.Write(data)
-	return store.Hash(h.Sum(nil))
-}
-
 // Snapshot returns a copy of the counts with the size they cover.
 func (c *Counter) Snapshot() Snapshot {
 	c.mu.RLock()
@@ -76,7 +69,7 @@ func (c *Counter) Snapshot() Snapshot {
 	last := c.last
 	c.mu.RUnlock()
 	if s.Size > 0 {
-		s.Last = leafHash(last)
+		s.Last = tiles.LeafHash(last)
 	}
 	return s
 }
@@ -90,7 +83,7 @@ func (c *Counter) Restore(s Snapshot, last []byte) error {
 	if s.Size == 0 {
 		return errors.New("stats: restoring an empty snapshot")
 	}
-	if leafHash(last) != s.Last {
+	if tiles.LeafHash(last) != s.Last {
 		return fmt.Errorf("stats: restoring counts of %d entries: entry %d is not the one counted last", s.Size, s.Size-1)
 	}
 	pairs, total, err := checkCounts(s.Counts, s.Size)
@@ -340,7 +333,7 @@ func Load(ctx context.Context, c *Counter, st store.Aggregator) (uint64, error) 
 		c.logger.Warn("the saved counts are of a longer log (was the database restored from a backup?): recounting the log", "saved_size", s.Size)
 		return 0, nil
 	}
-	if leafHash(es[0].Data) != s.Last {
+	if tiles.LeafHash(es[0].Data) != s.Last {
 		c.logger.Warn("the saved counts are of another log (was the database restored from a backup or replaced?): recounting the log", "saved_size", s.Size)
 		return 0, nil
 	}
