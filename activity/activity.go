@@ -1,0 +1,353 @@
+// Package activity keeps the aggregates behind the dashboard's flow diagram
+// and timeline and the regulator's report (custody audit --report): the
+// transfers per (region, source, destination), the collections per
+// (region, data centre), and the events per data centre per day and per
+// hour of their time.
+//
+// An Aggregate is fed the log's events in index order, once each (the
+// server's stats.Counter and the auditor both do), and is bounded whatever
+// the log holds: at most MaxEdges flows by name, MaxRecent entry indices
+// per flow, MaxLocations data centres in the time series, MaxDayCells
+// day cells and the hourly cells of the newest HourlyWindow of event time.
+// What goes past a bound is still counted (under OtherKey, or in Overflow),
+// so the totals always add up. Which names are kept depends only on the
+// order of the events, so a recount gives the same aggregate.
+//
+// The package does no I/O; MarshalBinary and UnmarshalBinary let the
+// server persist an Aggregate and the auditor keep it in its state.
+package activity
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/custodylog/custody/record"
+)
+
+// Bounds of an Aggregate.
+const (
+	// MaxEdges is the most distinct (region, from, to) flows kept under
+	// their names; the transfers of further flows are counted at
+	// (region, from, OtherKey), or (region, OtherKey, OtherKey).
+	MaxEdges = 4096
+	// MaxRecent is the most entry indices kept per flow: its newest
+	// transfers, for the dashboard's "samples on this flow" pages.
+	MaxRecent = 1000
+	// MaxLocations is the most distinct data centres the time series
+	// keeps by name; further ones are counted under OtherKey.
+	MaxLocations = 256
+	// MaxDayCells is the most (day, data centre) cells kept; the events
+	// of a new cell past it are only counted in Overflow.
+	MaxDayCells = 1 << 17
+	// HourlyWindow is how far back from the newest event time the hourly
+	// cells are kept; older ones are dropped (the daily cells keep them).
+	HourlyWindow = 14 * 24 * time.Hour
+)
+
+// OtherKey is the region or location under which what goes past a bound is
+// counted. It is not a valid region or location name, so it never collides
+// with one (it is stats.OtherKey).
+const OtherKey = "(other)"
+
+// Edge names a flow: the transfers of samples of customer Region from data
+// centre From to data centre To.
+type Edge struct {
+	Region string `json:"region"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+}
+
+// Flow is the number of transferred events on one Edge.
+type Flow struct {
+	Edge
+	Events uint64 `json:"events"`
+}
+
+// Collection is the number of collected events of customer Region at data
+// centre Location: where the region's samples first entered custody.
+type Collection struct {
+	Region   string `json:"region"`
+	Location string `json:"location"`
+	Events   uint64 `json:"events"`
+}
+
+// Bucket is the number of events at one data centre within one hour or day
+// of event time.
+type Bucket struct {
+	Start    time.Time `json:"start"`
+	Location string    `json:"location"`
+	Events   uint64    `json:"events"`
+}
+
+// Resolution is the width of a Bucket.
+type Resolution int
+
+// The resolutions of Series.
+const (
+	Hourly Resolution = iota
+	Daily
+)
+
+// Duration is the width of a bucket of resolution r.
+func (r Resolution) Duration() time.Duration {
+	if r == Hourly {
+		return time.Hour
+	}
+	return 24 * time.Hour
+}
+
+// String is "hour" or "day".
+func (r Resolution) String() string {
+	if r == Hourly {
+		return "hour"
+	}
+	return "day"
+}
+
+// cell is a (bucket, location) key; bucket is hours or days since the Unix
+// epoch.
+type cell struct {
+	bucket   int64
+	location string
+}
+
+// flowState is one flow's count and its newest entry indices, a ring of at
+// most MaxRecent.
+type flowState struct {
+	events uint64
+	recent []uint64 // ring; next is where the next index goes once full
+	next   int
+}
+
+// Aggregate is the activity of a log's events. The zero value is not
+// usable: create it with New. It is not safe for concurrent use; its owner
+// locks (stats.Counter does) or hands out Clones.
+type Aggregate struct {
+	flows       map[Edge]*flowState
+	collections map[[2]string]uint64
+	days        map[cell]uint64
+	hours       map[cell]uint64
+	locations   map[string]struct{} // those the series keeps by name
+	events      uint64              // events added
+	transfers   uint64              // of which transferred
+	overflow    uint64              // events in no day cell (MaxDayCells)
+	first, last int64               // event times (Unix seconds) seen; valid when events > 0
+}
+
+// New returns an empty Aggregate.
+func New() *Aggregate {
+	return &Aggregate{
+		flows:       map[Edge]*flowState{},
+		collections: map[[2]string]uint64{},
+		days:        map[cell]uint64{},
+		hours:       map[cell]uint64{},
+		locations:   map[string]struct{}{},
+	}
+}
+
+// Add counts ev, the event at leaf index index. Events must be added in
+// index order, each once; Add does not check either (the owner does).
+func (a *Aggregate) Add(index uint64, ev *record.Event) {
+	a.events++
+	t := ev.Time.Unix()
+	if a.events == 1 {
+		a.first, a.last = t, t
+	} else {
+		a.first, a.last = min(a.first, t), max(a.last, t)
+	}
+	switch ev.Action {
+	case record.Transferred:
+		a.transfers++
+		a.addFlow(index, Edge{Region: ev.Region, From: ev.Location, To: ev.To})
+	case record.Collected:
+		a.collections[[2]string{ev.Region, ev.Location}]++
+	}
+	loc := a.seriesLocation(ev.Location)
+	day := cell{floorDiv(t, 86400), loc}
+	if _, ok := a.days[day]; ok || len(a.days) < MaxDayCells {
+		a.days[day]++
+	} else {
+		a.overflow++
+	}
+	if t > a.last-int64(HourlyWindow/time.Second) {
+		a.hours[cell{floorDiv(t, 3600), loc}]++
+	}
+	// Drop the hourly cells that fell out of the window, now and then
+	// (the window moves with the newest event time).
+	if len(a.hours) > 2*int(HourlyWindow/time.Hour)*max(1, len(a.locations)) {
+		a.pruneHours()
+	}
+}
+
+func (a *Aggregate) addFlow(index uint64, e Edge) {
+	f := a.flows[e]
+	if f == nil {
+		if len(a.flows) >= MaxEdges {
+			e.To = OtherKey
+			if f = a.flows[e]; f == nil {
+				e.From = OtherKey
+				f = a.flows[e]
+			}
+		}
+		if f == nil {
+			f = &flowState{}
+			a.flows[e] = f
+		}
+	}
+	f.events++
+	if len(f.recent) < MaxRecent {
+		f.recent = append(f.recent, index)
+		return
+	}
+	f.recent[f.next] = index
+	f.next = (f.next + 1) % MaxRecent
+}
+
+// seriesLocation is the name under which the series counts location.
+func (a *Aggregate) seriesLocation(location string) string {
+	if _, ok := a.locations[location]; ok {
+		return location
+	}
+	if len(a.locations) >= MaxLocations {
+		return OtherKey
+	}
+	a.locations[location] = struct{}{}
+	return location
+}
+
+// pruneHours drops the hourly cells older than HourlyWindow before the
+// newest event time.
+func (a *Aggregate) pruneHours() {
+	oldest := floorDiv(a.last-int64(HourlyWindow/time.Second), 3600)
+	for c := range a.hours {
+		if c.bucket <= oldest {
+			delete(a.hours, c)
+		}
+	}
+}
+
+// floorDiv is a/b rounded towards minus infinity (event times are after
+// 1970, but a careless caller's need not be).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// Events is the number of events added.
+func (a *Aggregate) Events() uint64 { return a.events }
+
+// Transfers is the number of transferred events added; the Flows add up to
+// it.
+func (a *Aggregate) Transfers() uint64 { return a.transfers }
+
+// Overflow is the number of events the daily series does not hold (past
+// MaxDayCells); the day buckets add up to Events less Overflow.
+func (a *Aggregate) Overflow() uint64 { return a.overflow }
+
+// Span returns the earliest and the latest event time added; ok is false
+// when no event was added.
+func (a *Aggregate) Span() (first, last time.Time, ok bool) {
+	if a.events == 0 {
+		return time.Time{}, time.Time{}, false
+	}
+	return time.Unix(a.first, 0).UTC(), time.Unix(a.last, 0).UTC(), true
+}
+
+// Flows returns every flow, sorted by region, source and destination.
+func (a *Aggregate) Flows() []Flow {
+	out := make([]Flow, 0, len(a.flows))
+	for e, f := range a.flows {
+		out = append(out, Flow{Edge: e, Events: f.events})
+	}
+	slices.SortFunc(out, func(x, y Flow) int { return compareEdges(x.Edge, y.Edge) })
+	return out
+}
+
+func compareEdges(x, y Edge) int {
+	return cmp.Or(cmp.Compare(x.Region, y.Region), cmp.Compare(x.From, y.From), cmp.Compare(x.To, y.To))
+}
+
+// Recent returns the entry indices of the newest transfers on e (at most
+// MaxRecent), newest first; nil when e has no flow.
+func (a *Aggregate) Recent(e Edge) []uint64 {
+	f := a.flows[e]
+	if f == nil {
+		return nil
+	}
+	out := make([]uint64, 0, len(f.recent))
+	for i := range f.recent {
+		// The newest is just before next (the ring's oldest).
+		out = append(out, f.recent[(f.next-1-i+2*len(f.recent))%len(f.recent)])
+	}
+	return out
+}
+
+// Collections returns the collected events per (region, location), sorted
+// by region and location.
+func (a *Aggregate) Collections() []Collection {
+	out := make([]Collection, 0, len(a.collections))
+	for k, n := range a.collections {
+		out = append(out, Collection{Region: k[0], Location: k[1], Events: n})
+	}
+	slices.SortFunc(out, func(x, y Collection) int {
+		return cmp.Or(cmp.Compare(x.Region, y.Region), cmp.Compare(x.Location, y.Location))
+	})
+	return out
+}
+
+// Series returns the non-empty buckets of resolution r whose start is in
+// [from, to), sorted by start and location. The hourly buckets are only
+// kept for the newest HourlyWindow of event time: older hours are absent
+// (use Daily there; PickResolution chooses).
+func (a *Aggregate) Series(from, to time.Time, r Resolution) []Bucket {
+	cells, width := a.days, int64(86400)
+	if r == Hourly {
+		cells, width = a.hours, 3600
+	}
+	lo, hi := floorDiv(from.Unix()+width-1, width), floorDiv(to.Unix()+width-1, width)
+	var out []Bucket
+	for c, n := range cells {
+		if c.bucket >= lo && c.bucket < hi {
+			out = append(out, Bucket{Start: time.Unix(c.bucket*width, 0).UTC(), Location: c.location, Events: n})
+		}
+	}
+	slices.SortFunc(out, func(x, y Bucket) int {
+		return cmp.Or(x.Start.Compare(y.Start), cmp.Compare(x.Location, y.Location))
+	})
+	return out
+}
+
+// PickResolution is the resolution to draw [from, to) at: hourly for a
+// span of up to three days that lies within the hourly window, daily
+// otherwise.
+func (a *Aggregate) PickResolution(from, to time.Time) Resolution {
+	if to.Sub(from) <= 72*time.Hour && a.events > 0 && from.Unix() >= a.last-int64(HourlyWindow/time.Second) {
+		return Hourly
+	}
+	return Daily
+}
+
+// Clone returns a deep copy of a, for readers while the owner goes on
+// adding.
+func (a *Aggregate) Clone() *Aggregate {
+	c := *a
+	c.flows = make(map[Edge]*flowState, len(a.flows))
+	for e, f := range a.flows {
+		c.flows[e] = &flowState{events: f.events, recent: slices.Clone(f.recent), next: f.next}
+	}
+	c.collections = cloneMap(a.collections)
+	c.days, c.hours, c.locations = cloneMap(a.days), cloneMap(a.hours), cloneMap(a.locations)
+	return &c
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
