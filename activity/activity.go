@@ -128,6 +128,7 @@ type Aggregate struct {
 	collections map[[2]string]uint64
 	days        map[cell]uint64
 	hours       map[cell]uint64
+	logged      map[int64]uint64    // events per day of their Logged time
 	locations   map[string]struct{} // those the series keeps by name
 	events      uint64              // events added
 	transfers   uint64              // of which transferred
@@ -142,6 +143,7 @@ func New() *Aggregate {
 		collections: map[[2]string]uint64{},
 		days:        map[cell]uint64{},
 		hours:       map[cell]uint64{},
+		logged:      map[int64]uint64{},
 		locations:   map[string]struct{}{},
 	}
 }
@@ -162,6 +164,9 @@ func (a *Aggregate) Add(index uint64, ev *record.Event) {
 		a.addFlow(index, Edge{Region: ev.Region, From: ev.Location, To: ev.To})
 	case record.Collected:
 		a.collections[[2]string{ev.Region, ev.Location}]++
+	}
+	if !ev.Logged.IsZero() {
+		a.logged[floorDiv(ev.Logged.Unix(), 86400)]++
 	}
 	loc := a.seriesLocation(ev.Location)
 	day := cell{floorDiv(t, 86400), loc}
@@ -331,6 +336,56 @@ func (a *Aggregate) PickResolution(from, to time.Time) Resolution {
 	return Daily
 }
 
+// Point is the number of events the log had logged by End (by their Logged
+// time): one point of the tree's growth.
+type Point struct {
+	End    time.Time `json:"end"`
+	Events uint64    `json:"events"`
+}
+
+// Growth returns, for each day whose end is in (from, to], the events
+// logged up to its end, by their Logged time: the tree's growth in events
+// (site attestations, not events, are not counted). Days on which nothing
+// was logged are included, so the points are evenly spaced.
+func (a *Aggregate) Growth(from, to time.Time) []Point {
+	lo, hi := floorDiv(from.Unix(), 86400), floorDiv(to.Unix()-1, 86400)
+	if hi < lo || len(a.logged) == 0 {
+		return nil
+	}
+	if hi-lo > MaxDayCells {
+		lo = hi - MaxDayCells
+	}
+	var before uint64 // logged on days before lo
+	for d, n := range a.logged {
+		if d < lo {
+			before += n
+		}
+	}
+	out := make([]Point, 0, hi-lo+1)
+	for d := lo; d <= hi; d++ {
+		before += a.logged[d]
+		out = append(out, Point{End: time.Unix((d+1)*86400, 0).UTC(), Events: before})
+	}
+	return out
+}
+
+// Reader is what the dashboard and the report read of an Aggregate. An
+// *Aggregate is one (not safe for concurrent use); stats.Counter is one
+// that reads its aggregate under its lock while it goes on counting.
+type Reader interface {
+	Flows() []Flow
+	Collections() []Collection
+	Recent(e Edge) []uint64
+	Series(from, to time.Time, r Resolution) []Bucket
+	Growth(from, to time.Time) []Point
+	Span() (first, last time.Time, ok bool)
+	PickResolution(from, to time.Time) Resolution
+	Events() uint64
+	Transfers() uint64
+}
+
+var _ Reader = (*Aggregate)(nil)
+
 // Clone returns a deep copy of a, for readers while the owner goes on
 // adding.
 func (a *Aggregate) Clone() *Aggregate {
@@ -341,6 +396,7 @@ func (a *Aggregate) Clone() *Aggregate {
 	}
 	c.collections = cloneMap(a.collections)
 	c.days, c.hours, c.locations = cloneMap(a.days), cloneMap(a.hours), cloneMap(a.locations)
+	c.logged = cloneMap(a.logged)
 	return &c
 }
 

@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custodylog/custody/activity"
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
@@ -83,6 +84,11 @@ type Config struct {
 	// Policy, if set, is the routing policy: the chart marks the cells it
 	// allows, and a background audit reports findings in a panel.
 	Policy *audit.Policy
+	// Activity, if set, is the log's flows and time series (a
+	// stats.Counter, which keeps them with its counts): the flows and
+	// timeline pages and the report read it. Nil: those pages say the
+	// server keeps no activity.
+	Activity activity.Reader
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
 	// Recent is how many of the newest events to list; 0: DefaultRecent.
@@ -164,7 +170,8 @@ func (d *Dashboard) Run(ctx context.Context) {
 	}
 }
 
-// ServeHTTP serves GET (and HEAD) /, /sample?id=SAMPLE and /static/….
+// ServeHTTP serves GET (and HEAD) /, /sample?id=SAMPLE, /flows, /timeline,
+// /report and /static/….
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -182,6 +189,12 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.render(w, r, "sample.html", func(ctx context.Context) (any, int, error) {
 			return d.samplePage(ctx, r.URL.Query().Get("id"))
 		})
+	case r.URL.Path == "/flows":
+		d.serveFlows(w, r)
+	case r.URL.Path == "/timeline":
+		d.serveTimeline(w, r)
+	case r.URL.Path == "/report":
+		d.serveReport(w, r)
 	case r.URL.Path == "/favicon.ico":
 		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
 	case strings.HasPrefix(r.URL.Path, "/static/"):
