@@ -19,7 +19,9 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
+	"github.com/custodylog/custody/activity"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store"
 )
@@ -56,7 +58,10 @@ type Source interface {
 }
 
 // Counter counts the log's events per region and location, in index
-// order, each exactly once. Create it with New, hand it the log's commits
+// order, each exactly once, and feeds the same events to an
+// activity.Aggregate (site attestations are not events: neither counts
+// them). It is an activity.Reader: its methods of that interface read the
+// aggregate under the Counter's lock, so they are safe while it counts. Create it with New, hand it the log's commits
 // with Committed and run Run on a goroutine of its own; the counts trail
 // the log (Counted says how far they got).
 //
@@ -80,8 +85,9 @@ type Counter struct {
 	counts map[string]map[string]uint64
 	pairs  int // distinct (region, location) pairs counted, OtherKey pairs excluded
 	total  uint64
-	size   uint64 // entries [0, size) are counted
-	last   []byte // the data of entry size-1 (for Snapshot)
+	size   uint64              // entries [0, size) are counted
+	last   []byte              // the data of entry size-1 (for Snapshot)
+	act    *activity.Aggregate // the same events' flows and time series
 
 	// progress is signalled (without blocking) after Run counted some
 	// entries, for Persist.
@@ -94,7 +100,7 @@ func New(src Source, logger *slog.Logger) *Counter {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Counter{src: src, logger: logger, kick: make(chan struct{}, 1), progress: make(chan struct{}, 1), counts: map[string]map[string]uint64{}}
+	return &Counter{src: src, logger: logger, kick: make(chan struct{}, 1), progress: make(chan struct{}, 1), counts: map[string]map[string]uint64{}, act: activity.New()}
 }
 
 // Committed tells the Counter that the log's committed tree has cp.Size
@@ -214,6 +220,7 @@ func (c *Counter) add(es []store.Entry) (err error) {
 		}
 		c.size++
 		c.count(ev.Region, ev.Location)
+		c.act.Add(e.Index, &ev)
 		last = e.Data
 	}
 	return nil
@@ -288,4 +295,73 @@ func (c *Counter) Regions() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// The activity.Reader methods: each reads c's aggregate under c's read
+// lock (no copy of the aggregate is made), so the answer is that of the
+// entries counted so far (Counted).
+var _ activity.Reader = (*Counter)(nil)
+
+// Flows is activity.Aggregate.Flows of the events counted.
+func (c *Counter) Flows() []activity.Flow {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.act.Flows()
+}
+
+// Collections is activity.Aggregate.Collections of the events counted.
+func (c *Counter) Collections() []activity.Collection {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.act.Collections()
+}
+
+// Recent is activity.Aggregate.Recent of the events counted.
+func (c *Counter) Recent(e activity.Edge) []uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.act.Recent(e)
+}
+
+// Series is activity.Aggregate.Series of the events counted.
+func (c *Counter) Series(from, to time.Time, r activity.Resolution) []activity.Bucket {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.act.Series(from, to, r)
+}
+
+// Growth is activity.Aggregate.Growth of the events counted.
+func (c *Counter) Growth(from, to time.Time) []activity.Point {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.act.Growth(from, to)
+}
+
+// Span is activity.Aggregate.Span of the events counted.
+func (c *Counter) Span() (first, last time.Time, ok bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.act.Span()
+}
+
+// PickResolution is activity.Aggregate.PickResolution of the events
+// counted.
+func (c *Counter) PickResolution(from, to time.Time) activity.Resolution {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.act.PickResolution(from, to)
+}
+
+// Events is the number of events counted (Total).
+func (c *Counter) Events() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.act.Events()
+}
+
+// Transfers is the number of transferred events counted.
+func (c *Counter) Transfers() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.act.Transfers()
 }
