@@ -6,11 +6,13 @@
 //
 // An Aggregate is fed the log's events in index order, once each (the
 // server's stats.Counter and the auditor both do), and is bounded whatever
-// the log holds: at most MaxEdges flows by name, MaxRecent entry indices
-// per flow, MaxLocations data centres in the time series, MaxDayCells
-// day cells and the hourly cells of the newest HourlyWindow of event time.
-// What goes past a bound is still counted (under OtherKey, or in Overflow),
-// so the totals always add up. Which names are kept depends only on the
+// the log holds: at most MaxEdges flows by name (plus MaxOther flows and
+// collections under OtherKey), MaxRecent entry indices per flow,
+// MaxCollections collections by name, MaxLocations data centres in the
+// time series, MaxDayCells day cells and days of growth, and the hourly
+// cells of the newest HourlyWindow of event time. What goes past a bound
+// is still counted (under OtherKey, or in Overflow), so the totals always
+// add up. Which names are kept depends only on the
 // order of the events, so a recount gives the same aggregate.
 //
 // The package does no I/O; MarshalBinary and UnmarshalBinary let the
@@ -29,8 +31,17 @@ import (
 const (
 	// MaxEdges is the most distinct (region, from, to) flows kept under
 	// their names; the transfers of further flows are counted at
-	// (region, from, OtherKey), or (region, OtherKey, OtherKey).
+	// (region, from, OtherKey) while there are at most MaxOther of those,
+	// and at (OtherKey, OtherKey, OtherKey) past that.
 	MaxEdges = 4096
+	// MaxOther is the most flows, and the most collections, named partly
+	// by OtherKey (besides the one named by OtherKey only).
+	MaxOther = 256
+	// MaxCollections is the most distinct (region, location) collections
+	// kept under their names; the collections of further pairs are
+	// counted at (region, OtherKey) while there are at most MaxOther of
+	// those, and at (OtherKey, OtherKey) past that.
+	MaxCollections = 4096
 	// MaxRecent is the most entry indices kept per flow: its newest
 	// transfers, for the dashboard's "samples on this flow" pages.
 	MaxRecent = 1000
@@ -38,10 +49,12 @@ const (
 	// keeps by name; further ones are counted under OtherKey.
 	MaxLocations = 256
 	// MaxDayCells is the most (day, data centre) cells kept; the events
-	// of a new cell past it are only counted in Overflow.
+	// of a new cell past it are only counted in Overflow. It also bounds
+	// the days of Logged time kept for Growth (see LoggedOverflow).
 	MaxDayCells = 1 << 17
-	// HourlyWindow is how far back from the newest event time the hourly
-	// cells are kept; older ones are dropped (the daily cells keep them).
+	// HourlyWindow is the span of the hourly cells kept: the whole hours
+	// of event time that end at the end of the hour of the newest event
+	// time. Older hours are dropped (the daily cells keep their events).
 	HourlyWindow = 14 * 24 * time.Hour
 )
 
@@ -133,8 +146,14 @@ type Aggregate struct {
 	events      uint64              // events added
 	transfers   uint64              // of which transferred
 	overflow    uint64              // events in no day cell (MaxDayCells)
+	lost        uint64              // events with a Logged time in no day of logged (MaxDayCells)
+	otherFlows  int                 // flows named (region, from, OtherKey)
+	otherColls  int                 // collections named (region, OtherKey)
 	first, last int64               // event times (Unix seconds) seen; valid when events > 0
 }
+
+// windowHours is HourlyWindow in hours.
+const windowHours = int64(HourlyWindow / time.Hour)
 
 // New returns an empty Aggregate.
 func New() *Aggregate {
@@ -163,10 +182,15 @@ func (a *Aggregate) Add(index uint64, ev *record.Event) {
 		a.transfers++
 		a.addFlow(index, Edge{Region: ev.Region, From: ev.Location, To: ev.To})
 	case record.Collected:
-		a.collections[[2]string{ev.Region, ev.Location}]++
+		a.addCollection(ev.Region, ev.Location)
 	}
 	if !ev.Logged.IsZero() {
-		a.logged[floorDiv(ev.Logged.Unix(), 86400)]++
+		d := floorDiv(ev.Logged.Unix(), 86400)
+		if _, ok := a.logged[d]; ok || len(a.logged) < MaxDayCells {
+			a.logged[d]++
+		} else {
+			a.lost++
+		}
 	}
 	loc := a.seriesLocation(ev.Location)
 	day := cell{floorDiv(t, 86400), loc}
@@ -175,29 +199,40 @@ func (a *Aggregate) Add(index uint64, ev *record.Event) {
 	} else {
 		a.overflow++
 	}
-	if t > a.last-int64(HourlyWindow/time.Second) {
-		a.hours[cell{floorDiv(t, 3600), loc}]++
+	if h := floorDiv(t, 3600); h >= a.firstHour() {
+		a.hours[cell{h, loc}]++
 	}
 	// Drop the hourly cells that fell out of the window, now and then
-	// (the window moves with the newest event time).
-	if len(a.hours) > 2*int(HourlyWindow/time.Hour)*max(1, len(a.locations)) {
+	// (the window moves with the newest event time). At most
+	// windowHours*(len(locations)+1) cells are in the window, so this
+	// runs once per at least as many Adds.
+	if len(a.hours) > 2*int(windowHours)*max(1, len(a.locations)) {
 		a.pruneHours()
 	}
 }
 
+// firstHour is the first hour (since the epoch) of the hourly window:
+// windowHours whole hours ending with that of the newest event time.
+// Every event of a later hour was counted in its hourly cell: the window
+// only moves forward.
+func (a *Aggregate) firstHour() int64 {
+	return floorDiv(a.last, 3600) - windowHours + 1
+}
+
 func (a *Aggregate) addFlow(index uint64, e Edge) {
 	f := a.flows[e]
-	if f == nil {
-		if len(a.flows) >= MaxEdges {
-			e.To = OtherKey
-			if f = a.flows[e]; f == nil {
-				e.From = OtherKey
-				f = a.flows[e]
-			}
+	if f == nil && len(a.flows) >= MaxEdges {
+		e.To = OtherKey
+		if f = a.flows[e]; f == nil && a.otherFlows >= MaxOther {
+			e = Edge{Region: OtherKey, From: OtherKey, To: OtherKey}
+			f = a.flows[e]
 		}
-		if f == nil {
-			f = &flowState{}
-			a.flows[e] = f
+	}
+	if f == nil {
+		f = &flowState{}
+		a.flows[e] = f
+		if e.To == OtherKey && e.Region != OtherKey {
+			a.otherFlows++
 		}
 	}
 	f.events++
@@ -207,6 +242,23 @@ func (a *Aggregate) addFlow(index uint64, e Edge) {
 	}
 	f.recent[f.next] = index
 	f.next = (f.next + 1) % MaxRecent
+}
+
+// addCollection counts a collected event at (region, location), within
+// the bounds.
+func (a *Aggregate) addCollection(region, location string) {
+	k := [2]string{region, location}
+	if _, ok := a.collections[k]; !ok && len(a.collections) >= MaxCollections {
+		k[1] = OtherKey
+		if _, ok := a.collections[k]; !ok {
+			if a.otherColls >= MaxOther {
+				k[0] = OtherKey
+			} else {
+				a.otherColls++
+			}
+		}
+	}
+	a.collections[k]++
 }
 
 // seriesLocation is the name under which the series counts location.
@@ -221,12 +273,11 @@ func (a *Aggregate) seriesLocation(location string) string {
 	return location
 }
 
-// pruneHours drops the hourly cells older than HourlyWindow before the
-// newest event time.
+// pruneHours drops the hourly cells before the window.
 func (a *Aggregate) pruneHours() {
-	oldest := floorDiv(a.last-int64(HourlyWindow/time.Second), 3600)
+	first := a.firstHour()
 	for c := range a.hours {
-		if c.bucket <= oldest {
+		if c.bucket < first {
 			delete(a.hours, c)
 		}
 	}
@@ -252,6 +303,10 @@ func (a *Aggregate) Transfers() uint64 { return a.transfers }
 // Overflow is the number of events the daily series does not hold (past
 // MaxDayCells); the day buckets add up to Events less Overflow.
 func (a *Aggregate) Overflow() uint64 { return a.overflow }
+
+// LoggedOverflow is the number of events with a Logged time that Growth
+// does not count: logged on a day past the MaxDayCells days kept.
+func (a *Aggregate) LoggedOverflow() uint64 { return a.lost }
 
 // Span returns the earliest and the latest event time added; ok is false
 // when no event was added.
@@ -305,15 +360,22 @@ func (a *Aggregate) Collections() []Collection {
 }
 
 // Series returns the non-empty buckets of resolution r whose start is in
-// [from, to), sorted by start and location. The hourly buckets are only
-// kept for the newest HourlyWindow of event time: older hours are absent
-// (use Daily there; PickResolution chooses).
+// [from, to), sorted by start and location; a bucket starts on a whole
+// hour or a UTC midnight. The hourly buckets are only kept for the
+// HourlyWindow of whole hours ending with the newest event's hour: older
+// hours are absent (use Daily there; PickResolution chooses), and every
+// hourly bucket returned counts all the events added in its hour.
 func (a *Aggregate) Series(from, to time.Time, r Resolution) []Bucket {
 	cells, width := a.days, int64(86400)
 	if r == Hourly {
 		cells, width = a.hours, 3600
 	}
-	lo, hi := floorDiv(from.Unix()+width-1, width), floorDiv(to.Unix()+width-1, width)
+	// Bucket b starts at b*width: it is in [from, to) when
+	// ceil(from/width) <= b < ceil(to/width), to the nanosecond.
+	lo, hi := ceilDiv(from, width), ceilDiv(to, width)
+	if r == Hourly && a.events > 0 {
+		lo = max(lo, a.firstHour())
+	}
 	var out []Bucket
 	for c, n := range cells {
 		if c.bucket >= lo && c.bucket < hi {
@@ -326,11 +388,22 @@ func (a *Aggregate) Series(from, to time.Time, r Resolution) []Bucket {
 	return out
 }
 
+// ceilDiv is the smallest integer b with b*width at or after t (width in
+// seconds), without overflow for any t.
+func ceilDiv(t time.Time, width int64) int64 {
+	s := t.Unix() // floor: t.Nanosecond() is in [0, 1e9)
+	q := floorDiv(s, width)
+	if q*width < s || (q*width == s && t.Nanosecond() > 0) {
+		q++
+	}
+	return q
+}
+
 // PickResolution is the resolution to draw [from, to) at: hourly for a
-// span of up to three days that lies within the hourly window, daily
-// otherwise.
+// span of up to three days that starts within the hourly window (so every
+// hour drawn is kept), daily otherwise.
 func (a *Aggregate) PickResolution(from, to time.Time) Resolution {
-	if to.Sub(from) <= 72*time.Hour && a.events > 0 && from.Unix() >= a.last-int64(HourlyWindow/time.Second) {
+	if to.Sub(from) <= 72*time.Hour && a.events > 0 && ceilDiv(from, 3600) >= a.firstHour() {
 		return Hourly
 	}
 	return Daily
@@ -343,12 +416,17 @@ type Point struct {
 	Events uint64    `json:"events"`
 }
 
-// Growth returns, for each day whose end is in (from, to], the events
+// Growth returns, for each UTC day whose end is in (from, to], the events
 // logged up to its end, by their Logged time: the tree's growth in events
-// (site attestations, not events, are not counted). Days on which nothing
-// was logged are included, so the points are evenly spaced.
+// (site attestations, not events, are not counted, nor events without a
+// Logged time or in LoggedOverflow). Days on which nothing was logged are
+// included, so the points are evenly spaced; a day not yet over at to has
+// no point (pass the next midnight as to for today's). At most
+// MaxDayCells+1 points are returned: the newest.
 func (a *Aggregate) Growth(from, to time.Time) []Point {
-	lo, hi := floorDiv(from.Unix(), 86400), floorDiv(to.Unix()-1, 86400)
+	// Day d ends at (d+1)*86400: after from when d >= floor(from/86400),
+	// at or before to when d < floor(to/86400).
+	lo, hi := floorDiv(from.Unix(), 86400), floorDiv(to.Unix(), 86400)-1
 	if hi < lo || len(a.logged) == 0 {
 		return nil
 	}
