@@ -177,12 +177,12 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// Layout computes what Timeline draws for in: its buckets, widened to at
+// LayoutTimeline computes what Timeline draws for in: its buckets, widened to at
 // most MaxBuckets, and its rows: the MaxTimelineRows data centres with
 // the most events in range (ties by name), sorted by name, and OtherRow
 // summing the others. Every count in range is in exactly one row and one
 // bucket, so the rows add up to the events in range.
-func Layout(in TimelineInput) TimelineLayout {
+func LayoutTimeline(in TimelineInput) TimelineLayout {
 	if !in.To.After(in.From) {
 		return TimelineLayout{}
 	}
@@ -277,7 +277,7 @@ func newScale(from, to time.Time, width int) scale {
 }
 
 // Timeline draws events per bucket per data centre as small multiples:
-// one row of bars per data centre (Layout: at most MaxTimelineRows and
+// one row of bars per data centre (LayoutTimeline: at most MaxTimelineRows and
 // OtherRow), all on one time axis and one vertical scale, with Markers on
 // the time axis: each a triangle pointing at its time, its label beside
 // it, a dashed line across the rows, a <title>, and a link to its Href.
@@ -289,7 +289,7 @@ func Timeline(in TimelineInput) template.HTML {
 		width = defaultWidth
 	}
 	id := cmp.Or(in.IDPrefix, "timeline")
-	lay := Layout(in)
+	lay := LayoutTimeline(in)
 	sc := newScale(in.From, in.To, width)
 
 	// Markers in range, in time order, bounded; each in the first lane

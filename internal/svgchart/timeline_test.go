@@ -17,7 +17,17 @@ import (
 	"github.com/custodylog/custody/activity"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden SVGs in testdata/")
+// updateTimeline rewrites the golden SVGs of the time charts; so does the
+// package's -update flag, if some test file defines one.
+var updateTimeline = flag.Bool("update-timeline", false, "rewrite the golden time charts in testdata/timeline_*.svg")
+
+func updating() bool {
+	if *updateTimeline {
+		return true
+	}
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
 
 var t0 = time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 
@@ -67,7 +77,7 @@ func TestTimelineBars(t *testing.T) {
 		{Start: hour(24), Location: "ch-zrh-1", Events: 99}, // out of range
 		{Start: hour(-1), Location: "us-ash-1", Events: 99}, // out of range
 	}}
-	lay := Layout(in)
+	lay := LayoutTimeline(in)
 	if lay.Bucket != time.Hour || len(lay.Starts) != 24 || lay.Total != 15 || lay.Max != 8 {
 		t.Fatalf("layout: bucket %v, %d buckets, total %d, max %d; want 1h, 24, 15, 8", lay.Bucket, len(lay.Starts), lay.Total, lay.Max)
 	}
@@ -189,7 +199,7 @@ func TestTimelineBounds(t *testing.T) {
 		ms = append(ms, Marker{Time: from.Add(time.Duration(i) * time.Hour), Label: "reroute", Href: "/sample?id=s"})
 	}
 	in := TimelineInput{From: from, To: t0, Bucket: 24 * time.Hour, Counts: counts, Markers: ms}
-	lay := Layout(in)
+	lay := LayoutTimeline(in)
 	if len(lay.Starts) > MaxBuckets || len(lay.Rows) != MaxTimelineRows+1 {
 		t.Fatalf("%d buckets, %d rows; want at most %d and %d", len(lay.Starts), len(lay.Rows), MaxBuckets, MaxTimelineRows+1)
 	}
@@ -331,7 +341,7 @@ func TestGrowthPointsBounded(t *testing.T) {
 }
 
 // TestTimelineGolden compares the charts with the golden files in
-// testdata/ (go test -run Golden -update rewrites them; look at them in a
+// testdata/ (go test -run TimelineGolden -update-timeline rewrites them; look at them in a
 // browser before committing).
 func TestTimelineGolden(t *testing.T) {
 	counts := []activity.Bucket{}
@@ -371,7 +381,7 @@ func TestTimelineGolden(t *testing.T) {
 	} {
 		wellFormed(t, g.svg)
 		path := filepath.Join("testdata", g.name)
-		if *update {
+		if updating() {
 			if err := os.MkdirAll("testdata", 0o755); err != nil {
 				t.Fatal(err)
 			}
