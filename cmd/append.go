@@ -219,7 +219,7 @@ the events it writes are synthetic and stay in the log forever.`,
 			case kind == logserver.KindVerifier:
 				return usageError("the log directory needs its log.pub", "%v", cause)
 			case kind == logserver.KindHold:
-				return storeErr(cause, dsn)
+				return err
 			case err != nil:
 				return ioError(err)
 			}

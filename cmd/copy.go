@@ -80,7 +80,7 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 	defer src.Close()
 	dst, err := logserver.OpenStore(to, "")
 	if err != nil {
-		return nil, storeOpenErr(err, "--to", to)
+		return nil, logserver.OpenStoreError(err, "--to", to)
 	}
 	defer dst.Close()
 	bar := e.progress("")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/custodylog/custody/demo"
-	logserver "github.com/custodylog/custody/server"
 	"github.com/spf13/cobra"
 )
 
@@ -72,7 +71,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	} else if errors.Is(err, demo.ErrDirUsed) {
 		return withHint(err, "pick a new --dir, or leave it out for a temporary one")
 	} else if err != nil {
-		return serveErr(err, logserver.Options{})
+		return serveErr(err)
 	}
 	d.WriteIntro(e.stdout)
 	if o.reported != nil {

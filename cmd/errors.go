@@ -12,7 +12,6 @@ import (
 	"github.com/custodylog/custody/httpapi"
 	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/store"
-	"github.com/custodylog/custody/store/postgres"
 	"github.com/custodylog/custody/verify"
 )
 
@@ -106,14 +105,12 @@ func serverErr(err error) (logserver.ErrorKind, error) {
 
 // serveErr adds the exit code and the fix to an error of server.Open whose
 // cause tells more than its kind (the others carry their own Hint).
-func serveErr(err error, o logserver.Options) error {
-	switch kind, cause := serverErr(err); {
+func serveErr(err error) error {
+	switch kind, _ := serverErr(err); {
 	case kind == logserver.KindTrust && errors.Is(err, verify.ErrPrivateKey):
 		return withHint(err, "%s", keyHint("a trust policy", err, ""))
 	case kind == logserver.KindWitnessKey:
 		return usageErr(err, keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
-	case kind == logserver.KindHold:
-		return storeErr(cause, o.DSN)
 	}
 	return err
 }
@@ -125,43 +122,14 @@ func serveErr(err error, o logserver.Options) error {
 func openSource(ctx context.Context, flag, dsn string) (store.Store, error) {
 	st, err := logserver.OpenLogStore(ctx, dsn, "")
 	switch kind, cause := serverErr(err); kind {
-	case logserver.KindHold:
-		return nil, storeErr(cause, dsn)
 	case logserver.KindNoStore:
 		return nil, usageErr(fmt.Errorf("source store %s: %w", dsn, cause), "pass an existing log database, e.g. sqlite:mylog/custody.db")
 	case logserver.KindOpenStore:
-		return nil, storeOpenErr(cause, flag, dsn)
+		return nil, logserver.OpenStoreError(cause, flag, dsn)
+	case 0:
+		return st, nil
 	}
-	return st, nil
-}
-
-// storeErr adds the fix to an error of logserver.HoldsLog for the
-// PostgreSQL store dsn (the SQLite lock's error has its own).
-func storeErr(err error, dsn string) error {
-	const hint = "pass the --store DSN given to 'custody init' and 'custody serve', with the log's search_path"
-	var nl *postgres.NoLogError
-	switch {
-	case err == nil:
-		return nil
-	case !logserver.IsPostgres(dsn):
-		return err
-	case errors.Is(err, postgres.ErrBadDSN):
-		return usageErr(fmt.Errorf("--store %s: %w", logserver.RedactDSN(dsn), err), "pass a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE?sslmode=...&search_path=SCHEMA")
-	case errors.As(err, &nl) && nl.Schema == "":
-		return usageError(hint, "--store %s: no schema of its search_path exists, so it holds no log", logserver.RedactDSN(dsn))
-	case errors.As(err, &nl):
-		return usageError(hint, "--store %s holds no custody log (schema %s has no schema_version table); create one with 'custody init --store DSN'", logserver.RedactDSN(dsn), nl.Schema)
-	}
-	return ioError(fmt.Errorf("--store %s: %w", logserver.RedactDSN(dsn), err))
-}
-
-// storeOpenErr explains a store that does not open.
-func storeOpenErr(err error, flag, dsn string) error {
-	var ce *cliError
-	if errors.As(err, &ce) {
-		return err
-	}
-	return usageErr(fmt.Errorf("opening %s %s: %w", flag, logserver.RedactDSN(dsn), err), "pass sqlite:PATH, a path, or a PostgreSQL URL the store accepts")
+	return nil, err
 }
 
 // newAPIClient returns a reader of the server at base (custody get),

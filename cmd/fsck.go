@@ -81,11 +81,11 @@ Exit status: 0 clean, 2 problems found, 3 usage or I/O error.`,
 
 func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, asJSON bool, opts fsck.Options) error {
 	// Opening a store creates one where there is none: fsck must not.
-	st, err := logserver.OpenLogStore(ctx, dsn, dir)
-	kind, cause := serverErr(err)
+	st, openErr := logserver.OpenLogStore(ctx, dsn, dir)
+	kind, cause := serverErr(openErr)
 	if kind == logserver.KindNoStore {
 		return ioError(cause)
-	} else if err == nil {
+	} else if openErr == nil {
 		defer st.Close()
 	}
 	pub := filepath.Join(dir, logserver.PubFile)
@@ -107,7 +107,7 @@ func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, as
 	rep := &fsck.Report{}
 	switch {
 	case kind == logserver.KindHold:
-		return storeErr(cause, dsn)
+		return openErr
 	case kind == logserver.KindOpenStore && strings.Contains(cause.Error(), "damaged"):
 		rep.Add(fsck.KindStore, "database", "%v", cause)
 	case kind != 0:

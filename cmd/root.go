@@ -75,7 +75,7 @@ See docs/ for the architecture, API and guides.`,
 	fmt.Fprintf(stderr, "custody: error: %s\n", cleanMessage(err.Error()))
 	var ce *cliError
 	var f fixer
-	if !errors.As(err, &ce) && errors.As(err, &f) && f.Hint() != "" {
+	if !errors.As(err, &ce) && errors.As(err, &f) && (f.Hint() != "" || f.ExitCode() != exitFailure) {
 		ce = &cliError{err: err, hint: f.Hint(), code: f.ExitCode()}
 	}
 	if ce != nil {

@@ -98,7 +98,7 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 			}
 			srv, err := logserver.Open(c.Context(), opts, cfg)
 			if err != nil {
-				return serveErr(err, opts)
+				return serveErr(err)
 			}
 			return srv.Run(c.Context())
 		},
@@ -170,10 +170,7 @@ the append rate and several hundred MB of memory (docs/performance.md).`,
 				return usageError("pass --dir and --origin, e.g. --dir ./mylog --origin example.com/custody", "missing --dir or --origin")
 			}
 			vkey, err := logserver.InitWith(c.Context(), dir, origin, dsn, o)
-			switch kind, cause := serverErr(err); {
-			case kind == logserver.KindOpenStore:
-				return storeOpenErr(cause, "--store", dsn)
-			case err != nil:
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "%s\n", vkey)

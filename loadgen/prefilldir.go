@@ -36,7 +36,7 @@ func PrefillDir(ctx context.Context, dir, dsn string, n uint64, opts PrefillOpti
 	}
 	release, err := server.HoldLog(ctx, dsn, dir)
 	if err != nil {
-		return PrefillResult{}, &server.Error{Kind: server.KindHold, Err: err}
+		return PrefillResult{}, server.HoldError(err, dsn)
 	}
 	defer release()
 	st, err := server.OpenStore(dsn, dir)

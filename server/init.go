@@ -54,7 +54,7 @@ func InitWith(ctx context.Context, dir, origin, dsn string, o InitOptions) (vkey
 		// A shared database may hold a log already: refuse it before
 		// writing keys that would then block a retry.
 		if st, err = OpenStore(dsn, dir); err != nil {
-			return "", &Error{Kind: KindOpenStore, Err: err}
+			return "", OpenStoreError(err, "--store", dsn)
 		}
 		defer st.Close()
 		if cp, err := st.Latest(ctx); err == nil {

@@ -81,6 +81,7 @@ type Error struct {
 	Kind ErrorKind
 	Err  error
 	fix  string // Hint, if the kind's fix names the input
+	exit int    // ExitCode, if the input decides it (0: the kind's)
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -106,6 +107,9 @@ func (e *Error) ExitCode() int {
 	if f, ok := e.cause(); ok {
 		return f.ExitCode()
 	}
+	if e.exit != 0 {
+		return e.exit
+	}
 	if kindFixes[e.Kind].usage {
 		return 3
 	}
@@ -118,7 +122,7 @@ func (e *Error) cause() (f interface {
 	Hint() string
 	ExitCode() int
 }, ok bool) {
-	if _, own := kindFixes[e.Kind]; own || e.fix != "" {
+	if _, own := kindFixes[e.Kind]; own || e.fix != "" || e.exit != 0 {
 		return nil, false
 	}
 	return f, errors.As(e.Err, &f)
@@ -201,7 +205,7 @@ func Open(ctx context.Context, o Options, cfg Config) (*Server, error) {
 	}
 	release, err := HoldLog(ctx, o.DSN, o.Dir)
 	if err != nil {
-		return nil, &Error{Kind: KindHold, Err: err}
+		return nil, HoldError(err, o.DSN)
 	}
 	if cfg.Log.Store, err = OpenStore(o.DSN, o.Dir); err != nil {
 		release()

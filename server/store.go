@@ -68,7 +68,7 @@ func OpenStore(dsn, dir string) (store.Store, error) {
 func OpenLogStore(ctx context.Context, dsn, dir string) (store.Store, error) {
 	if IsPostgres(dsn) {
 		if err := HoldsLog(ctx, dsn); err != nil {
-			return nil, &Error{Kind: KindHold, Err: err}
+			return nil, HoldError(err, dsn)
 		}
 	} else if fi, err := os.Stat(SQLitePath(dsn, dir)); err != nil {
 		return nil, &Error{Kind: KindNoStore, Err: err}
@@ -80,6 +80,44 @@ func OpenLogStore(ctx context.Context, dsn, dir string) (store.Store, error) {
 		return nil, &Error{Kind: KindOpenStore, Err: err}
 	}
 	return st, nil
+}
+
+// HoldError is the *Error of kind KindHold for err, a failure of HoldLog
+// or HoldsLog on dsn. For PostgreSQL it names the store (its password
+// redacted) and says what to do; the SQLite lock's error (ErrLocked) has
+// a Hint of its own.
+func HoldError(err error, dsn string) *Error {
+	if !IsPostgres(dsn) {
+		return &Error{Kind: KindHold, Err: err}
+	}
+	const hint = "pass the --store DSN given to 'custody init' and 'custody serve', with the log's search_path"
+	red := RedactDSN(dsn)
+	var nl *postgres.NoLogError
+	switch {
+	case errors.Is(err, postgres.ErrBadDSN):
+		return &Error{Kind: KindHold, Err: fmt.Errorf("--store %s: %w", red, err), exit: 3,
+			fix: "pass a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE?sslmode=...&search_path=SCHEMA"}
+	case errors.As(err, &nl) && nl.Schema == "":
+		return &Error{Kind: KindHold, Err: fmt.Errorf("--store %s: no schema of its search_path exists, so it holds no log", red), fix: hint, exit: 3}
+	case errors.As(err, &nl):
+		return &Error{Kind: KindHold, Err: fmt.Errorf("--store %s holds no custody log (schema %s has no schema_version table); create one with 'custody init --store DSN'", red, nl.Schema), fix: hint, exit: 3}
+	}
+	return &Error{Kind: KindHold, Err: fmt.Errorf("--store %s: %w", red, err), exit: 3}
+}
+
+// OpenStoreError is the *Error of kind KindOpenStore for err, a failure of
+// OpenStore on dsn given as flag: a usage mistake (exit 3) unless err says
+// what to do itself.
+func OpenStoreError(err error, flag, dsn string) *Error {
+	var f interface {
+		Hint() string
+		ExitCode() int
+	}
+	if errors.As(err, &f) && f.Hint() != "" {
+		return &Error{Kind: KindOpenStore, Err: err}
+	}
+	return &Error{Kind: KindOpenStore, Err: fmt.Errorf("opening %s %s: %w", flag, RedactDSN(dsn), err), exit: 3,
+		fix: "pass sqlite:PATH, a path, or a PostgreSQL URL the store accepts"}
 }
 
 // HoldsLog checks, without writing, that the PostgreSQL database of dsn
