@@ -467,7 +467,8 @@ type samplePage struct {
 	More       string // with Truncated: the API page with the events after those shown
 	HasPolicy  bool
 	Findings   int
-	Index      *indexView // nil when the log keeps no sample index
+	Index      *indexView   // nil when the log keeps no sample index
+	Journey    *journeyView // the chain drawn across data-centre lanes (journey.go)
 }
 
 func (d *Dashboard) samplePage(ctx context.Context, id string) (samplePage, int, error) {
@@ -556,5 +557,6 @@ func (d *Dashboard) samplePage(ctx context.Context, id string) (samplePage, int,
 		}
 		p.Chain = append(p.Chain, l)
 	}
+	p.Journey = newJourney(&p, d.cfg.Policy)
 	return p, 200, nil
 }

@@ -292,6 +292,25 @@
 
   window.custodySampleProof = { verify, parse, checkpoint, ProofError };
 
+  // markJourney shows the browser's completeness verdict on the journey's
+  // steps (templates/sample.html, "journey-svg"): the C mark, data-complete
+  // and each step's title. proven is the proven entry indexes (strings),
+  // or null when the check failed.
+  function markJourney(proven, size) {
+    for (const a of document.querySelectorAll("svg.journey a.step[data-index]")) {
+      const m = a.querySelector(".m-complete"), t = a.querySelector("title");
+      if (!m) continue;
+      if (a.dataset.base === undefined) a.dataset.base = t.textContent;
+      const good = proven !== null && proven.has(a.dataset.index);
+      a.dataset.complete = good ? "browser" : "failed";
+      m.textContent = good ? "C✓✓" : "C✕";
+      m.setAttribute("class", "m-complete " + (good ? "browser" : "failed"));
+      a.dataset.completeNote = good ? ", completeness as of checkpoint " + size + " re-checked by your browser" : ", your browser's check of completeness FAILED";
+      const b = a.dataset.browser;
+      t.textContent = a.dataset.base + (b === "ok" ? ", re-checked by your browser" : b === "failed" ? ", your browser's check of the inclusion proof FAILED" : "") + a.dataset.completeNote;
+    }
+  }
+
   // The sample page: the server put the proof and the checkpoint it was
   // checked against in #sample-index; verify them here, and check that the
   // chain shown on the page is exactly the proven one.
@@ -317,11 +336,13 @@
       }
       if (chain.absent) set("ok", "never logged as of checkpoint " + cp.size + " (absence verified in your browser ✓)");
       else set("ok", "complete (verified in your browser ✓): " + chain.indexes.length + " events as of checkpoint " + cp.size);
+      if (!chain.absent) markJourney(new Set(chain.indexes.map(String)), cp.size);
       out.dataset.events = String(chain.indexes.length);
       out.dataset.absent = String(chain.absent);
     } catch (e) {
       out.dataset.error = e.kind || "error";
       set("failed", "Your browser's check of the proof FAILED: " + e.message);
+      markJourney(null, 0);
     }
   }
 

@@ -55,6 +55,20 @@
     return equal(await rootFromInclusion(index, size, leaf, proof), root);
   }
 
+  // markStep shows the browser's verdict on the journey's step for entry
+  // index (templates/sample.html, "journey-svg"): data-browser, the B mark
+  // and the step's title, which sampleproof.js also extends.
+  function markStep(index, good) {
+    const a = document.querySelector('svg.journey a.step[data-index="' + index + '"]');
+    if (!a) return;
+    const t = a.querySelector("title"), m = a.querySelector(".m-browser");
+    if (a.dataset.base === undefined) a.dataset.base = t.textContent;
+    a.dataset.browser = good ? "ok" : "failed";
+    m.textContent = good ? "B✓" : "B✕";
+    m.setAttribute("class", "m-browser " + (good ? "ok" : "failed"));
+    t.textContent = a.dataset.base + (good ? ", re-checked by your browser" : ", your browser's check of the inclusion proof FAILED") + (a.dataset.completeNote || "");
+  }
+
   async function run() {
     const proofs = document.querySelectorAll("div.proof[data-leaf]");
     const summary = document.getElementById("browser-check");
@@ -73,6 +87,7 @@
       status.dataset.state = good ? "ok" : "failed";
       status.className = "browser-status " + (good ? "ok" : "bad");
       status.textContent = good ? "· re-checked in your browser ✓" : "· your browser's check FAILED";
+      markStep(el.dataset.index, good);
     }
     summary.dataset.state = bad === 0 ? "ok" : "failed";
     summary.dataset.ok = String(ok);
