@@ -1,0 +1,380 @@
+package dashboard
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/custodylog/custody/activity"
+	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/record"
+)
+
+// flowSite is newSite with the dashboard's Activity set to the site's
+// counter, as custody serve does.
+func flowSite(t testing.TB, policy *audit.Policy) *site {
+	t.Helper()
+	s := newSite(t, policy)
+	if s.dash.cfg.Activity == nil {
+		s.dash.cfg.Activity = s.stats
+	}
+	return s
+}
+
+// flowWorkload is workload(n, true) (whose reroute is an analysis, not a
+// transfer) and reroutes by transfer: two EU samples sent on from the lab
+// to us-ash-1 and one UK sample to de-fra-1 (both not allowed for their
+// region), and one ROW sample to ru-mow-1 (allowed for ROW).
+func flowWorkload(s *site, n int) []record.Event {
+	evs := s.workload(n, true)
+	t := 7 * 4 * n
+	return append(evs,
+		s.ev("smp-EU-001", "EU", record.Transferred, "ch-zrh-1", "us-ash-1", t),
+		s.ev("smp-EU-002", "EU", record.Transferred, "ch-zrh-1", "us-ash-1", t+1),
+		s.ev("smp-UK-001", "UK", record.Transferred, "ch-zrh-1", "de-fra-1", t+2),
+		s.ev("smp-ROW-001", "ROW", record.Transferred, "sg-sin-1", "ru-mow-1", t+3),
+	)
+}
+
+// logFlows counts the transfers per flow, and the collections, from the
+// log's own entries (not from the counts the dashboard shows), and
+// returns the indices of each flow's transfers in log order.
+func logFlows(t testing.TB, s *site) (flows map[activity.Edge]uint64, colls map[[2]string]uint64, indices map[activity.Edge][]uint64) {
+	t.Helper()
+	size := s.log.Checkpoint().Size
+	es, err := s.log.Entries(context.Background(), 0, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows, colls, indices = map[activity.Edge]uint64{}, map[[2]string]uint64{}, map[activity.Edge][]uint64{}
+	for _, e := range es {
+		ev, err := record.DecodeEntry(e.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Action {
+		case record.Transferred:
+			k := activity.Edge{Region: ev.Region, From: ev.Location, To: ev.To}
+			flows[k]++
+			indices[k] = append(indices[k], e.Index)
+		case record.Collected:
+			colls[[2]string{ev.Region, ev.Location}]++
+		}
+	}
+	return flows, colls, indices
+}
+
+// allowedBy is the test's own reading of the policy.
+func allowedBy(p *audit.Policy, region, location string) bool {
+	return slices.Contains(p.Regions[region].Allowed, location)
+}
+
+var (
+	flowRowRE   = regexp.MustCompile(`<tr class="([a-z]*)" data-region="([^"]*)" data-from="([^"]*)" data-to="([^"]*)" data-count="(\d+)" data-policy="([a-z]*)">`)
+	collRowRE   = regexp.MustCompile(`<tr class="([a-z]*)" data-region="([^"]*)" data-location="([^"]*)" data-count="(\d+)" data-policy="([a-z]*)">`)
+	flowEdgeRE  = regexp.MustCompile(`<a href="([^"]*)" class="edge transfer( forbidden)?" data-region="([^"]*)" data-from="([^"]*)" data-to="([^"]*)" data-count="(\d+)" data-forbidden="(\d+)"><title>([^<]*)</title>`)
+	totalRE     = regexp.MustCompile(`data-testid="flows-total">([0-9,]+)<`)
+	sampleRowRE = regexp.MustCompile(`<tr data-index="(\d+)" data-sample="([^"]*)"( class="problem")?>`)
+)
+
+func atoi(t testing.TB, s string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(strings.ReplaceAll(s, ",", ""), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestFlowsPage: the table's and the diagram's numbers equal the
+// transfers counted from the log's entries, every flow is in both, the
+// forbidden ones (by the policy) are marked in the table's text and drawn
+// in the diagram's forbidden style, the totals add up, and each flow links
+// to its samples.
+func TestFlowsPage(t *testing.T) {
+	p := testPolicy(t)
+	s := flowSite(t, p)
+	s.add(t, flowWorkload(s, 5)...)
+	want, wantColls, _ := logFlows(t, s)
+
+	code, body, _ := s.get(t, "/flows")
+	if code != 200 {
+		t.Fatalf("GET /flows: %d\n%s", code, body)
+	}
+	rows := flowRowRE.FindAllStringSubmatch(body, -1)
+	if len(rows) != len(want) {
+		t.Fatalf("the table has %d flows, the log %d: %q", len(rows), len(want), rows)
+	}
+	var sum uint64
+	forbiddenRows := 0
+	for _, r := range rows {
+		e := activity.Edge{Region: r[2], From: r[3], To: r[4]}
+		n := atoi(t, r[5])
+		sum += n
+		if n != want[e] {
+			t.Errorf("table: flow %v has %d transfers, the log %d", e, n, want[e])
+		}
+		wantPolicy := "allowed"
+		if !allowedBy(p, e.Region, e.To) {
+			wantPolicy = "forbidden"
+			forbiddenRows++
+		}
+		if r[6] != wantPolicy || r[1] != wantPolicy {
+			t.Errorf("table: flow %v policy %q (class %q), want %q", e, r[6], r[1], wantPolicy)
+		}
+	}
+	if forbiddenRows != 2 {
+		t.Errorf("%d forbidden flows in the table, want 2 (EU → us-ash-1, UK → de-fra-1)", forbiddenRows)
+	}
+	if got := strings.Count(body, `<strong class="bad">✕ forbidden</strong>`); got != forbiddenRows {
+		t.Errorf("%d rows say ✕ forbidden in text, want %d", got, forbiddenRows)
+	}
+	m := totalRE.FindStringSubmatch(body)
+	if m == nil || atoi(t, m[1]) != sum || sum != s.stats.Transfers() {
+		t.Errorf("total %q; rows sum to %d; the counter has %d transfers", m, sum, s.stats.Transfers())
+	}
+
+	edges := flowEdgeRE.FindAllStringSubmatch(body, -1)
+	if len(edges) != len(want) {
+		t.Fatalf("the diagram draws %d flow links, want %d", len(edges), len(want))
+	}
+	for _, m := range edges {
+		e := activity.Edge{Region: m[3], From: m[4], To: m[5]}
+		n := atoi(t, m[6])
+		if n != want[e] {
+			t.Errorf("diagram: flow %v has %d transfers, the log %d", e, n, want[e])
+		}
+		bad := !allowedBy(p, e.Region, e.To)
+		title := fmt.Sprintf("%s: %s → %s, %d transfer", e.Region, e.From, e.To, n)
+		if n != 1 {
+			title += "s"
+		}
+		if bad {
+			title += ", forbidden"
+		}
+		if (m[2] != "") != bad || (m[7] != "0") != bad || html.UnescapeString(m[8]) != title {
+			t.Errorf("diagram: flow %v: class %q, data-forbidden %s, title %q; want forbidden %v, title %q", e, m[2], m[7], m[8], bad, title)
+		}
+		if href := html.UnescapeString(m[1]); href != flowLink(e, 0) {
+			t.Errorf("diagram: flow %v links to %q, want %q", e, href, flowLink(e, 0))
+		}
+	}
+	colls := collRowRE.FindAllStringSubmatch(body, -1)
+	if len(colls) != len(wantColls) {
+		t.Fatalf("the collections table has %d rows, the log %d pairs", len(colls), len(wantColls))
+	}
+	for _, c := range colls {
+		if n := atoi(t, c[4]); n != wantColls[[2]string{c[2], c[3]}] {
+			t.Errorf("collections: %s at %s: %d, the log %d", c[2], c[3], n, wantColls[[2]string{c[2], c[3]}])
+		}
+	}
+	for _, want := range []string{"3 transfers on 2 flows went where the routing policy does not allow", "<caption>Transfers per customer region"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}
+
+// TestFlowsPageWithoutPolicy: no verdicts, nothing marked forbidden.
+func TestFlowsPageWithoutPolicy(t *testing.T) {
+	s := flowSite(t, nil)
+	s.add(t, flowWorkload(s, 2)...)
+	_, body, _ := s.get(t, "/flows")
+	rows := flowRowRE.FindAllStringSubmatch(body, -1)
+	if len(rows) == 0 {
+		t.Fatal("no flows in the table")
+	}
+	for _, r := range rows {
+		if r[6] != "" {
+			t.Errorf("without a policy flow %v has policy %q", r[2:5], r[6])
+		}
+	}
+	if strings.Contains(body, "✕") || strings.Contains(body, `class="edge transfer forbidden"`) {
+		t.Error("without a policy something is marked forbidden")
+	}
+}
+
+// TestFlowsPageWithoutActivity: a clear message, not an empty diagram.
+func TestFlowsPageWithoutActivity(t *testing.T) {
+	s := newSite(t, nil)
+	s.dash.cfg.Activity = nil
+	s.add(t, s.workload(1, false)...)
+	for _, path := range []string{"/flows", "/flows?region=EU&from=de-fra-1&to=ch-zrh-1"} {
+		code, body, _ := s.get(t, path)
+		if code != 200 || !strings.Contains(body, `data-testid="no-activity"`) || strings.Contains(body, "<svg class") {
+			t.Errorf("GET %s without activity: %d, no message or a diagram", path, code)
+		}
+	}
+}
+
+// TestFlowSamples pages through the samples on one flow: newest first,
+// FlowSamplesPerPage at a time, each row the log's entry at that index
+// (sample, time, from → to), linked to its sample's page.
+func TestFlowSamples(t *testing.T) {
+	s := flowSite(t, testPolicy(t))
+	const n = 2*FlowSamplesPerPage + 7
+	s.add(t, s.workload(n/4+1, false)...) // 4 regions; EU has n/4+1 transfers de-fra-1 → ch-zrh-1
+	var evs []record.Event
+	for i := 0; i < n; i++ {
+		evs = append(evs, s.ev(fmt.Sprintf("smp-fw-%03d", i), "EU", record.Transferred, "ch-zrh-1", "us-ash-1", 1000+i))
+	}
+	s.add(t, evs...)
+	_, _, indices := logFlows(t, s)
+	e := activity.Edge{Region: "EU", From: "ch-zrh-1", To: "us-ash-1"}
+	want := slices.Clone(indices[e])
+	slices.Reverse(want) // newest first
+	if len(want) != n {
+		t.Fatalf("the log has %d transfers on the flow, want %d", len(want), n)
+	}
+	entries, err := s.log.Entries(context.Background(), 0, s.log.Checkpoint().Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	pages := (n + FlowSamplesPerPage - 1) / FlowSamplesPerPage
+	for page := 1; page <= pages; page++ {
+		code, body, _ := s.get(t, flowLink(e, page))
+		if code != 200 {
+			t.Fatalf("page %d: %d\n%s", page, code, body)
+		}
+		rows := sampleRowRE.FindAllStringSubmatch(body, -1)
+		wantRows := min(FlowSamplesPerPage, n-(page-1)*FlowSamplesPerPage)
+		if len(rows) != wantRows {
+			t.Fatalf("page %d lists %d transfers, want %d", page, len(rows), wantRows)
+		}
+		for _, r := range rows {
+			idx := atoi(t, r[1])
+			ev, err := record.DecodeEntry(entries[idx].Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r[2] != ev.Sample || r[3] != "" {
+				t.Errorf("page %d: entry %d listed as sample %q (problem %q), the log has %q", page, idx, r[2], r[3], ev.Sample)
+			}
+			if !strings.Contains(body, `<a href="/sample?id=`+ev.Sample+`">`) || !strings.Contains(body, utc(ev.Time)) {
+				t.Errorf("page %d: entry %d has no sample link or time", page, idx)
+			}
+			got = append(got, idx)
+		}
+		if !strings.Contains(body, "✕ Forbidden: the routing policy does not allow EU samples at us-ash-1") {
+			t.Errorf("page %d does not say the flow is forbidden", page)
+		}
+		if older := strings.Contains(body, `rel="next"`); older != (page < pages) {
+			t.Errorf("page %d: link to older %v", page, older)
+		}
+		if newer := strings.Contains(body, `rel="prev"`); newer != (page > 1) {
+			t.Errorf("page %d: link to newer %v", page, newer)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the pages list entries %v, want %v (newest first)", got, want)
+	}
+}
+
+// TestFlowSamplesNewestKept: past activity.MaxRecent transfers the page
+// says it lists the newest MaxRecent of them.
+func TestFlowSamplesNewestKept(t *testing.T) {
+	s := flowSite(t, nil)
+	n := activity.MaxRecent + 10
+	var evs []record.Event
+	for i := 0; i < n; i++ {
+		evs = append(evs, s.ev(fmt.Sprintf("smp-%05d", i), "EU", record.Transferred, "de-fra-1", "ch-zrh-1", i))
+	}
+	s.add(t, evs...)
+	e := activity.Edge{Region: "EU", From: "de-fra-1", To: "ch-zrh-1"}
+	code, body, _ := s.get(t, flowLink(e, 0))
+	if code != 200 || !strings.Contains(body, fmt.Sprintf("the newest %s of %s transfers", num(activity.MaxRecent), num(uint64(n)))) {
+		t.Errorf("first page (%d) does not say it lists the newest %d of %d", code, activity.MaxRecent, n)
+	}
+	last := activity.MaxRecent / FlowSamplesPerPage
+	code, body, _ = s.get(t, flowLink(e, last))
+	rows := sampleRowRE.FindAllStringSubmatch(body, -1)
+	// The oldest kept is the transfer n-MaxRecent (entry n-MaxRecent: the log holds only these).
+	if code != 200 || len(rows) == 0 || atoi(t, rows[len(rows)-1][1]) != uint64(n-activity.MaxRecent) {
+		t.Errorf("last page %d (%d): rows %d, oldest %v; want entry %d", last, code, len(rows), rows[len(rows)-1:], n-activity.MaxRecent)
+	}
+	if code, _, _ := s.get(t, flowLink(e, last+1)); code != 400 {
+		t.Errorf("page %d past the kept transfers: %d, want 400", last+1, code)
+	}
+}
+
+// TestFlowSamplesBadRequests: bad parameters are a 400 page that says what
+// is wrong; an unknown flow is a 404.
+func TestFlowSamplesBadRequests(t *testing.T) {
+	s := flowSite(t, nil)
+	s.add(t, s.workload(2, false)...)
+	tests := []struct {
+		query string
+		code  int
+		says  string
+	}{
+		{"region=EU", 400, "three parameters"},
+		{"region=EU&from=de-fra-1", 400, "three parameters"},
+		{"page=2", 400, "three parameters"},
+		{"region=eu&from=de-fra-1&to=ch-zrh-1", 400, "The region parameter &#34;eu&#34; is not a region name"},
+		{"region=EU&from=DE-FRA&to=ch-zrh-1", 400, "The from parameter &#34;DE-FRA&#34; is not a data centre name"},
+		{"region=EU&from=de-fra-1&to=" + url.QueryEscape("<script>"), 400, "The to parameter &#34;&lt;script&gt;&#34;"},
+		{"region=EU&from=de-fra-1&to=ch-zrh-1&page=0", 400, "not a whole number of 1 or more"},
+		{"region=EU&from=de-fra-1&to=ch-zrh-1&page=x", 400, "not a whole number of 1 or more"},
+		{"region=EU&from=de-fra-1&to=ch-zrh-1&page=2", 400, "There is no page 2: this flow&#39;s samples fill 1 page."},
+		{"region=EU&from=de-fra-1&to=" + strings.Repeat("a", 100), 400, "is not a data centre name"},
+		{"region=EU&from=ch-zrh-1&to=de-fra-1", 404, "No transfers of EU samples from ch-zrh-1 to de-fra-1"},
+		{"region=EU&from=de-fra-1&to=ch-zrh-1", 200, "2 transfers on this flow"},
+	}
+	for _, tt := range tests {
+		code, body, _ := s.get(t, "/flows?"+tt.query)
+		if code != tt.code || !strings.Contains(body, tt.says) {
+			t.Errorf("GET /flows?%s: %d, want %d saying %q", tt.query, code, tt.code, tt.says)
+		}
+		if code != 200 && strings.Contains(body, "<script>") && !strings.Contains(body, `<script src="/static/`) {
+			t.Errorf("GET /flows?%s echoes markup", tt.query)
+		}
+	}
+}
+
+// lyingActivity is an activity.Reader whose flow lists entries that are
+// not its transfers (counts that disagree with the log).
+type lyingActivity struct {
+	activity.Reader
+	e   activity.Edge
+	idx []uint64
+}
+
+func (l lyingActivity) Flows() []activity.Flow {
+	return []activity.Flow{{Edge: l.e, Events: uint64(len(l.idx))}}
+}
+func (l lyingActivity) Recent(e activity.Edge) []uint64 {
+	if e == l.e {
+		return l.idx
+	}
+	return nil
+}
+
+// TestFlowSamplesCheckEntries: the page checks each entry it lists is a
+// transfer on the flow; counts that disagree with the log are shown as
+// such, not passed off as the flow's samples.
+func TestFlowSamplesCheckEntries(t *testing.T) {
+	s := newSite(t, nil)
+	s.add(t, s.workload(1, false)...) // entry 0: US collected, 1: US transferred us-ash-1 → ch-zrh-1
+	e := activity.Edge{Region: "US", From: "us-ash-1", To: "ch-zrh-1"}
+	s.dash.cfg.Activity = lyingActivity{Reader: s.stats, e: e, idx: []uint64{1, 0, 1 << 40}}
+	code, body, _ := s.get(t, flowLink(e, 0))
+	rows := sampleRowRE.FindAllStringSubmatch(body, -1)
+	if code != 200 || len(rows) != 3 {
+		t.Fatalf("%d, %d rows", code, len(rows))
+	}
+	if rows[0][3] != "" || rows[1][3] == "" || rows[2][3] == "" {
+		t.Errorf("problem rows %q, want only the second and third flagged", rows)
+	}
+	for _, want := range []string{"this entry is not a transfer on this flow (it is US collected at us-ash-1)", "not in the published tree"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page does not say %q", want)
+		}
+	}
+}
