@@ -251,12 +251,16 @@ func newJourney(p *samplePage, pol *audit.Policy) *journeyView {
 			to.Forbidden = to.Forbidden || s.ToForbidden
 			if to.Y != from.Y {
 				c := journeyConnector{Index: l.Index, From: ev.Location, To: ev.To, X: s.X, Y1: s.Y, Y2: s.ToY, Down: s.ToY > s.Y, Forbidden: s.ToForbidden}
-				// From the node's edge to the destination lane's arrival mark.
+				// From the node (below its marks, or above its ✕) to the
+				// destination lane, clear of the text around the node.
 				if c.Down {
-					c.Y1, c.ArrowY = s.Y+15, s.ToY-7
+					c.Y1, c.ArrowY = s.Y+jLaneH/2, s.ToY-7
 					c.ArrowShape = fmt.Sprintf("M%d,%dl-5,-9h10Z", c.X, c.ArrowY)
 				} else {
 					c.Y1, c.ArrowY = s.Y-15, s.ToY+7
+					if s.ToForbidden || s.Forbidden {
+						c.Y1 = s.Y - 31
+					}
 					c.ArrowShape = fmt.Sprintf("M%d,%dl-5,9h10Z", c.X, c.ArrowY)
 				}
 				c.Y2 = c.ArrowY

@@ -1,11 +1,15 @@
 package dashboard
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/accessibility"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/custodylog/custody/internal/browsertest"
@@ -113,6 +117,14 @@ func TestBrowserJourney(t *testing.T) {
 		t.Errorf("transfers %q, want %q", transfers, wantTransfers)
 	}
 
+	// Screen readers: each step is a link named by its title.
+	names := axLinkNames(t, b)
+	for i, st := range steps {
+		if !names[st[7]] {
+			t.Errorf("step %d: no link in the accessibility tree named %q", i, st[7])
+		}
+	}
+
 	// Keyboard: Tab from the top of the page reaches every step, in time
 	// order, and Enter on a step goes to its event in the chain.
 	b.Do(t, chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`))
@@ -215,4 +227,28 @@ func TestBrowserJourneyWithoutJavaScript(t *testing.T) {
 			t.Errorf("the legend does not explain %q: %q", want, legend)
 		}
 	}
+}
+
+// axLinkNames is the set of the accessible names of the page's links, as
+// Chromium's accessibility tree has them.
+func axLinkNames(t *testing.T, b *browsertest.Browser) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	b.Do(t, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		res, err := cdp.Call(ctx, tg, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
+		if err != nil {
+			return err
+		}
+		for _, n := range res.Nodes {
+			if n.Role == nil || n.Name == nil {
+				continue
+			}
+			var role, name string
+			if json.Unmarshal(n.Role.Value, &role) == nil && role == "link" && json.Unmarshal(n.Name.Value, &name) == nil {
+				names[name] = true
+			}
+		}
+		return nil
+	}))
+	return names
 }

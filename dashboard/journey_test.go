@@ -177,7 +177,7 @@ func TestJourneyTransfers(t *testing.T) {
 		if c.From != want[0] || c.To != want[1] || !c.Down {
 			t.Errorf("connector %d is %s → %s (down %v), want %s → %s, down", i, c.From, c.To, c.Down, want[0], want[1])
 		}
-		if !(c.Y1 > from.Y && c.Y1 < from.Y+jLaneH/2) || !(c.Y2 < to.Y && c.Y2 > to.Y-jLaneH/2) {
+		if !(c.Y1 > from.Y && c.Y1 <= from.Y+jLaneH/2) || !(c.Y2 < to.Y && c.Y2 > to.Y-jLaneH/2) {
 			t.Errorf("connector %d runs from y %d to %d, want from below lane %d to above lane %d", i, c.Y1, c.Y2, from.Y, to.Y)
 		}
 		if c.X != v.Steps[1+3*i].X || c.Index != v.Steps[1+3*i].Index {
@@ -457,5 +457,39 @@ func TestJourneyOnSamplePage(t *testing.T) {
 	_, body, _ = bare.get(t, "/sample?id=smp-EU-000")
 	if strings.Count(body, `<a class="step `) != 7 || strings.Contains(body, `class="m-complete`) || strings.Contains(body, `data-forbidden="true"`) {
 		t.Error("without an index or policy the journey still claims completeness or forbidden steps")
+	}
+}
+
+// BenchmarkJourney lays out and renders a sample's journey: a usual one
+// (travel, 7 steps) and the largest a page draws (MaxJourneySteps steps
+// across MaxJourneyLanes + 1 lanes).
+func BenchmarkJourney(b *testing.B) {
+	var most []record.Event
+	for i := 0; i < MaxJourneySteps; i++ {
+		to := ""
+		a := record.Stored
+		if i%3 == 1 {
+			a, to = record.Transferred, fmt.Sprintf("dc-%03d", (i+1)%40)
+		}
+		most = append(most, jev("EU", a, fmt.Sprintf("dc-%03d", i%40), to, time.Duration(i)*time.Minute))
+	}
+	pol := testPolicy(b)
+	s := startSiteIndex(b, nil, false, false)
+	for _, bc := range []struct {
+		name string
+		evs  []record.Event
+	}{{"steps=7", travel()}, {fmt.Sprintf("steps=%d", MaxJourneySteps), most}} {
+		b.Run(bc.name, func(b *testing.B) {
+			p := journeyPage(bc.evs...)
+			var buf bytes.Buffer
+			b.ReportAllocs()
+			for b.Loop() {
+				buf.Reset()
+				if err := s.dash.tmpl.ExecuteTemplate(&buf, "journey", newJourney(p, pol)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(buf.Len()), "bytes/page")
+		})
 	}
 }
