@@ -8,7 +8,7 @@ import (
 
 // TestDependencies enforces that report, which regulators run to check a
 // report (custody verify report), depends only on what audit does (verify,
-// record, the policy's YAML parser …) and activity: no cgo, no database,
+// record, the policy's YAML parser …) activity and the charts (internal/svgchart): no cgo, no database,
 // no server code.
 func TestDependencies(t *testing.T) {
 	depstest.Check(t, "report", []string{
@@ -22,6 +22,7 @@ func TestDependencies(t *testing.T) {
 		"github.com/custodylog/custody/internal/tiles",
 		"github.com/custodylog/custody/internal/maptiles",
 		"github.com/custodylog/custody/internal/termtext",
+		"github.com/custodylog/custody/internal/svgchart",
 		"github.com/custodylog/custody/internal/spill",
 		"golang.org/x/mod/sumdb/note",
 		"github.com/transparency-dev/merkle",

@@ -55,7 +55,9 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-all; bac
 .status.findings { border-color: #9a5a00; background: #fff3df; }
 .status.failed { border-color: #a00; background: #fde8e8; }
 .zero { color: #888; }
-.placeholder { border: 2px dashed #777; padding: .8rem; color: #333; margin: .5rem 0; }
+figure { margin: .5rem 0 1rem; }
+figure svg { display: block; max-width: 100%; height: auto; }
+figcaption { font-size: .9em; color: #333; }
 .entry { margin: 0 0 1rem; }
 .entry h3 { margin-bottom: .2rem; }
 nav ol { columns: 2; margin: .3rem 0; }
@@ -71,7 +73,7 @@ nav ol { columns: 2; margin: .3rem 0; }
   thead { display: table-header-group; }
   tr, .status, .kv { break-inside: avoid; page-break-inside: avoid; }
   pre { font-size: 7.5pt; background: none; }
-  .entry { break-inside: avoid; page-break-inside: avoid; }
+  .entry, figure { break-inside: avoid; page-break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
   .kv th { width: 30%; }
 }
@@ -151,8 +153,7 @@ Check every proof in it, offline, with the log's public key: <code>custody verif
 </section>
 <section id="flows">
 <h2>Flows</h2>
-<div class="placeholder" id="flows-chart" role="note">Flow diagram: not drawn in this report yet (the SVG flow diagram will be placed here). The table below holds the same numbers.</div>
-{{if .HasActivity}}
+{{if .HasActivity}}<figure id="flows-chart">{{.FlowSVG}}<figcaption>Where samples went: customer regions, the data centres where their samples were collected or sent from, and where they were transferred to. Edge width is the number of events; transfers the policy forbids are dashed and marked ✕. The tables below hold the same numbers.</figcaption></figure>
 <table>
 <caption>Transfers per region, from data centre, to data centre ({{u .FlowTotal}} transfers)</caption>
 <thead><tr><th scope="col">Region</th><th scope="col">From</th><th scope="col">To</th><th scope="col" class="n">Transfers</th></tr></thead>
@@ -173,8 +174,7 @@ Check every proof in it, offline, with the log's public key: <code>custody verif
 </section>
 <section id="timeline">
 <h2>Timeline</h2>
-<div class="placeholder" id="timeline-chart" role="note">Timeline chart: not drawn in this report yet (the SVG timeline will be placed here). The table below holds the same numbers.</div>
-{{if .HasActivity}}{{with .Series}}{{if .Rows}}
+{{if .HasActivity}}{{if .TimelineSVG}}<figure id="timeline-chart">{{.TimelineSVG}}<figcaption>Events over time per data centre (UTC); the listed findings are marked on the time axis at their events' times and link to their entries' proofs.</figcaption></figure>{{end}}{{with .Series}}{{if .Rows}}
 <p>Events per day (UTC, by the time the event says it happened) per data centre; events from {{.First}} to {{.Last}}.{{if .Omitted}} The {{.Omitted}} earliest days are not shown.{{end}}</p>
 <table>
 <caption>Events per {{.Resolution}} per data centre</caption>

@@ -27,11 +27,13 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/custodylog/custody/activity"
 	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/internal/svgchart"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
@@ -86,6 +88,9 @@ type Input struct {
 	// Activity is the log's flows and time series; nil: the report says
 	// they are not available.
 	Activity activity.Reader
+	// Policy, if set, is the routing policy: the flow diagram marks the
+	// transfers it forbids.
+	Policy *audit.Policy
 	// Proofs gives the findings' entries and inclusion proofs.
 	Proofs ProofSource
 	// MaxProofs is how many findings to list with their proofs; 0 is
@@ -205,6 +210,9 @@ func FromAudit(c *verify.Client, keyArg string, rep *audit.AuditReport, auditErr
 		if in.PolicyName, in.PolicySHA256, err = PolicyDigest(policyFile); err != nil {
 			return in, fmt.Errorf("report: reading the policy: %w", err)
 		}
+		if in.Policy, err = audit.LoadPolicy(policyFile); err != nil {
+			return in, fmt.Errorf("report: %w", err)
+		}
 	}
 	if trust != nil {
 		for _, w := range trust.Witnesses() {
@@ -308,6 +316,8 @@ type view struct {
 	Matrix matrixView
 
 	HasActivity bool
+	FlowSVG     template.HTML
+	TimelineSVG template.HTML
 	Flows       []activity.Flow
 	FlowTotal   uint64
 	Collections []activity.Collection
@@ -420,6 +430,15 @@ func build(ctx context.Context, in Input) (*view, error) {
 		v.FlowTotal = in.Activity.Transfers()
 		v.Collections = in.Activity.Collections()
 		v.Series = series(in.Activity)
+		fi := svgchart.FlowInput{Flows: v.Flows, Collections: v.Collections, ID: "report-flows"}
+		if pol := in.Policy; pol != nil {
+			fi.Forbidden = func(e activity.Edge) bool {
+				r, ok := pol.Regions[e.Region]
+				_, known := pol.Locations[e.To]
+				return ok && known && !slices.Contains(r.Allowed, e.To)
+			}
+		}
+		v.FlowSVG = svgchart.Flows(fi)
 	}
 	v.Findings = uint64(len(rep.Findings))
 	v.Status = StatusClean
@@ -453,6 +472,7 @@ func build(ctx context.Context, in Input) (*view, error) {
 	}
 	slices.Sort(indices)
 	indices = slices.Compact(indices)
+	times := map[uint64]time.Time{} // of the proved events
 	if len(indices) > 0 {
 		if in.Proofs == nil {
 			return nil, errors.New("report: findings but no proof source")
@@ -478,6 +498,7 @@ func build(ctx context.Context, in Input) (*view, error) {
 					return fmt.Errorf("report: entry %d is of sample %q, its finding names %q", index, ev.Sample, samples[index])
 				}
 				pv.Event = describe(ev)
+				times[index] = ev.Time
 			}
 			v.Proofs = append(v.Proofs, pv)
 			return nil
@@ -489,6 +510,7 @@ func build(ctx context.Context, in Input) (*view, error) {
 			return nil, fmt.Errorf("report: the proof source gave %d of %d entries", k, len(indices))
 		}
 	}
+	v.TimelineSVG = timeline(in.Activity, v.Rows, times)
 	return v, nil
 }
 
@@ -599,6 +621,34 @@ func matrix(counts map[string]map[string]uint64) matrixView {
 		m.Rows = append(m.Rows, row)
 	}
 	return m
+}
+
+// timeline draws the events per data centre over the activity's span,
+// with the findings of rows marked at their events' times (times, by entry
+// index) and linked to their entries' proofs.
+func timeline(a activity.Reader, rows []rowView, times map[uint64]time.Time) template.HTML {
+	if a == nil {
+		return ""
+	}
+	first, last, ok := a.Span()
+	if !ok {
+		return ""
+	}
+	from := first.Truncate(24 * time.Hour)
+	to := last.Truncate(24 * time.Hour).Add(24 * time.Hour)
+	res := a.PickResolution(from, to)
+	in := svgchart.TimelineInput{From: from, To: to, Bucket: res.Duration(), Counts: a.Series(from, to, res),
+		Title: "Events per " + res.String() + " per data centre, findings marked", IDPrefix: "report-timeline"}
+	for _, r := range rows {
+		t, ok := times[r.Index]
+		if !ok {
+			continue
+		}
+		idx := strconv.FormatUint(r.Index, 10)
+		in.Markers = append(in.Markers, svgchart.Marker{Time: t, Label: r.Kind, Title: "entry " + idx + ": " + r.Sample + " " + r.Kind + ": " + r.Detail,
+			Href: "#entry-" + idx, ID: idx})
+	}
+	return svgchart.Timeline(in)
 }
 
 // seriesDays is how many days of events per data centre the report's
