@@ -4,12 +4,17 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"io"
+	"math/rand/v2"
+	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custodylog/custody/activity"
 	"github.com/custodylog/custody/audit"
@@ -376,5 +381,139 @@ func TestFlowSamplesCheckEntries(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page does not say %q", want)
 		}
+	}
+}
+
+// benchActivity is an aggregate of n events: samples of 6 regions, each
+// collected at one of 20 data centres, transferred to another, stored,
+// analysed and deleted there (5 events a sample), the data centres picked
+// at random: about 6 × 20 × 19 = 2,280 flows, whatever n. And a policy
+// allowing each region 10 of the 20.
+func benchActivity(n int) (*activity.Aggregate, *audit.Policy) {
+	regions := []string{"EU", "US", "UK", "ROW", "APAC", "LATAM"}
+	var dcs []string
+	pol := &audit.Policy{Locations: map[string]audit.Location{}, Regions: map[string]audit.Region{}}
+	for i := 0; i < 20; i++ {
+		dcs = append(dcs, fmt.Sprintf("dc-%02d", i))
+		pol.Locations[dcs[i]] = audit.Location{Country: "CH"}
+	}
+	for i, r := range regions {
+		var allowed []string
+		for j := 0; j < 10; j++ {
+			allowed = append(allowed, dcs[(i*3+j)%20])
+		}
+		pol.Regions[r] = audit.Region{Allowed: allowed}
+	}
+	a := activity.New()
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ev := record.Event{Sample: "smp-x", Actor: "bench/1"}
+	for i := 0; i < n; i++ {
+		if i%5 == 0 {
+			ev.Region = regions[rng.IntN(len(regions))]
+			ev.Location = dcs[rng.IntN(len(dcs))]
+			ev.To = dcs[rng.IntN(len(dcs))]
+			if ev.To == ev.Location {
+				ev.To = dcs[(rng.IntN(len(dcs)-1)+1+slices.Index(dcs, ev.Location))%len(dcs)]
+			}
+		}
+		ev.Time = base.Add(time.Duration(i) * 3 * time.Second)
+		e := ev
+		switch i % 5 {
+		case 0:
+			e.Action, e.To = record.Collected, ""
+		case 1:
+			e.Action = record.Transferred
+		default:
+			e.Action, e.Location, e.To = record.Analysed, ev.To, ""
+		}
+		a.Add(uint64(i), &e)
+	}
+	return a, pol
+}
+
+// BenchmarkFlowsPage renders GET /flows, over HTTP, with the flows of
+// CUSTODY_BENCH_EVENTS events (default 10,000,000; see benchActivity):
+// the page's cost depends on the number of flows, not of events.
+//
+//	go test ./dashboard -run NONE -bench FlowsPage -benchtime 50x
+func BenchmarkFlowsPage(b *testing.B) {
+	n := 10_000_000
+	if s := os.Getenv("CUSTODY_BENCH_EVENTS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	agg, pol := benchActivity(n)
+	b.Logf("aggregate of %d events (%d flows, %d transfers) built in %s", agg.Events(), len(agg.Flows()), agg.Transfers(), time.Since(start).Round(time.Millisecond))
+	s := startSiteIndex(b, pol, false, false)
+	s.dash.cfg.Activity = agg
+	var bytes int
+	for b.Loop() {
+		resp, err := http.Get(s.srv.URL + "/flows")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("GET /flows = %d", resp.StatusCode)
+		}
+		bytes = len(body)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/view")
+	b.ReportMetric(float64(bytes), "bytes/page")
+}
+
+// BenchmarkFlowSamplesPage renders a page of a flow's samples, over HTTP,
+// on a log of CUSTODY_BENCH_ENTRIES entries (default 100,000): samples
+// collected, transferred, analysed and deleted (4 events each) on 4 flows,
+// so each flow keeps activity.MaxRecent transfers. It reads the 50 entries
+// it lists, whatever the log's size; pages 1 and 20 (the oldest kept) cost
+// the same.
+//
+//	go test ./dashboard -run NONE -bench FlowSamplesPage -benchtime 200x
+func BenchmarkFlowSamplesPage(b *testing.B) {
+	n := 100_000
+	if s := os.Getenv("CUSTODY_BENCH_ENTRIES"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s := startSiteIndex(b, testPolicy(b), false, false)
+	s.dash.cfg.Activity = s.stats
+	edges := []struct{ region, edge string }{{"US", "us-ash-1"}, {"EU", "de-fra-1"}, {"UK", "uk-lon-1"}, {"ROW", "sg-sin-1"}}
+	var evs []record.Event
+	for i := 0; i < n/4; i++ {
+		e := edges[i%len(edges)]
+		id := fmt.Sprintf("smp-%07d", i)
+		evs = append(evs,
+			s.ev(id, e.region, record.Collected, e.edge, "", i%1000),
+			s.ev(id, e.region, record.Transferred, e.edge, "ch-zrh-1", i%1000),
+			s.ev(id, e.region, record.Analysed, "ch-zrh-1", "", i%1000),
+			s.ev(id, e.region, record.Deleted, "ch-zrh-1", "", i%1000))
+		if len(evs) >= 4000 {
+			if _, err := s.log.AddMany(context.Background(), evs); err != nil {
+				b.Fatal(err)
+			}
+			evs = evs[:0]
+		}
+	}
+	s.add(b, evs...)
+	flow := activity.Edge{Region: "EU", From: "de-fra-1", To: "ch-zrh-1"}
+	last := (min(n/16, activity.MaxRecent) + FlowSamplesPerPage - 1) / FlowSamplesPerPage
+	for _, page := range []int{1, last} {
+		b.Run(fmt.Sprintf("page-%d", page), func(b *testing.B) {
+			for b.Loop() {
+				code, body, _ := s.get(b, flowLink(flow, page))
+				if code != 200 || strings.Contains(body, `class="problem"`) {
+					b.Fatalf("GET %s = %d", flowLink(flow, page), code)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/view")
+		})
 	}
 }
