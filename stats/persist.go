@@ -11,18 +11,21 @@ import (
 	"slices"
 	"time"
 
+	"github.com/custodylog/custody/activity"
 	"github.com/custodylog/custody/internal/tiles"
 	"github.com/custodylog/custody/store"
 )
 
-// The counts are derived from the log, so they can always be recounted;
-// but recounting reads every entry, which on a large log takes minutes.
-// So a server saves them now and then in the store (store.Aggregator),
-// with the tree size they cover and the leaf hash of the last entry
-// counted, and at start-up restores them and reads only the entries after
-// that size. A saved snapshot that does not describe the log (the database
-// was restored from an older backup, or replaced) or does not parse is
-// ignored, with a log line, and the log is recounted.
+// The counts and the activity aggregate are derived from the log, so they
+// can always be recounted; but recounting reads every entry, which on a
+// large log takes minutes. So a server saves them now and then in the
+// store (store.Aggregator), with the tree size they cover and the leaf
+// hash of the last entry counted, and at start-up restores them and reads
+// only the entries after that size. A saved snapshot that does not
+// describe the log (the database was restored from an older backup, or
+// replaced), does not parse, or is of format version 1 (which has no
+// activity aggregate) is ignored, with a log line, and the log is
+// recounted (once: the next save is of the current version).
 
 // AggregateName is the name under which Persist saves the counts.
 const AggregateName = "stats/counts"
@@ -36,16 +39,24 @@ const (
 )
 
 // snapshotMagic starts every snapshot; its last byte is the format's
-// version.
-var snapshotMagic = []byte("custody-stats\x00\x01")
+// version: 2, the counts and the activity aggregate. Version 1 had only
+// the counts (snapshotMagicV1).
+var (
+	snapshotMagic   = []byte("custody-stats\x00\x02")
+	snapshotMagicV1 = []byte("custody-stats\x00\x01")
+)
+
+// errSnapshotV1 is UnmarshalBinary's error for a snapshot of version 1.
+var errSnapshotV1 = errors.New("stats: a snapshot of format version 1, without the activity aggregate")
 
 // Bounds a snapshot must respect besides MaxRegions and MaxPairs.
 const (
 	// maxNameLen bounds a region or location name in a snapshot. The
 	// names are those of events, which record bounds far below this.
 	maxNameLen = 1 << 12
-	// maxSnapshotLen bounds a snapshot: MaxPairs names of maxNameLen.
-	maxSnapshotLen = (MaxPairs + MaxRegions + 1) * (maxNameLen + 2*binary.MaxVarintLen64)
+	// maxSnapshotLen bounds a snapshot: MaxPairs names of maxNameLen and
+	// the largest activity aggregate.
+	maxSnapshotLen = (MaxPairs+MaxRegions+1)*(maxNameLen+2*binary.MaxVarintLen64) + binary.MaxVarintLen64 + activity.MaxBinaryLen
 )
 
 // Snapshot describes the counts of entries [0, Size) of a log.
@@ -60,12 +71,16 @@ type Snapshot struct {
 	// Size less the site attestations among the entries (which are not
 	// events).
 	Counts map[string]map[string]uint64
+	// Activity is the activity aggregate of the same events: its Events
+	// are what Counts add up to.
+	Activity *activity.Aggregate
 }
 
-// Snapshot returns a copy of the counts with the size they cover.
+// Snapshot returns a copy of the counts and of the activity aggregate
+// with the size they cover.
 func (c *Counter) Snapshot() Snapshot {
 	c.mu.RLock()
-	s := Snapshot{Size: c.size, Counts: c.countsLocked()}
+	s := Snapshot{Size: c.size, Counts: c.countsLocked(), Activity: c.act.Clone()}
 	last := c.last
 	c.mu.RUnlock()
 	if s.Size > 0 {
@@ -77,8 +92,10 @@ func (c *Counter) Snapshot() Snapshot {
 // Restore makes c's counts those of s, whose last entry's data is last
 // (entry s.Size-1 of the log, read from the store: the caller has checked
 // that its leaf hash is s.Last). It fails, changing nothing, if c has
-// counted anything already, if s.Size is 0, or if the counts do not add
-// up to s.Size or break the bounds MaxRegions and MaxPairs.
+// counted anything already, if s.Size is 0, if the counts do not add up
+// to s.Size or break the bounds MaxRegions and MaxPairs, or if s has no
+// Activity or one of another number of events. c keeps a copy of
+// s.Activity.
 func (c *Counter) Restore(s Snapshot, last []byte) error {
 	if s.Size == 0 {
 		return errors.New("stats: restoring an empty snapshot")
@@ -90,6 +107,10 @@ func (c *Counter) Restore(s Snapshot, last []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := checkActivity(s.Activity, total); err != nil {
+		return err
+	}
+	act := s.Activity.Clone()
 	counts := make(map[string]map[string]uint64, len(s.Counts))
 	for r, m := range s.Counts {
 		counts[r] = make(map[string]uint64, len(m))
@@ -102,7 +123,18 @@ func (c *Counter) Restore(s Snapshot, last []byte) error {
 	if c.size != 0 {
 		return fmt.Errorf("stats: restoring counts of %d entries into a counter that has counted %d already", s.Size, c.size)
 	}
-	c.counts, c.pairs, c.total, c.size, c.last = counts, pairs, total, s.Size, last
+	c.counts, c.pairs, c.total, c.size, c.last, c.act = counts, pairs, total, s.Size, last, act
+	return nil
+}
+
+// checkActivity checks that a is the activity of total events.
+func checkActivity(a *activity.Aggregate, total uint64) error {
+	if a == nil {
+		return errors.New("stats: snapshot without the activity aggregate")
+	}
+	if a.Events() != total {
+		return fmt.Errorf("stats: snapshot's activity aggregate has %d events, its counts add up to %d", a.Events(), total)
+	}
 	return nil
 }
 
@@ -141,10 +173,29 @@ func checkCounts(counts map[string]map[string]uint64, size uint64) (pairs int, t
 // MarshalBinary encodes s canonically: snapshotMagic, the size (uvarint),
 // Last, the number of regions, each region in increasing order as its
 // name (uvarint length, bytes), its number of locations and each location
-// in increasing order as its name and count (uvarint); and last the
-// SHA-256 of everything before, so that a damaged snapshot is found out.
+// in increasing order as its name and count (uvarint); then the activity
+// aggregate (its length, uvarint, and activity.Aggregate.MarshalBinary);
+// and last the SHA-256 of everything before, so that a damaged snapshot
+// is found out. It fails if s has no Activity.
 func (s Snapshot) MarshalBinary() ([]byte, error) {
-	b := slices.Clone(snapshotMagic)
+	if s.Activity == nil {
+		return nil, errors.New("stats: encoding a snapshot without the activity aggregate")
+	}
+	b, err := s.appendCounts(slices.Clone(snapshotMagic))
+	if err != nil {
+		return nil, err
+	}
+	act, err := s.Activity.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("stats: encoding the snapshot's activity: %w", err)
+	}
+	b = append(binary.AppendUvarint(b, uint64(len(act))), act...)
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...), nil
+}
+
+// appendCounts appends s's size, Last and counts to b.
+func (s Snapshot) appendCounts(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, s.Size)
 	b = append(b, s.Last[:]...)
 	regions := sortedKeys(s.Counts)
@@ -164,8 +215,7 @@ func (s Snapshot) MarshalBinary() ([]byte, error) {
 			b = binary.AppendUvarint(b, s.Counts[r][l])
 		}
 	}
-	sum := sha256.Sum256(b)
-	return append(b, sum[:]...), nil
+	return b, nil
 }
 
 func appendString(b []byte, s string) []byte {
@@ -184,11 +234,16 @@ func sortedKeys[V any](m map[string]V) []string {
 // UnmarshalBinary decodes a snapshot made by MarshalBinary. It accepts
 // only the canonical encoding (names in strictly increasing order, every
 // count positive, the counts adding up to the size, within the bounds of
-// a Counter, nothing after the checksum) and fails on anything else, so
-// that a snapshot is never half-read.
+// a Counter, an activity aggregate that activity.UnmarshalBinary accepts
+// of as many events as the counts, nothing after the checksum) and fails
+// on anything else, so that a snapshot is never half-read. A snapshot of
+// version 1 (no activity) is refused with an error saying so.
 func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	if len(data) > maxSnapshotLen {
 		return fmt.Errorf("stats: snapshot of %d bytes, more than %d", len(data), maxSnapshotLen)
+	}
+	if bytes.HasPrefix(data, snapshotMagicV1) {
+		return errSnapshotV1
 	}
 	if len(data) < len(snapshotMagic)+sha256.Size || !bytes.HasPrefix(data, snapshotMagic) {
 		return errors.New("stats: not a snapshot of the counts (wrong magic or version)")
@@ -228,8 +283,9 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 		}
 		out.Counts[r] = m
 	}
+	act := d.bytes(int(min(d.uvarint(), uint64(len(d.b)+1))))
 	if d.err == nil && len(d.b) != 0 {
-		d.fail("%d bytes after the counts", len(d.b))
+		d.fail("%d bytes after the activity aggregate", len(d.b))
 	}
 	if d.err != nil {
 		return d.err
@@ -237,7 +293,15 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	if out.Size == 0 && out.Last != (store.Hash{}) {
 		return errors.New("stats: snapshot of size 0 with a last leaf hash")
 	}
-	if _, _, err := checkCounts(out.Counts, out.Size); err != nil {
+	_, total, err := checkCounts(out.Counts, out.Size)
+	if err != nil {
+		return err
+	}
+	out.Activity = activity.New()
+	if err := out.Activity.UnmarshalBinary(act); err != nil {
+		return fmt.Errorf("stats: the snapshot's activity: %w", err)
+	}
+	if err := checkActivity(out.Activity, total); err != nil {
 		return err
 	}
 	*s = out
@@ -314,7 +378,10 @@ func Load(ctx context.Context, c *Counter, st store.Aggregator) (uint64, error) 
 		return 0, fmt.Errorf("stats: loading the saved counts: %w", err)
 	}
 	var s Snapshot
-	if err := s.UnmarshalBinary(data); err != nil {
+	if err := s.UnmarshalBinary(data); errors.Is(err, errSnapshotV1) {
+		c.logger.Warn("the saved counts are of format version 1, without the activity aggregate: recounting the log once", "saved_size", size)
+		return 0, nil
+	} else if err != nil {
 		c.logger.Warn("the saved counts are damaged: recounting the log", "err", err)
 		return 0, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/activity"
 	"github.com/custodylog/custody/internal/fuzzseeds"
+	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/store"
 )
 
@@ -178,9 +181,88 @@ func TestLoadCatchUp(t *testing.T) {
 			if !reflect.DeepEqual(c.Counts(), want.Counts()) || c.Total() != want.Total() || c.Counted() != n || c.pairs != want.pairs {
 				t.Errorf("counts after Load and catch-up differ from a full recount (total %d, pairs %d; want %d, %d)", c.Total(), c.pairs, want.Total(), want.pairs)
 			}
-			// And the next snapshot is the full count's.
-			if got, want := c.Snapshot(), want.Snapshot(); !reflect.DeepEqual(got, want) {
-				t.Errorf("Snapshot() after catch-up = size %d last %x, want size %d last %x", got.Size, got.Last, want.Size, want.Last)
+			// And the next snapshot, activity included, is the full
+			// count's, to the byte.
+			got, wantS := c.Snapshot(), want.Snapshot()
+			gotData, err1 := got.MarshalBinary()
+			wantData, err2 := wantS.MarshalBinary()
+			if err1 != nil || err2 != nil || !bytes.Equal(gotData, wantData) {
+				t.Errorf("Snapshot() after catch-up = size %d last %x, want size %d last %x (%v, %v)", got.Size, got.Last, wantS.Size, wantS.Last, err1, err2)
+			}
+		})
+	}
+}
+
+// TestLoadActivity: the activity aggregate is saved and restored with the
+// counts, so flows and series survive a restart without a recount (only
+// the entries after the snapshot are read); a snapshot of version 1 (no
+// activity) is ignored, said so, and the log recounted once: the next
+// save is of version 2 and restores.
+func TestLoadActivity(t *testing.T) {
+	const n, at = 3000, 1000
+	es, _ := activityWorkload(t, n)
+	want := fullCount(t, es)
+	for _, v1 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("v1=%v", v1), func(t *testing.T) {
+			agg := &memAggregates{}
+			saveAt(t, agg, es, at)
+			if v1 {
+				s := fullCount(t, es[:at]).Snapshot()
+				body, err := s.appendCounts(bytes.Clone(snapshotMagicV1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := agg.SaveAggregate(context.Background(), AggregateName, at, resum(body)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			src := &memSource{}
+			src.append(es...)
+			var out logBuffer
+			c := New(src, slog.New(slog.NewTextHandler(&out, nil)))
+			restored, err := Load(context.Background(), c, agg)
+			wantRestored := uint64(at)
+			if v1 {
+				wantRestored = 0
+			}
+			if err != nil || restored != wantRestored {
+				t.Fatalf("Load() = %d, %v; want %d", restored, err, wantRestored)
+			}
+			if v1 != strings.Contains(out.String(), "format version 1") {
+				t.Errorf("Load() logged %q (v1 %v)", out.String(), v1)
+			}
+			if !v1 && (c.Events() == 0 || len(c.Flows()) == 0) {
+				t.Fatal("the restored counter has no activity")
+			}
+			src.mu.Lock()
+			src.read = 0
+			src.mu.Unlock()
+			if err := c.step(context.Background(), nil, n); err != nil {
+				t.Fatal(err)
+			}
+			if src.read != n-int(restored) {
+				t.Errorf("read %d entries, want %d", src.read, n-int(restored))
+			}
+			first, last, _ := want.Span()
+			from, to := first.Add(-time.Hour), last.Add(48*time.Hour)
+			if !reflect.DeepEqual(c.Flows(), want.Flows()) || !reflect.DeepEqual(c.Collections(), want.Collections()) ||
+				!reflect.DeepEqual(c.Series(from, to, activity.Daily), want.Series(from, to, activity.Daily)) ||
+				!reflect.DeepEqual(c.Series(from, to, activity.Hourly), want.Series(from, to, activity.Hourly)) ||
+				!reflect.DeepEqual(c.Growth(from, to), want.Growth(from, to)) || c.Transfers() != want.Transfers() {
+				t.Error("activity after Load and catch-up differs from a full recount")
+			}
+			for _, f := range want.Flows() {
+				if !reflect.DeepEqual(c.Recent(f.Edge), want.Recent(f.Edge)) {
+					t.Errorf("recent entries of %v differ from a full recount", f.Edge)
+				}
+			}
+			// The next save is of the current version, and restores.
+			if _, err := Save(context.Background(), c, agg); err != nil {
+				t.Fatal(err)
+			}
+			c2 := New(src, nil)
+			if restored, err := Load(context.Background(), c2, agg); err != nil || restored != n || !reflect.DeepEqual(c2.Flows(), want.Flows()) {
+				t.Errorf("Load() after Save = %d, %v; want %d with the flows", restored, err, n)
 			}
 		})
 	}
@@ -230,6 +312,8 @@ func TestRestoreRefuses(t *testing.T) {
 				}
 			}
 		}), log[99].Data, "add up to 101"},
+		{"no activity", New(&memSource{}, nil), tamper(func(s *Snapshot) { s.Activity = nil }), log[99].Data, "without the activity"},
+		{"activity of other events", New(&memSource{}, nil), tamper(func(s *Snapshot) { s.Activity = fullCount(t, log[:50]).Snapshot().Activity }), log[99].Data, "has 50 events"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tt.c.Snapshot()
@@ -263,20 +347,56 @@ func TestSnapshotEncoding(t *testing.T) {
 	if !bytes.Equal(again, data) {
 		t.Errorf("encoding is not deterministic")
 	}
-	empty, _ := Snapshot{Counts: map[string]map[string]uint64{}}.MarshalBinary()
+	empty, err := Snapshot{Counts: map[string]map[string]uint64{}, Activity: activity.New()}.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Snapshot{Counts: map[string]map[string]uint64{}}).MarshalBinary(); err == nil {
+		t.Error("encoded a snapshot without its activity aggregate")
+	}
+	// noAct is an empty activity aggregate's field, for the hand-made
+	// snapshots below (after their counts).
+	actData, _ := activity.New().MarshalBinary()
+	noAct := append(binary.AppendUvarint(nil, uint64(len(actData))), actData...)
+	// otherAct is the snapshot with another activity aggregate.
+	otherAct := func(a *activity.Aggregate) []byte {
+		s := s
+		s.Activity = a
+		d, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	short := s.Activity.Clone()
+	short.Add(1<<40, &record.Event{Sample: "s", Action: record.Stored, Region: "EU", Location: "ch-zrh-1", Time: testTime, Actor: "a"})
+	v1, err := s.appendCounts(bytes.Clone(snapshotMagicV1))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name string
 		data []byte
 		want string
 	}{
 		{"empty", nil, "wrong magic"},
-		{"other version", append([]byte("custody-stats\x00\x02"), data[len(snapshotMagic):]...), "wrong magic"},
+		{"other version", append([]byte("custody-stats\x00\x03"), data[len(snapshotMagic):]...), "wrong magic"},
+		{"version 1", resum(v1), "format version 1"},
 		{"truncated", data[:len(data)-1], "checksum"},
 		{"flipped byte", func() []byte { d := bytes.Clone(data); d[40] ^= 0x10; return d }(), "checksum"},
-		{"trailing bytes", resum(append(bytes.Clone(data[:len(data)-32]), 0)), "after the counts"},
-		{"size 0 with counts", resum(append(append(bytes.Clone(snapshotMagic), 0), append(make([]byte, 32), 1, 1, 'R', 1, 1, 'L', 1)...)), "add up to 1"},
-		{"unsorted regions", resum(append(append(bytes.Clone(snapshotMagic), 2), append(make([]byte, 32), 2, 1, 'S', 1, 1, 'L', 1, 1, 'R', 1, 1, 'L', 1)...)), `region "R" after "S"`},
-		{"zero count", resum(append(append(bytes.Clone(snapshotMagic), 0), append(make([]byte, 32), 1, 1, 'R', 1, 1, 'L', 0)...)), "count 0"},
+		{"trailing bytes", resum(append(bytes.Clone(data[:len(data)-32]), 0)), "after the activity aggregate"},
+		{"size 0 with counts", resum(append(append(bytes.Clone(snapshotMagic), 0), append(append(make([]byte, 32), 1, 1, 'R', 1, 1, 'L', 1), noAct...)...)), "add up to 1"},
+		{"unsorted regions", resum(append(append(bytes.Clone(snapshotMagic), 2), append(append(make([]byte, 32), 2, 1, 'S', 1, 1, 'L', 1, 1, 'R', 1, 1, 'L', 1), noAct...)...)), `region "R" after "S"`},
+		{"zero count", resum(append(append(bytes.Clone(snapshotMagic), 0), append(append(make([]byte, 32), 1, 1, 'R', 1, 1, 'L', 0), noAct...)...)), "count 0"},
+		{"no activity", resum(append(append(bytes.Clone(snapshotMagic), 0), append(make([]byte, 32), 0)...)), "bad number"},
+		{"activity of fewer events", otherAct(activity.New()), "activity aggregate has 0 events"},
+		{"activity of more events", otherAct(short), "its counts add up to"},
+		{"damaged activity", func() []byte {
+			d := bytes.Clone(data[:len(data)-32])
+			sAct, _ := s.Activity.MarshalBinary()
+			d[len(d)-len(sAct)+len("custody-activity\x00\x01")] ^= 1 // its number of events
+			return resum(d)
+		}(), "the snapshot's activity"},
 		{"long varint", resum(append(append(bytes.Clone(snapshotMagic), 0x80, 0), append(make([]byte, 32), 0)...)), "shortest form"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,7 +408,7 @@ func TestSnapshotEncoding(t *testing.T) {
 		})
 	}
 	var e Snapshot
-	if err := e.UnmarshalBinary(empty); err != nil || e.Size != 0 {
+	if err := e.UnmarshalBinary(empty); err != nil || e.Size != 0 || e.Activity == nil || e.Activity.Events() != 0 {
 		t.Errorf("UnmarshalBinary(empty snapshot) = %+v, %v", e, err)
 	}
 }
@@ -326,8 +446,12 @@ func FuzzSnapshot(f *testing.F) {
 			if err != nil || !bytes.Equal(again, data) {
 				t.Fatalf("accepted a snapshot that does not encode back to itself (%v)", err)
 			}
-			if _, _, err := checkCounts(s.Counts, s.Size); err != nil {
+			_, total, err := checkCounts(s.Counts, s.Size)
+			if err != nil {
 				t.Fatalf("accepted counts that break the bounds: %v", err)
+			}
+			if err := checkActivity(s.Activity, total); err != nil {
+				t.Fatalf("accepted an activity aggregate that does not fit the counts: %v", err)
 			}
 		}
 	})
