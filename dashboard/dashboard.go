@@ -89,6 +89,10 @@ type Config struct {
 	// timeline pages and the report read it. Nil: those pages say the
 	// server keeps no activity.
 	Activity activity.Reader
+	// Checkpoints, if set, is the log's store: the timeline's witness
+	// freshness is read from its stored checkpoints by Run (and saved in
+	// it if it is a store.Aggregator). Nil: the timeline has no history.
+	Checkpoints CheckpointStore
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
 	// Recent is how many of the newest events to list; 0: DefaultRecent.
@@ -112,7 +116,8 @@ type Dashboard struct {
 	verifiers note.Verifiers
 	tmpl      *template.Template
 	static    http.Handler
-	auditor   *auditor // nil without a policy
+	auditor   *auditor  // nil without a policy
+	tl        *timeline // the timeline page's state (timeline.go)
 	logger    *slog.Logger
 
 	// index is the front page as last built, and what it was built from.
@@ -158,16 +163,23 @@ func New(cfg Config) (*Dashboard, error) {
 	if cfg.Policy != nil {
 		d.auditor = newAuditor(cfg.Policy, DefaultKeptFindings, cfg.Log.Origin())
 	}
+	if d.tl, err = newTimeline(cfg, logger); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
-// Run is the background audit of a dashboard with a policy: it reads the
-// whole log once and then follows it, until ctx is done. Without a policy
-// there is nothing to run: it returns at once.
+// Run is the background audit of a dashboard with a policy (it reads the
+// whole log once and then follows it) and the timeline's witness history
+// (with Config.Checkpoints), until ctx is done. Without either there is
+// nothing to run: it returns at once.
 func (d *Dashboard) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { d.tl.run(ctx) })
 	if d.auditor != nil {
 		d.auditor.follow(ctx, d.cfg.Log, d.logger)
 	}
+	wg.Wait()
 }
 
 // ServeHTTP serves GET (and HEAD) /, /sample?id=SAMPLE, /flows, /timeline,
