@@ -200,6 +200,7 @@ func TestBrowserJourneyCatchesBadProof(t *testing.T) {
 			t.Errorf("step %d after the sample proof was altered: complete %q, marks %q, title %q", i, st[4], st[6], st[7])
 		}
 	}
+	b.NoErrors(t)
 }
 
 // TestBrowserJourneyWithoutJavaScript loads the page with scripts off: the
@@ -214,6 +215,7 @@ func TestBrowserJourneyWithoutJavaScript(t *testing.T) {
 	steps := browsertest.Value(t, b, chromedp.Evaluate[[][]string](journeyStepsJS))
 	legend := browsertest.Value(t, b, chromedp.Text(chromedp.CSS(`[data-testid="journey-legend"]`)))
 	b.Screenshot(t, "journey-nojs")
+	b.NoErrors(t)
 	if len(steps) != len(evs) {
 		t.Fatalf("without JavaScript the journey draws %d steps, want %d", len(steps), len(evs))
 	}
