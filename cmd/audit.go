@@ -12,6 +12,7 @@ import (
 
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/internal/termtext"
+	"github.com/custodylog/custody/report"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
@@ -22,6 +23,8 @@ type auditOptions struct {
 	noState, asJSON    bool
 	full, requireSites bool
 	memory             string
+	report             string         // --report FILE.html (audit only)
+	cl                 *verify.Client // the client of the last runAudit
 
 	// stateShown is set once the state directory was named on stderr
 	// (monitor names it once, not every round).
@@ -47,6 +50,7 @@ func (e *env) runAudit(ctx context.Context, o *auditOptions, progress bool) (*au
 	if err != nil {
 		return nil, err
 	}
+	o.cl = cl
 	dir := o.state
 	if dir == "" {
 		if dir, err = audit.DefaultStateDir(cl.Origin()); err != nil {
@@ -125,6 +129,17 @@ evidence file is written to the state directory and its path printed),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			rep, err := e.runAudit(c.Context(), &o, true)
+			if _, failed := verify.IsVerificationError(err); o.report != "" && (err == nil || failed) {
+				_, _, tp, _ := o.trust.load()
+				switch rerr := report.WriteAudit(c.Context(), o.report, o.cl, o.trust.key, rep, err, o.policy, tp); {
+				case rerr != nil && err == nil:
+					return usageErr(fmt.Errorf("--report %s: %w", o.report, rerr), "fix the problem and run the audit again")
+				case rerr != nil:
+					fmt.Fprintf(e.stderr, "custody: report not written: %s\n", termtext.Clean(rerr.Error()))
+				default:
+					fmt.Fprintf(e.stderr, "custody: report written to %s\n", termtext.Clean(o.report))
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -140,6 +155,7 @@ evidence file is written to the state directory and its path printed),
 		},
 	}
 	o.flags(c)
+	c.Flags().StringVar(&o.report, "report", "", "also write the regulator's report to FILE.html: one self-contained HTML file with every finding's entry and inclusion proof (docs/report.md)")
 	return c
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/internal/termtext"
+	"github.com/custodylog/custody/report"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -18,14 +19,14 @@ import (
 
 func (e *env) verifyCmd() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "verify (checkpoint | inclusion | consistency | receipt | sample)",
+		Use:   "verify (checkpoint | inclusion | consistency | receipt | sample | report)",
 		Short: "Check a checkpoint, a proof or a receipt without trusting the log",
 		Long: `verify checks what a custody log published, recomputing every proof on this
 machine from the log's tiles and entries (or, for receipts, from the receipt
 alone) against keys you chose. Exit codes: 0 valid, 2 invalid (the reason is
 printed, and evidence written where there is any), 3 usage or I/O error.`,
 	}
-	c.AddCommand(e.verifyCheckpointCmd(), e.verifyInclusionCmd(), e.verifyConsistencyCmd(), e.verifyReceiptCmd(), e.verifySampleCmd())
+	c.AddCommand(e.verifyCheckpointCmd(), e.verifyInclusionCmd(), e.verifyConsistencyCmd(), e.verifyReceiptCmd(), e.verifySampleCmd(), e.verifyReportCmd())
 	return c
 }
 
@@ -172,6 +173,34 @@ entry bundle and printed.`,
 	c.Flags().StringVar(&logArg, "log", "", "the log: base URL or a directory with the tlog-tiles layout")
 	c.Flags().Int64Var(&index, "index", -1, "entry index")
 	c.Flags().StringVar(&entryFile, "entry", "", "file with the exact entry bytes to check")
+	return c
+}
+
+func (e *env) verifyReportCmd() *cobra.Command {
+	var o verifyOptions
+	c := &cobra.Command{
+		Use:     "report FILE.html --key K [--trust POLICY] [--json]",
+		Short:   "Re-check offline the checkpoint, every proof and every finding row in a report of 'custody audit --report' (docs/report.md)",
+		Example: `  custody verify report audit.html --key mylog/log.pub`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			origin, vs, tp, err := o.load()
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return usageErr(err, "pass a report written by 'custody audit --report FILE.html'")
+			}
+			res, err := report.Verify(data, origin, vs, tp)
+			if err != nil {
+				return err
+			}
+			return e.emit(o.asJSON, res, "%s", res)
+		},
+	}
+	o.trustOptions.flags(c)
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
 	return c
 }
 

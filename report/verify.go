@@ -217,6 +217,13 @@ func keyIn(vkey string, vs note.Verifiers) bool {
 	return got.Name() == v.Name() && got.KeyHash() == v.KeyHash()
 }
 
+// String is the text WriteResult writes.
+func (res *Result) String() string {
+	var b strings.Builder
+	WriteResult(&b, res)
+	return b.String()
+}
+
 // WriteResult writes res as `custody verify report` prints it for people.
 // Text from the report (origin, samples, actions) is written with terminal
 // control characters escaped.
