@@ -30,7 +30,8 @@ var titleCountRE = regexp.MustCompile(`^([A-Z]+|\(other\)): (\S+) → (\S+), ([0
 // rendered, equal the transfers counted from the log's entries; the
 // workload's reroutes by transfer are drawn as forbidden (dashed, ✕, the
 // title says so) and only they; the table has the same numbers and says
-// forbidden in text; no console errors; Tab reaches every flow link of the
+// forbidden in text; the accessibility tree names every flow link by its
+// flow; no console errors; Tab reaches every flow link of the
 // diagram and of the table, each drawn with a focus outline; Enter on a
 // forbidden flow lists its samples. Saves a screenshot (and docs/flows.png
 // with CUSTODY_SCREENSHOTS=docs).
@@ -79,6 +80,17 @@ func TestBrowserFlows(t *testing.T) {
 	}
 	if strings.Join(forbidden, ", ") != "EU ch-zrh-1 us-ash-1, UK ch-zrh-1 de-fra-1" {
 		t.Errorf("forbidden flows drawn: %q, want the two reroutes by transfer", forbidden)
+	}
+	// Screen readers: each flow link is named by its title in the
+	// diagram, and by the flow in the table.
+	names := axLinkNames(t, b)
+	for _, e := range edges {
+		if !names[e[3]] {
+			t.Errorf("no link in the accessibility tree named %q", e[3])
+		}
+		if table := "list the samples on " + e[0] + ": " + e[1] + " → " + e[2]; !names[table] {
+			t.Errorf("no link in the accessibility tree named %q", table)
+		}
 	}
 	if !strings.Contains(summary, "3 transfers on 2 flows went where the routing policy does not allow") {
 		t.Errorf("summary %q", summary)
