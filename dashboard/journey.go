@@ -30,7 +30,7 @@ const (
 	jRight    = 40
 	jTop      = 30
 	jLaneH    = 70
-	jStepGap  = 64  // the least distance between two steps
+	jStepGap  = 76  // the least distance between two steps (their marks are about 62 wide)
 	jMinPlot  = 640 // the least width of the plot
 	jMaxEven  = 160 // the most distance between evenly spaced steps
 	jAxisH    = 52
