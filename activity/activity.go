@@ -300,6 +300,22 @@ func (a *Aggregate) Events() uint64 { return a.events }
 // it.
 func (a *Aggregate) Transfers() uint64 { return a.transfers }
 
+// IndexRange returns the smallest and the largest entry index among the
+// newest transfers kept (Recent of every flow); ok is false when there
+// are none. An owner restoring an aggregate checks them against the
+// entries it covers (UnmarshalBinary cannot know those).
+func (a *Aggregate) IndexRange() (first, last uint64, ok bool) {
+	for _, f := range a.flows {
+		for _, i := range f.recent {
+			if !ok {
+				first, last, ok = i, i, true
+			}
+			first, last = min(first, i), max(last, i)
+		}
+	}
+	return first, last, ok
+}
+
 // Overflow is the number of events the daily series does not hold (past
 // MaxDayCells); the day buckets add up to Events less Overflow.
 func (a *Aggregate) Overflow() uint64 { return a.overflow }

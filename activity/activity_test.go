@@ -118,6 +118,18 @@ func TestRecent(t *testing.T) {
 	if got := New().Recent(e); got != nil {
 		t.Errorf("recent of an unknown flow is %v, want nil", got)
 	}
+	if _, _, ok := New().IndexRange(); ok {
+		t.Error("an empty aggregate has an index range")
+	}
+	a := New()
+	a.Add(3, ev(record.Stored, "EU", "ch-zrh-1", "", t0))
+	for i := uint64(10); i < 10+MaxRecent+5; i++ {
+		a.Add(i, transfer(e.Region, e.From, e.To, t0))
+	}
+	a.Add(5000, transfer("US", "us-ash-1", "ch-zrh-1", t0))
+	if first, last, ok := a.IndexRange(); !ok || first != 15 || last != 5000 {
+		t.Errorf("index range %d to %d (%v), want 15 (the oldest kept) to 5000", first, last, ok)
+	}
 }
 
 func TestCollections(t *testing.T) {

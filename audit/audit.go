@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/custodylog/custody/activity"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
@@ -45,6 +46,15 @@ type AuditState struct {
 	enginePath string
 	// Findings are all findings so far, in index order.
 	Findings []Finding `json:"findings"`
+	// Activity is the activity aggregate (flows, collections, time
+	// series) of the events of entries [ActivityFrom, Size), as
+	// activity.Aggregate.MarshalBinary (base64 in the JSON). A state
+	// written before custody kept it has none: the next incremental
+	// audit's aggregate then starts at that state's Size.
+	Activity []byte `json:"activity,omitempty"`
+	// ActivityFrom is the first entry Activity covers: 0 unless the state
+	// descends from one without an aggregate.
+	ActivityFrom uint64 `json:"activity_from,omitempty"`
 	// Audited is when the state was written.
 	Audited time.Time `json:"audited"`
 }
@@ -80,6 +90,23 @@ type AuditReport struct {
 	// from the entries has that root, SampleIndexNotCommitted when it
 	// commits none (then nothing was checked).
 	SampleIndex string `json:"sample_index"`
+	// Activity is the activity aggregate of the events of the verified
+	// entries [ActivityFrom, Size): their flows, collections and time
+	// series, for the regulator's report. Audit fills it; it is nil in a
+	// report made otherwise (SampleWatch).
+	Activity *activity.Aggregate `json:"-"`
+	// ActivityFrom is the first entry Activity, Flows and Collections
+	// cover: 0 (the whole log) unless an incremental audit continued
+	// from a state written by a custody that kept no aggregate; then it
+	// is that state's size, and a run with Full covers the whole log
+	// again.
+	ActivityFrom uint64 `json:"activity_from"`
+	// Flows are Activity's transferred events per (region, source,
+	// destination), sorted (activity.Aggregate.Flows).
+	Flows []activity.Flow `json:"flows"`
+	// Collections are Activity's collected events per (region, data
+	// centre), sorted (activity.Aggregate.Collections).
+	Collections []activity.Collection `json:"collections"`
 }
 
 // ErrStateOtherKey is wrapped by Audit's error when the stored state's
@@ -155,6 +182,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		return nil, nil, err
 	}
 	tree := newTreeBuilder()
+	act, actFrom := activity.New(), uint64(0)
 	var findings []Finding
 	var from uint64
 	var audited uint64 // entries an earlier run audited
@@ -198,6 +226,9 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		} else {
 			findings = append(findings, st.Findings...)
 			from = old.Size
+			if act, actFrom, err = stateActivity(st); err != nil {
+				return nil, nil, fmt.Errorf("audit state: %w", err)
+			}
 		}
 	}
 	indexRoot, hasIndex, err := committedIndex(cp, signed)
@@ -263,6 +294,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 				continue
 			}
 			sites.event(i, &d.events[j], d.ids, j)
+			act.Add(i, &d.events[j])
 			if f := engine.Add(i, d.events[j]); f != nil {
 				fresh = append(fresh, f...)
 			}
@@ -330,6 +362,7 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 		From: from, Findings: findings, Counts: engine.Counts(), New: news, Checkpoint: string(signed),
 		Sites: siteStats, SiteEvidence: siteEvidence,
 		SampleIndex: sampleIndex,
+		Activity:    act, ActivityFrom: actFrom, Flows: act.Flows(), Collections: act.Collections(),
 	}
 	if opts.NoState {
 		return rep, nil, nil
@@ -338,14 +371,38 @@ func Audit(ctx context.Context, c *verify.Client, opts AuditOptions) (*AuditRepo
 	if err != nil {
 		return nil, nil, err
 	}
+	actBytes, err := act.MarshalBinary()
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: keeping the activity aggregate: %w", err)
+	}
 	st := &AuditState{
 		Version: AuditStateVersion, Origin: cp.Origin, Size: cp.Size, Checkpoint: string(signed),
-		Tree: treeBytes, Findings: findings, Audited: time.Now().UTC(),
+		Tree: treeBytes, Findings: findings, Activity: actBytes, ActivityFrom: actFrom, Audited: time.Now().UTC(),
 	}
 	if err := writeEngineState(engine, st, opts.StateDir); err != nil {
 		return nil, nil, err
 	}
 	return rep, st, nil
+}
+
+// stateActivity returns the activity aggregate st keeps and the first
+// entry it covers; a state without one (written by a custody that kept
+// none) gives an empty aggregate that starts at st.Size.
+func stateActivity(st *AuditState) (*activity.Aggregate, uint64, error) {
+	a := activity.New()
+	if st.Activity == nil {
+		return a, st.Size, nil
+	}
+	if err := a.UnmarshalBinary(st.Activity); err != nil {
+		return nil, 0, fmt.Errorf("%w: move the state away to start over, or audit with --full", err)
+	}
+	if st.ActivityFrom > st.Size || a.Events() > st.Size-st.ActivityFrom {
+		return nil, 0, fmt.Errorf("its activity aggregate has %d events from entry %d on, more than the %d entries audited: move it away to start over, or audit with --full", a.Events(), st.ActivityFrom, st.Size)
+	}
+	if first, last, ok := a.IndexRange(); ok && (first < st.ActivityFrom || last >= st.Size) {
+		return nil, 0, fmt.Errorf("its activity aggregate names entries %d to %d, outside the %d to %d it covers: move it away to start over, or audit with --full", first, last, st.ActivityFrom, st.Size-1)
+	}
+	return a, st.ActivityFrom, nil
 }
 
 // decoded is what Audit's prepare leaves in a verify.Bundle's Scratch: the

@@ -8,7 +8,8 @@ import (
 
 // TestDependencies enforces that audit, which auditors install, depends
 // only on the standard library, custody's verify and record packages (and
-// what verify depends on), custody's terminal-text escaping and a YAML
+// what verify depends on), its activity aggregate (standard library and
+// record only), custody's terminal-text escaping and a YAML
 // parser (the routing policy): no cgo, no database, no CLI framework, no
 // server code of custody's own (log, store, dashboard).
 func TestDependencies(t *testing.T) {
@@ -16,6 +17,7 @@ func TestDependencies(t *testing.T) {
 		"github.com/custodylog/custody/audit",
 		"github.com/custodylog/custody/verify",
 		"github.com/custodylog/custody/record",
+		"github.com/custodylog/custody/activity",
 		"github.com/custodylog/custody/site",
 		"github.com/custodylog/custody/sampleindex",
 		"github.com/custodylog/custody/internal/tiles",

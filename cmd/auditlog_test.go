@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodylog/custody/activity"
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/httpapi"
 	"github.com/custodylog/custody/log"
@@ -292,6 +293,11 @@ type auditJSON struct {
 	Counts   map[string]map[string]uint64 `json:"counts"`
 	// SampleIndex is "verified" or "not-committed".
 	SampleIndex string `json:"sample_index"`
+	// The activity aggregate's flows and collections, of the entries
+	// from ActivityFrom on.
+	ActivityFrom uint64                `json:"activity_from"`
+	Flows        []activity.Flow       `json:"flows"`
+	Collections  []activity.Collection `json:"collections"`
 }
 
 func parseAuditJSON(t testing.TB, out string) auditJSON {

@@ -107,7 +107,7 @@ func (c *Counter) Restore(s Snapshot, last []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := checkActivity(s.Activity, total); err != nil {
+	if err := checkActivity(s.Activity, total, s.Size); err != nil {
 		return err
 	}
 	act := s.Activity.Clone()
@@ -127,13 +127,17 @@ func (c *Counter) Restore(s Snapshot, last []byte) error {
 	return nil
 }
 
-// checkActivity checks that a is the activity of total events.
-func checkActivity(a *activity.Aggregate, total uint64) error {
+// checkActivity checks that a is the activity of total events among
+// entries [0, size).
+func checkActivity(a *activity.Aggregate, total, size uint64) error {
 	if a == nil {
 		return errors.New("stats: snapshot without the activity aggregate")
 	}
 	if a.Events() != total {
 		return fmt.Errorf("stats: snapshot's activity aggregate has %d events, its counts add up to %d", a.Events(), total)
+	}
+	if _, last, ok := a.IndexRange(); ok && last >= size {
+		return fmt.Errorf("stats: snapshot's activity aggregate names entry %d, past its size %d", last, size)
 	}
 	return nil
 }
@@ -301,7 +305,7 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	if err := out.Activity.UnmarshalBinary(act); err != nil {
 		return fmt.Errorf("stats: the snapshot's activity: %w", err)
 	}
-	if err := checkActivity(out.Activity, total); err != nil {
+	if err := checkActivity(out.Activity, total, out.Size); err != nil {
 		return err
 	}
 	*s = out

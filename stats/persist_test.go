@@ -314,6 +314,12 @@ func TestRestoreRefuses(t *testing.T) {
 		}), log[99].Data, "add up to 101"},
 		{"no activity", New(&memSource{}, nil), tamper(func(s *Snapshot) { s.Activity = nil }), log[99].Data, "without the activity"},
 		{"activity of other events", New(&memSource{}, nil), tamper(func(s *Snapshot) { s.Activity = fullCount(t, log[:50]).Snapshot().Activity }), log[99].Data, "has 50 events"},
+		{"activity naming entries past the size", New(&memSource{}, nil), tamper(func(s *Snapshot) {
+			s.Activity = activity.New()
+			for i := 0; i < 100; i++ {
+				s.Activity.Add(uint64(i*11), &record.Event{Sample: "s", Action: record.Transferred, Region: "EU", Location: "ch-zrh-1", To: "de-fra-1", Time: testTime, Actor: "a"})
+			}
+		}), log[99].Data, "names entry 1089, past its size 100"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tt.c.Snapshot()
@@ -450,7 +456,7 @@ func FuzzSnapshot(f *testing.F) {
 			if err != nil {
 				t.Fatalf("accepted counts that break the bounds: %v", err)
 			}
-			if err := checkActivity(s.Activity, total); err != nil {
+			if err := checkActivity(s.Activity, total, s.Size); err != nil {
 				t.Fatalf("accepted an activity aggregate that does not fit the counts: %v", err)
 			}
 		}
