@@ -25,9 +25,10 @@ const (
 	FlowSamplesPerPage = 50
 	// MaxCollectionRows is the most (region, data centre) rows the
 	// collections table lists one by one; the rest are summed in one
-	// OtherLabel row. (The flows table needs no bound of its own:
-	// activity keeps at most activity.MaxEdges flows.)
-	MaxCollectionRows = activity.MaxEdges
+	// OtherLabel row. An activity.Aggregate keeps no more than that
+	// (activity.MaxCollections, activity.MaxOther), nor more flows than
+	// activity.MaxEdges + activity.MaxOther + 1: the tables list them all.
+	MaxCollectionRows = activity.MaxCollections + activity.MaxOther + 1
 )
 
 // serveFlows serves /flows: the flow diagram and its table, or, with

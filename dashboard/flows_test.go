@@ -517,3 +517,60 @@ func BenchmarkFlowSamplesPage(b *testing.B) {
 		})
 	}
 }
+
+// TestFlowsManyFlows logs more distinct flows than activity keeps by name
+// (activity.MaxEdges, then activity.MaxOther at (region, from, (other))):
+// the table still adds up to every transfer, the diagram stays within its
+// bounds, and the samples on the flows that sum the rest are listed and
+// are their transfers.
+func TestFlowsManyFlows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("logs 4,355 events")
+	}
+	s := flowSite(t, testPolicy(t))
+	n := activity.MaxEdges + activity.MaxOther + 3
+	var evs []record.Event
+	for i := 0; i < n; i++ {
+		evs = append(evs, s.ev(fmt.Sprintf("smp-%05d", i), "EU", record.Transferred, fmt.Sprintf("dc-%05d", i), "ch-zrh-1", i))
+	}
+	s.add(t, evs...)
+	code, body, _ := s.get(t, "/flows")
+	if code != 200 {
+		t.Fatalf("GET /flows: %d", code)
+	}
+	rows := flowRowRE.FindAllStringSubmatch(body, -1)
+	var sum uint64
+	for _, r := range rows {
+		sum += atoi(t, r[5])
+	}
+	if want := activity.MaxEdges + activity.MaxOther + 1; len(rows) != want || sum != uint64(n) {
+		t.Errorf("the table has %d flows adding up to %d; want %d flows adding up to %d", len(rows), sum, want, n)
+	}
+	edges := flowEdgeRE.FindAllStringSubmatch(body, -1)
+	if len(edges) == 0 || len(edges) > 200 {
+		t.Errorf("the diagram draws %d flow links", len(edges))
+	}
+	if len(body) > 3<<20 {
+		t.Errorf("the page is %d bytes", len(body))
+	}
+	tests := []struct {
+		e    activity.Edge
+		want []string // samples, newest first
+	}{
+		{activity.Edge{Region: "EU", From: fmt.Sprintf("dc-%05d", activity.MaxEdges), To: activity.OtherKey}, []string{fmt.Sprintf("smp-%05d", activity.MaxEdges)}},
+		{activity.Edge{Region: activity.OtherKey, From: activity.OtherKey, To: activity.OtherKey}, []string{fmt.Sprintf("smp-%05d", n-1), fmt.Sprintf("smp-%05d", n-2), fmt.Sprintf("smp-%05d", n-3)}},
+	}
+	for _, tt := range tests {
+		code, body, _ = s.get(t, flowLink(tt.e, 0))
+		var got []string
+		for _, r := range sampleRowRE.FindAllStringSubmatch(body, -1) {
+			got = append(got, r[2])
+			if r[3] != "" {
+				t.Errorf("flow %v: entry %s flagged as not a transfer on it", tt.e, r[1])
+			}
+		}
+		if code != 200 || !slices.Equal(got, tt.want) {
+			t.Errorf("GET %s: %d, samples %q, want %q", flowLink(tt.e, 0), code, got, tt.want)
+		}
+	}
+}
