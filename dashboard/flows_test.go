@@ -553,6 +553,7 @@ func TestFlowsManyFlows(t *testing.T) {
 	if len(body) > 3<<20 {
 		t.Errorf("the page is %d bytes", len(body))
 	}
+	t.Logf("a page of %d flows: %d bytes", len(rows), len(body))
 	tests := []struct {
 		e    activity.Edge
 		want []string // samples, newest first
