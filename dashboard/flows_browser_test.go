@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,7 +12,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/custodylog/custody/activity"
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/internal/browsertest"
+	"github.com/custodylog/custody/verify"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // flowEdgesJS reads the diagram's transfer edges as rendered: region,
@@ -27,7 +32,8 @@ const flowRowsJS = `Array.from(document.querySelectorAll("table.flows tbody tr")
 var titleCountRE = regexp.MustCompile(`^([A-Z]+|\(other\)): (\S+) → (\S+), ([0-9,]+) transfers?(, forbidden)?$`)
 
 // TestBrowserFlows loads /flows in Chromium: the diagram's numbers, as
-// rendered, equal the transfers counted from the log's entries; the
+// rendered, equal the transfers counted from the log's entries and those
+// of custody audit (audit.Audit over HTTP, AuditReport.Flows); the
 // workload's reroutes by transfer are drawn as forbidden (dashed, ✕, the
 // title says so) and only they; the table has the same numbers and says
 // forbidden in text; the accessibility tree names every flow link by its
@@ -40,6 +46,21 @@ func TestBrowserFlows(t *testing.T) {
 	s := flowSite(t, p)
 	s.add(t, flowWorkload(s, 8)...)
 	want, _, _ := logFlows(t, s)
+	// The independent account: custody audit's flows, from the log it
+	// downloads and verifies over HTTP, equal the log's entries' (and so,
+	// below, the diagram's).
+	c := verify.NewClient(verify.NewHTTPSource(s.srv.URL, nil), testOrigin, note.VerifierList(s.dash.cfg.Verifier), nil)
+	rep, _, err := audit.Audit(context.Background(), c, audit.AuditOptions{Policy: p, NoState: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[activity.Edge]uint64{}
+	for _, f := range rep.Flows {
+		audited[f.Edge] = f.Events
+	}
+	if !maps.Equal(audited, want) {
+		t.Fatalf("the audit's flows %v differ from the log's %v", audited, want)
+	}
 	b := browsertest.New(t)
 
 	b.Do(t, chromedp.Navigate(s.srv.URL+"/flows"), chromedp.WaitVisible(chromedp.CSS(`svg.flows`)))
