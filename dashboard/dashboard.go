@@ -44,6 +44,7 @@ import (
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
+	"github.com/custodylog/custody/report"
 	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
 	"golang.org/x/mod/sumdb/note"
@@ -84,6 +85,12 @@ type Config struct {
 	// Policy, if set, is the routing policy: the chart marks the cells it
 	// allows, and a background audit reports findings in a panel.
 	Policy *audit.Policy
+	// LogKey is the log's verifier key string (its log.pub), which the
+	// regulator's report at /report names; "" serves no report.
+	LogKey string
+	// PolicyFile is the file Policy was read from, named (with its
+	// SHA-256) in the report; "" names none.
+	PolicyFile string
 	// Activity, if set, is the log's flows and time series (a
 	// stats.Counter, which keeps them with its counts): the flows and
 	// timeline pages and the report read it. Nil: those pages say the
@@ -119,6 +126,11 @@ type Dashboard struct {
 	auditor   *auditor  // nil without a policy
 	tl        *timeline // the timeline page's state (timeline.go)
 	logger    *slog.Logger
+	report    reportCache // the live report (report.go)
+
+	// policyName and policySHA256 name cfg.PolicyFile in the report.
+	policyName   string
+	policySHA256 [32]byte
 
 	// index is the front page as last built, and what it was built from.
 	index struct {
@@ -162,6 +174,11 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	if cfg.Policy != nil {
 		d.auditor = newAuditor(cfg.Policy, DefaultKeptFindings, cfg.Log.Origin())
+	}
+	if cfg.PolicyFile != "" {
+		if d.policyName, d.policySHA256, err = report.PolicyDigest(cfg.PolicyFile); err != nil {
+			return nil, fmt.Errorf("dashboard: the policy file for the report: %w", err)
+		}
 	}
 	if d.tl, err = newTimeline(cfg, logger); err != nil {
 		return nil, err

@@ -100,7 +100,7 @@ func startSiteIndex(t testing.TB, policy *audit.Policy, witnessed, index bool) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Config{Log: l, Stats: counter, Verifier: verifier, Witnesses: wverifiers, Policy: policy})
+	d, err := New(Config{Log: l, Stats: counter, Activity: counter, Verifier: verifier, Witnesses: wverifiers, Policy: policy, LogKey: vkey})
 	if err != nil {
 		t.Fatal(err)
 	}

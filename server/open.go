@@ -187,6 +187,8 @@ func Open(ctx context.Context, o Options, cfg Config) (*Server, error) {
 	if cfg.Log.Verifier, err = keyfile.LoadVerifier(pub); err != nil {
 		return nil, fail(KindVerifier, "%s: %w", pub, err)
 	}
+	cfg.LogKey, _ = verify.LoadVerifierKey(pub) // it just loaded
+
 	cfg.Log.Signer = signer
 	if err := witnesses(o, &cfg.Log, logger); err != nil {
 		return nil, err
@@ -195,6 +197,7 @@ func Open(ctx context.Context, o Options, cfg Config) (*Server, error) {
 		if cfg.Policy, err = audit.LoadPolicy(o.Policy); err != nil {
 			return nil, &Error{Kind: KindPolicy, Err: err}
 		}
+		cfg.PolicyFile = o.Policy
 	}
 	if o.TokenFile != "" {
 		if cfg.API.Tokens, err = httpapi.LoadTokens(o.TokenFile); err != nil {

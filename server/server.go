@@ -54,8 +54,15 @@ type Config struct {
 	API httpapi.Config
 	// Listen is the TCP address to serve on.
 	Listen string
-	// Policy, if set, is the dashboard's routing policy.
-	Policy *audit.Policy
+	// Policy, if set, is the dashboard's routing policy; PolicyFile the
+	// file it was read from (named, with its SHA-256, in the dashboard's
+	// report). Open sets both from Options.Policy.
+	Policy     *audit.Policy
+	PolicyFile string
+	// LogKey is the log's verifier key string, as its log.pub holds it,
+	// which the dashboard's report names (Open sets it; "" serves no
+	// report).
+	LogKey string
 	// NoDashboard leaves GET / to the API's 404.
 	NoDashboard bool
 	// Advertise is this server's base URL as the others sharing the store
@@ -224,7 +231,8 @@ func newDashboard(cfg Config, l *log.Log, counter *stats.Counter, logger *slog.L
 	for _, w := range cfg.Log.Witnesses {
 		wv = append(wv, w.Verifier)
 	}
-	return dashboard.New(dashboard.Config{Log: l, Stats: counter, Activity: counter, Verifier: cfg.Log.Verifier, Witnesses: wv, Policy: cfg.Policy, Logger: logger})
+	return dashboard.New(dashboard.Config{Log: l, Stats: counter, Activity: counter, Verifier: cfg.Log.Verifier, Witnesses: wv, Policy: cfg.Policy, Logger: logger,
+		LogKey: cfg.LogKey, PolicyFile: cfg.PolicyFile})
 }
 
 // holderID is a lease holder ID unique to this process: host, PID and 8
