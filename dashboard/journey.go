@@ -34,6 +34,7 @@ const (
 	jMinPlot  = 640 // the least width of the plot
 	jMaxEven  = 160 // the most distance between evenly spaced steps
 	jAxisH    = 52
+	jGapH     = 16 // the row of elapsed times under an evenly spaced axis
 	jLabelMax = 18 // characters of a lane label before it is shortened
 )
 
@@ -57,6 +58,9 @@ type journeyView struct {
 	Segments   []journeySegment
 	Connectors []journeyConnector
 	Ticks      []journeyTick
+	// Gaps, on an evenly spaced axis only, say how much time passed
+	// between two consecutive steps ("+3 h 20 min"), midway between them.
+	Gaps []journeyTick
 
 	Drawn, Shown int  // steps drawn; events of the chain on the page
 	Folded       int  // data centres drawn in the OtherLabel lane
@@ -328,6 +332,15 @@ func journeyXs(links []link, order []int, v *journeyView) []int {
 			t := links[order[k]].Event.Time.UTC()
 			v.Ticks = append(v.Ticks, journeyTick{X: xs[k], Label: t.Format(layout), Title: utc(t)})
 		}
+		for k := 1; k < n; k++ {
+			d := links[order[k]].Event.Time.Sub(links[order[k-1]].Event.Time)
+			if d > 0 {
+				v.Gaps = append(v.Gaps, journeyTick{X: (xs[k-1] + xs[k]) / 2, Label: "+" + elapsed(d), Title: elapsed(d) + " later"})
+			}
+		}
+		if len(v.Gaps) > 0 {
+			v.Height += jGapH
+		}
 	}
 	return xs
 }
@@ -339,6 +352,29 @@ func evenLayout(from, to time.Time) string {
 		return "15:04:05"
 	}
 	return "Jan 2 15:04"
+}
+
+// elapsed is d in its two largest units: "45 s", "12 min", "2 h 5 min",
+// "3 d 4 h" (truncated, not rounded).
+func elapsed(d time.Duration) string {
+	units := [...]struct {
+		name string
+		d    time.Duration
+	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"min", time.Minute}, {"s", time.Second}}
+	for i, u := range units {
+		if d < u.d && i < len(units)-1 {
+			continue
+		}
+		n := d / u.d
+		out := fmt.Sprintf("%d %s", n, u.name)
+		if i+1 < len(units) {
+			if m := (d - n*u.d) / units[i+1].d; m > 0 {
+				out += fmt.Sprintf(" %d %s", m, units[i+1].name)
+			}
+		}
+		return out
+	}
+	return ""
 }
 
 // tickSteps are the time axis's candidate intervals.

@@ -36,17 +36,18 @@ func journeyPage(evs ...record.Event) *samplePage {
 	return p
 }
 
-// travel is a sample's usual journey, an hour or more between steps:
+// travel is a sample's usual journey, hours between steps (drawn to
+// scale):
 // collected in Frankfurt, sent to Zürich, stored and analysed there, sent
 // on to Ashburn (not allowed for EU), deleted there and in Zürich.
 func travel() []record.Event {
 	return []record.Event{
 		jev("EU", record.Collected, "de-fra-1", "", 0),
-		jev("EU", record.Transferred, "de-fra-1", "ch-zrh-1", 2*time.Hour),
-		jev("EU", record.Stored, "ch-zrh-1", "", 5*time.Hour),
+		jev("EU", record.Transferred, "de-fra-1", "ch-zrh-1", 3*time.Hour),
+		jev("EU", record.Stored, "ch-zrh-1", "", 6*time.Hour),
 		jev("EU", record.Analysed, "ch-zrh-1", "", 9*time.Hour),
 		jev("EU", record.Transferred, "ch-zrh-1", "us-ash-1", 12*time.Hour),
-		jev("EU", record.Deleted, "us-ash-1", "", 15*time.Hour),
+		jev("EU", record.Deleted, "us-ash-1", "", 15*time.Hour+30*time.Minute),
 		jev("EU", record.Deleted, "ch-zrh-1", "", 18*time.Hour),
 	}
 }
@@ -135,10 +136,12 @@ func TestJourneyTime(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		offsets []time.Duration
+		gaps    []string // the elapsed times between steps
 	}{
-		{"equal times", []time.Duration{0, 0, 0, 0}},
-		{"one gap too small", []time.Duration{0, time.Second, 10 * time.Hour}},
-		{"one event", []time.Duration{0}},
+		{"equal times", []time.Duration{0, 0, 0, 0}, nil},
+		{"one gap too small", []time.Duration{0, time.Second, 10 * time.Hour}, []string{"+1 s", "+9 h 59 min"}},
+		{"days", []time.Duration{0, 5 * time.Minute, 5*time.Minute + 50*time.Hour, 40 * 24 * time.Hour}, []string{"+5 min", "+2 d 2 h", "+37 d 21 h"}},
+		{"one event", []time.Duration{0}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var evs []record.Event
@@ -160,6 +163,13 @@ func TestJourneyTime(t *testing.T) {
 			}
 			if len(v.Ticks) == 0 || v.Ticks[0].X != v.Steps[0].X {
 				t.Errorf("evenly spaced steps are not labelled: ticks %+v", v.Ticks)
+			}
+			var gaps []string
+			for _, g := range v.Gaps {
+				gaps = append(gaps, g.Label)
+			}
+			if !slices.Equal(gaps, tc.gaps) {
+				t.Errorf("elapsed times %q, want %q", gaps, tc.gaps)
 			}
 		})
 	}
@@ -366,24 +376,28 @@ func TestJourneyGolden(t *testing.T) {
 		jev("EU", record.Released, "ch-zrh-1", "", 0),
 	}
 	for _, tc := range []struct {
-		file  string
-		page  *samplePage
-		steps int
+		file    string
+		page    *samplePage
+		steps   int
+		toScale bool
 	}{
 		{"journey.svg", func() *samplePage {
 			p := journeyPage(travel()...)
 			p.Index = &indexView{Size: 480, Complete: true, Events: 7}
 			p.Chain[3].Findings = []audit.Finding{{Kind: audit.KindReroute}}
 			return p
-		}(), 7},
+		}(), 7, true},
 		{"journey-even.svg", func() *samplePage {
 			p := journeyPage(equal...)
 			p.Chain[2].Included = false
 			return p
-		}(), 3},
+		}(), 3, false},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			v := newJourney(tc.page, testPolicy(t))
+			if v.ToScale != tc.toScale {
+				t.Errorf("to scale: %v, want %v", v.ToScale, tc.toScale)
+			}
 			var buf bytes.Buffer
 			if err := d.tmpl.ExecuteTemplate(&buf, "journey-svg", v); err != nil {
 				t.Fatal(err)
