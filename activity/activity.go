@@ -119,11 +119,15 @@ func (r Resolution) String() string {
 }
 
 // cell is a (bucket, location) key; bucket is hours or days since the Unix
-// epoch.
+// epoch, loc the location's number (Aggregate.locNames) or otherLoc. A
+// number rather than the name, so that a cell is hashed without a string.
 type cell struct {
-	bucket   int64
-	location string
+	bucket int64
+	loc    int32
 }
+
+// otherLoc is the cell location of OtherKey.
+const otherLoc = -1
 
 // flowState is one flow's count and its newest entry indices, a ring of at
 // most MaxRecent.
@@ -141,15 +145,16 @@ type Aggregate struct {
 	collections map[[2]string]uint64
 	days        map[cell]uint64
 	hours       map[cell]uint64
-	logged      map[int64]uint64    // events per day of their Logged time
-	locations   map[string]struct{} // those the series keeps by name
-	events      uint64              // events added
-	transfers   uint64              // of which transferred
-	overflow    uint64              // events in no day cell (MaxDayCells)
-	lost        uint64              // events with a Logged time in no day of logged (MaxDayCells)
-	otherFlows  int                 // flows named (region, from, OtherKey)
-	otherColls  int                 // collections named (region, OtherKey)
-	first, last int64               // event times (Unix seconds) seen; valid when events > 0
+	logged      map[int64]uint64 // events per day of their Logged time
+	locations   map[string]int32 // those the series keeps by name: their number
+	locNames    []string         // the names of the numbers in locations
+	events      uint64           // events added
+	transfers   uint64           // of which transferred
+	overflow    uint64           // events in no day cell (MaxDayCells)
+	lost        uint64           // events with a Logged time in no day of logged (MaxDayCells)
+	otherFlows  int              // flows named (region, from, OtherKey)
+	otherColls  int              // collections named (region, OtherKey)
+	first, last int64            // event times (Unix seconds) seen; valid when events > 0
 }
 
 // windowHours is HourlyWindow in hours.
@@ -163,7 +168,7 @@ func New() *Aggregate {
 		days:        map[cell]uint64{},
 		hours:       map[cell]uint64{},
 		logged:      map[int64]uint64{},
-		locations:   map[string]struct{}{},
+		locations:   map[string]int32{},
 	}
 }
 
@@ -186,16 +191,16 @@ func (a *Aggregate) Add(index uint64, ev *record.Event) {
 	}
 	if !ev.Logged.IsZero() {
 		d := floorDiv(ev.Logged.Unix(), 86400)
-		if _, ok := a.logged[d]; ok || len(a.logged) < MaxDayCells {
-			a.logged[d]++
+		if n, ok := a.logged[d]; ok || len(a.logged) < MaxDayCells {
+			a.logged[d] = n + 1
 		} else {
 			a.lost++
 		}
 	}
 	loc := a.seriesLocation(ev.Location)
 	day := cell{floorDiv(t, 86400), loc}
-	if _, ok := a.days[day]; ok || len(a.days) < MaxDayCells {
-		a.days[day]++
+	if n, ok := a.days[day]; ok || len(a.days) < MaxDayCells {
+		a.days[day] = n + 1
 	} else {
 		a.overflow++
 	}
@@ -261,16 +266,26 @@ func (a *Aggregate) addCollection(region, location string) {
 	a.collections[k]++
 }
 
-// seriesLocation is the name under which the series counts location.
-func (a *Aggregate) seriesLocation(location string) string {
-	if _, ok := a.locations[location]; ok {
-		return location
+// seriesLocation is the number under which the series counts location.
+func (a *Aggregate) seriesLocation(location string) int32 {
+	if id, ok := a.locations[location]; ok {
+		return id
 	}
 	if len(a.locations) >= MaxLocations {
+		return otherLoc
+	}
+	id := int32(len(a.locNames))
+	a.locations[location] = id
+	a.locNames = append(a.locNames, location)
+	return id
+}
+
+// locName is the name of location number id.
+func (a *Aggregate) locName(id int32) string {
+	if id == otherLoc {
 		return OtherKey
 	}
-	a.locations[location] = struct{}{}
-	return location
+	return a.locNames[id]
 }
 
 // pruneHours drops the hourly cells before the window.
@@ -395,7 +410,7 @@ func (a *Aggregate) Series(from, to time.Time, r Resolution) []Bucket {
 	var out []Bucket
 	for c, n := range cells {
 		if c.bucket >= lo && c.bucket < hi {
-			out = append(out, Bucket{Start: time.Unix(c.bucket*width, 0).UTC(), Location: c.location, Events: n})
+			out = append(out, Bucket{Start: time.Unix(c.bucket*width, 0).UTC(), Location: a.locName(c.loc), Events: n})
 		}
 	}
 	slices.SortFunc(out, func(x, y Bucket) int {
@@ -490,6 +505,7 @@ func (a *Aggregate) Clone() *Aggregate {
 	}
 	c.collections = cloneMap(a.collections)
 	c.days, c.hours, c.locations = cloneMap(a.days), cloneMap(a.hours), cloneMap(a.locations)
+	c.locNames = slices.Clone(a.locNames)
 	c.logged = cloneMap(a.logged)
 	return &c
 }

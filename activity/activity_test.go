@@ -496,3 +496,34 @@ func TestClone(t *testing.T) {
 		t.Error("adding to a clone changed the original")
 	}
 }
+
+// BenchmarkAdd measures Add on a workload like the audit benchmark's
+// (six routes, every action, one event a second), the cost an Aggregate
+// adds to every event the server counts and the auditor checks:
+//
+//	go test ./activity -run '^$' -bench Add
+func BenchmarkAdd(b *testing.B) {
+	routes := [][3]string{{"EU", "de-fra-1", "ch-zrh-1"}, {"US", "us-ash-1", "ch-zrh-1"}, {"UK", "uk-lon-1", "ch-zrh-1"},
+		{"ROW", "sg-sin-1", "ru-mow-1"}, {"ROW", "sg-sin-1", "ch-zrh-1"}, {"EU", "ch-zrh-1", "de-fra-1"}}
+	actions := []record.Action{record.Collected, record.Transferred, record.Stored, record.Analysed, record.Deleted, record.Deleted}
+	const n = 1 << 16
+	evs := make([]record.Event, n)
+	for i := range evs {
+		r := routes[(i/6)%len(routes)]
+		evs[i] = record.Event{Sample: "s", Action: actions[i%6], Region: r[0], Location: r[1], Time: t0.Add(time.Duration(i) * time.Second), Actor: "a"}
+		evs[i].Logged = evs[i].Time.Add(time.Second)
+		if evs[i].Action == record.Transferred {
+			evs[i].To = r[2]
+		}
+	}
+	a := New()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e := &evs[i%n]
+		if i%n == 0 && i > 0 {
+			a = New() // event times start over
+		}
+		a.Add(uint64(i), e)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

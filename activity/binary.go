@@ -96,23 +96,24 @@ func (a *Aggregate) MarshalBinary() ([]byte, error) {
 		b = binary.AppendUvarint(appendName(appendName(b, c.Region), c.Location), c.Events)
 	}
 
-	locs := make([]string, 0, len(a.locations))
-	for l := range a.locations {
+	locs := slices.Clone(a.locNames)
+	for _, l := range locs {
 		if !validLocation(l, false) {
 			return nil, fmt.Errorf("activity: encoding location %q: not a valid location", l)
 		}
-		locs = append(locs, l)
 	}
 	slices.Sort(locs)
 	b = binary.AppendUvarint(b, uint64(len(locs)))
 	for _, l := range locs {
 		b = appendName(b, l)
 	}
-	pos := make(map[string]uint64, len(locs)+1)
+	// pos is the position of each location number among the sorted
+	// names; OtherKey's is after them.
+	pos := make(map[int32]uint64, len(locs)+1)
 	for i, l := range locs {
-		pos[l] = uint64(i)
+		pos[a.locations[l]] = uint64(i)
 	}
-	pos[OtherKey] = uint64(len(locs))
+	pos[otherLoc] = uint64(len(locs))
 	first := int64(math.MinInt64)
 	if a.events > 0 {
 		first = a.firstHour()
@@ -142,7 +143,7 @@ func (a *Aggregate) MarshalBinary() ([]byte, error) {
 }
 
 // appendCells appends the cells of m from bucket from on.
-func appendCells(b []byte, m map[cell]uint64, from int64, pos map[string]uint64) []byte {
+func appendCells(b []byte, m map[cell]uint64, from int64, pos map[int32]uint64) []byte {
 	type pc struct {
 		bucket int64
 		loc    uint64
@@ -151,7 +152,7 @@ func appendCells(b []byte, m map[cell]uint64, from int64, pos map[string]uint64)
 	cells := make([]pc, 0, len(m))
 	for c, n := range m {
 		if c.bucket >= from {
-			cells = append(cells, pc{c.bucket, pos[c.location], n})
+			cells = append(cells, pc{c.bucket, pos[c.loc], n})
 		}
 	}
 	slices.SortFunc(cells, func(x, y pc) int { return cmp.Or(cmp.Compare(x.bucket, y.bucket), cmp.Compare(x.loc, y.loc)) })
@@ -483,11 +484,12 @@ func (d *decoder) collections(a *Aggregate) {
 	}
 }
 
-// locations reads the data centres the series keeps by name into a, and
-// returns them in order and then OtherKey if there are MaxLocations.
-func (d *decoder) locations(a *Aggregate) []string {
+// locations reads the data centres the series keeps by name into a,
+// numbered in order, and returns their number, and then OtherKey's if
+// there are MaxLocations.
+func (d *decoder) locations(a *Aggregate) []int32 {
 	n := d.count("locations", MaxLocations)
-	locs := make([]string, 0, n+1)
+	locs := make([]string, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		l := d.name()
 		switch {
@@ -497,19 +499,24 @@ func (d *decoder) locations(a *Aggregate) []string {
 		case i > 0 && l <= locs[i-1]:
 			d.fail("location %q after %q", l, locs[i-1])
 		}
+		a.locations[l] = int32(len(locs))
 		locs = append(locs, l)
-		a.locations[l] = struct{}{}
+	}
+	a.locNames = locs
+	ids := make([]int32, len(locs), len(locs)+1)
+	for i := range ids {
+		ids[i] = int32(i)
 	}
 	if n == MaxLocations {
-		locs = append(locs, OtherKey)
+		ids = append(ids, otherLoc)
 	}
-	return locs
+	return ids
 }
 
 // cells reads day or hour cells (width seconds) into m: at most limit,
 // sorted by bucket and location, each within the span of event times
 // (hours: within the hourly window).
-func (d *decoder) cells(a *Aggregate, m map[cell]uint64, locs []string, limit int, what string, width int64) {
+func (d *decoder) cells(a *Aggregate, m map[cell]uint64, locs []int32, limit int, what string, width int64) {
 	n := d.count(what+" cells", limit)
 	lo, hi := floorDiv(a.first, width), floorDiv(a.last, width)
 	if width == 3600 {

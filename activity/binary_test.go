@@ -204,16 +204,16 @@ func TestUnmarshalRefuses(t *testing.T) {
 		}), "not a valid"},
 		{"other collection before the bound", mutate(t, func(a *Aggregate) { a.collections[[2]string{"EU", OtherKey}] = 1 }), "fewer than the 4096"},
 		{"collections past the events", mutate(t, func(a *Aggregate) { a.collections[[2]string{"EU", "zz"}] = 1000 }), "more than the"},
-		{"day cells do not add up", mutate(t, func(a *Aggregate) { a.days[cell{floorDiv(a.first, 86400), "dc-1"}] += 5 }), "day cells and the overflow"},
-		{"day cell outside the span", mutate(t, func(a *Aggregate) { a.days[cell{floorDiv(a.last, 86400) + 1, "dc-1"}] = 1 }), "past the last"},
+		{"day cells do not add up", mutate(t, func(a *Aggregate) { a.days[cell{floorDiv(a.first, 86400), a.locations["dc-1"]}] += 5 }), "day cells and the overflow"},
+		{"day cell outside the span", mutate(t, func(a *Aggregate) { a.days[cell{floorDiv(a.last, 86400) + 1, a.locations["dc-1"]}] = 1 }), "past the last"},
 		{"hour cell before the window", raw(1, 0, 0, 0, t1, t1, 0, 0, 1, "aa", 1, t1/86400, 0, 1, 1, t1/3600-windowHours, 0, 1, 0), "outside"},
 		{"overflow before the bound", mutate(t, func(a *Aggregate) { a.overflow, a.events = 1, a.events+1 }), "overflow of 1"},
-		{"other location before the bound", mutate(t, func(a *Aggregate) {
-			for l := range a.locations {
-				delete(a.locations, l)
-				break
-			}
-		}), "location"},
+		{"other location before the bound", func() []byte {
+			a := feed(ev(record.Stored, "EU", "ch-zrh-1", "", t0))
+			a.days[cell{floorDiv(a.first, 86400), otherLoc}] = 1
+			a.events++
+			return mustMarshal(t, a)
+		}(), "location 1 of 1"},
 		{"logged days past the events", mutate(t, func(a *Aggregate) { a.logged[0] = 1 << 40 }), "logged days add up"},
 		{"unsorted locations", raw(1, 0, 0, 0, t1, t1, 0, 0, 2, "bb", "aa"), `location "aa" after "bb"`},
 		{"unsorted cells", raw(2, 0, 0, 0, t1, t1, 0, 0, 2, "aa", "bb", 2, t1/86400, 1, 1, 0, 0, 1, 0, 0, 0), "location 0 after 1"},
