@@ -346,7 +346,11 @@ func TestSnapshotEncoding(t *testing.T) {
 	if err := got.UnmarshalBinary(data); err != nil {
 		t.Fatalf("UnmarshalBinary(MarshalBinary()) error: %v", err)
 	}
-	if !reflect.DeepEqual(got, s) {
+	// The aggregate is compared by its canonical encoding (its internal
+	// numbering of locations may differ).
+	gotAct, _ := got.Activity.MarshalBinary()
+	wantAct, _ := s.Activity.MarshalBinary()
+	if got.Size != s.Size || got.Last != s.Last || !reflect.DeepEqual(got.Counts, s.Counts) || !bytes.Equal(gotAct, wantAct) || len(gotAct) == 0 {
 		t.Errorf("round trip changed the snapshot")
 	}
 	again, _ := got.MarshalBinary()
