@@ -169,8 +169,8 @@ func TestDemoClean(t *testing.T) {
 
 func TestDemoViolations(t *testing.T) {
 	out, stats := runDemo(t, demoOptions{events: 300, seed: 7, violations: true})
-	if !strings.Contains(out, "8 findings:") {
-		t.Fatalf("want 8 findings:\n%s", out)
+	if !strings.Contains(out, "12 findings:") {
+		t.Fatalf("want 12 findings:\n%s", out)
 	}
 	kinds := map[string]map[string]bool{} // sample → kinds
 	re := regexp.MustCompile(`(?m)^\d+\s+(\S+)\s+(\S+)\s`)
@@ -180,11 +180,13 @@ func TestDemoViolations(t *testing.T) {
 		}
 		kinds[m[1]][m[2]] = true
 	}
-	var rerouted, broken int
+	var rerouted, transferred, broken int
 	for s, k := range kinds {
 		switch {
 		case strings.HasPrefix(s, "smp-eu-") && len(k) == 2 && k["reroute"] && k["continuity"]:
 			rerouted++
+		case strings.HasPrefix(s, "smp-eu-") && len(k) == 1 && k["reroute"]:
+			transferred++ // logged its transfer to ru-mow-1: a forbidden flow
 		case len(k) == 1 && k["continuity"]:
 			broken++
 		case s == "smp-eu-forged" && len(k) == 1 && k["site-not-allowed"]:
@@ -193,10 +195,10 @@ func TestDemoViolations(t *testing.T) {
 			t.Errorf("sample %s: unexpected findings %v", s, k)
 		}
 	}
-	if rerouted != 3 || broken != 1 {
-		t.Fatalf("want 3 rerouted EU samples and 1 broken transfer, got %d and %d:\n%s", rerouted, broken, out)
+	if rerouted != 3 || transferred != 1 || broken != 1 {
+		t.Fatalf("want 3 EU samples analysed at ru-mow-1 without a transfer, 1 transferred there and 1 broken transfer, got %d, %d and %d:\n%s", rerouted, transferred, broken, out)
 	}
-	if !strings.Contains(out, "analysed at ru-mow-1") {
+	if !strings.Contains(out, "analysed at ru-mow-1") || !strings.Contains(out, "transferred to ru-mow-1 (RU), not allowed for region EU") {
 		t.Errorf("no ru-mow-1 finding:\n%s", out)
 	}
 	// The planted event's receipt verifies, but its site signature fails
@@ -208,8 +210,8 @@ func TestDemoViolations(t *testing.T) {
 		t.Errorf("verify receipt of the forged event: %d %s", code, vout)
 	}
 	// The dashboard's findings panel has the same findings.
-	if !strings.Contains(stats.page, `data-total="8"`) {
-		t.Errorf("the dashboard's findings panel does not total 8")
+	if !strings.Contains(stats.page, `data-total="12"`) {
+		t.Errorf("the dashboard's findings panel does not total 12")
 	}
 	if !strings.Contains(stats.page, `data-signature="site signature fails: site-not-allowed"`) && !strings.Contains(out, "smp-eu-forged") {
 		t.Errorf("the forged event is not shown")
@@ -248,10 +250,10 @@ func TestDemoViolationsInBrowser(t *testing.T) {
 			reroutes++
 		}
 	}
-	if len(findings) != 8 || reroutes != 3 {
-		t.Errorf("findings panel: %d rows, %d EU reroutes to ru-mow-1; want 8 and 3: %q", len(findings), reroutes, findings)
+	if len(findings) != 12 || reroutes != 7 {
+		t.Errorf("findings panel: %d rows, %d EU reroutes to ru-mow-1; want 12 and 7: %q", len(findings), reroutes, findings)
 	}
-	if len(forbidden) != 1 || forbidden[0] != "EU/ru-mow-1=3" {
-		t.Errorf("forbidden cells %q, want EU/ru-mow-1=3", forbidden)
+	if len(forbidden) != 1 || forbidden[0] != "EU/ru-mow-1=6" {
+		t.Errorf("forbidden cells %q, want EU/ru-mow-1=6", forbidden)
 	}
 }

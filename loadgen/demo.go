@@ -59,8 +59,9 @@ type demoEv struct {
 // UK and ROW regions, collected at their region's edge data centre,
 // transferred to ch-zrh-1, stored and analysed there, then deleted at
 // both. With violations a few EU samples are also analysed at ru-mow-1
-// with no transfer there, and one sample is stored at ch-zrh-1 with no
-// logged transfer; it then also returns a description of each injected
+// with no transfer there, one is transferred to ru-mow-1 (not ch-zrh-1)
+// and handled there (a forbidden flow), and one sample is stored at
+// ch-zrh-1 with no logged transfer; it then also returns a description of each injected
 // violation. The same seed gives the same events (but for their times).
 func Demo(seed uint64, n int, violations bool, now time.Time) ([]record.Event, []string) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
@@ -101,13 +102,17 @@ func Demo(seed uint64, n int, violations bool, now time.Time) ([]record.Event, [
 			e.Action, e.Location, e.To, e.Actor, e.Time = a, loc, to, actor, at
 			return e
 		}
-		skipTransfer, badLab := false, ""
+		skipTransfer, badLab, lab := false, "", demoLab
 		if violations {
 			switch {
 			case reg.region == "EU" && euBad < 3:
 				euBad++
 				badLab = "ru-mow-1"
 				injected = append(injected, sample+" analysed at ru-mow-1 with no transfer there")
+			case reg.region == "EU" && euBad == 3:
+				euBad++
+				lab = "ru-mow-1"
+				injected = append(injected, sample+" transferred to ru-mow-1 and handled there")
 			case reg.region != "EU" && !noTransfer:
 				noTransfer, skipTransfer = true, true
 				injected = append(injected, sample+" stored at "+demoLab+" with no logged transfer")
@@ -116,16 +121,16 @@ func Demo(seed uint64, n int, violations bool, now time.Time) ([]record.Event, [
 		add(ev(record.Collected, reg.edge, "", "collector/1.4", step(0, 0)))
 		tt := step(10, 60)
 		if !skipTransfer {
-			add(ev(record.Transferred, reg.edge, demoLab, "mover/2.1", tt))
+			add(ev(record.Transferred, reg.edge, lab, "mover/2.1", tt))
 		}
-		add(ev(record.Stored, demoLab, "", "vault/3.0", step(5, 30)))
+		add(ev(record.Stored, lab, "", "vault/3.0", step(5, 30)))
 		at := step(30, 240)
-		add(ev(record.Analysed, demoLab, "", "analyser/5.2", at))
+		add(ev(record.Analysed, lab, "", "analyser/5.2", at))
 		if badLab != "" {
 			add(ev(record.Analysed, badLab, "", "analyser/5.2", at.Add(time.Second)))
 		}
 		add(ev(record.Deleted, reg.edge, "", "janitor/1.0", step(30, 120)))
-		add(ev(record.Deleted, demoLab, "", "janitor/1.0", step(30, 120)))
+		add(ev(record.Deleted, lab, "", "janitor/1.0", step(30, 120)))
 	}
 	slices.SortStableFunc(out, func(a, b demoEv) int {
 		if c := a.ev.Time.Compare(b.ev.Time); c != 0 {
