@@ -1,6 +1,8 @@
 // Package stats counts a log's events per customer region and data centre
 // (the event's location): the numbers behind the dashboard's chart and
-// GET /v1/stats.
+// GET /v1/stats; and keeps the same events' activity.Aggregate (flows,
+// collections, time series), which a Counter serves as an
+// activity.Reader and saves and restores with the counts.
 //
 // A Counter is fed outside the log's commit path. The log hands it each
 // committed batch (log.Config.OnCommit is Counter.Committed, which only
