@@ -153,6 +153,7 @@ Check every proof in it, offline, with the log's public key: <code>custody verif
 </section>
 <section id="flows">
 <h2>Flows</h2>
+{{if and .HasActivity .ActivityFrom}}<p>The flows and the timeline cover the events of entries {{u .ActivityFrom}} to {{u .Size}} only: the audit continued from a state kept before custody kept them (audit with --full for the whole log).</p>{{end}}
 {{if .HasActivity}}<figure id="flows-chart">{{.FlowSVG}}<figcaption>Where samples went: customer regions, the data centres where their samples were collected or sent from, and where they were transferred to. Edge width is the number of events; transfers the policy forbids are dashed and marked ✕. The tables below hold the same numbers.</figcaption></figure>
 <table>
 <caption>Transfers per region, from data centre, to data centre ({{u .FlowTotal}} transfers)</caption>

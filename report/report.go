@@ -192,7 +192,7 @@ func Version() string {
 
 // FromAudit returns the Input for the audit that produced rep, or failed
 // with auditErr, reading the proofs from c, the audit's Client. It fills
-// everything but Activity (and MaxProofs): the log key is keyArg (a
+// everything but MaxProofs (Activity is rep.Activity): the log key is keyArg (a
 // verifier key, or a file holding one: verify.LoadVerifierKey), the
 // witnesses are trust's (nil: none checked), the policy file is read from
 // policyFile. It returns an error if neither rep nor a verification
@@ -225,6 +225,9 @@ func FromAudit(c *verify.Client, keyArg string, rep *audit.AuditReport, auditErr
 	}
 	switch ve, ok := verify.IsVerificationError(auditErr); {
 	case rep != nil:
+		if rep.Activity != nil {
+			in.Activity = rep.Activity
+		}
 		in.Checkpoint = []byte(rep.Checkpoint)
 		cp, err := c.OpenCheckpoint(in.Checkpoint)
 		if err != nil {
@@ -315,13 +318,14 @@ type view struct {
 
 	Matrix matrixView
 
-	HasActivity bool
-	FlowSVG     template.HTML
-	TimelineSVG template.HTML
-	Flows       []activity.Flow
-	FlowTotal   uint64
-	Collections []activity.Collection
-	Series      seriesView
+	HasActivity  bool
+	ActivityFrom uint64 // the first entry the activity covers
+	FlowSVG      template.HTML
+	TimelineSVG  template.HTML
+	Flows        []activity.Flow
+	FlowTotal    uint64
+	Collections  []activity.Collection
+	Series       seriesView
 
 	Findings  uint64
 	Rows      []rowView
@@ -425,7 +429,7 @@ func build(ctx context.Context, in Input) (*view, error) {
 	v.SampleIndex, v.Sites, v.From, v.SiteEvidence = rep.SampleIndex, rep.Sites, rep.From, rep.SiteEvidence
 	v.Matrix = matrix(rep.Counts)
 	if in.Activity != nil {
-		v.HasActivity = true
+		v.HasActivity, v.ActivityFrom = true, rep.ActivityFrom
 		v.Flows = in.Activity.Flows()
 		v.FlowTotal = in.Activity.Transfers()
 		v.Collections = in.Activity.Collections()

@@ -314,3 +314,20 @@ func TestWriteFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkWrite times Write of a report of DefaultMaxProofs findings from
+// a source in memory: the rendering and checking, without the network.
+func BenchmarkWrite(b *testing.B) {
+	entries, fs := synthetic(b, 4*DefaultMaxProofs)
+	m := newMemLog(b, entries)
+	in := m.input(b, fs)
+	var size int
+	for b.Loop() {
+		var buf bytes.Buffer
+		if err := Write(context.Background(), &buf, in); err != nil {
+			b.Fatal(err)
+		}
+		size = buf.Len()
+	}
+	b.ReportMetric(float64(size), "bytes")
+}
