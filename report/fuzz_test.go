@@ -21,7 +21,7 @@ func FuzzParse(f *testing.F) {
 	entries, fs := auditData(f)
 	m := newMemLog(f, entries)
 	in := m.input(f, fs)
-	in.MaxProofs = 2
+	in.MaxProofs, in.Activity = 2, nil // small seeds fuzz faster
 	f.Add(write(f, in))
 	vs := note.VerifierList(m.logV)
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -57,10 +57,10 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	entries, fs := auditData(t)
 	m := newMemLog(t, entries)
 	in := m.input(t, fs)
-	in.MaxProofs = 2
+	in.MaxProofs, in.Activity = 2, nil // small seeds fuzz faster
 	valid := string(write(t, in))
 	clean := m.input(t, nil)
-	clean.Audit.Findings = []audit.Finding{}
+	clean.Audit.Findings, clean.Activity = []audit.Finding{}, nil
 	idx := uint64(1)
 	failed := Input{LogKey: m.vkey, Version: "test", Failure: &verify.VerificationError{Evidence: verify.Evidence{Kind: verify.EvidenceBadSignature, What: "bad", Origin: testOrigin, Index: &idx}}}
 	block := between(t, valid, `<pre data-custody="proof" id="entry-2">`, `</pre>`)
