@@ -190,8 +190,11 @@ func (a *Aggregate) Add(index uint64, ev *record.Event) {
 		a.addCollection(ev.Region, ev.Location)
 	}
 	if !ev.Logged.IsZero() {
+		// Below the bound, one map operation rather than a lookup first.
 		d := floorDiv(ev.Logged.Unix(), 86400)
-		if n, ok := a.logged[d]; ok || len(a.logged) < MaxDayCells {
+		if len(a.logged) < MaxDayCells {
+			a.logged[d]++
+		} else if n, ok := a.logged[d]; ok {
 			a.logged[d] = n + 1
 		} else {
 			a.lost++
@@ -199,7 +202,9 @@ func (a *Aggregate) Add(index uint64, ev *record.Event) {
 	}
 	loc := a.seriesLocation(ev.Location)
 	day := cell{floorDiv(t, 86400), loc}
-	if n, ok := a.days[day]; ok || len(a.days) < MaxDayCells {
+	if len(a.days) < MaxDayCells {
+		a.days[day]++
+	} else if n, ok := a.days[day]; ok {
 		a.days[day] = n + 1
 	} else {
 		a.overflow++
