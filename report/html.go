@@ -94,7 +94,7 @@ const pageHTML = `<!DOCTYPE html>
 <p class="note">Report format {{data "format" "custody-report/v1"}}, status {{data "status" .Status}}. Written by custody {{.Version}} at {{.Time}}.
 Check every proof in it, offline, with the log's public key: <code>custody verify report FILE.html --key LOG.pub</code> (see the last section).</p>
 {{if eq .Status "clean"}}<div class="status clean">The log verified, and every one of its {{u .Size}} entries follows the routing policy: no findings.</div>
-{{else if eq .Status "findings"}}<div class="status findings">The log verified; the audit of its {{u .Size}} entries found {{u .Findings}} findings{{if .More}} ({{.MaxProofs}} listed here with their proofs, {{u .More}} more not listed){{end}}.</div>
+{{else if eq .Status "findings"}}<div class="status findings">The log verified; the audit of its {{u .Size}} entries found {{u .Findings}} findings{{if .More}} ({{len .Rows}} listed here with their proofs, {{u .More}} more not listed){{end}}.</div>
 {{else}}<div class="status failed">The log FAILED verification: {{.FailureText}}</div>{{end}}
 </header>
 <nav aria-label="Contents"><ol>
@@ -189,7 +189,7 @@ Check every proof in it, offline, with the log's public key: <code>custody verif
 <section id="findings">
 <h2>Findings</h2>
 {{if .Findings}}
-<p>The audit found {{u .Findings}} findings.{{if .More}} The first {{.MaxProofs}}, in entry order, are listed with their entries' inclusion proofs; {{u .More}} more are not listed (run <code>custody audit --json</code> for all of them).{{else}} Every one is listed, with its entry's inclusion proof.{{end}}
+<p>The audit found {{u .Findings}} findings.{{if .More}} {{len .Rows}} are listed, in entry order, with their entries' inclusion proofs; {{u .More}} more are not listed (run <code>custody audit --json</code> for all of them).{{else}} Every one is listed, with its entry's inclusion proof.{{end}}
 This report lists {{data "proved" (u (sub .Findings .More))}} of {{data "findings" (u .Findings)}} findings.</p>
 <table>
 <caption>Findings by kind</caption>

@@ -96,6 +96,11 @@ type Input struct {
 	// MaxProofs is how many findings to list with their proofs; 0 is
 	// DefaultMaxProofs.
 	MaxProofs int
+	// TotalFindings is how many findings the audit reported when
+	// Audit.Findings holds only some of them (a live log's newest); the
+	// report lists Audit.Findings and says how many more there are. 0 (or
+	// fewer than Audit.Findings): all are in Audit.Findings.
+	TotalFindings uint64
 }
 
 // Witness is a witness known to the report's reader: its name (in the
@@ -444,7 +449,7 @@ func build(ctx context.Context, in Input) (*view, error) {
 		}
 		v.FlowSVG = svgchart.Flows(fi)
 	}
-	v.Findings = uint64(len(rep.Findings))
+	v.Findings = max(uint64(len(rep.Findings)), in.TotalFindings)
 	v.Status = StatusClean
 	v.Title = "Audit report: " + v.Origin
 	if v.Findings > 0 {

@@ -203,6 +203,26 @@ func TestMaxProofs(t *testing.T) {
 	}
 }
 
+// TestTotalFindings: a report of some of an audit's findings (a live
+// log's newest) says how many there are in all, and verifies.
+func TestTotalFindings(t *testing.T) {
+	entries, fs := auditData(t)
+	m := newMemLog(t, entries)
+	in := m.input(t, fs[len(fs)-3:])
+	in.TotalFindings = 100
+	file := write(t, in)
+	res, err := Verify(file, testOrigin, note.VerifierList(m.logV), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 3 || res.Findings != 100 {
+		t.Errorf("rows %d of %d, want 3 of 100", res.Rows, res.Findings)
+	}
+	if !strings.Contains(string(file), "3 are listed, in entry order, with their entries' inclusion proofs; 97 more are not listed") {
+		t.Errorf("the report does not say 3 of 100 are listed")
+	}
+}
+
 // TestClean: a report of an audit without findings verifies and says so.
 func TestClean(t *testing.T) {
 	entries, _ := auditData(t)
