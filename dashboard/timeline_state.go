@@ -24,10 +24,9 @@ type CheckpointStore = witnesshistory.Source
 // timeline is the timeline page's state: the witness history (nil
 // without Config.Checkpoints) and the event times of the findings shown.
 type timeline struct {
+	mu      sync.Mutex
 	history *witnesshistory.History
-
-	mu    sync.Mutex
-	times map[uint64]time.Time // finding entry index -> event time; zero: not an event
+	times   map[uint64]time.Time // finding entry index -> event time; zero: not an event
 }
 
 // newTimeline makes the timeline's state for cfg; the history starts
@@ -51,9 +50,24 @@ func newTimeline(cfg Config, logger *slog.Logger) (*timeline, error) {
 
 // run follows the store's checkpoints until ctx is done.
 func (tl *timeline) run(ctx context.Context) {
-	if tl.history != nil {
-		tl.history.Run(ctx)
+	if h := tl.hist(); h != nil {
+		h.Run(ctx)
 	}
+}
+
+// hist is the witness history (nil: none).
+func (tl *timeline) hist() *witnesshistory.History {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.history
+}
+
+// setHistory replaces the witness history (for tests, which read the
+// store through their own handle).
+func (tl *timeline) setHistory(h *witnesshistory.History) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.history = h
 }
 
 // eventTimes returns the event time of each finding's entry, reading from
