@@ -3,6 +3,7 @@ package dashboard
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"html/template"
@@ -243,32 +244,54 @@ type flowSamplesPage struct {
 	Size                       uint64 // the tree size the entries were read at
 }
 
-func (d *Dashboard) flowSamplesPage(ctx context.Context, q url.Values) (flowSamplesPage, int, error) {
+// parseFlowQuery reads the parameters of a flow's samples page: region,
+// from and to, each a name an event can have or OtherLabel, and page, a
+// whole number from 1 (1 when absent). Its errors say, for people, what is
+// wrong and quote at most 40 bytes of the input.
+func parseFlowQuery(q url.Values) (activity.Edge, int, error) {
 	e := activity.Edge{Region: q.Get("region"), From: q.Get("from"), To: q.Get("to")}
-	p := flowSamplesPage{Page: d.page("Transfers " + e.Region + ": " + e.From + " → " + e.To), Edge: e, HasPolicy: d.cfg.Policy != nil}
-	bad := func(msg string) (flowSamplesPage, int, error) {
-		p.Title, p.Problem = "Bad request", msg
-		return p, http.StatusBadRequest, nil
-	}
 	if !q.Has("region") || !q.Has("from") || !q.Has("to") {
-		return bad("A flow is named by three parameters, region, from and to (for example /flows?region=EU&from=de-fra-1&to=ch-zrh-1); this address lacks some. The flows page links to every flow.")
+		return e, 0, errors.New("A flow is named by three parameters, region, from and to (for example /flows?region=EU&from=de-fra-1&to=ch-zrh-1); this address lacks some. The flows page links to every flow.")
 	}
 	if err := checkFlowName("region", e.Region, isRegion); err != nil {
-		return bad(err.Error())
+		return e, 0, err
 	}
 	if err := checkFlowName("from", e.From, isLocation); err != nil {
-		return bad(err.Error())
+		return e, 0, err
 	}
 	if err := checkFlowName("to", e.To, isLocation); err != nil {
-		return bad(err.Error())
+		return e, 0, err
 	}
-	pageNo := 1
+	page := 1
 	if s := q.Get("page"); q.Has("page") {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return bad(fmt.Sprintf("The page number %q is not a whole number of 1 or more.", s))
+			return e, 0, fmt.Errorf("The page number %q is not a whole number of 1 or more.", clip(s))
 		}
-		pageNo = n
+		page = n
+	}
+	return e, page, nil
+}
+
+// clip is s cut to 40 bytes, for quoting input in a message.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+func (d *Dashboard) flowSamplesPage(ctx context.Context, q url.Values) (flowSamplesPage, int, error) {
+	e := activity.Edge{Region: q.Get("region"), From: q.Get("from"), To: q.Get("to")}
+	p := flowSamplesPage{Page: d.page("Transfers " + e.Region + ": " + e.From + " → " + e.To), Edge: e, HasPolicy: d.cfg.Policy != nil}
+	e, pageNo, err := parseFlowQuery(q)
+	if err != nil {
+		p.Title, p.Problem = "Bad request", err.Error()
+		return p, http.StatusBadRequest, nil
+	}
+	bad := func(msg string) (flowSamplesPage, int, error) {
+		p.Title, p.Problem = "Bad request", msg
+		return p, http.StatusBadRequest, nil
 	}
 	a := d.cfg.Activity
 	if a == nil {
@@ -353,10 +376,7 @@ func checkFlowName(param, s string, ok func(string) bool) error {
 	if param == "region" {
 		what = "a region name: 2 to 8 letters A-Z"
 	}
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return fmt.Errorf("The %s parameter %q is not %s (or %q).", param, s, what, OtherLabel)
+	return fmt.Errorf("The %s parameter %q is not %s (or %q).", param, clip(s), what, OtherLabel)
 }
 
 func isRegion(s string) bool {

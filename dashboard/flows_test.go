@@ -18,6 +18,7 @@ import (
 
 	"github.com/custodylog/custody/activity"
 	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/internal/fuzzseeds"
 	"github.com/custodylog/custody/record"
 )
 
@@ -574,4 +575,61 @@ func TestFlowsManyFlows(t *testing.T) {
 			t.Errorf("GET %s: %d, samples %q, want %q", flowLink(tt.e, 0), code, got, tt.want)
 		}
 	}
+}
+
+// FuzzFlowQuery checks parseFlowQuery on any query string: what it accepts
+// names a flow an event could be on (or an (other) bucket) and a page from
+// 1, and flowLink writes an address that reads back as the same; what it
+// rejects gets a message that quotes at most 40 bytes of each value.
+func FuzzFlowQuery(f *testing.F) {
+	for _, s := range []string{"region=EU&from=de-fra-1&to=ch-zrh-1", "region=EU&from=de-fra-1&to=%28other%29&page=3", "region=eu&from=x&to=y", "page=0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		e, page, err := parseFlowQuery(q)
+		if err != nil {
+			if len(err.Error()) > 400 {
+				t.Errorf("message of %d bytes for %q", len(err.Error()), raw)
+			}
+			return
+		}
+		for _, n := range []struct {
+			s  string
+			ok func(string) bool
+		}{{e.Region, isRegion}, {e.From, isLocation}, {e.To, isLocation}} {
+			if n.s != activity.OtherKey && !n.ok(n.s) {
+				t.Errorf("accepted name %q of %q", n.s, raw)
+			}
+		}
+		if page < 1 {
+			t.Errorf("accepted page %d of %q", page, raw)
+		}
+		u, err := url.Parse(flowLink(e, page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2, page2, err := parseFlowQuery(u.Query())
+		if err != nil || e2 != e || page2 != page {
+			t.Errorf("flowLink(%v, %d) = %q reads back as %v, %d, %v", e, page, u, e2, page2, err)
+		}
+	})
+}
+
+// TestFlowQuerySeeds checks the checked-in seeds of FuzzFlowQuery
+// (testdata/fuzz/FuzzFlowQuery): valid-* are accepted, the rest rejected.
+func TestFlowQuerySeeds(t *testing.T) {
+	fuzzseeds.Check(t, map[string]func(args []any) error{
+		"FuzzFlowQuery": func(args []any) error {
+			q, err := url.ParseQuery(args[0].(string))
+			if err != nil {
+				return err
+			}
+			_, _, err = parseFlowQuery(q)
+			return err
+		},
+	})
 }
