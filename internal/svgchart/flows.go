@@ -583,8 +583,14 @@ func (l *flowLayout) writeEdge(b *strings.Builder, e *flowEdge) {
 		if bad {
 			fill = flForbiddenText
 		}
-		// On the middle of the curve, with a white halo.
-		b.WriteString(`<text class="label" x="` + flowF(xm) + `" y="` + flowF((e.y0+e.y1)/2+4) + `" text-anchor="middle" fill="` + fill +
+		// With a white halo: a count on the middle of the curve; a
+		// forbidden mark where the band reaches its destination (where
+		// bands have drawn apart, and away from the counts).
+		lx, ly, anchor := xm, (e.y0+e.y1)/2, "middle"
+		if bad {
+			lx, ly, anchor = x1-6, e.y1, "end"
+		}
+		b.WriteString(`<text class="label" x="` + flowF(lx) + `" y="` + flowF(ly+4) + `" text-anchor="` + anchor + `" fill="` + fill +
 			`" font-weight="700" stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke">` + flowEsc(label) + `</text>`)
 	}
 	b.WriteString(shut + "\n")
