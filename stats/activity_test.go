@@ -61,11 +61,33 @@ func TestCounterActivity(t *testing.T) {
 	c := New(src, nil)
 	c.Committed(store.Checkpoint{Size: 500}, nil)
 	runCounter(t, c)
+	// A reader (the dashboard) reads while the counter counts: under
+	// -race, the Reader methods must not race with counting.
+	stop, read := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(read)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, f := range c.Flows() {
+				c.Recent(f.Edge)
+			}
+			c.Collections()
+			c.Series(testTime, testTime.Add(1000*time.Hour), activity.Hourly)
+			c.Growth(testTime, testTime.Add(1000*time.Hour))
+			c.Span()
+		}
+	}()
 	for i := 500; i < n; i += 100 {
 		src.append(es[i : i+100]...)
 		c.Committed(store.Checkpoint{Size: uint64(i + 100)}, es[i:i+100])
 	}
 	waitCounted(t, c, n)
+	close(stop)
+	<-read
 
 	attestations := uint64(n / 7)
 	if c.Events() != n-attestations || c.Events() != want.Events() || c.Total() != c.Events() {
