@@ -61,7 +61,7 @@ has audit1.txt '^US +- +- +- +- +2 +2$'
 has audit1.txt '^no findings$'
 has audit1.err '^custody: audit state in state$'
 [ -f state/state.json ] || fail "no state/state.json"
-[ "$(jq -c keys state/state.json)" = '["audited","checkpoint","engine_file","findings","origin","size","tree","version"]' ] ||
+[ "$(jq -c keys state/state.json)" = '["activity","audited","checkpoint","engine_file","findings","origin","size","tree","version"]' ] ||
   fail "state.json fields are not the guide's: $(jq -c keys state/state.json)"
 case $(ls -l state/state.json) in -rw-------*) ;; *) fail "state.json is not mode 0600" ;; esac
 engine=state/$(jq -r .engine_file state/state.json)
