@@ -325,7 +325,9 @@ func (d *Dashboard) timelinePage(ctx context.Context, rng timeRange) (timelinePa
 			p.Rows = append(p.Rows, tr)
 		}
 
-		pts := a.Growth(rng.From, rng.To)
+		// Growth is kept by days: the days that overlap the range (the
+		// last one whole, so far).
+		pts := a.Growth(rng.From.Truncate(24*time.Hour), ceilTime(rng.To, 24*time.Hour))
 		p.Growth = svgchart.Growth(svgchart.GrowthInput{From: rng.From, To: rng.To, Points: pts})
 		prev := uint64(0)
 		for i, pt := range svgchart.GrowthPoints(pts) {

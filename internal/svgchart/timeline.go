@@ -314,9 +314,14 @@ func Timeline(in TimelineInput) template.HTML {
 	used := 0
 	for i, m := range marks {
 		x := sc.x(m.Time)
+		label := shortLabel(m.Label)
+		start, end := x-7, x+10+labelWidth(label)
+		if labelLeft(x, label, width) {
+			start, end = x-10-labelWidth(label), x+7
+		}
 		best := 0
 		for l := range maxLanes {
-			if laneEnd[l] < x-7 {
+			if laneEnd[l] < start {
 				best = l
 				break
 			}
@@ -325,7 +330,7 @@ func Timeline(in TimelineInput) template.HTML {
 			}
 		}
 		lanes[i] = best
-		laneEnd[best] = x + 10 + 7*float64(len([]rune(shortLabel(m.Label))))
+		laneEnd[best] = end
 		used = max(used, best+1)
 	}
 
@@ -408,7 +413,13 @@ func Timeline(in TimelineInput) template.HTML {
 		fmt.Fprintf(&b, `<line x1="%s" y1="%d" x2="%s" y2="%s" stroke="%s" stroke-width="1" stroke-dasharray="3 3"/>`, ff(x), topPad, ff(x), ff(tipY), colMarker)
 		fmt.Fprintf(&b, `<path d="M%s %sL%s %sL%s %sZ" fill="%s" stroke="%s" stroke-width="1"/>`,
 			ff(x-6), ff(tipY-11), ff(x+6), ff(tipY-11), ff(x), ff(tipY), colMarker, colMarkEdg)
-		fmt.Fprintf(&b, `<text x="%s" y="%s" fill="%s">%s</text>`, ff(x+8), ff(tipY-2), colMarkEdg, esc(label))
+		// The label right of the triangle, or left of it near the right
+		// edge (as the lanes were laid out: labelSide).
+		if labelLeft(x, label, width) {
+			fmt.Fprintf(&b, `<text x="%s" y="%s" fill="%s" text-anchor="end">%s</text>`, ff(x-8), ff(tipY-2), colMarkEdg, esc(label))
+		} else {
+			fmt.Fprintf(&b, `<text x="%s" y="%s" fill="%s">%s</text>`, ff(x+8), ff(tipY-2), colMarkEdg, esc(label))
+		}
 		if href != "" {
 			b.WriteString(`</a>`)
 		} else {
@@ -417,6 +428,15 @@ func Timeline(in TimelineInput) template.HTML {
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// labelWidth estimates the width of a label at the charts' font size.
+func labelWidth(label string) float64 { return 7 * float64(len([]rune(label))) }
+
+// labelLeft is whether a marker's label goes left of it: when it would
+// not fit right of it within the chart's width.
+func labelLeft(x float64, label string, width int) bool {
+	return x+10+labelWidth(label) > float64(width)
 }
 
 // shortLabel bounds a marker's drawn label (its title has it whole).
@@ -629,7 +649,9 @@ func Growth(in GrowthInput) template.HTML {
 			Num(first.Events), first.End.Add(-time.Second).Format("2006-01-02"), Num(last.Events), last.End.Add(-time.Second).Format("2006-01-02"))
 	}
 	fmt.Fprintf(&b, `<desc id="%s-desc">%s</desc>`, esc(id), esc(desc))
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" fill="%s">%s</text>`, labelW-8, topPad+12, colMuted, esc(Num(top)))
+	if top > 0 {
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" fill="%s">%s</text>`, labelW-8, topPad+12, colMuted, esc(Num(top)))
+	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" fill="%s">0</text>`, labelW-8, axisY-2, colMuted)
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%s" y2="%d" stroke="%s" stroke-width="1"/>`, labelW, topPad+8, ff(sc.left+sc.width), topPad+8, colGrid)
 	if len(pts) > 0 {

@@ -161,6 +161,16 @@ func TestTimelineMarkers(t *testing.T) {
 			}
 		}
 	}
+	// The last marker, near the right edge, has its label on its left,
+	// inside the chart; the others on their right.
+	for _, m := range markerRE.FindAllStringIndex(svg, -1) {
+		seg := svg[m[0]:]
+		seg = seg[:strings.Index(seg, "</text>")]
+		left := strings.Contains(seg, `text-anchor="end"`)
+		if last := strings.Contains(seg, `data-id="3"`); left != last {
+			t.Errorf("marker %q: label on the left %v", seg[:60], left)
+		}
+	}
 	if strings.Contains(svg, "id=out") {
 		t.Errorf("a marker outside the range is drawn")
 	}
