@@ -105,6 +105,7 @@ func (d *Dashboard) reportInput() report.Input {
 		Counts:     d.cfg.Stats.Counts(),
 		Checkpoint: string(cp.Note),
 	}
+	var total uint64
 	if d.auditor != nil {
 		v := d.auditor.view(cp.Size)
 		for i := len(v.Recent) - 1; i >= 0; i-- { // oldest first
@@ -112,6 +113,7 @@ func (d *Dashboard) reportInput() report.Input {
 				rep.Findings = append(rep.Findings, f)
 			}
 		}
+		total = v.Total
 	}
 	in := report.Input{
 		LogKey:     d.cfg.LogKey,
@@ -123,6 +125,9 @@ func (d *Dashboard) reportInput() report.Input {
 		Time:       d.cfg.Now().UTC(),
 		Proofs:     liveReportProofs{log: d.cfg.Log, size: cp.Size},
 		MaxProofs:  DefaultKeptFindings,
+		// The built-in audit keeps the newest findings; the report lists
+		// them and says how many there are in all.
+		TotalFindings: total,
 	}
 	in.PolicySHA256 = d.policySHA256
 	if d.cfg.Activity != nil {
