@@ -231,7 +231,7 @@ func newDashboard(cfg Config, l *log.Log, counter *stats.Counter, logger *slog.L
 	for _, w := range cfg.Log.Witnesses {
 		wv = append(wv, w.Verifier)
 	}
-	return dashboard.New(dashboard.Config{Log: l, Stats: counter, Activity: counter, Verifier: cfg.Log.Verifier, Witnesses: wv, Policy: cfg.Policy, Logger: logger,
+	return dashboard.New(dashboard.Config{Log: l, Stats: counter, Activity: counter, Checkpoints: cfg.Log.Store, Verifier: cfg.Log.Verifier, Witnesses: wv, Policy: cfg.Policy, Logger: logger,
 		LogKey: cfg.LogKey, PolicyFile: cfg.PolicyFile})
 }
 
