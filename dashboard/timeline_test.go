@@ -510,3 +510,41 @@ func BenchmarkTimelinePage(b *testing.B) {
 		})
 	}
 }
+
+// TestTimelineHistoryRestart: the witness history saved in the site's
+// SQLite store (store.Aggregator) is restored by a new history, which then
+// reads the store once to check it and once to find nothing new, instead
+// of every checkpoint again; and shows the same.
+func TestTimelineHistoryRestart(t *testing.T) {
+	s := newSite(t, nil)
+	for i := 0; i < 5; i++ {
+		s.add(t, s.workload(2, false)[i*8:(i+1)*8]...)
+	}
+	st, err := sqlite.Open(s.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := witnesshistory.Config{Source: st, Aggregates: st, Log: s.dash.cfg.Verifier, Witnesses: s.dash.cfg.Witnesses, Page: 2}
+	h1, _ := witnesshistory.New(cfg)
+	s.dash.tl.setHistory(h1)
+	s.stepHistory(t)
+	if err := h1.Save(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := witnesshistory.New(cfg)
+	size, err := h2.Load(context.Background())
+	if err != nil || size != s.log.Checkpoint().Size {
+		t.Fatalf("Load: size %d, %v; want %d", size, err, s.log.Checkpoint().Size)
+	}
+	s.dash.tl.setHistory(h2)
+	s.stepHistory(t)
+	if h1.Reads() < 5 || h2.Reads() != 2 {
+		t.Errorf("the first history read the store %d times, the restored one %d; want at least 5 and 2", h1.Reads(), h2.Reads())
+	}
+	from, to := time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	v1, v2 := h1.View(from, to, 0), h2.View(from, to, 0)
+	if v2.Restored != size || v1.Checkpoints != v2.Checkpoints || len(v2.Witnesses) != 1 || v1.Witnesses[0].Cosigned != v2.Witnesses[0].Cosigned || !v2.Witnesses[0].Known {
+		t.Errorf("restored %+v, read %+v", v2, v1)
+	}
+}
