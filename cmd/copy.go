@@ -86,7 +86,7 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 	bar := e.progress("")
 	sum, err := logcopy.Copy(ctx, src, dst, logcopy.Options{From: logserver.RedactDSN(from), To: logserver.RedactDSN(to),
 		Progress: func(phase string, done, total uint64) {
-			if phase != bar.what {
+			if phase != bar.What() {
 				bar.finish()
 				bar = e.progress(phase)
 			}

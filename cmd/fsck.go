@@ -1,18 +1,11 @@
 package cmd
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/custodylog/custody/fsck"
 	logserver "github.com/custodylog/custody/server"
-	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/note"
 )
 
 func (e *env) fsckCmd() *cobra.Command {
@@ -67,7 +60,16 @@ Exit status: 0 clean, 2 problems found, 3 usage or I/O error.`,
 			if err != nil {
 				return err
 			}
-			return e.fsck(c.Context(), dir, dsn, known, asJSON, fsck.Options{Sites: sites, RequireSignatures: require})
+			rep, err := logserver.Fsck(c.Context(), logserver.FsckOptions{Dir: dir, DSN: dsn, Checkpoints: known,
+				Options: fsck.Options{Sites: sites, RequireSignatures: require}})
+			if err != nil {
+				return err
+			}
+			e.print(asJSON, rep, rep.WriteText)
+			if len(rep.Problems) > 0 {
+				return &cliError{err: fmt.Errorf("fsck found %d problems", len(rep.Problems)), code: exitInvalid}
+			}
+			return nil
 		},
 	}
 	c.Flags().StringArrayVar(&known, "checkpoint", nil, "a signed checkpoint of this log seen before (repeatable)")
@@ -77,57 +79,4 @@ Exit status: 0 clean, 2 problems found, 3 usage or I/O error.`,
 	c.Flags().StringVar(&policy, "policy", "", "routing policy whose sites section every site attestation is checked against")
 	c.Flags().BoolVar(&require, "require-site-signatures", false, "with --policy: every event must be signed")
 	return c
-}
-
-func (e *env) fsck(ctx context.Context, dir, dsn string, knownFiles []string, asJSON bool, opts fsck.Options) error {
-	// Opening a store creates one where there is none: fsck must not.
-	st, openErr := logserver.OpenLogStore(ctx, dsn, dir)
-	kind, cause := serverErr(openErr)
-	if kind == logserver.KindNoStore {
-		return ioError(cause)
-	} else if openErr == nil {
-		defer st.Close()
-	}
-	pub := filepath.Join(dir, logserver.PubFile)
-	verifier, err := loadVerifier(pub)
-	if err != nil {
-		return ioError(fmt.Errorf("%s: %w", pub, err))
-	}
-	for _, kf := range knownFiles {
-		b, err := os.ReadFile(kf)
-		if err != nil {
-			return ioError(err)
-		}
-		c, _, err := verify.OpenCheckpoint(b, verifier.Name(), note.VerifierList(verifier))
-		if err != nil {
-			return usageErr(fmt.Errorf("--checkpoint %s: %w", kf, err), "pass a checkpoint signed by this log's key (from /checkpoint, a receipt or an audit state)")
-		}
-		opts.Known = append(opts.Known, c)
-	}
-	rep := &fsck.Report{}
-	switch {
-	case kind == logserver.KindHold:
-		return openErr
-	case kind == logserver.KindOpenStore && strings.Contains(cause.Error(), "damaged"):
-		rep.Add(fsck.KindStore, "database", "%v", cause)
-	case kind != 0:
-		return ioError(cause)
-	default:
-		if rep, err = fsck.Check(ctx, st, verifier, opts); err != nil {
-			return ioError(err)
-		}
-	}
-	if asJSON {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "%s\n", b)
-	} else {
-		rep.WriteText(e.stdout)
-	}
-	if len(rep.Problems) > 0 {
-		return &cliError{err: fmt.Errorf("fsck found %d problems", len(rep.Problems)), code: exitInvalid}
-	}
-	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/custodylog/custody/internal/keyfile"
-	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -21,15 +20,8 @@ func keyErr(err error, path, create string) error {
 }
 
 // keyHint returns the hint for an error loading the verifier key given to
-// flag: hint, or, if what was given is (or holds) a private key, a hint that
-// names the flag and asks for the public .pub file. The errors of the key
-// loaders never quote key material (verify.LoadVerifierKey).
-func keyHint(flag string, err error, hint string) string {
-	if errors.Is(err, verify.ErrPrivateKey) {
-		return fmt.Sprintf("%s takes public verifier keys: pass the .pub file (e.g. mylog/log.pub) or its contents, never the private .key file, which stays with its owner", flag)
-	}
-	return hint
-}
+// a flag (keyfile.VerifierHint: a private key gets the fix naming the flag).
+var keyHint = keyfile.VerifierHint
 
 // loadVerifier reads a verifier key given as a string or a file name.
 var loadVerifier = keyfile.LoadVerifier

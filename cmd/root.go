@@ -12,12 +12,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
+	"github.com/custodylog/custody/internal/termprogress"
 	"github.com/custodylog/custody/internal/termtext"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 type env struct {
@@ -130,6 +128,16 @@ func (e *env) emit(asJSON bool, v any, format string, args ...any) error {
 	return nil
 }
 
+// print prints v as JSON (printJSON) if asJSON, else as text (a report's
+// WriteText).
+func (e *env) print(asJSON bool, v any, text func(io.Writer)) {
+	if asJSON {
+		printJSON(e.stdout, v)
+	} else {
+		text(e.stdout)
+	}
+}
+
 // printJSON prints v as indented JSON, with every terminal control
 // character escaped (termtext.CleanJSON): the values come from the log.
 func printJSON(w interface{ Write([]byte) (int, error) }, v any) {
@@ -138,39 +146,11 @@ func printJSON(w interface{ Write([]byte) (int, error) }, v any) {
 }
 
 // progress is a progress bar over entries on stderr (copy, prefill,
-// audit, mirror, demo), made at the first set with a total, once it is
-// known: nothing when stderr is not a terminal.
-type progress struct {
-	e    *env
-	what string
-	off  bool
-	bar  *progressbar.ProgressBar
-}
+// audit, mirror, demo): nothing when stderr is not a terminal.
+type progress struct{ *termprogress.Bar }
 
-func (e *env) progress(what string) *progress {
-	return &progress{e: e, what: what, off: !isTerminal(e.stderr)}
-}
+func (e *env) progress(what string) progress { return progress{termprogress.New(e.stderr, what)} }
 
 // set shows done of total entries (the libraries' Progress callbacks).
-func (p *progress) set(done, total uint64) {
-	if p.bar == nil && !p.off && total > 0 {
-		p.bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(p.e.stderr),
-			progressbar.OptionSetDescription(p.what), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetItsString("entries"),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-	}
-	if p.bar != nil {
-		p.bar.Set64(int64(done))
-	}
-}
-
-func (p *progress) finish() {
-	if p.bar != nil {
-		p.bar.Finish()
-	}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
+func (p progress) set(done, total uint64) { p.Set(done, total) }
+func (p progress) finish()                { p.Finish() }

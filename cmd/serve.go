@@ -1,21 +1,15 @@
 package cmd
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/custodylog/custody/httpapi"
-	"github.com/custodylog/custody/internal/keyfile"
 	"github.com/custodylog/custody/lease"
 	"github.com/custodylog/custody/log"
 	logserver "github.com/custodylog/custody/server"
-	"github.com/custodylog/custody/store/witnessdb"
-	wsrv "github.com/custodylog/custody/witness"
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/note"
 )
 
 func (e *env) serveCmd() *cobra.Command {
@@ -27,15 +21,12 @@ func (e *env) serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve --dir DIR [--listen ADDR] [--token-file F]",
 		Short: "Run the log: accept events, publish checkpoints and tiles",
-		Long: `serve runs the log in DIR (created by 'custody init') over HTTP:
-
-  GET  /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]   (C2SP tlog-tiles)
-  GET  /v1/proof/inclusion, /v1/proof/consistency, /v1/entries/<i>,
-       /v1/samples/<id>, /v1/stats, /healthz, /metrics
-  POST /v1/events   (Authorization: Bearer <token from --token-file>)
-  GET  /            the dashboard: checkpoint, witnesses, region × data
-                    centre chart, newest events, sample lookup with
-                    verified proofs; with --policy, audit findings
+		Long: `serve runs the log in DIR (created by 'custody init') over HTTP: the C2SP
+tlog-tiles read API (GET /checkpoint, /tile/…), POST /v1/events
+(Authorization: Bearer <token from --token-file>), proofs, entries,
+samples and stats under /v1/, /healthz, /metrics (every endpoint:
+docs/api.md section 2), and the dashboard at GET / (with --policy, audit
+findings).
 
 Events are batched (group commit): each batch is one durable SQLite
 transaction and one new signed checkpoint, and every submitter gets its
@@ -237,7 +228,11 @@ SIGINT or SIGTERM finishes the requests in flight and stops.`,
 			if len(o.logs) == 0 {
 				return usageError("pass each trusted log's verifier key, e.g. --log ./mylog/log.pub", "missing --log")
 			}
-			return e.witnessServe(c.Context(), o)
+			logger, err := e.logger(o.logLevel)
+			if err != nil {
+				return err
+			}
+			return logserver.ServeWitness(c.Context(), logserver.WitnessOptions{Dir: o.dir, Listen: o.listen, KeyFile: o.key, Logs: o.logs, Logger: logger})
 		},
 	}
 	c.Flags().StringVar(&o.dir, "dir", "", "state directory (created if missing); holds witness.db")
@@ -246,36 +241,4 @@ SIGINT or SIGTERM finishes the requests in flight and stops.`,
 	c.Flags().StringArrayVar(&o.logs, "log", nil, "a trusted log's verifier key or key file (repeatable)")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	return c
-}
-
-func (e *env) witnessServe(ctx context.Context, o witnessOptions) error {
-	logger, err := e.logger(o.logLevel)
-	if err != nil {
-		return err
-	}
-	signer, vkey, err := keyfile.LoadCosigner(o.key)
-	if err != nil {
-		return err
-	}
-	var logs []note.Verifier
-	for _, l := range o.logs {
-		v, err := loadVerifier(l)
-		if err != nil {
-			return withHint(fmt.Errorf("--log: %w", err), "%s", keyHint("--log", err, "--log takes a log's verifier key (name+id+key) or a file holding one, e.g. DIR/log.pub"))
-		}
-		logs = append(logs, v)
-	}
-	if err := os.MkdirAll(o.dir, 0o700); err != nil {
-		return fmt.Errorf("creating state directory: %w", err)
-	}
-	release, err := logserver.LockFile(filepath.Join(o.dir, witnessdb.FileName+".lock"))
-	if err != nil {
-		return err
-	}
-	defer release()
-	st, err := witnessdb.Open(filepath.Join(o.dir, witnessdb.FileName))
-	if err != nil {
-		return err
-	}
-	return wsrv.Serve(ctx, wsrv.ServeConfig{Config: wsrv.Config{State: st, Signer: signer, Logs: logs, Logger: logger}, Listen: o.listen, VKey: vkey})
 }

@@ -84,14 +84,3 @@ func siteSet(policy string) (*site.Set, error) {
 	}
 	return set, nil
 }
-
-// receiptSites checks the site signatures of the receipts in data against
-// the sites of the policy file ("" checks nothing).
-func receiptSites(policy string, data []byte, origin string) ([]audit.ReceiptSite, int, error) {
-	set, err := siteSet(policy)
-	if err != nil || set == nil {
-		return nil, 0, err
-	}
-	sites, bad := audit.CheckReceiptFileSites(data, origin, set)
-	return sites, bad, nil
-}

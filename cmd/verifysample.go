@@ -2,13 +2,16 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/custodylog/custody/audit"
+	"github.com/custodylog/custody/internal/termtext"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
@@ -54,11 +57,7 @@ sample index (audit it instead). Exit codes: 0 complete and clean,
 			if err != nil {
 				return e.checkErr(err, o.evidence)
 			}
-			if o.asJSON {
-				printJSON(e.stdout, rep)
-			} else {
-				audit.WriteSampleReport(e.stdout, rep)
-			}
+			e.print(o.asJSON, rep, func(w io.Writer) { audit.WriteSampleReport(w, rep) })
 			if len(rep.Findings) > 0 {
 				return &cliError{err: fmt.Errorf("%d findings for sample %s", len(rep.Findings), rep.Sample), code: exitFailure}
 			}
@@ -76,34 +75,10 @@ sample index (audit it instead). Exit codes: 0 complete and clean,
 // audit.SampleWatch on the samples, evidence written to the state
 // directory.
 func (e *env) sampleRound(o *auditOptions, samples []string, file string) (func(context.Context) (*audit.AuditReport, error), error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, usageErr(err, "pass a file of sample IDs, one per line")
-		}
-		more, err := audit.ReadSampleFile(b)
-		if err != nil {
-			return nil, usageErr(fmt.Errorf("%s: %w", file, err), "one sample ID per line; # starts a comment")
-		}
-		samples = append(samples, more...)
-	}
-	if !strings.HasPrefix(o.log, "http://") && !strings.HasPrefix(o.log, "https://") || len(samples) == 0 {
-		return nil, usageError("pass --log URL (sample proofs need the log's URL) and the samples to watch", "missing --log URL or samples")
-	}
-	w := &audit.SampleWatch{Proofs: audit.HTTPSampleProofs(o.log, nil), Samples: samples}
-	var err error
-	if o.policy != "" {
-		if w.Policy, err = audit.LoadPolicy(o.policy); err != nil {
-			return nil, usageErr(err, "fix the policy file; see testdata/policy.yaml for an example")
-		}
-	}
-	if w.Client, err = e.client(&o.trust, o.log); err != nil {
+	w, err := audit.OpenSampleWatch(audit.WatchOptions{Log: o.log, Samples: samples, SampleFile: file, PolicyFile: o.policy, StateDir: o.state},
+		func(log string) (*verify.Client, error) { return e.client(&o.trust, log) })
+	if err != nil {
 		return nil, err
-	}
-	if w.StateDir = o.state; w.StateDir == "" {
-		if w.StateDir, err = audit.DefaultStateDir(w.Client.Origin()); err != nil {
-			return nil, usageErr(err, "pass --state DIR")
-		}
 	}
 	return func(ctx context.Context) (*audit.AuditReport, error) {
 		rep, err := w.Round(ctx)
@@ -112,4 +87,83 @@ func (e *env) sampleRound(o *auditOptions, samples []string, file string) (func(
 		}
 		return rep, err
 	}, nil
+}
+
+func (e *env) verifyReceiptCmd() *cobra.Command {
+	var o verifyOptions
+	var entryFile, policy string
+	c := &cobra.Command{
+		Use:   "receipt FILE --key K [--trust POLICY] [--entry ENTRY] [--policy FILE]",
+		Short: "Check receipts offline: signature, inclusion proof, entry",
+		Long: `receipt verifies, with nothing but the log's public key (and optionally a
+witness trust policy), that each receipt's event is in the log: the
+checkpoint's signature, the inclusion proof of the exact entry bytes at the
+receipt's index against the signed root, and that the receipt's views agree.
+FILE holds receipts as 'custody append' prints them (one JSON per line), or
+is a bare c2sp.org/tlog-proof file, in which case --entry names the file
+with the exact entry bytes. No network is used.
+
+A valid receipt proves the log committed, under its key, to this event at
+this index. It does not prove the event is true, nor that nothing else
+about the sample was logged: run an audit for that.
+
+With --policy, each event's site signature is also checked against the
+policy's sites (docs/site-signing.md): its attestation's signature, key
+window and site, and the event's path to the signed root; an event a site
+should have signed but did not is unsigned. A failure exits 1.`,
+		Example: `  custody verify receipt receipts.jsonl --key mylog/log.pub
+  custody verify receipt proof.tlog-proof --entry entry.json --key mylog/log.pub --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			origin, vs, tp, err := o.load()
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return usageErr(err, "pass a receipts file (from 'custody append') or a .tlog-proof file")
+			}
+			var entry func() ([]byte, error)
+			if entryFile != "" {
+				entry = func() ([]byte, error) { return os.ReadFile(entryFile) }
+			}
+			results, err := audit.CheckReceiptFile(args[0], data, entry, origin, vs, tp)
+			var fe *audit.ReceiptFileError
+			switch {
+			case errors.As(err, &fe) && fe.Problem == audit.NoEntry:
+				return usageError("a tlog-proof holds no entry: pass --entry FILE with the exact entry bytes", "missing --entry")
+			case fe != nil:
+				return err // says what to do, exit 3
+			case err != nil:
+				return e.checkErr(err, o.evidence)
+			}
+			set, err := siteSet(policy)
+			if err != nil {
+				return err
+			}
+			var sites []audit.ReceiptSite
+			bad := 0
+			if set != nil {
+				sites, bad = audit.CheckReceiptFileSites(data, origin, set)
+			}
+			out := map[string]any{"valid": true, "origin": origin, "receipts": results}
+			if set != nil {
+				out["sites"] = sites
+			}
+			e.print(o.asJSON, out, func(w io.Writer) {
+				for _, r := range results {
+					fmt.Fprintf(w, "valid: entry %d (%s %s) is in %s at size %d\n", r.Index, termtext.Clean(r.Sample), termtext.Clean(r.Action), termtext.Clean(origin), r.Size)
+				}
+				audit.WriteReceiptSites(w, sites)
+			})
+			if bad > 0 {
+				return &cliError{err: fmt.Errorf("%d of %d receipts fail the policy's site signatures", bad, len(results)), code: exitFailure}
+			}
+			return nil
+		},
+	}
+	o.flags(c, "a receipt fails")
+	c.Flags().StringVar(&entryFile, "entry", "", "with a bare tlog-proof: the file holding the exact entry bytes")
+	c.Flags().StringVar(&policy, "policy", "", "routing policy whose sites section the events' site signatures are checked against")
+	return c
 }
