@@ -340,7 +340,7 @@ func (d *Dashboard) timelinePage(ctx context.Context, rng timeRange) (timelinePa
 		}
 	}
 	p.RowsHTML = timelineRowsHTML(p.Rows, p.HasPolicy)
-	p.Witnesses = d.witnessesView(rng, res, cp.Size, p.Checkpoint)
+	p.Witnesses = d.witnessesView(rng, res, p.Checkpoint)
 	return p, nil
 }
 
@@ -401,7 +401,7 @@ func bucketLabel(start time.Time, w time.Duration) string {
 // witnessesView is the witness freshness panel: the history over the
 // range (from the follower's memory, no store read) and who cosigned the
 // current checkpoint.
-func (d *Dashboard) witnessesView(rng timeRange, res activity.Resolution, size uint64, cp checkpointView) witnessesView {
+func (d *Dashboard) witnessesView(rng timeRange, res activity.Resolution, cp checkpointView) witnessesView {
 	var v witnessesView
 	h := d.tl.hist()
 	if h == nil {
