@@ -73,6 +73,10 @@ type PrefillOptions struct {
 	// Progress, if set, is called after each committed batch with the
 	// tree size so far.
 	Progress func(size uint64)
+	// Workload, if set, makes entry idx's event (Logged is set by
+	// Prefill, at now); default Event, each at a minute before now.
+	// Events of one workload must have distinct identities.
+	Workload func(run string, idx uint64, now time.Time) record.Event
 }
 
 // Prefill appends n generated events to the log in st, signed by signer,
@@ -149,7 +153,12 @@ func Prefill(ctx context.Context, st store.Store, signer note.Signer, verifier n
 		leaves := make([]tiles.Hash, k)
 		for i := range entries {
 			idx := prev.Size + uint64(i)
-			ev := Event(opts.Run, idx, now.Add(-time.Minute))
+			var ev record.Event
+			if opts.Workload != nil {
+				ev = opts.Workload(opts.Run, idx, now)
+			} else {
+				ev = Event(opts.Run, idx, now.Add(-time.Minute))
+			}
 			id := ev.Identity()
 			ev.Logged = now
 			data := ev.Canonical()
