@@ -51,10 +51,8 @@ func OpenSampleWatch(o WatchOptions, open func(log string) (*verify.Client, erro
 	}
 	w := &SampleWatch{Proofs: HTTPSampleProofs(o.Log, nil), Samples: samples, StateDir: o.StateDir}
 	var err error
-	if o.PolicyFile != "" {
-		if w.Policy, err = LoadPolicy(o.PolicyFile); err != nil {
-			return nil, &inputError{err, policyFix}
-		}
+	if w.Policy, err = loadPolicyFile(o.PolicyFile); err != nil {
+		return nil, err
 	}
 	if w.Client, err = open(o.Log); err != nil {
 		return nil, err
@@ -67,8 +65,36 @@ func OpenSampleWatch(o WatchOptions, open func(log string) (*verify.Client, erro
 	return w, nil
 }
 
-// policyFix is what to do about a policy file LoadPolicy rejects.
-const policyFix = "fix the policy file; see testdata/policy.yaml for an example"
+// LoadSampleOptions returns the SampleOptions of VerifySample for sample
+// as a command line gives them: the routing policy in policyFile and the
+// checkpoint kept in sinceFile, each unless "". An error is a mistake in
+// a file: it says what to do (Hint) and custody exits 3 (ExitCode).
+func LoadSampleOptions(sample, policyFile, sinceFile string) (SampleOptions, error) {
+	opts := SampleOptions{Sample: sample}
+	var err error
+	if opts.Policy, err = loadPolicyFile(policyFile); err != nil {
+		return opts, err
+	}
+	if sinceFile != "" {
+		if opts.SinceNote, err = os.ReadFile(sinceFile); err != nil {
+			return opts, &inputError{err, "pass a checkpoint of this log you kept earlier"}
+		}
+	}
+	return opts, nil
+}
+
+// loadPolicyFile is LoadPolicy of path, or nil for "", its error an
+// inputError that says what to do.
+func loadPolicyFile(path string) (*Policy, error) {
+	if path == "" {
+		return nil, nil
+	}
+	p, err := LoadPolicy(path)
+	if err != nil {
+		return nil, &inputError{err, "fix the policy file; see testdata/policy.yaml for an example"}
+	}
+	return p, nil
+}
 
 // inputError is a mistake in a file or flag given to a command built on
 // the package, with what to do about it.

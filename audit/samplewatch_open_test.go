@@ -79,3 +79,34 @@ func TestOpenSampleWatch(t *testing.T) {
 		t.Errorf("opener's error came back as %v", err)
 	}
 }
+
+// TestLoadSampleOptions: the policy and the kept checkpoint are read when
+// named; a file that does not load says what to do and exits 3.
+func TestLoadSampleOptions(t *testing.T) {
+	dir := t.TempDir()
+	since := filepath.Join(dir, "since")
+	if err := os.WriteFile(since, []byte("log.example.com/x\n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := LoadSampleOptions("smp-1", "", "")
+	if err != nil || o.Sample != "smp-1" || o.Policy != nil || o.SinceNote != nil {
+		t.Fatalf("no files: %+v, %v", o, err)
+	}
+	o, err = LoadSampleOptions("smp-1", "../testdata/policy.yaml", since)
+	if err != nil || o.Policy == nil || string(o.SinceNote) != "log.example.com/x\n1\n" {
+		t.Fatalf("policy and since: %+v, %v", o, err)
+	}
+	for _, tc := range []struct{ policy, since, fix string }{
+		{filepath.Join(dir, "none.yaml"), "", "fix the policy file"},
+		{"", filepath.Join(dir, "none"), "a checkpoint of this log you kept earlier"},
+	} {
+		_, err := LoadSampleOptions("smp-1", tc.policy, tc.since)
+		var f interface {
+			Hint() string
+			ExitCode() int
+		}
+		if !errors.As(err, &f) || !strings.Contains(f.Hint(), tc.fix) || f.ExitCode() != 3 {
+			t.Errorf("policy %q since %q: %v; want a hint with %q and exit 3", tc.policy, tc.since, err, tc.fix)
+		}
+	}
+}

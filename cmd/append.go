@@ -3,7 +3,6 @@ package cmd
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/loadgen"
 	logserver "github.com/custodylog/custody/server"
-	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -84,19 +82,8 @@ it is printed.`,
 				}
 				return out.Flush()
 			})
-			var ie *client.InputError
-			_, badReceipt := verify.IsVerificationError(err)
-			switch {
-			case errors.As(err, &ie) && ie.Line > 0:
-				return &cliError{err: err, code: exitUsageIO, hint: "nothing after the events before this line was sent; fix the line and run again"}
-			case ie != nil:
-				return &cliError{err: err, code: exitUsageIO}
-			case badReceipt || errors.Is(err, verify.ErrMalformedReceipt):
-				return &cliError{err: err, code: exitInvalid, hint: "the server handed out a bad receipt: keep it as evidence"}
-			case errors.As(err, new(*client.BatchError)):
-				return withHint(err, "fix the input or the server and run the same command again: events already logged are not added twice")
-			case err != nil:
-				return err
+			if err != nil {
+				return err // client's errors say what to do, and the exit code
 			}
 			fmt.Fprintf(e.stderr, "custody: %d receipts\n", sent)
 			return nil

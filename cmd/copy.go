@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/custodylog/custody/internal/termprogress"
 	"github.com/custodylog/custody/logcopy"
 	tlmirror "github.com/custodylog/custody/mirror"
 	logserver "github.com/custodylog/custody/server"
@@ -73,7 +74,7 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 	if from == to {
 		return nil, usageError("copy into another store", "--from and --to are the same store")
 	}
-	src, err := openSource(ctx, "--from", from)
+	src, err := logserver.OpenSourceStore(ctx, "--from", from)
 	if err != nil {
 		return nil, err
 	}
@@ -83,16 +84,9 @@ func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, e
 		return nil, logserver.OpenStoreError(err, "--to", to)
 	}
 	defer dst.Close()
-	bar := e.progress("")
-	sum, err := logcopy.Copy(ctx, src, dst, logcopy.Options{From: logserver.RedactDSN(from), To: logserver.RedactDSN(to),
-		Progress: func(phase string, done, total uint64) {
-			if phase != bar.What() {
-				bar.finish()
-				bar = e.progress(phase)
-			}
-			bar.set(done, total)
-		}})
-	bar.finish()
+	bar := termprogress.NewPhases(e.stderr)
+	sum, err := logcopy.Copy(ctx, src, dst, logcopy.Options{From: logserver.RedactDSN(from), To: logserver.RedactDSN(to), Progress: bar.Set})
+	bar.Finish()
 	var f fixer
 	switch {
 	case err == nil || errors.As(err, &f):
@@ -189,7 +183,7 @@ func (e *env) runMirror(ctx context.Context, o *mirrorOptions) (*tlmirror.Summar
 		if err != nil {
 			return nil, err
 		}
-		st, err := openSource(ctx, "--store", o.dsn)
+		st, err := logserver.OpenSourceStore(ctx, "--store", o.dsn)
 		if err != nil {
 			return nil, err
 		}

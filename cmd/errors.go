@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,7 +10,6 @@ import (
 	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/httpapi"
 	logserver "github.com/custodylog/custody/server"
-	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
 )
 
@@ -113,23 +111,6 @@ func serveErr(err error) error {
 		return usageErr(err, keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
 	}
 	return err
-}
-
-// openSource opens the store of an existing log named by flag (copy
-// --from, mirror --store), refusing, without writing anything, one that
-// holds no log: a SQLite file that does not exist, or a PostgreSQL schema
-// without the log's tables (opening either would create an empty store).
-func openSource(ctx context.Context, flag, dsn string) (store.Store, error) {
-	st, err := logserver.OpenLogStore(ctx, dsn, "")
-	switch kind, cause := serverErr(err); kind {
-	case logserver.KindNoStore:
-		return nil, usageErr(fmt.Errorf("source store %s: %w", dsn, cause), "pass an existing log database, e.g. sqlite:mylog/custody.db")
-	case logserver.KindOpenStore:
-		return nil, logserver.OpenStoreError(cause, flag, dsn)
-	case 0:
-		return st, nil
-	}
-	return nil, err
 }
 
 // newAPIClient returns a reader of the server at base (custody get),

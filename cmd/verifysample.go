@@ -37,17 +37,9 @@ sample index (audit it instead). Exit codes: 0 complete and clean,
 			if !strings.HasPrefix(logArg, "http://") && !strings.HasPrefix(logArg, "https://") {
 				return usageError("sample proofs need the log's URL: a mirror directory holds no sample index (run custody audit on it instead)", "--log %q is not an http(s) URL", logArg)
 			}
-			opts := audit.SampleOptions{Sample: args[0]}
-			var err error
-			if policy != "" {
-				if opts.Policy, err = audit.LoadPolicy(policy); err != nil {
-					return usageErr(err, "fix the policy file; see testdata/policy.yaml for an example")
-				}
-			}
-			if since != "" {
-				if opts.SinceNote, err = os.ReadFile(since); err != nil {
-					return usageErr(err, "pass a checkpoint of this log you kept earlier")
-				}
+			opts, err := audit.LoadSampleOptions(args[0], policy, since)
+			if err != nil {
+				return err
 			}
 			cl, err := e.client(&o.trustOptions, logArg)
 			if err != nil {

@@ -67,3 +67,25 @@ func TestNil(t *testing.T) {
 		t.Error("nil bar drawn or labelled")
 	}
 }
+
+// TestPhases: each phase gets its own bar, labelled with the phase; on a
+// buffer nothing is drawn.
+func TestPhases(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewPhases(&buf)
+	p.Finish() // before any phase: nothing to clear
+	p.Set("copying entries", 1, 10)
+	first := p.bar
+	p.Set("copying entries", 5, 10)
+	if p.bar != first || first.What() != "copying entries" {
+		t.Fatalf("the same phase got a new bar (%q)", p.bar.What())
+	}
+	p.Set("verifying the copy", 1, 10)
+	if p.bar == first || p.bar.What() != "verifying the copy" {
+		t.Fatalf("a new phase kept the bar %q", p.bar.What())
+	}
+	p.Finish()
+	if buf.Len() != 0 || p.bar.Drawn() {
+		t.Errorf("drew on a buffer: %q", buf.String())
+	}
+}
