@@ -471,8 +471,9 @@ func TestTimelineWitnessGap(t *testing.T) {
 
 // BenchmarkTimelinePage renders GET /timeline over HTTP with an aggregate
 // of CUSTODY_BENCH_EVENTS events (default 10,000,000: a year of events at
-// 20 data centres, benchActivity), for the last 30 days, all (a year, by
-// day) and the last 24 hours (by hour).
+// 20 data centres, benchActivity) and a witness history of the same year
+// (three witnesses, a checkpoint every 6 hours), for the last 30 days, all
+// (a year, by day) and the last 24 hours (by hour).
 //
 //	go test ./dashboard -run NONE -bench TimelinePage -benchtime 50x
 func BenchmarkTimelinePage(b *testing.B) {
@@ -490,6 +491,33 @@ func BenchmarkTimelinePage(b *testing.B) {
 	s := startSiteIndex(b, pol, true, false)
 	s.dash.cfg.Activity = agg
 	s.dash.cfg.Now = func() time.Time { return last }
+	// A witness history of the same year: a checkpoint every 6 hours,
+	// cosigned by three witnesses, one of which stopped half-way.
+	var clock time.Time
+	var signers []note.Signer
+	for _, name := range []string{"a.witness.test", "b.witness.test", "c.witness.test"} {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		signers = append(signers, verify.NewCosignatureSigner(name, priv, func() time.Time { return clock }))
+	}
+	var cps checkpointList
+	for at := first; at.Before(last); at = at.Add(6 * time.Hour) {
+		clock = at
+		by := signers
+		if at.Sub(first) > last.Sub(at) {
+			by = signers[:2]
+		}
+		msg, err := note.Sign(&note.Note{Text: fmt.Sprintf("%s\n%d\nAAAA\n", testOrigin, len(cps)+1)}, by...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cps = append(cps, store.Checkpoint{Size: uint64(len(cps) + 1), Note: msg})
+	}
+	h, err := witnesshistory.New(witnesshistory.Config{Source: cps, Log: s.dash.cfg.Verifier})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.dash.tl.setHistory(h)
+	s.stepHistory(b)
 	for _, q := range []string{"range=30d", "range=all", "range=24h"} {
 		b.Run(strings.TrimPrefix(q, "range="), func(b *testing.B) {
 			var size int
