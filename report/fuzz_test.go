@@ -21,8 +21,8 @@ func FuzzParse(f *testing.F) {
 	entries, fs := auditData(f)
 	m := newMemLog(f, entries)
 	in := m.input(f, fs)
-	in.MaxProofs, in.Activity = 2, nil // small seeds fuzz faster
-	f.Add(write(f, in))
+	in.MaxProofs, in.Activity = 2, nil
+	f.Add(write(f, in)) // testdata/fuzz/FuzzParse has smaller ones
 	vs := note.VerifierList(m.logV)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, perr := Parse(b)
@@ -58,7 +58,8 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	m := newMemLog(t, entries)
 	in := m.input(t, fs)
 	in.MaxProofs, in.Activity = 2, nil // small seeds fuzz faster
-	valid := string(write(t, in))
+	page := string(write(t, in))
+	valid := minimal(t, page) // the data elements only: small seeds fuzz faster
 	clean := m.input(t, nil)
 	clean.Audit.Findings, clean.Activity = []audit.Finding{}, nil
 	idx := uint64(1)
@@ -66,15 +67,18 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	block := between(t, valid, `<pre data-custody="proof" id="entry-2">`, `</pre>`)
 	seeds := map[string]string{
 		"valid-report":       valid,
-		"valid-clean":        string(write(t, clean)),
-		"valid-failed":       string(write(t, failed)),
+		"valid-report-page":  page,
+		"valid-clean":        minimal(t, string(write(t, clean))),
+		"valid-failed":       minimal(t, string(write(t, failed))),
 		"empty":              "",
 		"not-a-report":       "<!DOCTYPE html><html><body><pre>custody-report/v1</pre></body></html>",
+		"format-not-first":   strings.Replace(valid, `<span data-custody="format">custody-report/v1</span>`, "", 1) + `<span data-custody="format">custody-report/v1</span>`,
 		"unknown-element":    strings.Replace(valid, `data-custody="status"`, `data-custody="statuz"`, 1),
 		"markup-in-proof":    strings.Replace(valid, block, strings.Replace(block, "index 2", "index <i>2</i>", 1), 1),
 		"bad-proof-hash":     strings.Replace(valid, block, strings.Replace(block, "=\n", "!\n", 1), 1),
 		"second-status":      strings.Replace(valid, `<span data-custody="status">`, `<span data-custody="status">findings</span><span data-custody="status">`, 1),
 		"unclosed-pre":       valid[:strings.Index(valid, block)+len(block)-len("</pre>")],
+		"other-attribute":    strings.Replace(valid, `<pre data-custody="checkpoint">`, `<pre data-custody="checkpoint" class="x">`, 1),
 		"bad-row-index":      strings.Replace(valid, `<tr data-custody="finding"><td>2</td>`, `<tr data-custody="finding"><td>02</td>`, 1),
 		"entity":             strings.Replace(valid, block, strings.Replace(block, "&#34;", "&#x22;", 1), 1),
 		"no-checkpoint":      strings.Replace(valid, `data-custody="checkpoint"`, `class="checkpoint"`, 1),
@@ -89,4 +93,23 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// minimal returns the data elements of a report, one a line, without the
+// rest of the page: what Parse reads.
+func minimal(t *testing.T, page string) string {
+	t.Helper()
+	els, err := elements([]byte(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range els {
+		b.WriteString("<" + e.tag + ` data-custody="` + e.name + `"`)
+		if e.id != "" {
+			b.WriteString(` id="` + e.id + `"`)
+		}
+		b.WriteString(">" + e.content + "</" + e.tag + ">\n")
+	}
+	return b.String()
 }
