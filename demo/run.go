@@ -256,6 +256,7 @@ func auditLog(ctx context.Context, base string, v note.Verifier, policyFile stri
 func (d *Demo) WriteIntro(w io.Writer) {
 	audit.WriteReport(w, d.Report)
 	fmt.Fprintf(w, "\ndashboard:  %s/   <- open this in a browser\n", d.Base)
+	fmt.Fprintf(w, "            %s/flows, %s/timeline, %s/report (the regulator's report)\n", d.Base, d.Base, d.Base)
 	fmt.Fprintf(w, "log:        %s\n", d.Base)
 	fmt.Fprintf(w, "checkpoint: %s/checkpoint\n", d.Base)
 	fmt.Fprintf(w, "witness:    %s (%s)\n", d.WitnessURL, d.WitnessKey)
@@ -267,6 +268,9 @@ func (d *Demo) WriteIntro(w io.Writer) {
 	fmt.Fprintf(w, "try:\n")
 	fmt.Fprintf(w, "  curl -s %s/v1/stats\n", d.Base)
 	fmt.Fprintf(w, "  custody audit --log %s --key %s --policy %s --no-state\n", d.Base, d.PubFile, d.PolicyFile)
+	report := filepath.Join(d.Dir, "report.html")
+	fmt.Fprintf(w, "  custody audit --log %s --key %s --policy %s --no-state --report %s\n", d.Base, d.PubFile, d.PolicyFile, report)
+	fmt.Fprintf(w, "  custody verify report %s --key %s\n", report, d.PubFile)
 	fmt.Fprintf(w, "  custody verify receipt %s --key %s\n", d.ReceiptsFile, d.PubFile)
 	if d.ForgedReceipt != "" {
 		fmt.Fprintf(w, "  custody verify receipt %s --key %s --policy %s\n", d.ForgedReceipt, d.PubFile, d.PolicyFile)
