@@ -201,12 +201,10 @@ the events it writes are synthetic and stay in the log forever.`,
 			res, err := loadgen.PrefillDir(c.Context(), dir, dsn, n, loadgen.PrefillOptions{Batch: batch, Progress: func(done uint64) { bar.set(done, n) }})
 			bar.finish()
 			switch kind, cause := serverErr(err); {
-			case kind == logserver.KindSigner:
-				return cause
 			case kind == logserver.KindVerifier:
 				return usageError("the log directory needs its log.pub", "%v", cause)
-			case kind == logserver.KindHold:
-				return err
+			case kind == logserver.KindSigner || kind == logserver.KindHold:
+				return err // says what to do
 			case err != nil:
 				return ioError(err)
 			}

@@ -7,10 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/custodylog/custody/internal/termprogress"
-	"github.com/custodylog/custody/logcopy"
 	tlmirror "github.com/custodylog/custody/mirror"
 	logserver "github.com/custodylog/custody/server"
-	"github.com/custodylog/custody/store"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
@@ -50,7 +48,9 @@ the copy differs), 3 usage or I/O error.`,
   custody copy --from postgres://custody@db.example.com/custody --to sqlite:restore/custody.db --json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			sum, err := e.runCopy(c.Context(), from, to)
+			bar := termprogress.NewPhases(e.stderr)
+			sum, err := logserver.CopyLog(c.Context(), from, to, bar.Set)
+			bar.Finish()
 			if err != nil {
 				return err
 			}
@@ -63,38 +63,6 @@ the copy differs), 3 usage or I/O error.`,
 	c.Flags().StringVar(&to, "to", "", "the destination store, which must be empty")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return c
-}
-
-// runCopy copies the log in store from into the empty store to and proves
-// the copy (logcopy.Copy).
-func (e *env) runCopy(ctx context.Context, from, to string) (*logcopy.Summary, error) {
-	if from == "" || to == "" {
-		return nil, usageError("pass both stores, e.g. --from sqlite:mylog/custody.db --to postgres://…", "missing --from or --to")
-	}
-	if from == to {
-		return nil, usageError("copy into another store", "--from and --to are the same store")
-	}
-	src, err := logserver.OpenSourceStore(ctx, "--from", from)
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
-	dst, err := logserver.OpenStore(to, "")
-	if err != nil {
-		return nil, logserver.OpenStoreError(err, "--to", to)
-	}
-	defer dst.Close()
-	bar := termprogress.NewPhases(e.stderr)
-	sum, err := logcopy.Copy(ctx, src, dst, logcopy.Options{From: logserver.RedactDSN(from), To: logserver.RedactDSN(to), Progress: bar.Set})
-	bar.Finish()
-	var f fixer
-	switch {
-	case err == nil || errors.As(err, &f):
-		return sum, err
-	case errors.Is(err, store.ErrConflict):
-		return nil, withHint(err, "another process wrote to the destination during the copy: start again with an empty destination")
-	}
-	return nil, ioError(err)
 }
 
 type mirrorOptions struct {
@@ -199,11 +167,8 @@ func (e *env) runMirror(ctx context.Context, o *mirrorOptions) (*tlmirror.Summar
 	}
 	ce := e.checkErr(err, o.evidenceDir)
 	var c *cliError
-	if ve, ok := verify.IsVerificationError(err); ok && errors.Is(err, tlmirror.ErrRefused) && errors.As(ce, &c) && c.code == exitInvalid {
-		c.hint = "the log signed two histories that do not agree: keep " + filepath.Join(o.dir, "checkpoint") + " and the source's checkpoint as proof and report it; to mirror another log, use a new --dir"
-		if ve.Evidence.Kind == verify.EvidenceRollback {
-			c.hint = "mirror from the log itself or an up-to-date copy; if the log really went back, keep " + filepath.Join(o.dir, "checkpoint") + " as proof"
-		}
+	if hint := tlmirror.RefusalHint(err, o.dir); hint != "" && errors.As(ce, &c) && c.code == exitInvalid {
+		c.hint = hint
 	}
 	return nil, ce
 }

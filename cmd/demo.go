@@ -71,7 +71,7 @@ func (e *env) demo(ctx context.Context, o demoOptions) error {
 	} else if errors.Is(err, demo.ErrDirUsed) {
 		return withHint(err, "pick a new --dir, or leave it out for a temporary one")
 	} else if err != nil {
-		return serveErr(err)
+		return err
 	}
 	d.WriteIntro(e.stdout)
 	if o.reported != nil {

@@ -101,18 +101,6 @@ func serverErr(err error) (logserver.ErrorKind, error) {
 	return 0, err
 }
 
-// serveErr adds the exit code and the fix to an error of server.Open whose
-// cause tells more than its kind (the others carry their own Hint).
-func serveErr(err error) error {
-	switch kind, _ := serverErr(err); {
-	case kind == logserver.KindTrust && errors.Is(err, verify.ErrPrivateKey):
-		return withHint(err, "%s", keyHint("a trust policy", err, ""))
-	case kind == logserver.KindWitnessKey:
-		return usageErr(err, keyHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub"))
-	}
-	return err
-}
-
 // newAPIClient returns a reader of the server at base (custody get),
 // refusing anything but an http(s) base URL. Writes go through the client
 // package.

@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"errors"
 	"strconv"
 
 	"github.com/custodylog/custody/httpapi"
@@ -45,7 +44,7 @@ terminal as they are.`,
 				}
 				out, err := httpapi.ReadSample(c.Context(), cl.GetJSON, sample)
 				if err != nil {
-					return termErr(err)
+					return termtext.Error(err) // it may quote the server
 				}
 				entries, raw = out.Events, out
 			} else {
@@ -55,7 +54,7 @@ terminal as they are.`,
 				}
 				var out httpapi.EntryJSON
 				if err := cl.GetJSON(c.Context(), "/v1/entries/"+itoa(i), &out); err != nil {
-					return termErr(err)
+					return termtext.Error(err) // it may quote the server
 				}
 				entries, raw = []httpapi.EntryJSON{out}, out
 			}
@@ -71,24 +70,4 @@ terminal as they are.`,
 	c.Flags().StringVar(&sample, "sample", "", "show this sample's custody chain")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
-}
-
-// cleanError is an error whose text is escaped for the terminal; the
-// original stays reachable for errors.As (exit codes, hints).
-type cleanError struct{ err error }
-
-func (e cleanError) Error() string { return termtext.Clean(e.err.Error()) }
-func (e cleanError) Unwrap() error { return e.err }
-
-// termErr escapes the text of an error that may quote the server.
-func termErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ce *cliError
-	if errors.As(err, &ce) {
-		// Main prints a cliError's hint too: escape both.
-		return &cliError{err: cleanError{ce.err}, hint: termtext.Clean(ce.hint), code: ce.code}
-	}
-	return cleanError{err}
 }

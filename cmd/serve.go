@@ -58,13 +58,10 @@ about 4/3 of --lease-ttl; SIGTERM releases the lease at once. Every append
 is a compare-and-swap on the previous checkpoint, so the log cannot fork
 even if two servers think they hold the lease. See docs/operations.md.
 
-Limits: request bodies are bounded on every route, and slow clients are cut
-off by header, read, write and idle timeouts. At most
---max-concurrent-writes POST /v1/events requests are served at once; beyond
-that a request gets 429 with Retry-After: 1. --token-rate R limits each
-token to R events per second on average (bursts of --token-burst events);
-over it a request gets 429 with Retry-After (a batch larger than the burst,
-413).`,
+Limits (docs/api.md section 3): request bodies are bounded on every route,
+slow clients are cut off by header, read, write and idle timeouts, and a
+POST /v1/events beyond --max-concurrent-writes or its token's --token-rate
+gets 429 with Retry-After (a batch larger than --token-burst, 413).`,
 		Example: `  custody serve --dir ./mylog --listen 127.0.0.1:8080 --token-file tokens.txt --policy testdata/policy.yaml
   curl -s localhost:8080/checkpoint       # and open http://127.0.0.1:8080/ for the dashboard
 
@@ -89,7 +86,7 @@ over it a request gets 429 with Retry-After (a batch larger than the burst,
 			}
 			srv, err := logserver.Open(c.Context(), opts, cfg)
 			if err != nil {
-				return serveErr(err)
+				return err
 			}
 			return srv.Run(c.Context())
 		},
@@ -176,11 +173,6 @@ the append rate and several hundred MB of memory (docs/performance.md).`,
 	return c
 }
 
-type witnessOptions struct {
-	dir, listen, key, logLevel string
-	logs                       []string
-}
-
 func (e *env) witnessCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "witness",
@@ -192,7 +184,10 @@ func (e *env) witnessCmd() *cobra.Command {
 }
 
 func (e *env) witnessServeCmd() *cobra.Command {
-	var o witnessOptions
+	var o struct {
+		dir, listen, key, logLevel string
+		logs                       []string
+	}
 	c := &cobra.Command{
 		Use:   "serve --dir DIR --listen ADDR --key F --log VKEY...",
 		Short: "Serve the C2SP tlog-witness protocol",

@@ -45,22 +45,22 @@ func Fsck(ctx context.Context, o FsckOptions) (*fsck.Report, error) {
 	if openErr == nil {
 		defer st.Close()
 	} else if errors.As(openErr, &se); se.Kind == KindNoStore {
-		return nil, &fsckError{err: se.Err}
+		return nil, &fixError{err: se.Err, exit: 3}
 	}
 	pub := filepath.Join(o.Dir, PubFile)
 	verifier, err := keyfile.LoadVerifier(pub)
 	if err != nil {
-		return nil, &fsckError{err: fmt.Errorf("%s: %w", pub, err)}
+		return nil, &fixError{err: fmt.Errorf("%s: %w", pub, err), exit: 3}
 	}
 	opts := o.Options
 	for _, kf := range o.Checkpoints {
 		b, err := os.ReadFile(kf)
 		if err != nil {
-			return nil, &fsckError{err: err}
+			return nil, &fixError{err: err, exit: 3}
 		}
 		c, _, err := verify.OpenCheckpoint(b, verifier.Name(), note.VerifierList(verifier))
 		if err != nil {
-			return nil, &fsckError{err: fmt.Errorf("--checkpoint %s: %w", kf, err), hint: "pass a checkpoint signed by this log's key (from /checkpoint, a receipt or an audit state)"}
+			return nil, &fixError{fmt.Errorf("--checkpoint %s: %w", kf, err), "pass a checkpoint signed by this log's key (from /checkpoint, a receipt or an audit state)", 3}
 		}
 		opts.Known = append(opts.Known, c)
 	}
@@ -68,7 +68,7 @@ func Fsck(ctx context.Context, o FsckOptions) (*fsck.Report, error) {
 	case openErr == nil:
 		rep, err := fsck.Check(ctx, st, verifier, opts)
 		if err != nil {
-			return nil, &fsckError{err: err}
+			return nil, &fixError{err: err, exit: 3}
 		}
 		return rep, nil
 	case se.Kind == KindHold:
@@ -78,21 +78,5 @@ func Fsck(ctx context.Context, o FsckOptions) (*fsck.Report, error) {
 		rep.Add(fsck.KindStore, "database", "%v", se.Err)
 		return rep, nil
 	}
-	return nil, &fsckError{err: se.Err}
+	return nil, &fixError{err: se.Err, exit: 3}
 }
-
-// fsckError is an error of Fsck that is not a verdict on the log: a
-// usage or I/O mistake (exit 3), with a hint where one helps.
-type fsckError struct {
-	err  error
-	hint string
-}
-
-func (e *fsckError) Error() string { return e.err.Error() }
-func (e *fsckError) Unwrap() error { return e.err }
-
-// Hint says what to do, if anything more than the message says.
-func (e *fsckError) Hint() string { return e.hint }
-
-// ExitCode is custody's exit code for the error: 3.
-func (e *fsckError) ExitCode() int { return 3 }

@@ -249,7 +249,7 @@ func witnesses(o Options, cfg *log.Config, logger *slog.Logger) error {
 		}
 		p, err := verify.ParseTrustPolicy(b)
 		if err != nil {
-			return fail(KindTrust, "%s: %w", o.Trust, err)
+			return &Error{Kind: KindTrust, Err: fmt.Errorf("%s: %w", o.Trust, err), fix: keyfile.VerifierHint("a trust policy", err, "")}
 		}
 		cfg.Witnesses, cfg.QuorumFunc, err = TrustWitnesses(o.Trust, p, logger)
 		if err != nil {
@@ -268,7 +268,8 @@ func witnesses(o Options, cfg *log.Config, logger *slog.Logger) error {
 		}
 		v, err := LoadCosignatureVerifier(key)
 		if err != nil {
-			return fail(KindWitnessKey, "--witness %s: %w", u, err)
+			return &Error{Kind: KindWitnessKey, Err: fmt.Errorf("--witness %s: %w", u, err), exit: 3,
+				fix: keyfile.VerifierHint("--witness URL=KEY", err, "KEY is the witness's cosignature verifier key (type 0x04) or a file holding it, e.g. wit.pub")}
 		}
 		cfg.Witnesses = append(cfg.Witnesses, log.Witness{URL: u, Verifier: v})
 	}
