@@ -33,7 +33,8 @@ func reportRows(t *testing.T, path string) []audit.Finding {
 }
 
 // TestAuditReport audits the dirty data set with --report: the report lists
-// exactly the findings of audit --json; verify report passes (golden
+// exactly the findings of audit --json (also when the audit continues from
+// its state); verify report passes (golden
 // output, and --json); and after any one edit of a proof hash, an entry
 // byte, the checkpoint's root line, a signature byte, or with a finding's
 // proof removed, it exits 2 naming what does not verify.
@@ -56,6 +57,23 @@ func TestAuditReport(t *testing.T) {
 	}
 	if diff := cmp.Diff(rep.Findings, reportRows(t, path)); diff != "" {
 		t.Errorf("report rows (-audit --json +report):\n%s", diff)
+	}
+
+	// An audit that continues from its state reports the findings of the
+	// earlier run too, each proved in the new tree.
+	state := t.TempDir()
+	if code, _, stderr := runAuditCLI(t, dirty.url, dirty.pub, "--state", state); code != exitFailure {
+		t.Fatalf("audit --state: exit %d; stderr:\n%s", code, stderr)
+	}
+	again := filepath.Join(dir, "again.html")
+	if code, _, stderr := runAuditCLI(t, dirty.url, dirty.pub, "--state", state, "--report", again); code != exitFailure {
+		t.Fatalf("audit --state --report: exit %d; stderr:\n%s", code, stderr)
+	}
+	if diff := cmp.Diff(rep.Findings, reportRows(t, again)); diff != "" {
+		t.Errorf("report rows of the continued audit (-audit --json +report):\n%s", diff)
+	}
+	if code, _, stderr := run(t, "", "verify", "report", again, "--key", dirty.pub); code != exitOK {
+		t.Errorf("verify report of the continued audit: exit %d; stderr:\n%s", code, stderr)
 	}
 
 	code, out, stderr = run(t, "", "verify", "report", path, "--key", dirty.pub)
