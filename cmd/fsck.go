@@ -3,6 +3,7 @@ package cmd
 import (
 	"fmt"
 
+	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/fsck"
 	logserver "github.com/custodylog/custody/server"
 	"github.com/spf13/cobra"
@@ -56,7 +57,7 @@ Exit status: 0 clean, 2 problems found, 3 usage or I/O error.`,
 			if dir == "" {
 				return usageError("pass the directory made by 'custody init', e.g. --dir ./mylog", "missing --dir")
 			}
-			sites, err := siteSet(policy)
+			sites, err := audit.LoadSiteSetFile(policy)
 			if err != nil {
 				return err
 			}

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/internal/keyfile"
-	"github.com/custodylog/custody/site"
 	"github.com/spf13/cobra"
 )
 
@@ -128,17 +126,4 @@ docs/site-signing.md.`,
 	c.Flags().StringVar(&key, "key", "", "the site's private key file (custody keygen --site)")
 	c.Flags().StringVar(&origin, "log-origin", "", "the log's origin: the first line of its checkpoint")
 	return c
-}
-
-// siteSet returns the site keys of the policy file's sites section (""
-// gives nil: no check).
-func siteSet(policy string) (*site.Set, error) {
-	if policy == "" {
-		return nil, nil
-	}
-	set, err := audit.LoadSiteSet(policy)
-	if err != nil {
-		return nil, usageErr(err, "fix the policy's sites section; see docs/site-signing.md")
-	}
-	return set, nil
 }

@@ -129,7 +129,7 @@ should have signed but did not is unsigned. A failure exits 1.`,
 			case err != nil:
 				return e.checkErr(err, o.evidence)
 			}
-			set, err := siteSet(policy)
+			set, err := audit.LoadSiteSetFile(policy)
 			if err != nil {
 				return err
 			}
