@@ -152,7 +152,7 @@ func (s *benchSample) readEntries(ctx context.Context, idx []uint64) ([][]byte, 
 	return out, nil
 }
 
-func newBenchSample(b *testing.B, keys int, spread bool) *benchSample {
+func newBenchSample(b *testing.B, keys int, spread string) *benchSample {
 	bm := getBenchMap(b, keys)
 	store := &MemTiles{tiles: make(map[TileID][]byte, len(bm.store.tiles))}
 	for id, d := range bm.store.tiles {
@@ -178,13 +178,20 @@ func newBenchSample(b *testing.B, keys int, spread bool) *benchSample {
 			}
 		}
 	})
-	if spread {
+	if spread != "false" {
 		// Same entries, moved to random indexes (the map is unchanged:
-		// only the inclusion proof's size depends on the placement).
+		// only the inclusion proof's size depends on the placement): of
+		// the whole log ("true"), or of the last day of a log that grows
+		// by its size in a year ("day": a sample handled within a day,
+		// as real samples are).
 		rng := rand.New(rand.NewPCG(5, 6))
+		lo := uint64(0)
+		if spread == "day" {
+			lo = s.size - s.size/365
+		}
 		moved := map[uint64][]byte{}
 		for _, d := range s.entries {
-			moved[rng.Uint64N(s.size)] = d
+			moved[lo+rng.Uint64N(s.size-lo)] = d
 		}
 		s.entries = moved
 		s.indexes = slices.Sorted(func(yield func(uint64) bool) {
@@ -236,12 +243,13 @@ func (s *benchSample) proofAndRoots(b *testing.B) ([]byte, Trusted) {
 // BenchmarkSampleProof measures, for a sample with 10 events in a log of
 // 1 M or 10 M entries (one key per entry: the deepest map), the size of
 // its proof (clustered: its events are the last 10 entries; spread: at
-// random indexes), generating the map proof (warm cache), building the
+// random indexes; day: at random indexes among the last 1/365 of the
+// entries, a day of a log that grows by its size in a year), generating the map proof (warm cache), building the
 // whole proof, and verifying it.
 func BenchmarkSampleProof(b *testing.B) {
 	for _, keys := range benchSizes {
-		for _, spread := range []bool{false, true} {
-			name := fmt.Sprintf("entries=%dM/spread=%v", keys>>20, spread)
+		for _, spread := range []string{"false", "true", "day"} {
+			name := fmt.Sprintf("entries=%dM/spread=%s", keys>>20, spread)
 			b.Run(name+"/verify", func(b *testing.B) {
 				s := newBenchSample(b, keys, spread)
 				data, tr := s.proofAndRoots(b)
@@ -262,7 +270,7 @@ func BenchmarkSampleProof(b *testing.B) {
 				b.ReportMetric(float64(len(p.Inclusion)), "inclusion-hashes")
 				b.ReportMetric(float64(len(p.Map.Siblings)), "map-depth")
 			})
-			if spread {
+			if spread != "false" {
 				continue
 			}
 			b.Run(name+"/map-proof", func(b *testing.B) {

@@ -118,3 +118,44 @@ func TestBigLogPages(t *testing.T) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// TestSampleIndexBytesLifecycle states the bytes per entry the sample
+// index adds to a SQLite log of the Lifecycle workload (five events a
+// sample, as real samples have): two logs of CUSTODY_BIG_ENTRIES (default
+// 1 M) entries prefilled under $TMPDIR, one keeping the index, compared by
+// the size of their database files after a checkpoint of the WAL.
+//
+//	CUSTODY_BIG_ENTRIES=1000000 go test -tags bigbench ./server -run TestSampleIndexBytesLifecycle -v -timeout 1h
+func TestSampleIndexBytesLifecycle(t *testing.T) {
+	n := uint64(1_000_000)
+	if s := os.Getenv("CUSTODY_BIG_ENTRIES"); s != "" {
+		var err error
+		if n, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	size := map[bool]int64{}
+	for _, index := range []bool{false, true} {
+		dir, err := os.MkdirTemp(os.Getenv("TMPDIR"), "custody-sidx-bytes-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		if _, err := server.InitWith(ctx, dir, "bench.example/sidx", "", server.InitOptions{SampleIndex: index}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := loadgen.PrefillDir(ctx, dir, "", n, loadgen.PrefillOptions{Workload: loadgen.Lifecycle(n), Run: "bytes"}); err != nil {
+			t.Fatal(err)
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, server.DBFile+"*"))
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil {
+				size[index] += fi.Size()
+			}
+		}
+		t.Logf("index %v: %d entries in %v, database files %d bytes", index, n, time.Since(start).Round(time.Second), size[index])
+	}
+	t.Logf("the sample index adds %.1f bytes an entry (%d entries, %d samples)", float64(size[true]-size[false])/float64(n), n, n/5)
+}
