@@ -111,24 +111,28 @@ func newSiteAudit(p *Policy, origin string, require bool) (*siteAudit, error) {
 // the decoded events: an event with no sample, which no valid event has.
 func isAttestation(ev *record.Event) bool { return ev.Sample == "" }
 
-// identity appends to ids the identity of the event whose canonical
-// entry is entry (nil: an attestation, no identity), for event; it runs on
-// the audit's decoding workers. Without sites it does nothing.
+// identity appends to ids the attestation-tree leaf of the identity of
+// the event whose canonical entry is entry (record.IdentityLeaf; nil: an
+// attestation, no identity), for event; it runs on the audit's decoding
+// workers, so that both hashes are off the ordered path. Without sites it
+// does nothing.
 func (s *siteAudit) identity(ids [][32]byte, entry []byte) [][32]byte {
 	if s == nil {
 		return ids
 	}
-	var id [32]byte
+	var leaf [32]byte
 	if entry != nil {
-		id, _ = record.EntryIdentity(entry)
+		id, _ := record.EntryIdentity(entry)
+		leaf = record.IdentityLeaf(&id)
 	}
-	return append(ids, id)
+	return append(ids, leaf)
 }
 
-// event adds the event at index, whose identity is ids[j] (identity).
+// event adds the event at index, whose identity's leaf is ids[j]
+// (identity).
 func (s *siteAudit) event(index uint64, ev *record.Event, ids [][32]byte, j int) {
 	if s != nil {
-		s.add(s.c.AddEventIdentity(index, ev, ids[j]))
+		s.add(s.c.AddEventLeaf(index, ev, ids[j]))
 	}
 }
 

@@ -400,11 +400,21 @@ func (rb *RootBuilder) Len() int { return rb.n }
 
 // Add adds the next leaf. It panics after MaxAttestedEvents leaves (more
 // than any attestation covers).
-func (rb *RootBuilder) Add(id *[32]byte) {
+func (rb *RootBuilder) Add(id *[32]byte) { rb.AddLeaf(IdentityLeaf(id)) }
+
+// IdentityLeaf is the leaf hash of identity id in an attestation's tree
+// (RFC 6962: SHA-256 of 0x00 and id), which RootBuilder.AddLeaf takes: a
+// caller may compute it on another core.
+func IdentityLeaf(id *[32]byte) [32]byte { return tiles.LeafHash(id[:]) }
+
+// AddLeaf adds the next identity by its leaf hash, IdentityLeaf(id): Add
+// for a caller that hashed the identity already. It panics past
+// MaxAttestedEvents leaves.
+func (rb *RootBuilder) AddLeaf(leaf [32]byte) {
 	if rb.n >= MaxAttestedEvents {
 		panic("record: RootBuilder: more than MaxAttestedEvents leaves")
 	}
-	rng := tiles.AppendLeaf(rb.rng[:rb.depth], uint64(rb.n), tiles.LeafHash(id[:]))
+	rng := tiles.AppendLeaf(rb.rng[:rb.depth], uint64(rb.n), leaf)
 	rb.depth = len(rng)
 	rb.n++
 }

@@ -39,7 +39,7 @@ type Checker struct {
 
 type pendingEvent struct {
 	index  uint64
-	id     [32]byte
+	leaf   [32]byte // record.IdentityLeaf of the event's identity
 	loc    string
 	sample string
 	logged time.Time
@@ -77,6 +77,14 @@ func (c *Checker) AddEvent(index uint64, ev *record.Event) []Finding {
 // already (id is ev.Identity(), for example record.EntryIdentity of its
 // entry computed on another core), which saves encoding the event again.
 func (c *Checker) AddEventIdentity(index uint64, ev *record.Event, id [32]byte) []Finding {
+	return c.AddEventLeaf(index, ev, record.IdentityLeaf(&id))
+}
+
+// AddEventLeaf is AddEventIdentity for a caller that has hashed the
+// identity into its attestation-tree leaf already (leaf is
+// record.IdentityLeaf of it, for example on the core that decoded the
+// event), which takes that hash off the caller's ordered path.
+func (c *Checker) AddEventLeaf(index uint64, ev *record.Event, leaf [32]byte) []Finding {
 	c.order(index)
 	c.stats.Events++
 	var out []Finding
@@ -85,7 +93,7 @@ func (c *Checker) AddEventIdentity(index uint64, ev *record.Event, id [32]byte) 
 	}
 	p := &c.ring[(c.head+c.n)%len(c.ring)]
 	c.n++
-	p.index, p.id, p.loc, p.sample, p.logged = index, id, ev.Location, ev.Sample, ev.Logged
+	p.index, p.leaf, p.loc, p.sample, p.logged = index, leaf, ev.Location, ev.Sample, ev.Logged
 	return out
 }
 
@@ -142,7 +150,7 @@ func (c *Checker) AddAttestation(index uint64, entry []byte) []Finding {
 	}
 	var rb record.RootBuilder
 	for k := 0; k < n; k++ {
-		rb.Add(&c.ring[(first+k)%len(c.ring)].id)
+		rb.AddLeaf(c.ring[(first+k)%len(c.ring)].leaf)
 	}
 	if f := c.set.verify(c.origin, &a, entry, c.ring[last].logged, n, rb.Root()); f != nil {
 		c.stats.Invalid++
