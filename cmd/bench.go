@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -112,10 +113,11 @@ the events it writes are synthetic and stay in the log forever.`,
 			bar := e.progress("prefill")
 			res, err := loadgen.PrefillDir(c.Context(), dir, dsn, n, loadgen.PrefillOptions{Batch: batch, Progress: func(done uint64) { bar.set(done, n) }})
 			bar.finish()
-			switch kind, cause := serverErr(err); {
-			case kind == logserver.KindVerifier:
-				return usageError("the log directory needs its log.pub", "%v", cause)
-			case kind == logserver.KindSigner || kind == logserver.KindHold:
+			var se *logserver.Error
+			switch errors.As(err, &se); {
+			case se != nil && se.Kind == logserver.KindVerifier:
+				return usageError("the log directory needs its log.pub", "%v", se.Err)
+			case se != nil && (se.Kind == logserver.KindSigner || se.Kind == logserver.KindHold):
 				return err // says what to do
 			case err != nil:
 				return ioError(err)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/custodylog/custody/client"
 	"github.com/custodylog/custody/httpapi"
-	logserver "github.com/custodylog/custody/server"
 	"github.com/custodylog/custody/verify"
 )
 
@@ -89,15 +88,6 @@ func (e *env) checkErr(err error, evidenceDir string) error {
 		return &cliError{err: err, hint: hint, code: exitInvalid}
 	}
 	return &cliError{err: err, code: exitUsageIO, hint: "this is a network, disk or input problem, not a verdict on the log; fix it and run again"}
-}
-
-// serverErr returns the kind and the cause of a *server.Error in err, or 0
-// and err.
-func serverErr(err error) (logserver.ErrorKind, error) {
-	if se := (*logserver.Error)(nil); errors.As(err, &se) {
-		return se.Kind, se.Err
-	}
-	return 0, err
 }
 
 // newAPIClient returns a reader of the server at base (custody get),

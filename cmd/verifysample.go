@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/audit"
-	"github.com/custodylog/custody/internal/termtext"
 	"github.com/custodylog/custody/verify"
 	"github.com/spf13/cobra"
 )
@@ -119,7 +118,7 @@ should have signed but did not is unsigned. A failure exits 1.`,
 			if entryFile != "" {
 				entry = func() ([]byte, error) { return os.ReadFile(entryFile) }
 			}
-			results, err := audit.CheckReceiptFile(args[0], data, entry, origin, vs, tp)
+			rep, err := audit.VerifyReceiptFile(args[0], data, entry, origin, vs, tp, policy)
 			var fe *audit.ReceiptFileError
 			switch {
 			case errors.As(err, &fe) && fe.Problem == audit.NoEntry:
@@ -127,29 +126,11 @@ should have signed but did not is unsigned. A failure exits 1.`,
 			case fe != nil:
 				return err // says what to do, exit 3
 			case err != nil:
-				return e.checkErr(err, o.evidence)
+				return e.checkErr(err, o.evidence) // a policy's error says what to do itself
 			}
-			set, err := audit.LoadSiteSetFile(policy)
-			if err != nil {
-				return err
-			}
-			var sites []audit.ReceiptSite
-			bad := 0
-			if set != nil {
-				sites, bad = audit.CheckReceiptFileSites(data, origin, set)
-			}
-			out := map[string]any{"valid": true, "origin": origin, "receipts": results}
-			if set != nil {
-				out["sites"] = sites
-			}
-			e.print(o.asJSON, out, func(w io.Writer) {
-				for _, r := range results {
-					fmt.Fprintf(w, "valid: entry %d (%s %s) is in %s at size %d\n", r.Index, termtext.Clean(r.Sample), termtext.Clean(r.Action), termtext.Clean(origin), r.Size)
-				}
-				audit.WriteReceiptSites(w, sites)
-			})
-			if bad > 0 {
-				return &cliError{err: fmt.Errorf("%d of %d receipts fail the policy's site signatures", bad, len(results)), code: exitFailure}
+			e.print(o.asJSON, rep, rep.WriteText)
+			if rep.Bad > 0 {
+				return &cliError{err: fmt.Errorf("%d of %d receipts fail the policy's site signatures", rep.Bad, len(rep.Receipts)), code: exitFailure}
 			}
 			return nil
 		},
