@@ -120,6 +120,17 @@ has absent.txt '^sample smp-never: no events in log example.com/regulator-guide 
 has absent.txt '^complete as of checkpoint 22$'
 # a directory log serves no sample proofs: exit 3
 want 3 custody verify sample smp-eu-0001 --log ./reglog --key log.pub 2> /dev/null
+# section 7: the audit report, re-checked offline, and caught when edited
+want 1 custody audit --log http://$ADDR --key log.pub --policy ../testdata/policy.yaml --no-state --report audit.html > audit-report.txt 2> audit-report.err
+has audit-report.err '^custody: report written to audit.html$'
+has audit-report.txt '^8 findings:$'
+custody verify report audit.html --key log.pub > verify-report.txt
+has verify-report.txt '^valid checkpoint: origin example.com/regulator-guide, size 22, '
+has verify-report.txt '^valid: entry 11 \(smp-eu-0002 transferred\) is in the tree \(proof of 5 hashes\)$'
+has verify-report.txt '^all 8 findings listed name their proved entries$'
+sed '/id="entry-11"/,/<\/pre>/s/ru-mow-1/de-fra-1/' audit.html > edited.html
+want 2 custody verify report edited.html --key log.pub 2> edited.err
+has edited.err 'the inclusion proof of entry 11 does not lead to the root'
 kill %1
 stopped %1
 
