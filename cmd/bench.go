@@ -111,7 +111,7 @@ the events it writes are synthetic and stay in the log forever.`,
 				return usageError("pass how many events to add, e.g. --events 1000000", "missing --events")
 			}
 			bar := e.progress("prefill")
-			res, err := loadgen.PrefillDir(c.Context(), dir, dsn, n, loadgen.PrefillOptions{Batch: batch, Progress: func(done uint64) { bar.set(done, n) }})
+			res, err := logserver.Prefill(c.Context(), dir, dsn, n, loadgen.PrefillOptions{Batch: batch, Progress: func(done uint64) { bar.set(done, n) }})
 			bar.finish()
 			var se *logserver.Error
 			switch errors.As(err, &se); {

@@ -1,4 +1,4 @@
-package fsck
+package fsck_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/custodylog/custody/fsck"
 	"github.com/custodylog/custody/loadgen"
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/store/sqlite"
@@ -47,7 +48,7 @@ func BenchmarkCheck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		rep, err := Check(ctx, st, v, Options{})
+		rep, err := fsck.Check(ctx, st, v, fsck.Options{})
 		st.Close()
 		if err != nil {
 			b.Fatal(err)

@@ -51,7 +51,7 @@ func TestBigLogPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	res, err := loadgen.PrefillDir(ctx, dir, "", n, loadgen.PrefillOptions{Workload: loadgen.Lifecycle(n)})
+	res, err := server.Prefill(ctx, dir, "", n, loadgen.PrefillOptions{Workload: loadgen.Lifecycle(n)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestSampleIndexBytesLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		if _, err := loadgen.PrefillDir(ctx, dir, "", n, loadgen.PrefillOptions{Workload: loadgen.Lifecycle(n), Run: "bytes"}); err != nil {
+		if _, err := server.Prefill(ctx, dir, "", n, loadgen.PrefillOptions{Workload: loadgen.Lifecycle(n), Run: "bytes"}); err != nil {
 			t.Fatal(err)
 		}
 		files, _ := filepath.Glob(filepath.Join(dir, server.DBFile+"*"))
