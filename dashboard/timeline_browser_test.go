@@ -19,17 +19,21 @@ import (
 // timelineMarkersJS reads the timeline's markers as rendered: time, entry,
 // label, link, the x of the triangle's tip (the centre of its box, in the
 // chart's units), its title, and the x the rendered axis puts the
-// marker's time at, interpolated between the two ticks around it (the
+// marker's time at, interpolated between the two ticks around it, or
+// extrapolated from the nearest two past the first or last tick (the
 // ticks' positions and times read from the page).
 const timelineMarkersJS = `(() => {
 	const svg = document.querySelector("svg.timeline");
 	const ticks = Array.from(svg.querySelectorAll("text.tick")).map(t => [Number(t.dataset.t), Number(t.getAttribute("x"))]);
 	const axisX = (t) => {
-		for (let i = 0; i + 1 < ticks.length; i++) {
-			const [t0, x0] = ticks[i], [t1, x1] = ticks[i+1];
-			if (t >= t0 && t <= t1) return x0 + (t - t0) / (t1 - t0) * (x1 - x0);
-		}
-		return -1;
+		if (ticks.length < 2) return -1;
+		// Between the two ticks around t; before the first or after the
+		// last tick (the range need not end on one), on the line through
+		// the nearest two.
+		let i = 0;
+		while (i + 2 < ticks.length && t > ticks[i+1][0]) i++;
+		const [t0, x0] = ticks[i], [t1, x1] = ticks[i+1];
+		return x0 + (t - t0) / (t1 - t0) * (x1 - x0);
 	};
 	return Array.from(svg.querySelectorAll("a.marker")).map(a => {
 		const bb = a.querySelector("path").getBBox();
