@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/custodylog/custody/log"
 	"github.com/custodylog/custody/record"
@@ -103,4 +104,29 @@ func eventView(data []byte) json.RawMessage {
 		return nil
 	}
 	return data
+}
+
+// AttestationJSON is a site attestation entry as the "attestation" field
+// of the JSON endpoints show it: its signed fields, decoded (the entry's
+// bytes, in "entry", are what the log committed and the site signed).
+type AttestationJSON struct {
+	Origin string    `json:"origin"`
+	Site   string    `json:"site"`
+	Key    string    `json:"key"` // the key ID, 8 hex digits
+	Time   time.Time `json:"time"`
+	Count  int       `json:"count"` // the events it covers: the entries just before it
+	Root   []byte    `json:"root"`
+}
+
+// attestationView is an attestation entry's decoded fields, nil for any
+// other entry (or one that does not decode: "entry" still has its bytes).
+func attestationView(data []byte) *AttestationJSON {
+	if record.KindOf(data) != record.EntryAttestation {
+		return nil
+	}
+	a, err := record.DecodeAttestation(data)
+	if err != nil {
+		return nil
+	}
+	return &AttestationJSON{Origin: a.Origin, Site: a.Site, Key: fmt.Sprintf("%08x", a.KeyID), Time: a.Time.UTC(), Count: a.Count, Root: a.Root[:]}
 }

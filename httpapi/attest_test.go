@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -95,6 +96,18 @@ func TestPostSigned(t *testing.T) {
 	}
 	if record.KindOf(e.Entry) != record.EntryAttestation || string(e.Event) != "null" {
 		t.Fatalf("entry 4: %q, event %s; want the attestation and no event", e.Entry, e.Event)
+	}
+	a, err := record.DecodeAttestation(e.Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at := e.Attestation; at == nil || at.Site != a.Site || at.Origin != tl.Origin() || at.Count != 3 || at.Key != fmt.Sprintf("%08x", a.KeyID) ||
+		!at.Time.Equal(a.Time) || string(at.Root) != string(a.Root[:]) {
+		t.Fatalf("entry 4's attestation field %+v, want the entry's decoded fields %+v", e.Attestation, a)
+	}
+	var e0 EntryJSON
+	if err := json.Unmarshal(get("/v1/entries/0"), &e0); err != nil || e0.Attestation != nil {
+		t.Fatalf("entry 0 (an event) has an attestation field: %+v, %v", e0.Attestation, err)
 	}
 	var st struct {
 		Sites string `json:"site_signatures"`

@@ -220,10 +220,12 @@ type EntryJSON struct {
 	LeafHash []byte          `json:"leaf_hash"`
 	Entry    []byte          `json:"entry"`
 	Event    json.RawMessage `json:"event"`
+	// Attestation is set, and Event null, for a site attestation entry.
+	Attestation *AttestationJSON `json:"attestation,omitempty"`
 }
 
 func entryJSON(e store.Entry) EntryJSON {
-	return EntryJSON{Index: e.Index, LeafHash: e.LeafHash[:], Entry: e.Data, Event: eventView(e.Data)}
+	return EntryJSON{Index: e.Index, LeafHash: e.LeafHash[:], Entry: e.Data, Event: eventView(e.Data), Attestation: attestationView(e.Data)}
 }
 
 func (a *api) entry(w http.ResponseWriter, r *http.Request) {
