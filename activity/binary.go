@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/custodylog/custody/internal/bindec"
 )
 
 // binaryMagic starts every encoded Aggregate; its last byte is the
@@ -224,13 +226,13 @@ func (a *Aggregate) UnmarshalBinary(data []byte) error {
 		}
 		return errors.New("activity: not an encoded aggregate (wrong magic)")
 	}
-	d := &decoder{b: data[len(binaryMagic):]}
+	d := &decoder{bindec.Decoder{B: data[len(binaryMagic):], Prefix: "activity: malformed aggregate"}}
 	out := New()
-	out.events, out.transfers, out.overflow, out.lost = d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint()
+	out.events, out.transfers, out.overflow, out.lost = d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()
 	if out.events > 0 {
-		out.first, out.last = d.varint(), d.varint()
-		if d.err == nil && out.first > out.last {
-			d.fail("first event time %d after the last %d", out.first, out.last)
+		out.first, out.last = d.Varint(), d.Varint()
+		if d.Err == nil && out.first > out.last {
+			d.Fail("first event time %d after the last %d", out.first, out.last)
 		}
 	}
 	d.flows(out)
@@ -239,11 +241,11 @@ func (a *Aggregate) UnmarshalBinary(data []byte) error {
 	d.cells(out, out.days, locs, MaxDayCells, "day", 86400)
 	d.cells(out, out.hours, locs, int(windowHours)*(MaxLocations+1), "hour", 3600)
 	d.logged(out)
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("%d bytes after the aggregate", len(d.b))
+	if d.Err == nil && len(d.B) != 0 {
+		d.Fail("%d bytes after the aggregate", len(d.B))
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	if err := out.checkTotals(); err != nil {
 		return err
@@ -312,57 +314,14 @@ func (s *sum) add(n uint64) {
 }
 
 // decoder reads an encoded Aggregate, remembering the first error.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("activity: malformed aggregate: "+format, args...)
-	}
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad or truncated number")
-		return 0
-	}
-	if n != len(binary.AppendUvarint(nil, v)) {
-		d.fail("number %d not in its shortest form", v)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("bad or truncated number")
-		return 0
-	}
-	if n != len(binary.AppendVarint(nil, v)) {
-		d.fail("number %d not in its shortest form", v)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+type decoder struct{ bindec.Decoder }
 
 // count reads a number of items of at most limit, each taking at least
 // one byte.
 func (d *decoder) count(what string, limit int) int {
-	n := d.uvarint()
-	if d.err == nil && (n > uint64(limit) || n > uint64(len(d.b))) {
-		d.fail("%d %s, more than %d", n, what, min(limit, len(d.b)))
+	n := d.Uvarint()
+	if d.Err == nil && (n > uint64(limit) || n > uint64(len(d.B))) {
+		d.Fail("%d %s, more than %d", n, what, min(limit, len(d.B)))
 		return 0
 	}
 	return int(n)
@@ -370,24 +329,24 @@ func (d *decoder) count(what string, limit int) int {
 
 // positive reads a count that must not be 0.
 func (d *decoder) positive(what string) uint64 {
-	n := d.uvarint()
-	if d.err == nil && n == 0 {
-		d.fail("%s of 0 events", what)
+	n := d.Uvarint()
+	if d.Err == nil && n == 0 {
+		d.Fail("%s of 0 events", what)
 	}
 	return n
 }
 
 func (d *decoder) name() string {
-	n := d.uvarint()
-	if d.err != nil {
+	n := d.Uvarint()
+	if d.Err != nil {
 		return ""
 	}
-	if n > maxName || n > uint64(len(d.b)) {
-		d.fail("name of %d bytes, more than %d or than what is left", n, min(maxName, len(d.b)))
+	if n > maxName || n > uint64(len(d.B)) {
+		d.Fail("name of %d bytes, more than %d or than what is left", n, min(maxName, len(d.B)))
 		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
+	s := string(d.B[:n])
+	d.B = d.B[n:]
 	return s
 }
 
@@ -399,20 +358,20 @@ func (d *decoder) flows(a *Aggregate) {
 	n := d.count("flows", MaxEdges+MaxOther+1)
 	var prev Edge
 	named, all := 0, false
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && d.Err == nil; i++ {
 		e := Edge{Region: d.name(), From: d.name(), To: d.name()}
 		events := d.positive(fmt.Sprintf("flow %v", e))
 		k := d.count("recent entries", MaxRecent)
-		if d.err != nil {
+		if d.Err != nil {
 			return
 		}
 		switch {
 		case i > 0 && compareEdges(e, prev) <= 0:
-			d.fail("flow %v after %v", e, prev)
+			d.Fail("flow %v after %v", e, prev)
 		case e == Edge{OtherKey, OtherKey, OtherKey}:
 			all = true
 		case !validRegion(e.Region, false) || !validLocation(e.From, false) || !validLocation(e.To, true):
-			d.fail("flow %v: not a valid region and locations", e)
+			d.Fail("flow %v: not a valid region and locations", e)
 		case e.To == OtherKey:
 			a.otherFlows++
 		default:
@@ -420,30 +379,30 @@ func (d *decoder) flows(a *Aggregate) {
 		}
 		prev = e
 		if uint64(k) != min(events, MaxRecent) {
-			d.fail("flow %v has %d transfers and %d recent entries, want %d", e, events, k, min(events, MaxRecent))
+			d.Fail("flow %v has %d transfers and %d recent entries, want %d", e, events, k, min(events, MaxRecent))
 		}
 		f := &flowState{events: events, recent: make([]uint64, k)}
-		for j := k - 1; j >= 0 && d.err == nil; j-- {
+		for j := k - 1; j >= 0 && d.Err == nil; j-- {
 			if j == k-1 {
-				f.recent[j] = d.uvarint()
+				f.recent[j] = d.Uvarint()
 				continue
 			}
-			gap := d.uvarint()
-			if d.err == nil && (gap == 0 || gap > f.recent[j+1]) {
-				d.fail("flow %v: recent entry %d less %d", e, f.recent[j+1], gap)
+			gap := d.Uvarint()
+			if d.Err == nil && (gap == 0 || gap > f.recent[j+1]) {
+				d.Fail("flow %v: recent entry %d less %d", e, f.recent[j+1], gap)
 			}
 			f.recent[j] = f.recent[j+1] - gap
 		}
 		a.flows[e] = f
 	}
 	switch {
-	case d.err != nil:
+	case d.Err != nil:
 	case named > MaxEdges || a.otherFlows > MaxOther:
-		d.fail("%d flows by name and %d to %s, more than %d and %d", named, a.otherFlows, OtherKey, MaxEdges, MaxOther)
+		d.Fail("%d flows by name and %d to %s, more than %d and %d", named, a.otherFlows, OtherKey, MaxEdges, MaxOther)
 	case a.otherFlows > 0 && named < MaxEdges:
-		d.fail("%d flows to %s with %d by name, fewer than the %d kept before", a.otherFlows, OtherKey, named, MaxEdges)
+		d.Fail("%d flows to %s with %d by name, fewer than the %d kept before", a.otherFlows, OtherKey, named, MaxEdges)
 	case all && a.otherFlows < MaxOther:
-		d.fail("a flow of %s only with %d flows to %s, fewer than the %d kept before", OtherKey, a.otherFlows, OtherKey, MaxOther)
+		d.Fail("a flow of %s only with %d flows to %s, fewer than the %d kept before", OtherKey, a.otherFlows, OtherKey, MaxOther)
 	}
 }
 
@@ -453,19 +412,19 @@ func (d *decoder) collections(a *Aggregate) {
 	n := d.count("collections", MaxCollections+MaxOther+1)
 	var prev [2]string
 	named, all := 0, false
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && d.Err == nil; i++ {
 		k := [2]string{d.name(), d.name()}
 		a.collections[k] = d.positive(fmt.Sprintf("collection %q", k))
-		if d.err != nil {
+		if d.Err != nil {
 			return
 		}
 		switch {
 		case i > 0 && cmp.Or(cmp.Compare(k[0], prev[0]), cmp.Compare(k[1], prev[1])) <= 0:
-			d.fail("collection %q after %q", k, prev)
+			d.Fail("collection %q after %q", k, prev)
 		case k == [2]string{OtherKey, OtherKey}:
 			all = true
 		case !validRegion(k[0], false) || !validLocation(k[1], true):
-			d.fail("collection %q: not a valid region and location", k)
+			d.Fail("collection %q: not a valid region and location", k)
 		case k[1] == OtherKey:
 			a.otherColls++
 		default:
@@ -474,13 +433,13 @@ func (d *decoder) collections(a *Aggregate) {
 		prev = k
 	}
 	switch {
-	case d.err != nil:
+	case d.Err != nil:
 	case named > MaxCollections || a.otherColls > MaxOther:
-		d.fail("%d collections by name and %d at %s, more than %d and %d", named, a.otherColls, OtherKey, MaxCollections, MaxOther)
+		d.Fail("%d collections by name and %d at %s, more than %d and %d", named, a.otherColls, OtherKey, MaxCollections, MaxOther)
 	case a.otherColls > 0 && named < MaxCollections:
-		d.fail("%d collections at %s with %d by name, fewer than the %d kept before", a.otherColls, OtherKey, named, MaxCollections)
+		d.Fail("%d collections at %s with %d by name, fewer than the %d kept before", a.otherColls, OtherKey, named, MaxCollections)
 	case all && a.otherColls < MaxOther:
-		d.fail("a collection of %s only with %d at %s, fewer than the %d kept before", OtherKey, a.otherColls, OtherKey, MaxOther)
+		d.Fail("a collection of %s only with %d at %s, fewer than the %d kept before", OtherKey, a.otherColls, OtherKey, MaxOther)
 	}
 }
 
@@ -490,14 +449,14 @@ func (d *decoder) collections(a *Aggregate) {
 func (d *decoder) locations(a *Aggregate) []int32 {
 	n := d.count("locations", MaxLocations)
 	locs := make([]string, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && d.Err == nil; i++ {
 		l := d.name()
 		switch {
-		case d.err != nil:
+		case d.Err != nil:
 		case !validLocation(l, false):
-			d.fail("location %q not valid", l)
+			d.Fail("location %q not valid", l)
 		case i > 0 && l <= locs[i-1]:
-			d.fail("location %q after %q", l, locs[i-1])
+			d.Fail("location %q after %q", l, locs[i-1])
 		}
 		a.locations[l] = int32(len(locs))
 		locs = append(locs, l)
@@ -524,28 +483,28 @@ func (d *decoder) cells(a *Aggregate, m map[cell]uint64, locs []int32, limit int
 	}
 	var bucket int64
 	var prev uint64 // the location of the cell before
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && d.Err == nil; i++ {
 		gap := uint64(1)
 		if i == 0 {
-			bucket = d.varint()
+			bucket = d.Varint()
 		} else {
-			gap = d.uvarint()
-			if d.err == nil && gap > uint64(hi-bucket) {
-				d.fail("%s cell after %d: gap %d, past the last event's", what, bucket, gap)
+			gap = d.Uvarint()
+			if d.Err == nil && gap > uint64(hi-bucket) {
+				d.Fail("%s cell after %d: gap %d, past the last event's", what, bucket, gap)
 			}
 			bucket += int64(gap)
 		}
-		loc := d.uvarint()
+		loc := d.Uvarint()
 		events := d.positive(what + " cell")
 		switch {
-		case d.err != nil:
+		case d.Err != nil:
 			return
 		case bucket < lo || bucket > hi:
-			d.fail("%s cell %d outside the events' %ss %d to %d", what, bucket, what, lo, hi)
+			d.Fail("%s cell %d outside the events' %ss %d to %d", what, bucket, what, lo, hi)
 		case loc >= uint64(len(locs)):
-			d.fail("%s cell %d at location %d of %d", what, bucket, loc, len(locs))
+			d.Fail("%s cell %d at location %d of %d", what, bucket, loc, len(locs))
 		case gap == 0 && loc <= prev:
-			d.fail("%s cell %d: location %d after %d", what, bucket, loc, prev)
+			d.Fail("%s cell %d: location %d after %d", what, bucket, loc, prev)
 		default:
 			m[cell{bucket, locs[loc]}] = events
 			prev = loc
@@ -557,13 +516,13 @@ func (d *decoder) cells(a *Aggregate, m map[cell]uint64, locs []int32, limit int
 func (d *decoder) logged(a *Aggregate) {
 	n := d.count("logged days", MaxDayCells)
 	var day int64
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && d.Err == nil; i++ {
 		if i == 0 {
-			day = d.varint()
+			day = d.Varint()
 		} else {
-			gap := d.uvarint()
-			if d.err == nil && (gap == 0 || gap > uint64(math.MaxInt64-day)) {
-				d.fail("logged day after %d: gap %d", day, gap)
+			gap := d.Uvarint()
+			if d.Err == nil && (gap == 0 || gap > uint64(math.MaxInt64-day)) {
+				d.Fail("logged day after %d: gap %d", day, gap)
 			}
 			day += int64(gap)
 		}

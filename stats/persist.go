@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/custodylog/custody/activity"
+	"github.com/custodylog/custody/internal/bindec"
 	"github.com/custodylog/custody/internal/tiles"
 	"github.com/custodylog/custody/store"
 )
@@ -256,43 +257,43 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	if want := sha256.Sum256(body); !bytes.Equal(sum, want[:]) {
 		return errors.New("stats: snapshot checksum mismatch: it is damaged")
 	}
-	d := decoder{b: body[len(snapshotMagic):]}
-	out := Snapshot{Size: d.uvarint()}
-	copy(out.Last[:], d.bytes(store.HashSize))
-	nr := d.uvarint()
-	if d.err == nil && nr > MaxRegions+1 {
-		d.fail("%d regions", nr)
+	d := decoder{bindec.Decoder{B: body[len(snapshotMagic):], Prefix: "stats: malformed snapshot"}}
+	out := Snapshot{Size: d.Uvarint()}
+	copy(out.Last[:], d.Bytes(store.HashSize))
+	nr := d.Uvarint()
+	if d.Err == nil && nr > MaxRegions+1 {
+		d.Fail("%d regions", nr)
 	}
 	out.Counts = make(map[string]map[string]uint64, min(nr, MaxRegions+1))
 	prevR := ""
-	for i := uint64(0); i < nr && d.err == nil; i++ {
-		r := d.string()
+	for i := uint64(0); i < nr && d.Err == nil; i++ {
+		r := d.String(maxNameLen)
 		if i > 0 && r <= prevR {
-			d.fail("region %q after %q", r, prevR)
+			d.Fail("region %q after %q", r, prevR)
 		}
 		prevR = r
-		nl := d.uvarint()
-		if d.err == nil && (nl == 0 || nl > MaxPairs+1) {
-			d.fail("%d locations in region %q", nl, r)
+		nl := d.Uvarint()
+		if d.Err == nil && (nl == 0 || nl > MaxPairs+1) {
+			d.Fail("%d locations in region %q", nl, r)
 		}
 		m := make(map[string]uint64, min(nl, 64))
 		prevL := ""
-		for j := uint64(0); j < nl && d.err == nil; j++ {
-			l := d.string()
+		for j := uint64(0); j < nl && d.Err == nil; j++ {
+			l := d.String(maxNameLen)
 			if j > 0 && l <= prevL {
-				d.fail("location %q after %q", l, prevL)
+				d.Fail("location %q after %q", l, prevL)
 			}
 			prevL = l
-			m[l] = d.uvarint()
+			m[l] = d.Uvarint()
 		}
 		out.Counts[r] = m
 	}
-	act := d.bytes(int(min(d.uvarint(), uint64(len(d.b)+1))))
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("%d bytes after the activity aggregate", len(d.b))
+	act := d.Bytes(int(min(d.Uvarint(), uint64(len(d.B)+1))))
+	if d.Err == nil && len(d.B) != 0 {
+		d.Fail("%d bytes after the activity aggregate", len(d.B))
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	if out.Size == 0 && out.Last != (store.Hash{}) {
 		return errors.New("stats: snapshot of size 0 with a last leaf hash")
@@ -313,55 +314,7 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 }
 
 // decoder reads a snapshot's fields, remembering the first error.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("stats: malformed snapshot: "+format, args...)
-	}
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad number")
-		return 0
-	}
-	if n != len(binary.AppendUvarint(nil, v)) {
-		d.fail("number %d not in its shortest form", v)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) bytes(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if len(d.b) < n {
-		d.fail("truncated")
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) string() string {
-	n := d.uvarint()
-	if d.err == nil && n > maxNameLen {
-		d.fail("name of %d bytes", n)
-		return ""
-	}
-	return string(d.bytes(int(n)))
-}
+type decoder struct{ bindec.Decoder }
 
 // Load restores c from the snapshot saved in st under AggregateName, if
 // there is one and it still describes the log that c reads (its Source

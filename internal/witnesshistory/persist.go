@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/custodylog/custody/internal/bindec"
 	"github.com/custodylog/custody/store"
 )
 
@@ -132,55 +133,55 @@ func unmarshalState(data []byte) (state, error) {
 	if want := sha256.Sum256(body); !bytes.Equal(sum, want[:]) {
 		return state{}, errors.New("witnesshistory: saved history checksum mismatch: it is damaged")
 	}
-	d := decoder{b: body[len(snapshotMagic):]}
-	s := state{next: d.uvarint(), witnesses: map[key]*witness{}}
-	copy(s.root[:], d.bytes(store.HashSize))
+	d := decoder{bindec.Decoder{B: body[len(snapshotMagic):], Prefix: "witnesshistory: malformed saved history"}}
+	s := state{next: d.Uvarint(), witnesses: map[key]*witness{}}
+	copy(s.root[:], d.Bytes(store.HashSize))
 	s.read = d.bool()
-	noteLen := d.uvarint()
+	noteLen := d.Uvarint()
 	if noteLen > 1<<30 {
-		d.fail("note length %d", noteLen)
+		d.Fail("note length %d", noteLen)
 	}
 	s.noteLen = int(noteLen)
-	s.checkpoints = d.uvarint()
-	s.bad = d.uvarint()
-	n := d.uvarint()
-	if d.err == nil && n > MaxWitnesses+1 {
-		d.fail("%d witnesses", n)
+	s.checkpoints = d.Uvarint()
+	s.bad = d.Uvarint()
+	n := d.Uvarint()
+	if d.Err == nil && n > MaxWitnesses+1 {
+		d.Fail("%d witnesses", n)
 	}
 	var prev key
 	others := 0
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		nl := d.uvarint()
-		if d.err == nil && nl > MaxNameLen {
-			d.fail("name of %d bytes", nl)
+	for i := uint64(0); i < n && d.Err == nil; i++ {
+		nl := d.Uvarint()
+		if d.Err == nil && nl > MaxNameLen {
+			d.Fail("name of %d bytes", nl)
 		}
-		w := &witness{name: string(d.bytes(int(min(nl, MaxNameLen+1))))}
-		if kh := d.bytes(4); d.err == nil {
+		w := &witness{name: string(d.Bytes(int(min(nl, MaxNameLen+1))))}
+		if kh := d.Bytes(4); d.Err == nil {
 			w.keyHash = binary.BigEndian.Uint32(kh)
 		}
 		w.known = d.bool()
-		w.cosigned, w.untimed = d.uvarint(), d.uvarint()
-		w.first, w.last = d.varint(), d.varint()
-		w.lastSize = d.uvarint()
+		w.cosigned, w.untimed = d.Uvarint(), d.Uvarint()
+		w.first, w.last = d.Varint(), d.Varint()
+		w.lastSize = d.Uvarint()
 		w.days = d.set(MaxDays)
 		w.hours = d.set(2 * int(HourlyWindow/time.Hour))
-		if d.err != nil {
+		if d.Err != nil {
 			break
 		}
 		k := key{w.name, w.keyHash}
 		switch {
 		case i > 0 && compareKeys(prev, k) >= 0:
-			d.fail("witness %q after %q", k.name, prev.name)
+			d.Fail("witness %q after %q", k.name, prev.name)
 		case w.untimed > w.cosigned:
-			d.fail("witness %q: %d untimed of %d cosignatures", w.name, w.untimed, w.cosigned)
+			d.Fail("witness %q: %d untimed of %d cosignatures", w.name, w.untimed, w.cosigned)
 		case w.cosigned > w.untimed && w.first > w.last:
-			d.fail("witness %q: first cosignature after the last", w.name)
+			d.Fail("witness %q: first cosignature after the last", w.name)
 		case w.cosigned == w.untimed && (w.first != 0 || w.last != 0 || len(w.days) != 0 || len(w.hours) != 0):
-			d.fail("witness %q: times without timed cosignatures", w.name)
+			d.Fail("witness %q: times without timed cosignatures", w.name)
 		case w.name == OtherName && (w.known || w.keyHash != 0):
-			d.fail("the %s witness with a key", OtherName)
+			d.Fail("the %s witness with a key", OtherName)
 		case w.lastSize > s.next:
-			d.fail("witness %q cosigned size %d, after the newest read %d", w.name, w.lastSize, s.next)
+			d.Fail("witness %q cosigned size %d, after the newest read %d", w.name, w.lastSize, s.next)
 		}
 		if w.name == OtherName {
 			others++
@@ -188,96 +189,48 @@ func unmarshalState(data []byte) (state, error) {
 		prev = k
 		s.witnesses[k] = w
 	}
-	if d.err == nil && len(s.witnesses)-others > MaxWitnesses {
-		d.fail("%d witnesses", len(s.witnesses))
+	if d.Err == nil && len(s.witnesses)-others > MaxWitnesses {
+		d.Fail("%d witnesses", len(s.witnesses))
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("%d bytes after the history", len(d.b))
+	if d.Err == nil && len(d.B) != 0 {
+		d.Fail("%d bytes after the history", len(d.B))
 	}
-	if d.err == nil && !s.read && (s.next != 0 || s.root != (store.Hash{}) || s.noteLen != 0 || s.checkpoints != 0) {
-		d.fail("a checkpoint without having read one")
+	if d.Err == nil && !s.read && (s.next != 0 || s.root != (store.Hash{}) || s.noteLen != 0 || s.checkpoints != 0) {
+		d.Fail("a checkpoint without having read one")
 	}
-	if d.err != nil {
-		return state{}, d.err
+	if d.Err != nil {
+		return state{}, d.Err
 	}
 	return s, nil
 }
 
 // decoder reads a snapshot's fields, remembering the first error.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("witnesshistory: malformed saved history: "+format, args...)
-	}
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
-		d.fail("bad number")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 || n != len(binary.AppendVarint(nil, v)) {
-		d.fail("bad number")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+type decoder struct{ bindec.Decoder }
 
 func (d *decoder) bool() bool {
-	b := d.bytes(1)
-	if d.err == nil && b[0] > 1 {
-		d.fail("flag %d", b[0])
+	b := d.Bytes(1)
+	if d.Err == nil && b[0] > 1 {
+		d.Fail("flag %d", b[0])
 	}
-	return d.err == nil && b[0] == 1
-}
-
-func (d *decoder) bytes(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if len(d.b) < n {
-		d.fail("truncated")
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
+	return d.Err == nil && b[0] == 1
 }
 
 // set reads a count and that many strictly increasing numbers.
 func (d *decoder) set(limit int) map[int64]struct{} {
-	n := d.uvarint()
-	if d.err == nil && n > uint64(limit) {
-		d.fail("%d numbers, more than %d", n, limit)
+	n := d.Uvarint()
+	if d.Err == nil && n > uint64(limit) {
+		d.Fail("%d numbers, more than %d", n, limit)
 	}
 	m := make(map[int64]struct{}, min(n, uint64(limit)))
 	var prev int64
-	for i := uint64(0); i < n && d.err == nil; i++ {
+	for i := uint64(0); i < n && d.Err == nil; i++ {
 		var v int64
 		if i == 0 {
-			v = d.varint()
+			v = d.Varint()
 		} else {
-			diff := d.uvarint()
-			if d.err == nil && (diff == 0 || diff > 1<<40) {
-				d.fail("numbers not increasing")
+			diff := d.Uvarint()
+			if d.Err == nil && (diff == 0 || diff > 1<<40) {
+				d.Fail("numbers not increasing")
 			}
 			v = prev + int64(diff)
 		}
