@@ -21,6 +21,7 @@ func TestDependencies(t *testing.T) {
 		"github.com/custodylog/custody/site",
 		"github.com/custodylog/custody/sampleindex",
 		"github.com/custodylog/custody/internal/tiles",
+		"github.com/custodylog/custody/internal/bindec",
 		"github.com/custodylog/custody/internal/maptiles",
 		"github.com/custodylog/custody/internal/termtext",
 		"github.com/custodylog/custody/internal/spill",

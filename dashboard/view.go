@@ -9,12 +9,12 @@ import (
 	"html/template"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/custodylog/custody/audit"
 	"github.com/custodylog/custody/httpapi"
+	"github.com/custodylog/custody/internal/svgchart"
 	"github.com/custodylog/custody/record"
 	"github.com/custodylog/custody/stats"
 	"github.com/custodylog/custody/store"
@@ -35,24 +35,7 @@ var funcs = template.FuncMap{
 }
 
 // num formats n with thousands separators: 1234567 → "1,234,567".
-func num(n uint64) string {
-	s := strconv.FormatUint(n, 10)
-	if len(s) <= 3 {
-		return s
-	}
-	var b strings.Builder
-	pre := len(s) % 3
-	if pre > 0 {
-		b.WriteString(s[:pre])
-	}
-	for i := pre; i < len(s); i += 3 {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(s[i : i+3])
-	}
-	return b.String()
-}
+func num(n uint64) string { return svgchart.Num(n) }
 
 // utc formats t as "2006-01-02 15:04:05 UTC"; the zero time as "—".
 func utc(t time.Time) string {

@@ -486,7 +486,7 @@ func flowPlural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return flowNum(uint64(n)) + " " + many
+	return Num(uint64(n)) + " " + many
 }
 
 // Colours (WCAG AA on white for text).
@@ -573,10 +573,10 @@ func (l *flowLayout) writeEdge(b *strings.Builder, e *flowEdge) {
 	label := ""
 	switch {
 	case bad:
-		label = "✕ forbidden · " + flowNum(e.events)
+		label = "✕ forbidden · " + Num(e.events)
 	case e.w >= flLabelMinW && e.key.kind == flowTransfer:
 		// (A collection's count is in its region's label.)
-		label = flowNum(e.events)
+		label = Num(e.events)
 	}
 	if label != "" {
 		fill := flInk
@@ -601,7 +601,7 @@ func flowEdgeTitle(e *flowEdge, hasPolicy bool) string {
 	if e.key.kind == flowTransfer {
 		s = e.key.region + ": " + e.key.from + " → " + e.key.to + ", " + flowCount(e.events, "transfer", "transfers")
 	} else {
-		s = e.key.region + ": " + flowNum(e.events) + " collected at " + e.key.to
+		s = e.key.region + ": " + Num(e.events) + " collected at " + e.key.to
 	}
 	if e.flows > 1 {
 		what := "flows"
@@ -615,7 +615,7 @@ func flowEdgeTitle(e *flowEdge, hasPolicy bool) string {
 	case e.forbidden == e.events:
 		s += ", forbidden"
 	default:
-		s += ", " + flowNum(e.forbidden) + " of them forbidden"
+		s += ", " + Num(e.forbidden) + " of them forbidden"
 	}
 	return s
 }
@@ -628,20 +628,20 @@ func flowWriteNode(b *strings.Builder, col int, n *flowNode) {
 	var label, title string
 	switch col {
 	case flColRegion:
-		label = n.name + " (" + flowNum(n.out) + ")"
-		title = "region " + n.name + ": " + flowNum(n.out) + " collected"
+		label = n.name + " (" + Num(n.out) + ")"
+		title = "region " + n.name + ": " + Num(n.out) + " collected"
 	case flColFrom:
 		var parts []string
 		if n.in > 0 {
-			parts = append(parts, flowNum(n.in)+" collected")
+			parts = append(parts, Num(n.in)+" collected")
 		}
 		if n.out > 0 {
-			parts = append(parts, flowNum(n.out)+" sent")
+			parts = append(parts, Num(n.out)+" sent")
 		}
 		label = n.name + " (" + strings.Join(parts, ", ") + ")"
 		title = n.name + ": " + strings.Join(parts, ", ")
 	default:
-		label = n.name + " (" + flowNum(n.in) + ")"
+		label = n.name + " (" + Num(n.in) + ")"
 		title = n.name + ": " + flowCount(n.in, "transfer", "transfers") + " received"
 	}
 	b.WriteString(`<g class="node" data-column="` + strconv.Itoa(col) + `" data-name="` + flowEsc(n.name) + `" data-in="` + flowU(n.in) + `" data-out="` + flowU(n.out) + `">`)
@@ -660,7 +660,7 @@ func flowCount(n uint64, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return flowNum(n) + " " + many
+	return Num(n) + " " + many
 }
 
 // flowF formats a coordinate with at most one decimal.
@@ -672,23 +672,3 @@ func flowF(x float64) string {
 func flowU(n uint64) string { return strconv.FormatUint(n, 10) }
 
 func flowEsc(s string) string { return html.EscapeString(s) }
-
-// flowNum formats n with thousands separators: 1234567 → "1,234,567".
-func flowNum(n uint64) string {
-	s := strconv.FormatUint(n, 10)
-	if len(s) <= 3 {
-		return s
-	}
-	var b strings.Builder
-	pre := len(s) % 3
-	if pre > 0 {
-		b.WriteString(s[:pre])
-	}
-	for i := pre; i < len(s); i += 3 {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(s[i : i+3])
-	}
-	return b.String()
-}

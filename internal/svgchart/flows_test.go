@@ -424,6 +424,7 @@ func TestFlowsDependencies(t *testing.T) {
 		"github.com/custodylog/custody/activity",
 		"github.com/custodylog/custody/record",
 		"github.com/custodylog/custody/internal/tiles",
+		"github.com/custodylog/custody/internal/bindec",
 		"github.com/transparency-dev/merkle",
 	}, []string{"database/sql", "net/http", "os/exec"})
 }

@@ -187,16 +187,8 @@ func LayoutTimeline(in TimelineInput) TimelineLayout {
 		return TimelineLayout{}
 	}
 	w := WidenBucket(in.From, in.To, in.Bucket, MaxBuckets)
-	first := floorDiv(in.From.UnixNano(), int64(w))
-	n := bucketCount(in.From, in.To, w)
-	lay := TimelineLayout{Bucket: w, Starts: make([]time.Time, n)}
-	for i := range lay.Starts {
-		s := time.Unix(0, (first+int64(i))*int64(w)).UTC()
-		if s.Before(in.From) {
-			s = in.From.UTC()
-		}
-		lay.Starts[i] = s
-	}
+	lay := TimelineLayout{Bucket: w, Starts: bucketStarts(in.From, in.To, w)}
+	first, n := floorDiv(in.From.UnixNano(), int64(w)), len(lay.Starts)
 	totals := map[string]uint64{}
 	for _, b := range in.Counts {
 		if inRange(b.Start, in.From, in.To) {
@@ -721,6 +713,21 @@ type StripLayout struct {
 	Cells  [][]StripCell // by row, then bucket
 }
 
+// bucketStarts is the starts of the buckets of width w that [from, to)
+// meets, the first clipped to from.
+func bucketStarts(from, to time.Time, w time.Duration) []time.Time {
+	first := floorDiv(from.UnixNano(), int64(w))
+	starts := make([]time.Time, bucketCount(from, to, w))
+	for i := range starts {
+		s := time.Unix(0, (first+int64(i))*int64(w)).UTC()
+		if s.Before(from) {
+			s = from.UTC()
+		}
+		starts[i] = s
+	}
+	return starts
+}
+
 // LayoutStrip computes the cells of a Strip (at most MaxStripRows rows,
 // at most MaxBuckets buckets: a widened bucket is cosigned if any bucket
 // in it is, and active if any is).
@@ -729,16 +736,8 @@ func LayoutStrip(in StripInput) StripLayout {
 		return StripLayout{}
 	}
 	w := WidenBucket(in.From, in.To, in.Bucket, MaxBuckets)
-	first := floorDiv(in.From.UnixNano(), int64(w))
-	n := bucketCount(in.From, in.To, w)
-	lay := StripLayout{Bucket: w, Starts: make([]time.Time, n)}
-	for i := range lay.Starts {
-		s := time.Unix(0, (first+int64(i))*int64(w)).UTC()
-		if s.Before(in.From) {
-			s = in.From.UTC()
-		}
-		lay.Starts[i] = s
-	}
+	lay := StripLayout{Bucket: w, Starts: bucketStarts(in.From, in.To, w)}
+	first, n := floorDiv(in.From.UnixNano(), int64(w)), len(lay.Starts)
 	idx := func(t time.Time) int {
 		if !inRange(t, in.From, in.To) {
 			return -1
