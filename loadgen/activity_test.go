@@ -8,8 +8,6 @@ import (
 
 	"github.com/custodylog/custody/activity"
 	"github.com/custodylog/custody/record"
-	"github.com/custodylog/custody/stats"
-	"github.com/custodylog/custody/store"
 )
 
 // TestPrefillSavesActivity: the prefill saves the activity aggregate with
@@ -18,22 +16,7 @@ import (
 // log's entries: byte for byte what an Aggregate fed them gives.
 func TestPrefillSavesActivity(t *testing.T) {
 	ctx := context.Background()
-	st, s, v := newLog(t)
-	if _, err := Prefill(ctx, st, s, v, 2000, PrefillOptions{Batch: 700}); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := Prefill(ctx, st, s, v, 600, PrefillOptions{Batch: 250})
-	if err != nil {
-		t.Fatal(err)
-	}
-	size, data, err := st.(store.Aggregator).LoadAggregate(ctx, stats.AggregateName)
-	if err != nil || size != cp.Size {
-		t.Fatalf("saved counts cover %d entries (%v), want %d", size, err, cp.Size)
-	}
-	var snap stats.Snapshot
-	if err := snap.UnmarshalBinary(data); err != nil {
-		t.Fatal(err)
-	}
+	st, cp, snap := prefillTwice(t, 2000, 700, 600, 250)
 	es, err := st.Entries(ctx, 0, cp.Size)
 	if err != nil {
 		t.Fatal(err)

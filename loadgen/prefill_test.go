@@ -176,22 +176,7 @@ func TestPrefillRefusesAnotherKey(t *testing.T) {
 // adds to the first's), so serving the log does not recount it.
 func TestPrefillSavesCounts(t *testing.T) {
 	ctx := context.Background()
-	st, s, v := newLog(t)
-	if _, err := Prefill(ctx, st, s, v, 3000, PrefillOptions{Batch: 1000}); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := Prefill(ctx, st, s, v, 500, PrefillOptions{Batch: 300})
-	if err != nil {
-		t.Fatal(err)
-	}
-	size, data, err := st.(store.Aggregator).LoadAggregate(ctx, stats.AggregateName)
-	if err != nil || size != cp.Size {
-		t.Fatalf("saved counts cover %d entries (%v), want %d", size, err, cp.Size)
-	}
-	var snap stats.Snapshot
-	if err := snap.UnmarshalBinary(data); err != nil {
-		t.Fatal(err)
-	}
+	st, cp, snap := prefillTwice(t, 3000, 1000, 500, 300)
 	// The same counts, recounted from the entries.
 	want := map[string]map[string]uint64{}
 	es, err := st.Entries(ctx, 0, cp.Size)
@@ -245,4 +230,29 @@ func TestPrefillAuditsClean(t *testing.T) {
 	if c := e.Counts(); len(c["EU"]) != 3 || len(c["US"]) != 2 {
 		t.Fatalf("the workload does not use all five data centres: %v", c)
 	}
+}
+
+// prefillTwice prefills a new log with n1 then n2 events (batches of b1
+// and b2) and returns it, its checkpoint and the counts it saved, which
+// must cover the whole log.
+func prefillTwice(t *testing.T, n1 uint64, b1 int, n2 uint64, b2 int) (store.Store, store.Checkpoint, stats.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
+	st, s, v := newLog(t)
+	if _, err := Prefill(ctx, st, s, v, n1, PrefillOptions{Batch: b1}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := Prefill(ctx, st, s, v, n2, PrefillOptions{Batch: b2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, data, err := st.(store.Aggregator).LoadAggregate(ctx, stats.AggregateName)
+	if err != nil || size != cp.Size {
+		t.Fatalf("saved counts cover %d entries (%v), want %d", size, err, cp.Size)
+	}
+	var snap stats.Snapshot
+	if err := snap.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	return st, cp, snap
 }
