@@ -225,10 +225,12 @@ func TestDemoViolations(t *testing.T) {
 
 // TestDemoViolationsInBrowser opens the dashboard of `custody demo
 // --violations` in headless Chromium: the injected violations are in the
-// findings panel and the chart shows the rerouted EU events as forbidden.
+// findings panel and the chart shows the rerouted EU events as forbidden;
+// the flow diagram shows the transfer to ru-mow-1 as the one forbidden
+// flow, and the timeline marks every finding.
 func TestDemoViolationsInBrowser(t *testing.T) {
 	var findings [][]string
-	var forbidden []string
+	var forbidden, flows, markers []string
 	var visited bool
 	runDemo(t, demoOptions{events: 300, seed: 7, violations: true}, func(base string) {
 		b := browsertest.New(t)
@@ -238,6 +240,13 @@ func TestDemoViolationsInBrowser(t *testing.T) {
 		forbidden = browsertest.Value(t, b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("svg.chart g.cell.forbidden")).map(g =>
 			g.dataset.region + "/" + g.dataset.location + "=" + g.dataset.count)`))
 		b.Screenshot(t, "demo-violations")
+		// The flow diagram: the transfer to ru-mow-1 is a forbidden flow.
+		b.Do(t, chromedp.Navigate(base+"/flows"), chromedp.WaitVisible(chromedp.CSS(`svg`)))
+		flows = browsertest.Value(t, b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("svg [data-forbidden]")).filter(e => e.dataset.forbidden !== "0").map(e =>
+			e.dataset.region + ":" + e.dataset.from + ">" + e.dataset.to + "=" + e.dataset.count)`))
+		// The timeline: every finding is a marker at its event's time.
+		b.Do(t, chromedp.Navigate(base+"/timeline?range=24h"), chromedp.WaitVisible(chromedp.CSS(`svg.timeline`)))
+		markers = browsertest.Value(t, b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("svg.timeline .marker")).map(m => m.dataset.id + " " + m.dataset.label + " " + m.dataset.time)`))
 		b.NoErrors(t)
 		visited = true
 	})
@@ -255,5 +264,20 @@ func TestDemoViolationsInBrowser(t *testing.T) {
 	}
 	if len(forbidden) != 1 || forbidden[0] != "EU/ru-mow-1=6" {
 		t.Errorf("forbidden cells %q, want EU/ru-mow-1=6", forbidden)
+	}
+	if len(flows) != 1 || !strings.HasPrefix(flows[0], "EU:") || !strings.HasSuffix(flows[0], ">ru-mow-1=1") {
+		t.Errorf("forbidden flows %q, want the one EU transfer to ru-mow-1", flows)
+	}
+	// Each finding of the panel is marked on the timeline (by entry and
+	// kind; TestBrowserTimeline checks the markers' times).
+	marked := map[string]bool{}
+	for _, m := range markers {
+		f := strings.Fields(m)
+		marked[f[0]+" "+f[1]] = true
+	}
+	for _, f := range findings {
+		if !marked[f[0]+" "+f[2]] {
+			t.Errorf("finding %q is not marked on the timeline (markers %q)", f, markers)
+		}
 	}
 }
