@@ -247,6 +247,24 @@ func TestDemoViolationsInBrowser(t *testing.T) {
 		// The timeline: every finding is a marker at its event's time.
 		b.Do(t, chromedp.Navigate(base+"/timeline?range=24h"), chromedp.WaitVisible(chromedp.CSS(`svg.timeline`)))
 		markers = browsertest.Value(t, b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("svg.timeline .marker")).map(m => m.dataset.id + " " + m.dataset.label + " " + m.dataset.time)`))
+		// Each marker is at its event's time, as the log has it.
+		for _, m := range markers {
+			f := strings.Fields(m)
+			resp, err := http.Get(base + "/v1/entries/" + f[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e struct {
+				Event struct {
+					Time time.Time `json:"time"`
+				} `json:"event"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&e)
+			resp.Body.Close()
+			if err != nil || strconv.FormatInt(e.Event.Time.Unix(), 10) != f[2] {
+				t.Errorf("marker %q: its entry's event time is %v (%v)", m, e.Event.Time, err)
+			}
+		}
 		b.NoErrors(t)
 		visited = true
 	})
@@ -269,7 +287,7 @@ func TestDemoViolationsInBrowser(t *testing.T) {
 		t.Errorf("forbidden flows %q, want the one EU transfer to ru-mow-1", flows)
 	}
 	// Each finding of the panel is marked on the timeline (by entry and
-	// kind; TestBrowserTimeline checks the markers' times).
+	// kind; each marker at its event's time, checked above).
 	marked := map[string]bool{}
 	for _, m := range markers {
 		f := strings.Fields(m)
